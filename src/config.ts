@@ -1,0 +1,149 @@
+/**
+ * The one reader of process.env. Read once at start-up, validated with zod;
+ * a bad variable stops start-up with one line that names it.
+ */
+import { existsSync } from 'node:fs';
+import { z } from 'zod';
+
+const optional = (schema: z.ZodString) =>
+  z.preprocess((v) => (v === '' ? undefined : v), schema.optional());
+
+const schema = z
+  .object({
+    SLACK_BOT_TOKEN: z.string({ error: 'is required; it should look like xoxb-...' }).regex(/^xoxb-[\w-]+$/, {
+      error: 'should look like xoxb-...',
+    }),
+    SLACK_APP_TOKEN: optional(z.string().regex(/^xapp-[\w-]+$/, { error: 'should look like xapp-...' })),
+    SLACK_SIGNING_SECRET: optional(
+      z.string().regex(/^[0-9a-f]{16,}$/i, { error: 'should be the hex signing secret from the Slack app settings' }),
+    ),
+    SLACK_API_URL: z
+      .url({ error: 'should be a URL such as https://slack.com/api/' })
+      .default('https://slack.com/api/')
+      .transform((u) => (u.endsWith('/') ? u : `${u}/`)),
+    PORT: z.coerce
+      .number({ error: 'should be a port number such as 3000' })
+      .int({ error: 'should be a port number such as 3000' })
+      .min(0, { error: 'should be a port number such as 3000' })
+      .max(65535, { error: 'should be a port number such as 3000' })
+      .default(3000),
+    DATABASE_URL: z
+      .string()
+      .regex(/^sqlite:.+$/, { error: 'should look like sqlite:data/jamjet.db or sqlite::memory:' })
+      .default('sqlite:data/jamjet.db'),
+    GITHUB_TOKEN: optional(z.string().min(1)),
+    GITHUB_APP_ID: optional(z.string().regex(/^\d+$/, { error: 'should be the numeric GitHub App id' })),
+    GITHUB_APP_PRIVATE_KEY: optional(
+      z.string().includes('PRIVATE KEY', { error: 'should be the PEM private key of the GitHub App' }),
+    ),
+    GITHUB_APP_INSTALLATION_ID: optional(
+      z.string().regex(/^\d+$/, { error: 'should be the numeric installation id of the GitHub App' }),
+    ),
+    GITHUB_API_URL: z
+      .url({ error: 'should be a URL such as https://api.github.com' })
+      .default('https://api.github.com')
+      .transform((u) => u.replace(/\/+$/, '')),
+    JAMJET_ADMIN_USERS: z
+      .string()
+      .default('')
+      .transform((s) => s.split(/[\s,]+/).filter(Boolean))
+      .pipe(
+        z.array(z.string().regex(/^[UW][A-Z0-9]{2,}$/, { error: 'should be comma-separated Slack user ids such as U012ABC' })),
+      ),
+    JOBS_POLL_SECONDS: z.coerce
+      .number({ error: 'should be a whole number of seconds such as 15' })
+      .int({ error: 'should be a whole number of seconds such as 15' })
+      .min(1, { error: 'should be a whole number of seconds such as 15' })
+      .max(3600, { error: 'should be at most 3600' })
+      .default(15),
+    LOG_LEVEL: z
+      .enum(['debug', 'info', 'warn', 'error'], { error: 'should be one of debug, info, warn, error' })
+      .default('info'),
+  })
+  .superRefine((env, ctx) => {
+    if (!env.SLACK_APP_TOKEN && !env.SLACK_SIGNING_SECRET) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['SLACK_SIGNING_SECRET'],
+        message: 'is required in HTTP mode (set SLACK_APP_TOKEN=xapp-... for Socket Mode instead)',
+      });
+    }
+    const app = [env.GITHUB_APP_ID, env.GITHUB_APP_PRIVATE_KEY, env.GITHUB_APP_INSTALLATION_ID];
+    if (app.some(Boolean) && !app.every(Boolean)) {
+      const missing = ['GITHUB_APP_ID', 'GITHUB_APP_PRIVATE_KEY', 'GITHUB_APP_INSTALLATION_ID'].filter((_, i) => !app[i]);
+      ctx.addIssue({
+        code: 'custom',
+        path: [missing[0]!],
+        message: 'is required when any GITHUB_APP_* variable is set (a GitHub App needs all three)',
+      });
+    }
+  });
+
+export interface GitHubAuthConfig {
+  readonly kind: 'token' | 'app';
+  readonly token?: string;
+  readonly appId?: string;
+  readonly privateKey?: string;
+  readonly installationId?: string;
+}
+
+export interface Config {
+  readonly slack: {
+    readonly botToken: string;
+    readonly appToken: string | undefined;
+    readonly signingSecret: string | undefined;
+    readonly apiUrl: string;
+  };
+  readonly port: number;
+  readonly databasePath: string;
+  readonly github: { readonly apiUrl: string; readonly auth: GitHubAuthConfig | null };
+  readonly adminUsers: readonly string[];
+  readonly jobsPollSeconds: number;
+  readonly logLevel: 'debug' | 'info' | 'warn' | 'error';
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Validates an environment; throws ConfigError with one line naming the variable. */
+export function parseConfig(env: Record<string, string | undefined>): Config {
+  const parsed = schema.safeParse(env);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const variable = String(issue.path[0] ?? 'environment');
+    const message = issue.code === 'invalid_type' && env[variable] === undefined ? 'is required' : issue.message;
+    throw new ConfigError(`Configuration error: ${variable} ${message}.`);
+  }
+  const e = parsed.data;
+  const github: GitHubAuthConfig | null = e.GITHUB_APP_ID
+    ? {
+        kind: 'app',
+        appId: e.GITHUB_APP_ID,
+        privateKey: e.GITHUB_APP_PRIVATE_KEY!.replace(/\\n/g, '\n'),
+        installationId: e.GITHUB_APP_INSTALLATION_ID!,
+      }
+    : e.GITHUB_TOKEN
+      ? { kind: 'token', token: e.GITHUB_TOKEN }
+      : null;
+  return {
+    slack: {
+      botToken: e.SLACK_BOT_TOKEN,
+      appToken: e.SLACK_APP_TOKEN,
+      signingSecret: e.SLACK_SIGNING_SECRET,
+      apiUrl: e.SLACK_API_URL,
+    },
+    port: e.PORT,
+    databasePath: e.DATABASE_URL.slice('sqlite:'.length),
+    github: { apiUrl: e.GITHUB_API_URL, auth: github },
+    adminUsers: e.JAMJET_ADMIN_USERS,
+    jobsPollSeconds: e.JOBS_POLL_SECONDS,
+    logLevel: e.LOG_LEVEL,
+  };
+}
+
+/** Reads `.env` when present (without overriding the real environment), then validates. */
+export function loadConfig(envFile = '.env'): Config {
+  if (existsSync(envFile)) process.loadEnvFile(envFile);
+  return parseConfig(process.env);
+}

@@ -1,0 +1,78 @@
+/**
+ * SQLite access. Kysely builds and types the queries; better-sqlite3 runs them
+ * synchronously, so a use case's transaction is one `BEGIN IMMEDIATE` block
+ * that no other work can interleave with, in this process or another one on
+ * the same file.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
+import { Kysely, SqliteDialect, type Compilable } from 'kysely';
+import type { Schema } from './schema.ts';
+
+type Statement = BetterSqlite3.Statement<unknown[], unknown>;
+
+const STATEMENT_CACHE_SIZE = 500;
+
+export class Db {
+  /** Query builder; also runs the migrations. */
+  readonly kysely: Kysely<Schema>;
+  private readonly statements = new Map<string, Statement>();
+
+  constructor(readonly sqlite: BetterSqlite3.Database) {
+    this.kysely = new Kysely<Schema>({ dialect: new SqliteDialect({ database: sqlite }) });
+  }
+
+  /** Shorthand for building a query. */
+  get q(): Kysely<Schema> {
+    return this.kysely;
+  }
+
+  all<R>(query: Compilable<R>): R[] {
+    const { sql, parameters } = query.compile();
+    return this.prepare(sql).all(...parameters) as R[];
+  }
+
+  get<R>(query: Compilable<R>): R | undefined {
+    const { sql, parameters } = query.compile();
+    return this.prepare(sql).get(...parameters) as R | undefined;
+  }
+
+  /** Runs a statement without result rows; returns how many rows it changed. */
+  run(query: Compilable<unknown>): { changes: number; lastInsertRowid: number } {
+    const { sql, parameters } = query.compile();
+    const result = this.prepare(sql).run(...parameters);
+    return { changes: result.changes, lastInsertRowid: Number(result.lastInsertRowid) };
+  }
+
+  /** Runs `fn` in one immediate transaction (a savepoint when nested). */
+  transaction<T>(fn: () => T): T {
+    return this.sqlite.transaction(fn).immediate();
+  }
+
+  async close(): Promise<void> {
+    this.statements.clear();
+    await this.kysely.destroy();
+  }
+
+  private prepare(sql: string): Statement {
+    let statement = this.statements.get(sql);
+    if (!statement) {
+      if (this.statements.size >= STATEMENT_CACHE_SIZE) this.statements.clear();
+      statement = this.sqlite.prepare(sql);
+      this.statements.set(sql, statement);
+    }
+    return statement;
+  }
+}
+
+/** Opens (and creates) the database file with the settings the product relies on. */
+export function openDb(path: string): Db {
+  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  const sqlite = new BetterSqlite3(path);
+  sqlite.pragma('journal_mode = WAL');
+  sqlite.pragma('foreign_keys = ON');
+  sqlite.pragma('busy_timeout = 5000');
+  sqlite.pragma('synchronous = NORMAL');
+  return new Db(sqlite);
+}

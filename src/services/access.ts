@@ -1,0 +1,105 @@
+/**
+ * Resolving a project for a person. Someone without a role learns only that
+ * they have no access: not whether the project exists, nor anything in it.
+ */
+import { can, ROLE_LABELS, weakestRoleFor, type Permission, type Role } from '../core/roles.ts';
+import { fail, ok, type Result } from '../core/errors.ts';
+import type { Selectable } from 'kysely';
+import type { Db } from '../db/database.ts';
+import type { ProjectsTable } from '../db/schema.ts';
+import type { Actor } from './context.ts';
+
+export interface Project {
+  readonly id: number;
+  readonly name: string;
+  readonly environment: string | null;
+  readonly approvalsChannel: string | null;
+  readonly approvalTimeoutSeconds: number;
+  readonly createdBy: string;
+  readonly createdAt: number;
+}
+
+type ProjectRow = Selectable<ProjectsTable>;
+
+export function toProject(row: ProjectRow): Project {
+  return {
+    id: row.id,
+    name: row.name,
+    environment: row.environment,
+    approvalsChannel: row.approvals_channel,
+    approvalTimeoutSeconds: row.approval_timeout_seconds,
+    createdBy: row.created_by,
+    createdAt: row.created_at,
+  };
+}
+
+/** What each permission lets someone do, for refusals that say what was needed. */
+const DOING: Record<Permission, string> = {
+  view: 'see it',
+  decide_approval: 'decide approval requests',
+  governance: 'change its settings',
+  manage_keys: 'manage its API keys and GitHub targets',
+  manage_members: 'manage its members',
+  manage_owners: 'grant or take away the Owner role',
+  delete_project: 'delete it',
+};
+
+export function noAccess(name: string) {
+  return fail('no_access', `You have no access to project \`${name}\`, or it does not exist.`);
+}
+
+export function forbidden(name: string, role: Role, permission: Permission) {
+  const needed = weakestRoleFor(permission);
+  const atLeast = needed === 'owner' ? 'Owner' : `${ROLE_LABELS[needed]} or above`;
+  return fail('forbidden', `You need to be ${atLeast} in \`${name}\` to ${DOING[permission]}; you are ${ROLE_LABELS[role]}.`);
+}
+
+export function findLiveProject(db: Db, name: string): Project | null {
+  const row = db.get(db.q.selectFrom('projects').selectAll().where('name', '=', name).where('deleted_at', 'is', null));
+  return row ? toProject(row) : null;
+}
+
+export function findProjectById(db: Db, id: number): Project | null {
+  const row = db.get(db.q.selectFrom('projects').selectAll().where('id', '=', id).where('deleted_at', 'is', null));
+  return row ? toProject(row) : null;
+}
+
+export function membershipRole(db: Db, projectId: number, userId: string): Role | null {
+  const row = db.get(
+    db.q.selectFrom('memberships').select('role').where('project_id', '=', projectId).where('user_id', '=', userId),
+  );
+  return row?.role ?? null;
+}
+
+/** The role that counts for permissions: a workspace admin acts as Owner. */
+export function effectiveRole(db: Db, projectId: number, actor: Actor): Role | null {
+  if (actor.isAdmin) return 'owner';
+  return membershipRole(db, projectId, actor.userId);
+}
+
+/** The project `name` when `actor` may do `permission` in it; otherwise the refusal to show. */
+export function authorize(
+  db: Db,
+  actor: Actor,
+  name: string,
+  permission: Permission,
+): Result<{ project: Project; role: Role }> {
+  const project = findLiveProject(db, name);
+  if (!project) return noAccess(name);
+  const role = effectiveRole(db, project.id, actor);
+  if (role === null) return noAccess(name);
+  if (!can(role, permission)) return forbidden(name, role, permission);
+  return ok({ project, role });
+}
+
+/** The same check for a project known by id (buttons carry ids). */
+export function authorizeById(
+  db: Db,
+  actor: Actor,
+  projectId: number,
+  permission: Permission,
+): Result<{ project: Project; role: Role }> {
+  const project = findProjectById(db, projectId);
+  if (!project) return fail('no_access', 'That project no longer exists, or you have no access to it.');
+  return authorize(db, actor, project.name, permission);
+}

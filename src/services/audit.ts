@@ -1,0 +1,87 @@
+/**
+ * The append-only audit trail. Each event carries the SHA-256 of the one
+ * before it, so a changed, removed or reordered event breaks the chain.
+ */
+import { createHash } from 'node:crypto';
+import type { Db } from '../db/database.ts';
+import type { ServiceContext } from './context.ts';
+
+export const GENESIS_HASH = '0'.repeat(64);
+const SECRET_PATTERN = /jj_[0-9a-f]{32}|xox[a-z]-|xapp-/i;
+
+export interface AuditEventInput {
+  readonly projectId: number | null;
+  readonly actor: string;
+  readonly action: string;
+  readonly details?: Record<string, unknown>;
+}
+
+export interface AuditEvent {
+  readonly id: number;
+  readonly projectId: number | null;
+  readonly actor: string;
+  readonly action: string;
+  readonly details: Record<string, unknown>;
+  readonly createdAt: number;
+}
+
+function hashEvent(prevHash: string, e: { projectId: number | null; actor: string; action: string; details: string; at: number }): string {
+  return createHash('sha256')
+    .update(JSON.stringify([prevHash, e.projectId, e.actor, e.action, e.details, e.at]))
+    .digest('hex');
+}
+
+/** Appends one event. Call inside the use case's transaction so the change and its record land together. */
+export function recordEvent(db: Db, at: number, input: AuditEventInput): void {
+  const details = JSON.stringify(input.details ?? {});
+  if (SECRET_PATTERN.test(details)) throw new Error(`refusing to write a secret into audit event ${input.action}`);
+  db.transaction(() => {
+    const last = db.get(db.q.selectFrom('audit_events').select('hash').orderBy('id', 'desc').limit(1));
+    const prevHash = last?.hash ?? GENESIS_HASH;
+    const hash = hashEvent(prevHash, { projectId: input.projectId, actor: input.actor, action: input.action, details, at });
+    db.run(
+      db.q.insertInto('audit_events').values({
+        project_id: input.projectId,
+        actor: input.actor,
+        action: input.action,
+        details,
+        created_at: at,
+        prev_hash: prevHash,
+        hash,
+      }),
+    );
+  });
+}
+
+/** The latest events of a project, newest first. */
+export function latestEvents(ctx: ServiceContext, projectId: number, limit: number): AuditEvent[] {
+  const rows = ctx.db.all(
+    ctx.db.q
+      .selectFrom('audit_events')
+      .selectAll()
+      .where('project_id', '=', projectId)
+      .orderBy('id', 'desc')
+      .limit(limit),
+  );
+  return rows.map((r) => ({
+    id: r.id,
+    projectId: r.project_id,
+    actor: r.actor,
+    action: r.action,
+    details: JSON.parse(r.details) as Record<string, unknown>,
+    createdAt: r.created_at,
+  }));
+}
+
+/** Walks the whole chain; returns the id of the first event that does not match, or null when intact. */
+export function findBrokenLink(db: Db): number | null {
+  let prev = GENESIS_HASH;
+  for (const r of db.sqlite.prepare('SELECT * FROM audit_events ORDER BY id').iterate() as Iterable<{
+    id: number; project_id: number | null; actor: string; action: string; details: string; created_at: number; prev_hash: string; hash: string;
+  }>) {
+    const expected = hashEvent(prev, { projectId: r.project_id, actor: r.actor, action: r.action, details: r.details, at: r.created_at });
+    if (r.prev_hash !== prev || r.hash !== expected) return r.id;
+    prev = r.hash;
+  }
+  return null;
+}

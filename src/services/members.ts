@@ -1,0 +1,244 @@
+/**
+ * Memberships. Only Owners grant or take away Owner, and a project always
+ * keeps at least one Owner.
+ */
+import { sql } from 'kysely';
+import { fail, ok, type Result } from '../core/errors.ts';
+import { ROLE_LABELS, type Role } from '../core/roles.ts';
+import type { Db } from '../db/database.ts';
+import { authorize, forbidden, membershipRole, type Project } from './access.ts';
+import { recordEvent } from './audit.ts';
+import type { Actor, ServiceContext } from './context.ts';
+
+export interface Member {
+  readonly userId: string;
+  readonly role: Role;
+  readonly addedBy: string;
+  readonly createdAt: number;
+}
+
+export interface PendingInvite {
+  readonly email: string;
+  readonly role: Role;
+  readonly invitedBy: string;
+  readonly createdAt: number;
+}
+
+export function listMembers(
+  ctx: ServiceContext,
+  actor: Actor,
+  name: string,
+): Result<{ project: Project; members: Member[]; invites: PendingInvite[] }> {
+  const { db } = ctx;
+  const access = authorize(db, actor, name, 'view');
+  if (!access.ok) return access;
+  const { project } = access.value;
+  const members = db
+    .all(db.q.selectFrom('memberships').selectAll().where('project_id', '=', project.id).orderBy('created_at'))
+    .map((m) => ({ userId: m.user_id, role: m.role, addedBy: m.added_by, createdAt: m.created_at }));
+  const invites = db
+    .all(db.q.selectFrom('pending_invites').selectAll().where('project_id', '=', project.id).orderBy('created_at'))
+    .map((i) => ({ email: i.email, role: i.role, invitedBy: i.invited_by, createdAt: i.created_at }));
+  return ok({ project, members, invites });
+}
+
+function countOwners(db: Db, projectId: number): number {
+  const row = db.get(
+    db.q
+      .selectFrom('memberships')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('project_id', '=', projectId)
+      .where('role', '=', 'owner'),
+  );
+  return row?.n ?? 0;
+}
+
+/** Managing members needs Admin; anything that touches the Owner role needs Owner. */
+function authorizeMemberChange(db: Db, actor: Actor, name: string, touchesOwner: () => boolean) {
+  const access = authorize(db, actor, name, 'manage_members');
+  if (!access.ok) return access;
+  const { project, role } = access.value;
+  if (touchesOwner() && role !== 'owner') return forbidden(name, role, 'manage_owners');
+  return access;
+}
+
+/** Adds a Slack user to a project. */
+export function addMember(
+  ctx: ServiceContext,
+  actor: Actor,
+  name: string,
+  userId: string,
+  role: Role,
+): Result<{ project: Project }> {
+  const { db } = ctx;
+  return db.transaction(() => {
+    const access = authorizeMemberChange(db, actor, name, () => role === 'owner');
+    if (!access.ok) return access;
+    const { project } = access.value;
+    const existing = membershipRole(db, project.id, userId);
+    if (existing) {
+      return fail(
+        'conflict',
+        `<@${userId}> is already ${ROLE_LABELS[existing]} in \`${name}\`; use \`/jamjet members role\` to change it.`,
+      );
+    }
+    const at = ctx.now();
+    db.run(
+      db.q.insertInto('memberships').values({ project_id: project.id, user_id: userId, role, added_by: actor.userId, created_at: at }),
+    );
+    recordEvent(db, at, { projectId: project.id, actor: actor.userId, action: 'member.added', details: { user: userId, role } });
+    return ok({ project });
+  });
+}
+
+/** Keeps an invitation for an address that is not in the workspace yet. */
+export function addPendingInvite(
+  ctx: ServiceContext,
+  actor: Actor,
+  name: string,
+  email: string,
+  role: Role,
+): Result<{ project: Project }> {
+  const { db } = ctx;
+  const address = email.toLowerCase();
+  return db.transaction(() => {
+    const access = authorizeMemberChange(db, actor, name, () => role === 'owner');
+    if (!access.ok) return access;
+    const { project } = access.value;
+    const existing = db.get(
+      db.q.selectFrom('pending_invites').select('role').where('project_id', '=', project.id).where('email', '=', address),
+    );
+    if (existing) {
+      return fail('conflict', `${address} already has a pending invitation to \`${name}\` as ${ROLE_LABELS[existing.role]}.`);
+    }
+    const at = ctx.now();
+    db.run(
+      db.q
+        .insertInto('pending_invites')
+        .values({ project_id: project.id, email: address, role, invited_by: actor.userId, created_at: at }),
+    );
+    recordEvent(db, at, { projectId: project.id, actor: actor.userId, action: 'member.invited', details: { email: address, role } });
+    return ok({ project });
+  });
+}
+
+export function hasPendingInvites(ctx: ServiceContext): boolean {
+  return ctx.db.get(ctx.db.q.selectFrom('pending_invites').select('id').limit(1)) !== undefined;
+}
+
+/** Turns the pending invitations for `email` into memberships of `userId`. */
+export function claimInvites(ctx: ServiceContext, userId: string, email: string): { project: string; role: Role }[] {
+  const { db } = ctx;
+  const address = email.toLowerCase();
+  return db.transaction(() => {
+    const invites = db.all(
+      db.q
+        .selectFrom('pending_invites')
+        .innerJoin('projects', 'projects.id', 'pending_invites.project_id')
+        .select(['pending_invites.id', 'pending_invites.project_id', 'pending_invites.role', 'pending_invites.invited_by', 'projects.name'])
+        .where('pending_invites.email', '=', address)
+        .where('projects.deleted_at', 'is', null),
+    );
+    const at = ctx.now();
+    const granted: { project: string; role: Role }[] = [];
+    for (const invite of invites) {
+      db.run(db.q.deleteFrom('pending_invites').where('id', '=', invite.id));
+      if (membershipRole(db, invite.project_id, userId)) continue;
+      db.run(
+        db.q.insertInto('memberships').values({
+          project_id: invite.project_id,
+          user_id: userId,
+          role: invite.role,
+          added_by: invite.invited_by,
+          created_at: at,
+        }),
+      );
+      recordEvent(db, at, {
+        projectId: invite.project_id,
+        actor: userId,
+        action: 'member.invite_claimed',
+        details: { user: userId, email: address, role: invite.role },
+      });
+      granted.push({ project: invite.name, role: invite.role });
+    }
+    return granted;
+  });
+}
+
+export function changeRole(
+  ctx: ServiceContext,
+  actor: Actor,
+  name: string,
+  userId: string,
+  role: Role,
+): Result<{ project: Project; previous: Role }> {
+  const { db } = ctx;
+  return db.transaction(() => {
+    const access = authorizeMemberChange(db, actor, name, () => role === 'owner');
+    if (!access.ok) return access;
+    const { project, role: actorRole } = access.value;
+    const previous = membershipRole(db, project.id, userId);
+    if (!previous) return fail('not_found', `<@${userId}> is not a member of \`${name}\`.`);
+    if (previous === role) return fail('conflict', `<@${userId}> is already ${ROLE_LABELS[role]} in \`${name}\`.`);
+    if (previous === 'owner' && actorRole !== 'owner') return forbidden(name, actorRole, 'manage_owners');
+    if (previous === 'owner' && countOwners(db, project.id) === 1) {
+      return fail('last_owner', `<@${userId}> is the last Owner of \`${name}\`; make someone else Owner first.`);
+    }
+    const at = ctx.now();
+    db.run(
+      db.q.updateTable('memberships').set({ role }).where('project_id', '=', project.id).where('user_id', '=', userId),
+    );
+    recordEvent(db, at, {
+      projectId: project.id,
+      actor: actor.userId,
+      action: 'member.role_changed',
+      details: { user: userId, from: previous, to: role },
+    });
+    return ok({ project, previous });
+  });
+}
+
+export function removeMember(
+  ctx: ServiceContext,
+  actor: Actor,
+  name: string,
+  userId: string,
+): Result<{ project: Project; previous: Role }> {
+  const { db } = ctx;
+  return db.transaction(() => {
+    const access = authorizeMemberChange(db, actor, name, () => false);
+    if (!access.ok) return access;
+    const { project, role: actorRole } = access.value;
+    const previous = membershipRole(db, project.id, userId);
+    if (!previous) return fail('not_found', `<@${userId}> is not a member of \`${name}\`.`);
+    if (previous === 'owner' && actorRole !== 'owner') return forbidden(name, actorRole, 'manage_owners');
+    if (previous === 'owner' && countOwners(db, project.id) === 1) {
+      return fail('last_owner', `<@${userId}> is the last Owner of \`${name}\` and cannot be removed; make someone else Owner first.`);
+    }
+    const at = ctx.now();
+    db.run(db.q.deleteFrom('memberships').where('project_id', '=', project.id).where('user_id', '=', userId));
+    recordEvent(db, at, {
+      projectId: project.id,
+      actor: actor.userId,
+      action: 'member.removed',
+      details: { user: userId, role: previous },
+    });
+    return ok({ project, previous });
+  });
+}
+
+/** Every project a person belongs to, with the role, for `whoami` and App Home. */
+export function rolesOf(ctx: ServiceContext, userId: string): { project: string; role: Role }[] {
+  const { db } = ctx;
+  return db
+    .all(
+      db.q
+        .selectFrom('memberships')
+        .innerJoin('projects', 'projects.id', 'memberships.project_id')
+        .select(['projects.name', 'memberships.role'])
+        .where('memberships.user_id', '=', userId)
+        .where('projects.deleted_at', 'is', null)
+        .orderBy('projects.name'),
+    )
+    .map((r) => ({ project: r.name, role: r.role }));
+}

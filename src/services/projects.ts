@@ -1,0 +1,172 @@
+import { fail, ok, type Result } from '../core/errors.ts';
+import { isProjectName, PROJECT_NAME_RULE } from '../core/names.ts';
+import type { Role } from '../core/roles.ts';
+import { authorize, toProject, type Project } from './access.ts';
+import { recordEvent } from './audit.ts';
+import type { Actor, ServiceContext } from './context.ts';
+
+export interface ProjectWithRole {
+  readonly project: Project;
+  /** The person's own membership; null for a workspace admin who is not a member. */
+  readonly role: Role | null;
+}
+
+/**
+ * Creates a project with the actor as Owner, or with `envs` one project per
+ * environment (`name-dev`, ...), all or none.
+ */
+export function createProjects(
+  ctx: ServiceContext,
+  actor: Actor,
+  name: string,
+  envs: readonly string[] | null,
+): Result<Project[]> {
+  if (!isProjectName(name)) return fail('bad_input', `\`${name}\` is not a valid project name. ${PROJECT_NAME_RULE}`);
+  const wanted = envs ? envs.map((env) => ({ name: `${name}-${env}`, env })) : [{ name, env: null }];
+  for (const w of wanted) {
+    if (!isProjectName(w.name)) return fail('bad_input', `\`${w.name}\` would not be a valid project name. ${PROJECT_NAME_RULE}`);
+  }
+  const { db } = ctx;
+  return db.transaction(() => {
+    const taken = db.all(
+      db.q.selectFrom('projects').select('name').where('deleted_at', 'is', null).where('name', 'in', wanted.map((w) => w.name)),
+    );
+    if (taken.length > 0) {
+      const names = taken.map((t) => `\`${t.name}\``).join(', ');
+      return fail('conflict', `A project named ${names} already exists; choose another name.`);
+    }
+    const at = ctx.now();
+    const created: Project[] = [];
+    for (const w of wanted) {
+      const row = db.get(
+        db.q
+          .insertInto('projects')
+          .values({ name: w.name, environment: w.env, created_by: actor.userId, created_at: at })
+          .returningAll(),
+      )!;
+      db.run(
+        db.q
+          .insertInto('memberships')
+          .values({ project_id: row.id, user_id: actor.userId, role: 'owner', added_by: actor.userId, created_at: at }),
+      );
+      recordEvent(db, at, {
+        projectId: row.id,
+        actor: actor.userId,
+        action: 'project.created',
+        details: { name: w.name, environment: w.env },
+      });
+      created.push(toProject(row));
+    }
+    return ok(created);
+  });
+}
+
+/** The projects a person belongs to; workspace admins see every project. */
+export function listProjects(ctx: ServiceContext, actor: Actor): ProjectWithRole[] {
+  const { db } = ctx;
+  const rows = db.all(
+    db.q
+      .selectFrom('projects')
+      .leftJoin('memberships', (j) =>
+        j.onRef('memberships.project_id', '=', 'projects.id').on('memberships.user_id', '=', actor.userId),
+      )
+      .selectAll('projects')
+      .select('memberships.role')
+      .where('projects.deleted_at', 'is', null)
+      .$if(!actor.isAdmin, (q) => q.where('memberships.role', 'is not', null))
+      .orderBy('projects.name'),
+  );
+  return rows.map(({ role, ...row }) => ({ project: toProject(row), role }));
+}
+
+export interface ProjectInfo {
+  readonly project: Project;
+  readonly role: Role;
+  readonly owners: string[];
+  readonly memberCount: number;
+}
+
+export function projectInfo(ctx: ServiceContext, actor: Actor, name: string): Result<ProjectInfo> {
+  const { db } = ctx;
+  const access = authorize(db, actor, name, 'view');
+  if (!access.ok) return access;
+  const { project, role } = access.value;
+  const members = db.all(
+    db.q.selectFrom('memberships').select(['user_id', 'role']).where('project_id', '=', project.id).orderBy('created_at'),
+  );
+  return ok({
+    project,
+    role,
+    owners: members.filter((m) => m.role === 'owner').map((m) => m.user_id),
+    memberCount: members.length,
+  });
+}
+
+/** Checks that the actor may delete, before the confirmation modal opens. */
+export function checkCanDelete(ctx: ServiceContext, actor: Actor, name: string): Result<Project> {
+  const access = authorize(ctx.db, actor, name, 'delete_project');
+  return access.ok ? ok(access.value.project) : access;
+}
+
+/** Soft-deletes after the person typed the project's name; the audit trail stays. */
+export function deleteProject(ctx: ServiceContext, actor: Actor, name: string, typedName: string): Result<Project> {
+  const { db } = ctx;
+  return db.transaction(() => {
+    const access = authorize(db, actor, name, 'delete_project');
+    if (!access.ok) return access;
+    if (typedName.trim() !== name) {
+      return fail('bad_input', `The name you typed does not match \`${name}\`; nothing was deleted.`);
+    }
+    const at = ctx.now();
+    const { project } = access.value;
+    db.run(db.q.updateTable('projects').set({ deleted_at: at, deleted_by: actor.userId }).where('id', '=', project.id));
+    db.run(db.q.deleteFrom('pending_invites').where('project_id', '=', project.id));
+    recordEvent(db, at, { projectId: project.id, actor: actor.userId, action: 'project.deleted', details: { name } });
+    return ok(project);
+  });
+}
+
+/** Sets the channel where approval requests are posted. */
+export function setApprovalsChannel(
+  ctx: ServiceContext,
+  actor: Actor,
+  name: string,
+  channelId: string,
+): Result<Project> {
+  const { db } = ctx;
+  return db.transaction(() => {
+    const access = authorize(db, actor, name, 'governance');
+    if (!access.ok) return access;
+    const { project } = access.value;
+    const at = ctx.now();
+    db.run(db.q.updateTable('projects').set({ approvals_channel: channelId }).where('id', '=', project.id));
+    recordEvent(db, at, {
+      projectId: project.id,
+      actor: actor.userId,
+      action: 'project.channel_set',
+      details: { channel: channelId, previous: project.approvalsChannel },
+    });
+    return ok({ ...project, approvalsChannel: channelId });
+  });
+}
+
+/** Sets how long approval requests stay pending before they expire. */
+export function setApprovalTimeout(ctx: ServiceContext, actor: Actor, name: string, seconds: number): Result<Project> {
+  if (seconds < 60 || seconds > 7 * 86_400) {
+    return fail('bad_input', 'The approval timeout must be between 1 minute and 7 days.');
+  }
+  const { db } = ctx;
+  return db.transaction(() => {
+    const access = authorize(db, actor, name, 'governance');
+    if (!access.ok) return access;
+    const { project } = access.value;
+    db.run(db.q.updateTable('projects').set({ approval_timeout_seconds: seconds }).where('id', '=', project.id));
+    recordEvent(db, ctx.now(), {
+      projectId: project.id,
+      actor: actor.userId,
+      action: 'project.approval_timeout_set',
+      details: { seconds, previous: project.approvalTimeoutSeconds },
+    });
+    return ok({ ...project, approvalTimeoutSeconds: seconds });
+  });
+}

@@ -1,0 +1,27 @@
+import { openDb, type Db } from '../../src/db/database.ts';
+import { migrateToLatest } from '../../src/db/migrate.ts';
+import type { Actor, ServiceContext } from '../../src/services/context.ts';
+
+/** A fresh in-memory database with the real migrations applied. */
+export async function testDb(path = ':memory:'): Promise<Db> {
+  const db = openDb(path);
+  await migrateToLatest(db.kysely);
+  return db;
+}
+
+/** A service context with a clock the test moves by hand. */
+export async function testContext(start = Date.UTC(2026, 10, 28, 9, 0, 0)) {
+  const db = await testDb();
+  const clock = { now: start };
+  const ctx: ServiceContext & { clock: typeof clock; advance(ms: number): void } = {
+    db,
+    now: () => clock.now,
+    clock,
+    advance(ms: number) {
+      clock.now += ms;
+    },
+  };
+  return ctx;
+}
+
+export const user = (userId: string, isAdmin = false): Actor => ({ userId, isAdmin });

@@ -1,0 +1,121 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import {
+  addMember,
+  addPendingInvite,
+  changeRole,
+  claimInvites,
+  hasPendingInvites,
+  listMembers,
+  removeMember,
+  rolesOf,
+} from '../../src/services/members.ts';
+import { createProjects } from '../../src/services/projects.ts';
+import { testContext, user } from '../helpers/db.ts';
+
+const owner = user('UOWNER');
+const adminMember = user('UADMINM');
+const member = user('UMEMBER');
+const reader = user('UREADER');
+const outsider = user('UOUTSIDE');
+const workspaceAdmin = user('URESCUE', true);
+
+let ctx: Awaited<ReturnType<typeof testContext>>;
+const snapshot = () =>
+  ctx.db.sqlite.prepare('SELECT project_id, user_id, role FROM memberships ORDER BY user_id').all();
+
+beforeEach(async () => {
+  ctx = await testContext();
+  createProjects(ctx, owner, 'payments', null);
+  addMember(ctx, owner, 'payments', adminMember.userId, 'admin');
+  addMember(ctx, owner, 'payments', member.userId, 'member');
+  addMember(ctx, owner, 'payments', reader.userId, 'read_only');
+});
+afterEach(async () => {
+  await ctx.db.close();
+});
+
+describe('members', () => {
+  it('lists members to every role and to nobody else', () => {
+    for (const who of [owner, adminMember, member, reader]) {
+      const result = listMembers(ctx, who, 'payments');
+      expect(result.ok && result.value.members.map((m) => m.userId)).toEqual(['UOWNER', 'UADMINM', 'UMEMBER', 'UREADER']);
+    }
+    expect(listMembers(ctx, outsider, 'payments')).toMatchObject({ ok: false, error: { code: 'no_access' } });
+  });
+
+  it('lets Owners and Admins invite, not Members or Read-only', () => {
+    expect(addMember(ctx, adminMember, 'payments', 'UNEW1', 'member').ok).toBe(true);
+    for (const who of [member, reader]) {
+      const before = snapshot();
+      expect(addMember(ctx, who, 'payments', 'UNEW2', 'member')).toMatchObject({ ok: false, error: { code: 'forbidden' } });
+      expect(snapshot()).toEqual(before);
+    }
+    expect(addMember(ctx, outsider, 'payments', 'UNEW2', 'member')).toMatchObject({ ok: false, error: { code: 'no_access' } });
+  });
+
+  it('refuses an Admin granting or taking away Owner', () => {
+    const before = snapshot();
+    const grant = addMember(ctx, adminMember, 'payments', 'UNEW', 'owner');
+    expect(grant).toMatchObject({ ok: false, error: { code: 'forbidden' } });
+    expect(!grant.ok && grant.error.message).toContain('Owner');
+    expect(changeRole(ctx, adminMember, 'payments', member.userId, 'owner')).toMatchObject({ ok: false, error: { code: 'forbidden' } });
+    expect(changeRole(ctx, adminMember, 'payments', owner.userId, 'member')).toMatchObject({ ok: false, error: { code: 'forbidden' } });
+    expect(removeMember(ctx, adminMember, 'payments', owner.userId)).toMatchObject({ ok: false, error: { code: 'forbidden' } });
+    expect(snapshot()).toEqual(before);
+  });
+
+  it('never leaves a project without an Owner', () => {
+    const before = snapshot();
+    expect(removeMember(ctx, owner, 'payments', owner.userId)).toMatchObject({ ok: false, error: { code: 'last_owner' } });
+    expect(changeRole(ctx, owner, 'payments', owner.userId, 'admin')).toMatchObject({ ok: false, error: { code: 'last_owner' } });
+    expect(snapshot()).toEqual(before);
+
+    expect(changeRole(ctx, owner, 'payments', adminMember.userId, 'owner').ok).toBe(true);
+    expect(changeRole(ctx, adminMember, 'payments', owner.userId, 'admin').ok).toBe(true);
+    expect(removeMember(ctx, adminMember, 'payments', adminMember.userId)).toMatchObject({ ok: false, error: { code: 'last_owner' } });
+  });
+
+  it('lets a workspace admin recover a project as Owner', () => {
+    expect(changeRole(ctx, workspaceAdmin, 'payments', member.userId, 'owner').ok).toBe(true);
+    expect(removeMember(ctx, workspaceAdmin, 'payments', owner.userId).ok).toBe(true);
+  });
+
+  it('refuses to add someone twice or change a role to itself', () => {
+    expect(addMember(ctx, owner, 'payments', member.userId, 'admin')).toMatchObject({ ok: false, error: { code: 'conflict' } });
+    expect(changeRole(ctx, owner, 'payments', member.userId, 'member')).toMatchObject({ ok: false, error: { code: 'conflict' } });
+    expect(changeRole(ctx, owner, 'payments', 'UNOBODY', 'member')).toMatchObject({ ok: false, error: { code: 'not_found' } });
+  });
+
+  it('keeps e-mail invitations until the person first shows up', () => {
+    expect(hasPendingInvites(ctx)).toBe(false);
+    expect(addPendingInvite(ctx, owner, 'payments', 'New.Person@Example.com', 'member').ok).toBe(true);
+    expect(addPendingInvite(ctx, owner, 'payments', 'new.person@example.com', 'admin')).toMatchObject({
+      ok: false,
+      error: { code: 'conflict' },
+    });
+    expect(hasPendingInvites(ctx)).toBe(true);
+    const listed = listMembers(ctx, owner, 'payments');
+    expect(listed.ok && listed.value.invites.map((i) => i.email)).toEqual(['new.person@example.com']);
+
+    expect(claimInvites(ctx, 'UNEWBIE', 'NEW.PERSON@example.com')).toEqual([{ project: 'payments', role: 'member' }]);
+    expect(rolesOf(ctx, 'UNEWBIE')).toEqual([{ project: 'payments', role: 'member' }]);
+    expect(hasPendingInvites(ctx)).toBe(false);
+    expect(claimInvites(ctx, 'UNEWBIE', 'new.person@example.com')).toEqual([]);
+  });
+
+  it('records every change in the audit trail', () => {
+    changeRole(ctx, owner, 'payments', member.userId, 'admin');
+    removeMember(ctx, owner, 'payments', reader.userId);
+    const actions = (ctx.db.sqlite.prepare('SELECT action FROM audit_events ORDER BY id').all() as { action: string }[]).map(
+      (e) => e.action,
+    );
+    expect(actions).toEqual([
+      'project.created',
+      'member.added',
+      'member.added',
+      'member.added',
+      'member.role_changed',
+      'member.removed',
+    ]);
+  });
+});
