@@ -1,0 +1,31 @@
+/** Every `/jamjet` command, in the order `help` lists them. */
+import type { AnyCommand } from '../src/slack/command.ts';
+import audit from './audit.ts';
+import help from './help.ts';
+import membersInvite from './members-invite.ts';
+import membersList from './members-list.ts';
+import membersRemove from './members-remove.ts';
+import membersRole from './members-role.ts';
+import projectsChannel from './projects-channel.ts';
+import projectsCreate from './projects-create.ts';
+import projectsDelete from './projects-delete.ts';
+import projectsInfo from './projects-info.ts';
+import projectsList from './projects-list.ts';
+import projectsSet from './projects-set.ts';
+import whoami from './whoami.ts';
+
+export const COMMANDS: readonly AnyCommand[] = [
+  help,
+  whoami,
+  projectsCreate,
+  projectsList,
+  projectsInfo,
+  projectsDelete,
+  projectsChannel,
+  projectsSet,
+  membersList,
+  membersInvite,
+  membersRole,
+  membersRemove,
+  audit,
+];

@@ -1,0 +1,24 @@
+import { z } from 'zod';
+import { ROLE_LABELS } from '../src/core/roles.ts';
+import { listProjects } from '../src/services/projects.ts';
+import { defineCommand } from '../src/slack/command.ts';
+
+export default defineCommand({
+  group: 'projects',
+  verb: 'list',
+  usage: 'projects list',
+  summary: 'List the projects you belong to (workspace admins see all).',
+  positionals: [],
+  schema: z.object({}),
+  run(ctx) {
+    const projects = listProjects(ctx.services, ctx.actor);
+    if (projects.length === 0) {
+      return { text: 'You belong to no project yet. Create one with `/jamjet projects create <name>`.' };
+    }
+    const lines = projects.map(({ project, role }) => {
+      const as = role ? ROLE_LABELS[role] : 'workspace admin';
+      return `• \`${project.name}\`: ${as}`;
+    });
+    return { text: `*Your projects* (${projects.length})\n${lines.join('\n')}` };
+  },
+});

@@ -1,0 +1,42 @@
+/**
+ * The one HTTP server on PORT: `/healthz`, the SDK API under `/v1/`, and in
+ * HTTP mode Slack's `/slack/events`, handed to Bolt's receiver untouched so
+ * it verifies the signature on the raw body.
+ */
+import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
+import type { Logger } from '../logger.ts';
+import { sendError, sendJson } from './respond.ts';
+
+export type ApiHandler = (req: IncomingMessage, res: ServerResponse, path: string) => Promise<void>;
+
+export interface HttpRoutes {
+  readonly slack: RequestListener | null;
+  readonly api: ApiHandler | null;
+  readonly healthy: () => boolean;
+}
+
+export function createHttpServer(routes: HttpRoutes, log: Logger): Server {
+  const server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0]!;
+    if (path === '/healthz' && (req.method === 'GET' || req.method === 'HEAD')) {
+      const ok = routes.healthy();
+      sendJson(res, ok ? 200 : 503, ok ? { ok: true } : { ok: false, error: { code: 'database_unavailable', message: 'The database does not answer.' } });
+      return;
+    }
+    if (path === '/slack/events' && routes.slack) {
+      routes.slack(req, res);
+      return;
+    }
+    if (path.startsWith('/v1/') && routes.api) {
+      routes.api(req, res, path).catch((error: unknown) => {
+        log.error('api request failed', { path: req.url?.replace(/[?].*$/, ''), error });
+        if (!res.headersSent) sendError(res, 500, 'internal', 'The request failed on our side; try again.');
+        else res.end();
+      });
+      return;
+    }
+    sendError(res, 404, 'not_found', `No route for ${req.method ?? 'GET'} ${path}.`);
+  });
+  server.keepAliveTimeout = 65_000;
+  return server;
+}

@@ -1,0 +1,125 @@
+/**
+ * The running product: database, services, Slack, the HTTP server. Built by
+ * main.ts from the configuration; tests build it the same way with Slack's
+ * Web API pointed at nock.
+ */
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { WebClient, type WebClientOptions } from '@slack/web-api';
+import { COMMANDS } from '../commands/index.ts';
+import { createHttpServer } from './api/server.ts';
+import type { Config } from './config.ts';
+import { openDb, type Db } from './db/database.ts';
+import { migrateToLatest } from './db/migrate.ts';
+import { boltLogger, createLogger, type Logger } from './logger.ts';
+import type { ServiceContext } from './services/context.ts';
+import { createSlackApp, type SlackApp, type SlackIdentity } from './slack/app.ts';
+
+export interface AppOptions {
+  readonly log?: Logger;
+  readonly now?: () => number;
+  /** Extra Web API client options (tests turn retries off). */
+  readonly slackClientOptions?: WebClientOptions;
+}
+
+export interface RunningApp {
+  readonly port: number;
+  readonly db: Db;
+  readonly services: ServiceContext;
+  readonly slack: SlackApp;
+  stop(): Promise<void>;
+}
+
+export class StartupError extends Error {
+  override name = 'StartupError';
+}
+
+async function whoAmI(client: WebClient): Promise<SlackIdentity> {
+  try {
+    const auth = await client.auth.test();
+    return {
+      teamId: auth.team_id ?? '',
+      enterpriseId: auth.is_enterprise_install ? (auth.enterprise_id ?? null) : null,
+      botUserId: auth.user_id ?? '',
+      botId: auth.bot_id ?? '',
+    };
+  } catch (error) {
+    const code = (error as { data?: { error?: string } }).data?.error;
+    throw new StartupError(
+      code
+        ? `Slack refused SLACK_BOT_TOKEN (${code}); copy the Bot User OAuth Token from the app's OAuth & Permissions page.`
+        : `Cannot reach Slack at SLACK_API_URL: ${(error as Error).message}.`,
+    );
+  }
+}
+
+export async function startApp(config: Config, options: AppOptions = {}): Promise<RunningApp> {
+  const log = options.log ?? createLogger(config.logLevel);
+  const now = options.now ?? Date.now;
+  const db = openDb(config.databasePath);
+  let server: Server | null = null;
+  try {
+    const applied = await migrateToLatest(db.kysely);
+    if (applied.length > 0) log.info('database migrated', { applied });
+    const services: ServiceContext = { db, now };
+
+    const clientOptions: WebClientOptions = {
+      slackApiUrl: config.slack.apiUrl,
+      logger: boltLogger(log, config.logLevel),
+      ...options.slackClientOptions,
+    };
+    const identity = await whoAmI(new WebClient(config.slack.botToken, clientOptions));
+    const slack = createSlackApp({ config, services, log, identity, commands: COMMANDS, clientOptions });
+
+    server = createHttpServer(
+      {
+        slack: slack.receiver ? slack.receiver.requestListener : null,
+        api: null,
+        healthy: () => {
+          try {
+            db.sqlite.prepare('SELECT 1').get();
+            return true;
+          } catch {
+            return false;
+          }
+        },
+      },
+      log,
+    );
+    const listening = server;
+    await new Promise<void>((resolve, reject) => {
+      listening.once('error', reject);
+      listening.listen(config.port, () => resolve());
+    });
+    const port = (listening.address() as AddressInfo).port;
+    if (!slack.receiver) await slack.app.start();
+    log.info('jamjet is running', {
+      port,
+      mode: slack.receiver ? 'http' : 'socket',
+      team: identity.teamId,
+      database: config.databasePath,
+    });
+
+    let stopped = false;
+    return {
+      port,
+      db,
+      services,
+      slack,
+      async stop() {
+        if (stopped) return;
+        stopped = true;
+        if (!slack.receiver) await slack.app.stop();
+        await new Promise<void>((resolve) => {
+          listening.close(() => resolve());
+          listening.closeAllConnections();
+        });
+        await db.close();
+      },
+    };
+  } catch (error) {
+    server?.close();
+    await db.close();
+    throw error;
+  }
+}

@@ -1,0 +1,77 @@
+/**
+ * JSON lines on stdout. Every line passes through `redact`, so an API key or a
+ * Slack token that slips into a message or an error never reaches the log.
+ */
+import { LogLevel, type Logger as BoltLogger } from '@slack/bolt';
+
+export type Level = 'debug' | 'info' | 'warn' | 'error';
+const ORDER: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+
+const SECRETS: [RegExp, string][] = [
+  [/jj_[0-9a-f]{32}/gi, 'jj_[redacted]'],
+  [/xox[abpres]-[\w-]+/gi, 'xox*-[redacted]'],
+  [/xapp-[\w-]+/gi, 'xapp-[redacted]'],
+  [/gh[pousr]_[A-Za-z0-9]{20,}/g, 'gh*_[redacted]'],
+  [/github_pat_\w+/g, 'github_pat_[redacted]'],
+  [/-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----/g, '[redacted private key]'],
+];
+
+export function redact(text: string): string {
+  let out = text;
+  for (const [pattern, replacement] of SECRETS) out = out.replace(pattern, replacement);
+  return out;
+}
+
+export interface Logger {
+  debug(message: string, fields?: Record<string, unknown>): void;
+  info(message: string, fields?: Record<string, unknown>): void;
+  warn(message: string, fields?: Record<string, unknown>): void;
+  error(message: string, fields?: Record<string, unknown>): void;
+  child(fields: Record<string, unknown>): Logger;
+}
+
+function serialise(value: unknown): unknown {
+  if (value instanceof Error) {
+    const data = (value as { data?: { error?: unknown } }).data;
+    return { name: value.name, message: value.message, code: (value as { code?: unknown }).code, slack: data?.error };
+  }
+  return value;
+}
+
+export function createLogger(
+  level: Level = 'info',
+  write: (line: string) => void = (line) => process.stdout.write(`${line}\n`),
+  base: Record<string, unknown> = {},
+): Logger {
+  const emit = (lvl: Level, message: string, fields?: Record<string, unknown>) => {
+    if (ORDER[lvl] < ORDER[level]) return;
+    const entry: Record<string, unknown> = { time: new Date().toISOString(), level: lvl, msg: message, ...base };
+    for (const [k, v] of Object.entries(fields ?? {})) entry[k] = serialise(v);
+    write(redact(JSON.stringify(entry)));
+  };
+  return {
+    debug: (m, f) => emit('debug', m, f),
+    info: (m, f) => emit('info', m, f),
+    warn: (m, f) => emit('warn', m, f),
+    error: (m, f) => emit('error', m, f),
+    child: (fields) => createLogger(level, write, { ...base, ...fields }),
+  };
+}
+
+/** Bolt and its Web API client log through ours, so their lines are redacted too. */
+export function boltLogger(logger: Logger, level: Level): BoltLogger {
+  const join = (parts: unknown[]) => parts.map((p) => (typeof p === 'string' ? p : JSON.stringify(serialise(p)))).join(' ');
+  let current = level;
+  const log = logger.child({ component: 'bolt' });
+  return {
+    debug: (...m) => log.debug(join(m)),
+    info: (...m) => log.info(join(m)),
+    warn: (...m) => log.warn(join(m)),
+    error: (...m) => log.error(join(m)),
+    setLevel: (l) => {
+      current = l as Level;
+    },
+    getLevel: () => current as LogLevel,
+    setName: () => {},
+  };
+}

@@ -1,0 +1,72 @@
+/** zod schemas for the argument forms `/jamjet` accepts, each failing with a sentence. */
+import { z } from 'zod';
+import { parseDuration } from '../core/duration.ts';
+import { isProjectName, parseEnvList, PROJECT_NAME_RULE } from '../core/names.ts';
+import { parseRole, type Role } from '../core/roles.ts';
+import { code } from './mrkdwn.ts';
+
+const text = (input: unknown) => code(String(input));
+
+export const projectName = z
+  .string()
+  .refine(isProjectName, { error: (iss) => `${text(iss.input)} is not a valid project name. ${PROJECT_NAME_RULE}` });
+
+export const role = z.string().transform((value, ctx): Role => {
+  const parsed = parseRole(value);
+  if (parsed) return parsed;
+  ctx.addIssue({ code: 'custom', message: `${text(value)} is not a role; use owner, admin, member or read_only.` });
+  return z.NEVER;
+});
+
+/** `<@U123|ann>`, `<@U123>` or a bare id → `U123`. */
+export const userMention = z.string().transform((value, ctx) => {
+  const match = /^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$/.exec(value) ?? /^([UW][A-Z0-9]{2,})$/.exec(value);
+  if (match) return match[1]!;
+  ctx.addIssue({ code: 'custom', message: `${text(value)} is not a Slack user; mention them with @, like @ann.` });
+  return z.NEVER;
+});
+
+const EMAIL = /^[^\s@<>|]+@[^\s@<>|]+\.[^\s@<>|]+$/;
+
+/** A person to invite: a mention, or an e-mail address in Slack's `<mailto:...>` form or plain. */
+export const invitee = z.string().transform((value, ctx): { userId: string } | { email: string } => {
+  const user = /^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>$/.exec(value) ?? /^([UW][A-Z0-9]{2,})$/.exec(value);
+  if (user) return { userId: user[1]! };
+  const mailto = /^<mailto:([^|>]+)(?:\|[^>]*)?>$/.exec(value);
+  const email = mailto ? mailto[1]! : value;
+  if (EMAIL.test(email)) return { email: email.toLowerCase() };
+  ctx.addIssue({ code: 'custom', message: `${text(value)} is neither a Slack user nor an e-mail address.` });
+  return z.NEVER;
+});
+
+/** `<#C123|ops>`, `<#C123>` or a bare id → `C123`. */
+export const channelRef = z.string().transform((value, ctx) => {
+  const match = /^<#([CG][A-Z0-9]+)(?:\|[^>]*)?>$/.exec(value) ?? /^([CG][A-Z0-9]{2,})$/.exec(value);
+  if (match) return match[1]!;
+  ctx.addIssue({ code: 'custom', message: `${text(value)} is not a channel; pick one with #, like #ops-approvals.` });
+  return z.NEVER;
+});
+
+export const duration = z.string().transform((value, ctx) => {
+  const seconds = parseDuration(value);
+  if (seconds !== null) return seconds;
+  ctx.addIssue({ code: 'custom', message: `${text(value)} is not a duration; use a number and s, m, h or d, like 24h.` });
+  return z.NEVER;
+});
+
+export const envList = z.string().transform((value, ctx) => {
+  const envs = parseEnvList(value);
+  if (envs) return envs;
+  ctx.addIssue({
+    code: 'custom',
+    message: `${text(value)} is not a list of environments; use lowercase names separated by commas, like dev,staging,prod.`,
+  });
+  return z.NEVER;
+});
+
+export const limit = (max: number) =>
+  z.coerce
+    .number({ error: `The limit must be a whole number from 1 to ${max}.` })
+    .int({ error: `The limit must be a whole number from 1 to ${max}.` })
+    .min(1, { error: `The limit must be a whole number from 1 to ${max}.` })
+    .max(max, { error: `The limit must be a whole number from 1 to ${max}.` });

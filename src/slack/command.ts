@@ -1,0 +1,58 @@
+/**
+ * What a `/jamjet` subcommand is: its grammar, its argument schema and a run
+ * function that turns validated arguments into a reply. Files in `commands/`
+ * define one each; the router does the rest.
+ */
+import type { KnownBlock } from '@slack/web-api';
+import type { z } from 'zod';
+import type { AppError } from '../core/errors.ts';
+import type { Logger } from '../logger.ts';
+import type { Actor, ServiceContext } from '../services/context.ts';
+import type { ChatSurface, UserDirectory } from './surface.ts';
+
+export interface Reply {
+  readonly text: string;
+  readonly blocks?: KnownBlock[];
+  /** Announce in the channel; replies are only for the person otherwise. */
+  readonly inChannel?: boolean;
+}
+
+export interface CommandContext {
+  readonly actor: Actor;
+  readonly services: ServiceContext;
+  readonly chat: ChatSurface;
+  readonly users: UserDirectory;
+  readonly channelId: string;
+  readonly triggerId: string;
+  readonly log: Logger;
+  readonly catalog: readonly AnyCommand[];
+}
+
+export type Outcome = Reply | AppError | null;
+
+export interface CommandDefinition<S extends z.ZodType = z.ZodType> {
+  readonly group: string;
+  /** Absent for one-verb groups such as `whoami` and `audit`. */
+  readonly verb?: string;
+  /** The usage line without `/jamjet `. */
+  readonly usage: string;
+  readonly summary: string;
+  /** Positional argument names in order; a trailing `?` marks an optional one. */
+  readonly positionals: readonly string[];
+  /** Flags by name: `value` takes the next word, `boolean` stands alone. */
+  readonly flags?: Readonly<Record<string, 'value' | 'boolean'>>;
+  /** Validates positionals (by name) and flags (camelCased). */
+  readonly schema: S;
+  run(ctx: CommandContext, args: z.infer<S>): Promise<Outcome> | Outcome;
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- a catalog holds commands of every argument shape
+export type AnyCommand = CommandDefinition<any>;
+
+export function defineCommand<S extends z.ZodType>(definition: CommandDefinition<S>): CommandDefinition<S> {
+  return definition;
+}
+
+export function isError(outcome: Outcome): outcome is AppError {
+  return outcome !== null && 'code' in outcome;
+}
