@@ -68,7 +68,10 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       logger: boltLogger(log, config.logLevel),
       ...options.slackClientOptions,
     };
-    const identity = await whoAmI(new WebClient(config.slack.botToken, clientOptions));
+    // A few quick retries, so a wrong token or URL stops start-up within a minute.
+    const identity = await whoAmI(
+      new WebClient(config.slack.botToken, { retryConfig: { retries: 3, maxRetryTime: 30_000 }, ...clientOptions }),
+    );
     const slack = createSlackApp({ config, services, log, identity, commands: COMMANDS, clientOptions });
 
     server = createHttpServer(

@@ -10,7 +10,7 @@ const optional = (schema: z.ZodString) =>
 
 const schema = z
   .object({
-    SLACK_BOT_TOKEN: z.string({ error: 'is required; it should look like xoxb-...' }).regex(/^xoxb-[\w-]+$/, {
+    SLACK_BOT_TOKEN: z.string().regex(/^xoxb-[\w-]+$/, {
       error: 'should look like xoxb-...',
     }),
     SLACK_APP_TOKEN: optional(z.string().regex(/^xapp-[\w-]+$/, { error: 'should look like xapp-...' })),
@@ -79,6 +79,10 @@ const schema = z
     }
   });
 
+const REQUIRED_HINTS: Record<string, string> = {
+  SLACK_BOT_TOKEN: '; it should look like xoxb-... (the Bot User OAuth Token of the Slack app)',
+};
+
 export interface GitHubAuthConfig {
   readonly kind: 'token' | 'app';
   readonly token?: string;
@@ -112,7 +116,8 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const variable = String(issue.path[0] ?? 'environment');
-    const message = issue.code === 'invalid_type' && env[variable] === undefined ? 'is required' : issue.message;
+    const missing = issue.code === 'invalid_type' && env[variable] === undefined;
+    const message = missing ? `is required${REQUIRED_HINTS[variable] ?? ''}` : issue.message;
     throw new ConfigError(`Configuration error: ${variable} ${message}.`);
   }
   const e = parsed.data;

@@ -57,7 +57,7 @@ function countOwners(db: Db, projectId: number): number {
 function authorizeMemberChange(db: Db, actor: Actor, name: string, touchesOwner: () => boolean) {
   const access = authorize(db, actor, name, 'manage_members');
   if (!access.ok) return access;
-  const { project, role } = access.value;
+  const { role } = access.value;
   if (touchesOwner() && role !== 'owner') return forbidden(name, role, 'manage_owners');
   return access;
 }

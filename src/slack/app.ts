@@ -2,8 +2,7 @@
  * Bolt wiring. Listeners are adapters: acknowledge, translate the payload,
  * call one command or service, render the result.
  */
-import bolt from '@slack/bolt';
-import type { App as BoltApp, HTTPReceiver as BoltHTTPReceiver, Middleware, AnyMiddlewareArgs } from '@slack/bolt';
+import { App, HTTPReceiver, type AnyMiddlewareArgs, type Middleware } from '@slack/bolt';
 import type { WebClientOptions } from '@slack/web-api';
 import type { Config } from '../config.ts';
 import { boltLogger, type Logger } from '../logger.ts';
@@ -17,8 +16,6 @@ import { CommandRouter } from './router.ts';
 import { WebApiSurface } from './surface.ts';
 import { CONFIRM_BLOCK, CONFIRM_INPUT, DELETE_PROJECT_CALLBACK, projectDeletedModal } from './views/delete-project.ts';
 import { homeView } from './views/home.ts';
-
-const { App, HTTPReceiver } = bolt;
 
 /** Who the bot token belongs to, from `auth.test`. */
 export interface SlackIdentity {
@@ -38,9 +35,9 @@ export interface SlackDeps {
 }
 
 export interface SlackApp {
-  readonly app: BoltApp;
+  readonly app: App;
   /** Set in HTTP mode: the listener for `/slack/events`. */
-  readonly receiver: BoltHTTPReceiver | null;
+  readonly receiver: HTTPReceiver | null;
   readonly surface: WebApiSurface;
 }
 

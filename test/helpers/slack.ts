@@ -1,0 +1,145 @@
+/**
+ * Slack as the app sees it in tests: the Web API answered by nock (recording
+ * every call), and signed requests sent to the app's real Bolt receiver.
+ */
+import { createHmac } from 'node:crypto';
+import nock from 'nock';
+
+export const SLACK_HOST = 'http://slack.test';
+export const SIGNING_SECRET = '8f742231b10e8888abcd99yyyzzz85a5'.replace(/[yz]/g, 'e');
+export const TEAM_ID = 'T0TEAM';
+
+export interface SlackCall {
+  readonly method: string;
+  readonly body: Record<string, unknown>;
+  readonly raw: string;
+}
+
+type Handler = (body: Record<string, unknown>) => Record<string, unknown> | [number, Record<string, unknown>];
+
+export interface FakeUser {
+  id: string;
+  email?: string;
+  is_bot?: boolean;
+  deleted?: boolean;
+}
+
+function parseBody(raw: string): Record<string, unknown> {
+  if (raw.trim().startsWith('{')) return JSON.parse(raw) as Record<string, unknown>;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of new URLSearchParams(raw)) {
+    out[k] = /^[[{]/.test(v) ? (JSON.parse(v) as unknown) : v;
+  }
+  return out;
+}
+
+export class FakeSlack {
+  readonly calls: SlackCall[] = [];
+  readonly users = new Map<string, FakeUser>();
+  private readonly handlers = new Map<string, Handler>();
+  private ts = 1_700_000_000;
+
+  constructor() {
+    this.on('auth.test', () => ({ ok: true, team_id: TEAM_ID, user_id: 'UBOT', bot_id: 'BBOT', team: 'Acme' }));
+    this.on('chat.postMessage', (b) => ({ ok: true, channel: String(b.channel).replace(/^U/, 'D'), ts: `${this.ts++}.000100` }));
+    this.on('chat.update', (b) => ({ ok: true, channel: b.channel, ts: b.ts }));
+    this.on('views.open', () => ({ ok: true, view: { id: 'V1' } }));
+    this.on('views.publish', () => ({ ok: true, view: { id: 'V2' } }));
+    this.on('users.info', (b) => {
+      const user = this.users.get(String(b.user));
+      return user ? { ok: true, user: { ...user, profile: { email: user.email } } } : { ok: false, error: 'user_not_found' };
+    });
+    this.on('users.lookupByEmail', (b) => {
+      const user = [...this.users.values()].find((u) => u.email?.toLowerCase() === String(b.email).toLowerCase());
+      return user ? { ok: true, user: { ...user, profile: { email: user.email } } } : { ok: false, error: 'users_not_found' };
+    });
+  }
+
+  /** Replaces the answer to one Web API method. */
+  on(method: string, handler: Handler): this {
+    this.handlers.set(method, handler);
+    return this;
+  }
+
+  addUser(user: FakeUser): this {
+    this.users.set(user.id, user);
+    return this;
+  }
+
+  /** Starts answering; call `nock.cleanAll()` to stop. */
+  install(): this {
+    nock(SLACK_HOST)
+      .persist()
+      .post(/^\/api\/[\w.]+$/)
+      .reply((uri, requestBody) => {
+        const method = uri.replace(/^\/api\//, '');
+        const raw = typeof requestBody === 'string' ? requestBody : JSON.stringify(requestBody);
+        const body = parseBody(raw);
+        this.calls.push({ method, body, raw });
+        const handler = this.handlers.get(method);
+        if (!handler) return [200, { ok: false, error: 'unknown_method' }];
+        const answer = handler(body);
+        return Array.isArray(answer) ? answer : [200, answer];
+      });
+    return this;
+  }
+
+  callsTo(method: string): SlackCall[] {
+    return this.calls.filter((c) => c.method === method);
+  }
+}
+
+export function sign(body: string, timestamp = Math.floor(Date.now() / 1000), secret = SIGNING_SECRET) {
+  const signature = `v0=${createHmac('sha256', secret).update(`v0:${timestamp}:${body}`).digest('hex')}`;
+  return { 'x-slack-signature': signature, 'x-slack-request-timestamp': String(timestamp) };
+}
+
+export interface SlashOptions {
+  readonly team?: string;
+  readonly channel?: string;
+  readonly timestamp?: number;
+  readonly secret?: string;
+}
+
+/** Sends `/jamjet <text>` as Slack does: form-encoded, no charset, signed. */
+export async function slash(port: number, user: string, text: string, options: SlashOptions = {}) {
+  const body = new URLSearchParams({
+    token: 'legacy',
+    team_id: options.team ?? TEAM_ID,
+    team_domain: 'acme',
+    channel_id: options.channel ?? 'C0GENERAL',
+    channel_name: 'general',
+    user_id: user,
+    user_name: user.toLowerCase(),
+    command: '/jamjet',
+    text,
+    api_app_id: 'A0APP',
+    response_url: 'http://hooks.slack.test/commands/T0TEAM/1/xyz',
+    trigger_id: `trigger-${user}`,
+  }).toString();
+  const res = await fetch(`http://127.0.0.1:${port}/slack/events`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', ...sign(body, options.timestamp, options.secret) },
+    body,
+  });
+  const raw = await res.text();
+  let json: { text?: string; response_type?: string } | null = null;
+  try {
+    json = raw ? (JSON.parse(raw) as { text?: string }) : null;
+  } catch {
+    json = null;
+  }
+  return { status: res.status, raw, json, text: json?.text ?? '' };
+}
+
+/** Sends an interaction payload (button press, modal submission) as Slack does. */
+export async function interact(port: number, payload: Record<string, unknown>) {
+  const body = new URLSearchParams({ payload: JSON.stringify(payload) }).toString();
+  const res = await fetch(`http://127.0.0.1:${port}/slack/events`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', ...sign(body) },
+    body,
+  });
+  const raw = await res.text();
+  return { status: res.status, raw, json: raw ? (JSON.parse(raw) as Record<string, unknown>) : null };
+}
