@@ -1,7 +1,14 @@
 /** Every `/jamjet` command, in the order `help` lists them. */
 import type { AnyCommand } from '../src/slack/command.ts';
 import audit from './audit.ts';
+import githubLink from './github-link.ts';
+import githubList from './github-list.ts';
+import githubUnlink from './github-unlink.ts';
 import help from './help.ts';
+import keysCreate from './keys-create.ts';
+import keysList from './keys-list.ts';
+import keysRevoke from './keys-revoke.ts';
+import keysRotate from './keys-rotate.ts';
 import membersInvite from './members-invite.ts';
 import membersList from './members-list.ts';
 import membersRemove from './members-remove.ts';
@@ -27,5 +34,12 @@ export const COMMANDS: readonly AnyCommand[] = [
   membersInvite,
   membersRole,
   membersRemove,
+  keysList,
+  keysCreate,
+  keysRotate,
+  keysRevoke,
+  githubLink,
+  githubList,
+  githubUnlink,
   audit,
 ];

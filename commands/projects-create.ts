@@ -2,22 +2,29 @@ import { z } from 'zod';
 import { createProjects } from '../src/services/projects.ts';
 import { envList, projectName } from '../src/slack/args.ts';
 import { defineCommand } from '../src/slack/command.ts';
+import { deliverKey } from '../src/slack/delivery.ts';
 
 export default defineCommand({
   group: 'projects',
   verb: 'create',
   usage: 'projects create <name> [--envs dev,staging,prod]',
-  summary: 'Create a project (one per environment with --envs); you become its Owner.',
+  summary: 'Create a project (one per environment with --envs); you become its Owner and get its first API key by DM.',
   positionals: ['name'],
   flags: { envs: 'value' },
   schema: z.object({ name: projectName, envs: envList.optional() }),
   run(ctx, { name, envs }) {
     const result = createProjects(ctx.services, ctx.actor, name, envs ?? null);
     if (!result.ok) return result.error;
-    const names = result.value.map((p) => `\`${p.name}\``).join(', ');
-    const plural = result.value.length > 1 ? 'Projects' : 'Project';
+    const created = result.value;
+    const names = created.map((c) => `\`${c.project.name}\``).join(', ');
+    const plural = created.length > 1 ? 'Projects' : 'Project';
     return {
-      text: `:white_check_mark: ${plural} ${names} created. You are Owner.\nNext: \`/jamjet members invite ${result.value[0]!.name} @teammate member\`.`,
+      text: `:white_check_mark: ${plural} ${names} created. You are Owner. I am sending you the first API key of each by DM, to reveal once.\nNext: \`/jamjet members invite ${created[0]!.project.name} @teammate member\`.`,
+      followUp: async (respond) => {
+        for (const item of created) {
+          await deliverKey(ctx, ctx.actor.userId, { project: item.project.name, key: item.key, ticket: item.ticket }, respond);
+        }
+      },
     };
   },
 });

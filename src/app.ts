@@ -8,6 +8,12 @@ import type { Server } from 'node:http';
 import { WebClient, type WebClientOptions } from '@slack/web-api';
 import { COMMANDS } from '../commands/index.ts';
 import { createHttpServer } from './api/server.ts';
+import { createApiHandler } from './api/v1.ts';
+import { createGitHubSecretStore } from './github/index.ts';
+import { registerJobHandlers } from './jobs/handlers.ts';
+import { JobQueue } from './jobs/queue.ts';
+import { JobTicker } from './jobs/ticker.ts';
+import { UsageRecorder } from './services/key-auth.ts';
 import type { Config } from './config.ts';
 import { openDb, type Db } from './db/database.ts';
 import { migrateToLatest } from './db/migrate.ts';
@@ -20,13 +26,20 @@ export interface AppOptions {
   readonly now?: () => number;
   /** Extra Web API client options (tests turn retries off). */
   readonly slackClientOptions?: WebClientOptions;
+  /** Extra Octokit options. */
+  readonly githubOctokitOptions?: Record<string, unknown>;
 }
+
+/** How often the batched last-use times of API keys are written. */
+const USAGE_FLUSH_MS = 5_000;
 
 export interface RunningApp {
   readonly port: number;
   readonly db: Db;
   readonly services: ServiceContext;
   readonly slack: SlackApp;
+  readonly jobs: JobQueue;
+  readonly usage: UsageRecorder;
   stop(): Promise<void>;
 }
 
@@ -61,7 +74,14 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   try {
     const applied = await migrateToLatest(db.kysely);
     if (applied.length > 0) log.info('database migrated', { applied });
-    const services: ServiceContext = { db, now };
+    const jobs = new JobQueue(db, now, log.child({ component: 'jobs' }));
+    const services: ServiceContext = { db, now, jobs };
+    const usage = new UsageRecorder(db);
+    const secrets = createGitHubSecretStore({
+      apiUrl: config.github.apiUrl,
+      auth: config.github.auth,
+      octokitOptions: options.githubOctokitOptions,
+    });
 
     const clientOptions: WebClientOptions = {
       slackApiUrl: config.slack.apiUrl,
@@ -72,12 +92,13 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     const identity = await whoAmI(
       new WebClient(config.slack.botToken, { retryConfig: { retries: 3, maxRetryTime: 30_000 }, ...clientOptions }),
     );
-    const slack = createSlackApp({ config, services, log, identity, commands: COMMANDS, clientOptions });
+    const slack = createSlackApp({ config, services, secrets, usage, log, identity, commands: COMMANDS, clientOptions });
+    registerJobHandlers(jobs, { services, chat: slack.surface, usage, log });
 
     server = createHttpServer(
       {
         slack: slack.receiver ? slack.receiver.requestListener : null,
-        api: null,
+        api: createApiHandler({ db, usage, now }),
         healthy: () => {
           try {
             db.sqlite.prepare('SELECT 1').get();
@@ -96,6 +117,10 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     });
     const port = (listening.address() as AddressInfo).port;
     if (!slack.receiver) await slack.app.start();
+    const ticker = new JobTicker(jobs, config.jobsPollSeconds, log);
+    await ticker.start();
+    const flusher = setInterval(() => usage.flush(), USAGE_FLUSH_MS);
+    flusher.unref();
     log.info('jamjet is running', {
       port,
       mode: slack.receiver ? 'http' : 'socket',
@@ -109,14 +134,20 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       db,
       services,
       slack,
+      jobs,
+      usage,
       async stop() {
         if (stopped) return;
         stopped = true;
+        await ticker.stop();
+        clearInterval(flusher);
+        await jobs.runDue().catch(() => 0);
         if (!slack.receiver) await slack.app.stop();
         await new Promise<void>((resolve) => {
           listening.close(() => resolve());
           listening.closeAllConnections();
         });
+        usage.flush();
         await db.close();
       },
     };

@@ -83,13 +83,9 @@ const REQUIRED_HINTS: Record<string, string> = {
   SLACK_BOT_TOKEN: '; it should look like xoxb-... (the Bot User OAuth Token of the Slack app)',
 };
 
-export interface GitHubAuthConfig {
-  readonly kind: 'token' | 'app';
-  readonly token?: string;
-  readonly appId?: string;
-  readonly privateKey?: string;
-  readonly installationId?: string;
-}
+export type GitHubAuthConfig =
+  | { readonly kind: 'token'; readonly token: string }
+  | { readonly kind: 'app'; readonly appId: string; readonly privateKey: string; readonly installationId: string };
 
 export interface Config {
   readonly slack: {

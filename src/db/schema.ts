@@ -45,9 +45,106 @@ export interface AuditEventsTable {
   hash: string;
 }
 
+export interface ApiKeysTable {
+  id: Generated<number>;
+  public_id: string;
+  project_id: number;
+  name: string;
+  hash: string;
+  display: string;
+  created_by: string;
+  created_at: number;
+  last_used_at: number | null;
+  revoked_at: number | null;
+  revoked_by: string | null;
+}
+
+export interface KeyDeliveriesTable {
+  id: string;
+  key_id: number;
+  user_id: string;
+  ciphertext: Buffer | null;
+  created_at: number;
+  reveal_until: number;
+  revealing_at: number | null;
+  revealed_at: number | null;
+  expired_at: number | null;
+  dm_channel: string | null;
+  dm_ts: string | null;
+}
+
+export type TargetKind = 'repo' | 'environment' | 'org';
+
+export interface GithubTargetsTable {
+  id: Generated<number>;
+  project_id: number;
+  kind: TargetKind;
+  owner: string;
+  repo: string | null;
+  environment: string | null;
+  visibility: 'all' | 'private' | null;
+  secret_name: string;
+  created_by: string;
+  created_at: number;
+  removed_at: number | null;
+}
+
+export type RotationState = 'overlap' | 'revoked' | 'kept';
+
+export interface RotationsTable {
+  id: Generated<number>;
+  project_id: number;
+  old_key_id: number;
+  new_key_id: number;
+  delivery_id: string;
+  requested_by: string;
+  overlap_seconds: number;
+  state: RotationState;
+  created_at: number;
+  remind_at: number | null;
+  reminded_at: number | null;
+  reminder_channel: string | null;
+  reminder_ts: string | null;
+  finished_at: number | null;
+  finished_by: string | null;
+}
+
+export type TargetStatus = 'pending' | 'written' | 'failed';
+
+export interface RotationTargetsTable {
+  rotation_id: number;
+  target_id: number;
+  status: TargetStatus;
+  message: string | null;
+  attempts: Generated<number>;
+  updated_at: number;
+}
+
+export type JobStatus = 'pending' | 'running' | 'done' | 'dead';
+
+export interface JobsTable {
+  id: Generated<number>;
+  kind: string;
+  payload: string;
+  run_at: number;
+  status: JobStatus;
+  attempts: Generated<number>;
+  locked_by: string | null;
+  locked_until: number | null;
+  last_error: string | null;
+  created_at: number;
+  finished_at: number | null;
+}
+
 export interface Schema {
   projects: ProjectsTable;
   memberships: MembershipsTable;
   pending_invites: PendingInvitesTable;
   audit_events: AuditEventsTable;
+  api_keys: ApiKeysTable;
+  key_deliveries: KeyDeliveriesTable;
+  github_targets: GithubTargetsTable;
+  rotations: RotationsTable;
+  rotation_targets: RotationTargetsTable;
+  jobs: JobsTable;
 }

@@ -6,8 +6,18 @@ export interface Actor {
   readonly isAdmin: boolean;
 }
 
-/** What every use case needs: the database and the time. */
+/** The part of the job queue use cases need: schedule work inside their transaction. */
+export interface Scheduler {
+  enqueue(kind: string, payload: Record<string, unknown>, runAt: number): number;
+  reschedule(id: number, runAt: number): void;
+}
+
+/** What every use case needs: the database, the time and the job schedule. */
 export interface ServiceContext {
   readonly db: Db;
   readonly now: () => number;
+  readonly jobs: Scheduler;
 }
+
+/** The actor recorded for what the bot does by itself (expiries, reminders). */
+export const SYSTEM_ACTOR = 'jamjet';

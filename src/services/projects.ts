@@ -4,6 +4,7 @@ import type { Role } from '../core/roles.ts';
 import { authorize, toProject, type Project } from './access.ts';
 import { recordEvent } from './audit.ts';
 import type { Actor, ServiceContext } from './context.ts';
+import { issueDeliveredKey, type NewKey } from './keys.ts';
 
 export interface ProjectWithRole {
   readonly project: Project;
@@ -20,7 +21,7 @@ export function createProjects(
   actor: Actor,
   name: string,
   envs: readonly string[] | null,
-): Result<Project[]> {
+): Result<NewKey[]> {
   if (!isProjectName(name)) return fail('bad_input', `\`${name}\` is not a valid project name. ${PROJECT_NAME_RULE}`);
   const wanted = envs ? envs.map((env) => ({ name: `${name}-${env}`, env })) : [{ name, env: null }];
   for (const w of wanted) {
@@ -36,7 +37,7 @@ export function createProjects(
       return fail('conflict', `A project named ${names} already exists; choose another name.`);
     }
     const at = ctx.now();
-    const created: Project[] = [];
+    const created: NewKey[] = [];
     for (const w of wanted) {
       const row = db.get(
         db.q
@@ -55,7 +56,8 @@ export function createProjects(
         action: 'project.created',
         details: { name: w.name, environment: w.env },
       });
-      created.push(toProject(row));
+      // Every project starts with one key, delivered once to its creator.
+      created.push(issueDeliveredKey(ctx, toProject(row), 'default', actor.userId));
     }
     return ok(created);
   });

@@ -8,13 +8,19 @@ import type { z } from 'zod';
 import type { AppError } from '../core/errors.ts';
 import type { Logger } from '../logger.ts';
 import type { Actor, ServiceContext } from '../services/context.ts';
-import type { ChatSurface, UserDirectory } from './surface.ts';
+import type { SecretStore } from '../github/types.ts';
+import type { ChatSurface, Message, UserDirectory } from './surface.ts';
+
+/** Sends a further reply to the person who ran the command (Slack's response_url). */
+export type Responder = (message: Message) => Promise<void>;
 
 export interface Reply {
   readonly text: string;
   readonly blocks?: KnownBlock[];
   /** Announce in the channel; replies are only for the person otherwise. */
   readonly inChannel?: boolean;
+  /** Slower work (DMs, GitHub) that runs after Slack has the reply. */
+  readonly followUp?: (respond: Responder) => Promise<void>;
 }
 
 export interface CommandContext {
@@ -22,6 +28,7 @@ export interface CommandContext {
   readonly services: ServiceContext;
   readonly chat: ChatSurface;
   readonly users: UserDirectory;
+  readonly secrets: SecretStore;
   readonly channelId: string;
   readonly triggerId: string;
   readonly log: Logger;

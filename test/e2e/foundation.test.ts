@@ -189,7 +189,7 @@ describe('projects', () => {
 
 describe('members', () => {
   it('invites by mention and tells the invitee by DM', async () => {
-    const dms = t.slack.callsTo('chat.postMessage');
+    const dms = t.slack.callsTo('chat.postMessage').filter((c) => c.body.channel !== OWNER);
     expect(dms.map((c) => c.body.channel)).toEqual([ADMIN, MEMBER, READER]);
     expect(String(dms[0]!.body.text)).toContain('`payments` as Admin');
     expect((await run(OWNER, 'members list payments')).text).toContain(`<@${READER}>: Read-only`);

@@ -1,5 +1,7 @@
 import { openDb, type Db } from '../../src/db/database.ts';
 import { migrateToLatest } from '../../src/db/migrate.ts';
+import { JobQueue } from '../../src/jobs/queue.ts';
+import { createLogger } from '../../src/logger.ts';
 import type { Actor, ServiceContext } from '../../src/services/context.ts';
 
 /** A fresh in-memory database with the real migrations applied. */
@@ -13,9 +15,13 @@ export async function testDb(path = ':memory:'): Promise<Db> {
 export async function testContext(start = Date.UTC(2026, 10, 28, 9, 0, 0)) {
   const db = await testDb();
   const clock = { now: start };
-  const ctx: ServiceContext & { clock: typeof clock; advance(ms: number): void } = {
+  const now = () => clock.now;
+  const jobs = new JobQueue(db, now, createLogger('error', () => {}));
+  const ctx: ServiceContext & { clock: typeof clock; queue: JobQueue; advance(ms: number): void } = {
     db,
-    now: () => clock.now,
+    now,
+    jobs,
+    queue: jobs,
     clock,
     advance(ms: number) {
       clock.now += ms;

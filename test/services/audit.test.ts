@@ -20,9 +20,8 @@ describe('audit trail', () => {
       prev_hash: string;
       hash: string;
     }[];
-    expect(rows).toHaveLength(3);
-    expect(rows[1]!.prev_hash).toBe(rows[0]!.hash);
-    expect(rows[2]!.prev_hash).toBe(rows[1]!.hash);
+    expect(rows).toHaveLength(6);
+    rows.slice(1).forEach((row, i) => expect(row.prev_hash).toBe(rows[i]!.hash));
     expect(findBrokenLink(ctx.db)).toBeNull();
   });
 

@@ -111,6 +111,7 @@ describe('members', () => {
     );
     expect(actions).toEqual([
       'project.created',
+      'key.created',
       'member.added',
       'member.added',
       'member.added',

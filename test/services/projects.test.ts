@@ -34,14 +34,14 @@ describe('projects', () => {
     const info = projectInfo(ctx, alice, 'payments');
     expect(info.ok && info.value.owners).toEqual(['UALICE']);
     const events = latestEvents(ctx, info.ok ? info.value.project.id : 0, 10);
-    expect(events.map((e) => e.action)).toEqual(['project.created']);
-    expect(events[0]!.actor).toBe('UALICE');
+    expect(events.map((e) => e.action)).toEqual(['key.created', 'project.created']);
+    expect(events.every((e) => e.actor === 'UALICE')).toBe(true);
   });
 
   it('creates one project per environment in one transaction', () => {
     const result = createProjects(ctx, alice, 'shop', ['dev', 'staging', 'prod']);
-    expect(result.ok && result.value.map((p) => p.name)).toEqual(['shop-dev', 'shop-staging', 'shop-prod']);
-    expect(result.ok && result.value.map((p) => p.environment)).toEqual(['dev', 'staging', 'prod']);
+    expect(result.ok && result.value.map((p) => p.project.name)).toEqual(['shop-dev', 'shop-staging', 'shop-prod']);
+    expect(result.ok && result.value.map((p) => p.project.environment)).toEqual(['dev', 'staging', 'prod']);
   });
 
   it('creates none of the environments when one name is taken', () => {

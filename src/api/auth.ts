@@ -1,0 +1,31 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { authenticateKey, type KeyIdentity, type UsageRecorder } from '../services/key-auth.ts';
+import type { Db } from '../db/database.ts';
+import { sendError } from './respond.ts';
+
+/** The key of a request, or null after answering 401 with `WWW-Authenticate: Bearer`. */
+export function requireKey(
+  db: Db,
+  usage: UsageRecorder,
+  now: () => number,
+  req: IncomingMessage,
+  res: ServerResponse,
+): KeyIdentity | null {
+  const header = req.headers.authorization ?? '';
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  if (!match) {
+    sendError(res, 401, 'unauthorized', 'Send the project API key as Authorization: Bearer jj_...', {
+      'www-authenticate': 'Bearer realm="jamjet"',
+    });
+    return null;
+  }
+  const identity = authenticateKey(db, match[1]!);
+  if (!identity) {
+    sendError(res, 401, 'unauthorized', 'This API key is unknown or revoked.', {
+      'www-authenticate': 'Bearer realm="jamjet", error="invalid_token"',
+    });
+    return null;
+  }
+  usage.record(identity.keyId, now());
+  return identity;
+}

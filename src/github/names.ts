@@ -1,0 +1,51 @@
+/**
+ * Pure checks and wording for secret targets: what GitHub accepts, and how a
+ * target is named to a person.
+ */
+import type { SecretTarget } from './types.ts';
+
+const SECRET_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** GitHub's rules: letters, digits and underscores, no leading digit, no GITHUB_ prefix (any case). */
+export function isValidSecretName(name: string): boolean {
+  return SECRET_NAME.test(name) && !/^github_/i.test(name);
+}
+
+// Owner and repository names are interpolated into URL paths; Octokit escapes
+// them, but `.` and `..` survive escaping and would walk up the path.
+const OWNER = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$/;
+const REPO = /^[A-Za-z0-9._-]{1,100}$/;
+const isDotPath = (s: string) => s === '.' || s === '..';
+
+function validEnvironment(name: string): boolean {
+  // eslint-disable-next-line no-control-regex
+  return name.trim() !== '' && name.length <= 255 && !/[\u0000-\u001f\u007f]/.test(name) && !isDotPath(name);
+}
+
+/** One sentence naming what is wrong with the target, or null when GitHub could accept it. */
+export function targetProblem(target: SecretTarget): string | null {
+  if (!isValidSecretName(target.secretName)) {
+    return `"${target.secretName}" is not a valid secret name: use letters, digits and underscores, not starting with a digit or GITHUB_.`;
+  }
+  if (target.kind === 'org') {
+    return OWNER.test(target.org) ? null : `"${target.org}" is not a valid GitHub organisation name.`;
+  }
+  if (!OWNER.test(target.owner)) return `"${target.owner}" is not a valid GitHub owner name.`;
+  if (!REPO.test(target.repo) || isDotPath(target.repo)) return `"${target.repo}" is not a valid GitHub repository name.`;
+  if (target.kind === 'environment' && !validEnvironment(target.environment)) {
+    return `"${target.environment}" is not a valid GitHub environment name.`;
+  }
+  return null;
+}
+
+/** e.g. "acme/api (repository secret JAMJET_API_KEY)". */
+export function describeTarget(target: SecretTarget): string {
+  switch (target.kind) {
+    case 'repo':
+      return `${target.owner}/${target.repo} (repository secret ${target.secretName})`;
+    case 'environment':
+      return `${target.owner}/${target.repo} environment ${target.environment} (secret ${target.secretName})`;
+    case 'org':
+      return `organisation ${target.org} (secret ${target.secretName}, visibility ${target.visibility})`;
+  }
+}

@@ -1,0 +1,181 @@
+/**
+ * The durable job queue: reminders, expiries and Slack posts to retry are
+ * rows, claimed atomically when due (one BEGIN IMMEDIATE per claim, so two
+ * processes on one database never take the same job), retried with backoff,
+ * and taken back from a worker that died holding them.
+ */
+import { randomUUID } from 'node:crypto';
+import { sql } from 'kysely';
+import type { Db } from '../db/database.ts';
+import type { Logger } from '../logger.ts';
+
+export interface Job<P = Record<string, unknown>> {
+  readonly id: number;
+  readonly kind: string;
+  readonly payload: P;
+  readonly attempts: number;
+  readonly runAt: number;
+}
+
+/** A handler throws to ask for a retry; it must not hold secrets in its payload. */
+export type JobHandler = (job: Job, queue: JobQueue) => Promise<void>;
+
+export interface QueueOptions {
+  readonly batchSize?: number;
+  readonly leaseMs?: number;
+  readonly maxAttempts?: number;
+}
+
+const BASE_BACKOFF_MS = 15_000;
+const MAX_BACKOFF_MS = 60 * 60_000;
+
+export function backoffMs(attempts: number): number {
+  return Math.min(MAX_BACKOFF_MS, BASE_BACKOFF_MS * 2 ** Math.max(0, attempts - 1));
+}
+
+export class JobQueue {
+  readonly workerId = randomUUID();
+  private readonly handlers = new Map<string, JobHandler>();
+  private readonly batchSize: number;
+  private readonly leaseMs: number;
+  private readonly maxAttempts: number;
+  private running: Promise<number> | null = null;
+
+  constructor(
+    private readonly db: Db,
+    private readonly now: () => number,
+    private readonly log: Logger,
+    options: QueueOptions = {},
+  ) {
+    this.batchSize = options.batchSize ?? 100;
+    this.leaseMs = options.leaseMs ?? 5 * 60_000;
+    this.maxAttempts = options.maxAttempts ?? 10;
+  }
+
+  register(kind: string, handler: JobHandler): void {
+    this.handlers.set(kind, handler);
+  }
+
+  /** Adds a job; call inside the use case's transaction so the job and the change land together. */
+  enqueue(kind: string, payload: Record<string, unknown>, runAt: number): number {
+    const { lastInsertRowid } = this.db.run(
+      this.db.q.insertInto('jobs').values({
+        kind,
+        payload: JSON.stringify(payload),
+        run_at: runAt,
+        status: 'pending',
+        created_at: this.now(),
+      }),
+    );
+    return lastInsertRowid;
+  }
+
+  /** Moves a pending job to another time (snooze). */
+  reschedule(id: number, runAt: number): void {
+    this.db.run(this.db.q.updateTable('jobs').set({ run_at: runAt }).where('id', '=', id).where('status', '=', 'pending'));
+  }
+
+  /** Takes up to `limit` due jobs for this worker; no other worker can take them until the lease ends. */
+  claimDue(limit = this.batchSize): Job[] {
+    const at = this.now();
+    return this.db.transaction(() => {
+      // Jobs whose worker died mid-run go back to the queue.
+      this.db.run(
+        this.db.q
+          .updateTable('jobs')
+          .set({ status: 'pending', locked_by: null, locked_until: null })
+          .where('status', '=', 'running')
+          .where('locked_until', '<', at),
+      );
+      const due = this.db.all(
+        this.db.q
+          .selectFrom('jobs')
+          .select(['id', 'kind', 'payload', 'attempts', 'run_at'])
+          .where('status', '=', 'pending')
+          .where('run_at', '<=', at)
+          .orderBy('run_at')
+          .limit(limit),
+      );
+      if (due.length === 0) return [];
+      this.db.run(
+        this.db.q
+          .updateTable('jobs')
+          .set({ status: 'running', locked_by: this.workerId, locked_until: at + this.leaseMs, attempts: sql`attempts + 1` })
+          .where('id', 'in', due.map((d) => d.id)),
+      );
+      return due.map((d) => ({
+        id: d.id,
+        kind: d.kind,
+        payload: JSON.parse(d.payload) as Record<string, unknown>,
+        attempts: d.attempts + 1,
+        runAt: d.run_at,
+      }));
+    });
+  }
+
+  /** Runs every due job once; returns how many ran. Concurrent calls share one run. */
+  runDue(): Promise<number> {
+    if (!this.running) {
+      this.running = this.drain().finally(() => {
+        this.running = null;
+      });
+    }
+    return this.running;
+  }
+
+  private async drain(): Promise<number> {
+    let ran = 0;
+    for (;;) {
+      const jobs = this.claimDue();
+      for (const job of jobs) {
+        await this.runOne(job);
+        ran++;
+      }
+      if (jobs.length < this.batchSize) return ran;
+    }
+  }
+
+  private async runOne(job: Job): Promise<void> {
+    const handler = this.handlers.get(job.kind);
+    try {
+      if (!handler) throw new Error(`no handler for job kind ${job.kind}`);
+      await handler(job, this);
+      this.finish(job.id, 'done', null);
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      const retryAfter = (error as { retryAfterMs?: number }).retryAfterMs;
+      if (job.attempts >= this.maxAttempts || !handler) {
+        this.log.error('job gave up', { job: job.id, kind: job.kind, attempts: job.attempts, error });
+        this.finish(job.id, 'dead', message);
+        return;
+      }
+      const delay = retryAfter ?? backoffMs(job.attempts);
+      this.log.warn('job failed, will retry', { job: job.id, kind: job.kind, attempts: job.attempts, inMs: delay, error });
+      this.db.run(
+        this.db.q
+          .updateTable('jobs')
+          .set({ status: 'pending', run_at: this.now() + delay, locked_by: null, locked_until: null, last_error: message.slice(0, 500) })
+          .where('id', '=', job.id)
+          .where('locked_by', '=', this.workerId),
+      );
+    }
+  }
+
+  private finish(id: number, status: 'done' | 'dead', error: string | null): void {
+    this.db.run(
+      this.db.q
+        .updateTable('jobs')
+        .set({ status, finished_at: this.now(), locked_by: null, locked_until: null, last_error: error?.slice(0, 500) ?? null })
+        .where('id', '=', id)
+        .where('locked_by', '=', this.workerId),
+    );
+  }
+}
+
+/** Thrown by a handler to be retried after Slack's Retry-After rather than the usual backoff. */
+export class RetryLater extends Error {
+  constructor(message: string, readonly retryAfterMs: number) {
+    super(message);
+    this.name = 'RetryLater';
+  }
+}

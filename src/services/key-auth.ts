@@ -1,0 +1,59 @@
+/**
+ * Authenticating SDK requests by API key. Every request reads the key's row
+ * (one indexed lookup by hash), so a revocation, from this process or another
+ * one on the same database, holds from the very next request.
+ */
+import { hashKey, KEY_PATTERN } from '../core/keys.ts';
+import type { Db } from '../db/database.ts';
+
+export interface KeyIdentity {
+  readonly keyId: number;
+  readonly publicId: string;
+  readonly projectId: number;
+  readonly projectName: string;
+}
+
+export function authenticateKey(db: Db, presented: string): KeyIdentity | null {
+  if (!KEY_PATTERN.test(presented)) return null;
+  const row = db.get(
+    db.q
+      .selectFrom('api_keys')
+      .innerJoin('projects', 'projects.id', 'api_keys.project_id')
+      .select(['api_keys.id', 'api_keys.public_id', 'api_keys.project_id', 'projects.name'])
+      .where('api_keys.hash', '=', hashKey(presented))
+      .where('api_keys.revoked_at', 'is', null)
+      .where('projects.deleted_at', 'is', null),
+  );
+  return row ? { keyId: row.id, publicId: row.public_id, projectId: row.project_id, projectName: row.name } : null;
+}
+
+/**
+ * Last use of each key, kept in memory and written in one transaction every
+ * few seconds instead of one write per request.
+ */
+export class UsageRecorder {
+  private pending = new Map<number, number>();
+
+  constructor(private readonly db: Db) {}
+
+  record(keyId: number, at: number): void {
+    this.pending.set(keyId, at);
+  }
+
+  flush(): void {
+    if (this.pending.size === 0) return;
+    const batch = this.pending;
+    this.pending = new Map();
+    this.db.transaction(() => {
+      for (const [keyId, at] of batch) {
+        this.db.run(
+          this.db.q
+            .updateTable('api_keys')
+            .set({ last_used_at: at })
+            .where('id', '=', keyId)
+            .where((eb) => eb.or([eb('last_used_at', 'is', null), eb('last_used_at', '<', at)])),
+        );
+      }
+    });
+  }
+}

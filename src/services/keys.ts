@@ -1,0 +1,202 @@
+/**
+ * API keys of a project. The plaintext exists only in the return value of
+ * `issueKey`, on its way to the one-time delivery; the database keeps the
+ * SHA-256 and a display form.
+ */
+import { fail, ok, type Result } from '../core/errors.ts';
+import { displayKey, hashKey, KEY_ID_PATTERN, mintKey, newKeyId } from '../core/keys.ts';
+import type { Db } from '../db/database.ts';
+import { authorize, type Project } from './access.ts';
+import { recordEvent } from './audit.ts';
+import type { Actor, ServiceContext } from './context.ts';
+import { createDelivery, type DeliveryTicket } from './deliveries.ts';
+
+export interface ApiKey {
+  readonly id: number;
+  readonly publicId: string;
+  readonly projectId: number;
+  readonly name: string;
+  readonly display: string;
+  readonly createdBy: string;
+  readonly createdAt: number;
+  readonly lastUsedAt: number | null;
+  readonly revokedAt: number | null;
+}
+
+/** A freshly minted key: the only place its plaintext exists. */
+export interface IssuedKey {
+  readonly key: ApiKey;
+  readonly plaintext: string;
+}
+
+const MAX_ACTIVE_KEYS = 20;
+
+type KeyRow = {
+  id: number;
+  public_id: string;
+  project_id: number;
+  name: string;
+  display: string;
+  created_by: string;
+  created_at: number;
+  last_used_at: number | null;
+  revoked_at: number | null;
+};
+
+const toKey = (r: KeyRow): ApiKey => ({
+  id: r.id,
+  publicId: r.public_id,
+  projectId: r.project_id,
+  name: r.name,
+  display: r.display,
+  createdBy: r.created_by,
+  createdAt: r.created_at,
+  lastUsedAt: r.last_used_at,
+  revokedAt: r.revoked_at,
+});
+
+const KEY_COLUMNS = [
+  'id',
+  'public_id',
+  'project_id',
+  'name',
+  'display',
+  'created_by',
+  'created_at',
+  'last_used_at',
+  'revoked_at',
+] as const;
+
+/** Mints and stores a key; call inside the use case's transaction. */
+export function issueKey(db: Db, at: number, project: Project, name: string, createdBy: string): IssuedKey {
+  const plaintext = mintKey();
+  const row = db.get(
+    db.q
+      .insertInto('api_keys')
+      .values({
+        public_id: newKeyId(),
+        project_id: project.id,
+        name,
+        hash: hashKey(plaintext),
+        display: displayKey(plaintext),
+        created_by: createdBy,
+        created_at: at,
+      })
+      .returning(KEY_COLUMNS),
+  )!;
+  const key = toKey(row);
+  recordEvent(db, at, {
+    projectId: project.id,
+    actor: createdBy,
+    action: 'key.created',
+    details: { key: key.publicId, name, display: key.display },
+  });
+  return { key, plaintext };
+}
+
+export function activeKeys(db: Db, projectId: number): ApiKey[] {
+  return db
+    .all(
+      db.q
+        .selectFrom('api_keys')
+        .select(KEY_COLUMNS)
+        .where('project_id', '=', projectId)
+        .where('revoked_at', 'is', null)
+        .orderBy('id'),
+    )
+    .map(toKey);
+}
+
+export function findKey(db: Db, projectId: number, publicId: string): ApiKey | null {
+  const row = db.get(
+    db.q.selectFrom('api_keys').select(KEY_COLUMNS).where('project_id', '=', projectId).where('public_id', '=', publicId),
+  );
+  return row ? toKey(row) : null;
+}
+
+export function keyById(db: Db, id: number): ApiKey | null {
+  const row = db.get(db.q.selectFrom('api_keys').select(KEY_COLUMNS).where('id', '=', id));
+  return row ? toKey(row) : null;
+}
+
+/** `keys create`: a new key next to the existing ones. */
+export function createKey(
+  ctx: ServiceContext,
+  actor: Actor,
+  name: string,
+  label: string,
+): Result<NewKey> {
+  const { db } = ctx;
+  return db.transaction(() => {
+    const access = authorize(db, actor, name, 'manage_keys');
+    if (!access.ok) return access;
+    const { project } = access.value;
+    if (activeKeys(db, project.id).length >= MAX_ACTIVE_KEYS) {
+      return fail('conflict', `\`${name}\` already has ${MAX_ACTIVE_KEYS} active keys; revoke one first.`);
+    }
+    return ok(issueDeliveredKey(ctx, project, label, actor.userId));
+  });
+}
+
+/** A new key on its way to one person: the plaintext is sealed into the delivery and dropped. */
+export interface NewKey {
+  readonly project: Project;
+  readonly key: ApiKey;
+  readonly ticket: DeliveryTicket;
+}
+
+/** Mints a key and seals it for `userId`'s one-time reveal; call inside the use case's transaction. */
+export function issueDeliveredKey(ctx: ServiceContext, project: Project, label: string, userId: string): NewKey {
+  const { key, plaintext } = issueKey(ctx.db, ctx.now(), project, label, userId);
+  return { project, key, ticket: createDelivery(ctx, key.id, userId, plaintext) };
+}
+
+/** Every key of a project, newest first, revoked ones included. */
+export function listKeys(ctx: ServiceContext, actor: Actor, name: string): Result<{ project: Project; keys: ApiKey[] }> {
+  const { db } = ctx;
+  const access = authorize(db, actor, name, 'view');
+  if (!access.ok) return access;
+  const { project } = access.value;
+  const keys = db
+    .all(db.q.selectFrom('api_keys').select(KEY_COLUMNS).where('project_id', '=', project.id).orderBy('id', 'desc'))
+    .map(toKey);
+  return ok({ project, keys });
+}
+
+/** Marks a key revoked; the very next request with it is refused. Call inside a transaction. */
+export function revokeKeyRow(db: Db, at: number, key: ApiKey, actor: string, reason: string): boolean {
+  const { changes } = db.run(
+    db.q
+      .updateTable('api_keys')
+      .set({ revoked_at: at, revoked_by: actor })
+      .where('id', '=', key.id)
+      .where('revoked_at', 'is', null),
+  );
+  if (changes === 0) return false;
+  recordEvent(db, at, {
+    projectId: key.projectId,
+    actor,
+    action: 'key.revoked',
+    details: { key: key.publicId, display: key.display, reason },
+  });
+  return true;
+}
+
+export function revokeKey(
+  ctx: ServiceContext,
+  actor: Actor,
+  name: string,
+  publicId: string,
+): Result<{ project: Project; key: ApiKey }> {
+  const { db } = ctx;
+  return db.transaction(() => {
+    const access = authorize(db, actor, name, 'manage_keys');
+    if (!access.ok) return access;
+    const { project } = access.value;
+    const key = KEY_ID_PATTERN.test(publicId) ? findKey(db, project.id, publicId) : null;
+    if (!key) return fail('not_found', `\`${name}\` has no key \`${publicId}\`; see \`/jamjet keys list ${name}\`.`);
+    if (key.revokedAt !== null) return fail('already_done', `Key \`${publicId}\` of \`${name}\` is already revoked.`);
+    revokeKeyRow(db, ctx.now(), key, actor.userId, 'manual');
+    return ok({ project, key });
+  });
+}

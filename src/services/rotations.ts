@@ -1,0 +1,335 @@
+/**
+ * Zero-downtime rotation, kept as state: mint the new key (both valid: the
+ * overlap), write it to every linked GitHub target, deliver it once, and
+ * remind the requester to revoke the old key when the overlap ends.
+ */
+import { fail, ok, type Result } from '../core/errors.ts';
+import { KEY_ID_PATTERN } from '../core/keys.ts';
+import type { Db } from '../db/database.ts';
+import type { RotationState, TargetStatus } from '../db/schema.ts';
+import { authorize, authorizeById, toProject, type Project } from './access.ts';
+import { recordEvent } from './audit.ts';
+import type { Actor, ServiceContext } from './context.ts';
+import { createDelivery, findDelivery, wipeIfDone, type Delivery, type DeliveryTicket } from './deliveries.ts';
+import { activeKeys, issueKey, keyById, revokeKeyRow, type ApiKey, type IssuedKey } from './keys.ts';
+import { targetsOf, toTarget, type Target } from './github-targets.ts';
+
+export const REMINDER_JOB = 'rotation.reminder';
+export const SNOOZE_MS = 24 * 60 * 60_000;
+/** Revoking a key used this recently asks for confirmation first. */
+export const RECENT_USE_MS = 15 * 60_000;
+
+export interface Rotation {
+  readonly id: number;
+  readonly projectId: number;
+  readonly oldKeyId: number;
+  readonly newKeyId: number;
+  readonly deliveryId: string;
+  readonly requestedBy: string;
+  readonly overlapSeconds: number;
+  readonly state: RotationState;
+  readonly createdAt: number;
+  readonly remindAt: number | null;
+  readonly remindedAt: number | null;
+  readonly reminder: { channel: string; ts: string } | null;
+  readonly finishedAt: number | null;
+  readonly finishedBy: string | null;
+}
+
+export interface TargetOutcome {
+  readonly target: Target;
+  readonly status: TargetStatus;
+  readonly message: string | null;
+}
+
+/** Everything a rotation message shows. */
+export interface RotationDetails {
+  readonly rotation: Rotation;
+  readonly project: Project;
+  readonly oldKey: ApiKey;
+  readonly newKey: ApiKey;
+  readonly delivery: Delivery;
+  readonly targets: TargetOutcome[];
+}
+
+export function findRotation(db: Db, id: number): Rotation | null {
+  const r = db.get(db.q.selectFrom('rotations').selectAll().where('id', '=', id));
+  if (!r) return null;
+  return {
+    id: r.id,
+    projectId: r.project_id,
+    oldKeyId: r.old_key_id,
+    newKeyId: r.new_key_id,
+    deliveryId: r.delivery_id,
+    requestedBy: r.requested_by,
+    overlapSeconds: r.overlap_seconds,
+    state: r.state,
+    createdAt: r.created_at,
+    remindAt: r.remind_at,
+    remindedAt: r.reminded_at,
+    reminder: r.reminder_channel && r.reminder_ts ? { channel: r.reminder_channel, ts: r.reminder_ts } : null,
+    finishedAt: r.finished_at,
+    finishedBy: r.finished_by,
+  };
+}
+
+export function rotationDetails(db: Db, id: number): RotationDetails | null {
+  const rotation = findRotation(db, id);
+  if (!rotation) return null;
+  const rows = db.all(
+    db.q
+      .selectFrom('rotation_targets')
+      .innerJoin('github_targets', 'github_targets.id', 'rotation_targets.target_id')
+      .selectAll('github_targets')
+      .select(['rotation_targets.status', 'rotation_targets.message'])
+      .where('rotation_targets.rotation_id', '=', id)
+      .orderBy('github_targets.id'),
+  );
+  const project = db.get(db.q.selectFrom('projects').selectAll().where('id', '=', rotation.projectId))!;
+  return {
+    rotation,
+    project: toProject(project),
+    oldKey: keyById(db, rotation.oldKeyId)!,
+    newKey: keyById(db, rotation.newKeyId)!,
+    delivery: findDelivery(db, rotation.deliveryId)!,
+    targets: rows.map(({ status, message, ...target }) => ({ target: toTarget(target), status, message })),
+  };
+}
+
+export function openRotation(db: Db, projectId: number): Rotation | null {
+  const row = db.get(
+    db.q.selectFrom('rotations').select('id').where('project_id', '=', projectId).where('state', '=', 'overlap'),
+  );
+  return row ? findRotation(db, row.id) : null;
+}
+
+export interface StartedRotation extends IssuedKey {
+  readonly rotation: Rotation;
+  readonly ticket: DeliveryTicket;
+  readonly targets: Target[];
+}
+
+/** Steps 1 and 4 in one transaction: the new key, the rotation, its delivery and its reminder. */
+export function startRotation(
+  ctx: ServiceContext,
+  actor: Actor,
+  name: string,
+  oldKeyId: string | null,
+  overlapSeconds: number,
+  revokeNow: boolean,
+): Result<StartedRotation> {
+  const { db } = ctx;
+  return db.transaction(() => {
+    const access = authorize(db, actor, name, 'manage_keys');
+    if (!access.ok) return access;
+    const { project } = access.value;
+    const open = openRotation(db, project.id);
+    if (open) {
+      const old = keyById(db, open.oldKeyId)!;
+      return fail(
+        'conflict',
+        `\`${name}\` is already rotating ${old.publicId} (started by <@${open.requestedBy}>); finish it from its reminder before rotating again.`,
+      );
+    }
+    const keys = activeKeys(db, project.id);
+    let old: ApiKey | undefined;
+    if (oldKeyId !== null) {
+      old = KEY_ID_PATTERN.test(oldKeyId) ? keys.find((k) => k.publicId === oldKeyId) : undefined;
+      if (!old) return fail('not_found', `\`${name}\` has no active key \`${oldKeyId}\`; see \`/jamjet keys list ${name}\`.`);
+    } else if (keys.length === 1) {
+      old = keys[0]!;
+    } else if (keys.length === 0) {
+      return fail('not_found', `\`${name}\` has no active key to rotate; create one with \`/jamjet keys create ${name}\`.`);
+    } else {
+      return fail('bad_input', `\`${name}\` has ${keys.length} active keys; name the one to rotate: ${keys.map((k) => k.publicId).join(', ')}.`);
+    }
+    const at = ctx.now();
+    const issued = issueKey(db, at, project, old.name, actor.userId);
+    const ticket = createDelivery(ctx, issued.key.id, actor.userId, issued.plaintext);
+    const remindAt = revokeNow ? null : at + overlapSeconds * 1000;
+    const row = db.get(
+      db.q
+        .insertInto('rotations')
+        .values({
+          project_id: project.id,
+          old_key_id: old.id,
+          new_key_id: issued.key.id,
+          delivery_id: ticket.deliveryId,
+          requested_by: actor.userId,
+          overlap_seconds: overlapSeconds,
+          state: revokeNow ? 'revoked' : 'overlap',
+          created_at: at,
+          remind_at: remindAt,
+          finished_at: revokeNow ? at : null,
+          finished_by: revokeNow ? actor.userId : null,
+        })
+        .returning('id'),
+    )!;
+    const targets = targetsOf(db, project.id);
+    for (const target of targets) {
+      db.run(
+        db.q.insertInto('rotation_targets').values({ rotation_id: row.id, target_id: target.id, status: 'pending', updated_at: at }),
+      );
+    }
+    recordEvent(db, at, {
+      projectId: project.id,
+      actor: actor.userId,
+      action: 'key.rotation_started',
+      details: { rotation: row.id, old: old.publicId, new: issued.key.publicId, overlap_seconds: overlapSeconds, revoke_now: revokeNow },
+    });
+    if (revokeNow) revokeKeyRow(db, at, old, actor.userId, 'rotation --revoke-now');
+    else ctx.jobs.enqueue(REMINDER_JOB, { rotation: row.id, remindAt }, remindAt!);
+    return ok({ ...issued, rotation: findRotation(db, row.id)!, ticket, targets });
+  });
+}
+
+/** Step 2's bookkeeping: the outcome of writing one target. */
+export function recordTargetResult(
+  ctx: ServiceContext,
+  rotationId: number,
+  target: Target,
+  result: { ok: true } | { ok: false; message: string },
+  actor: string,
+): void {
+  const { db } = ctx;
+  db.transaction(() => {
+    const at = ctx.now();
+    const rotation = findRotation(db, rotationId)!;
+    db.run(
+      db.q
+        .updateTable('rotation_targets')
+        .set((eb) => ({
+          status: result.ok ? 'written' : 'failed',
+          message: result.ok ? null : result.message,
+          attempts: eb('attempts', '+', 1),
+          updated_at: at,
+        }))
+        .where('rotation_id', '=', rotationId)
+        .where('target_id', '=', target.id),
+    );
+    recordEvent(db, at, {
+      projectId: rotation.projectId,
+      actor,
+      action: result.ok ? 'github.secret_written' : 'github.secret_failed',
+      details: { rotation: rotationId, target: target.id, secret: target.secretName, ...(result.ok ? {} : { reason: result.message }) },
+    });
+    wipeIfDone(db, rotation.deliveryId);
+  });
+}
+
+/** Who may act on a rotation's buttons: Admins and Owners of its project, checked at the press. */
+function authorizeRotation(ctx: ServiceContext, actor: Actor, rotationId: number) {
+  const rotation = findRotation(ctx.db, rotationId);
+  if (!rotation) return fail('not_found', 'That rotation no longer exists.');
+  const access = authorizeById(ctx.db, actor, rotation.projectId, 'manage_keys');
+  if (!access.ok) return access;
+  return ok({ rotation, project: access.value.project });
+}
+
+export function checkCanRetry(ctx: ServiceContext, actor: Actor, rotationId: number): Result<{ rotation: Rotation }> {
+  return authorizeRotation(ctx, actor, rotationId);
+}
+
+export type RevokeOutcome = { done: true; rotation: Rotation } | { done: false; lastUsedAt: number };
+
+/** *Revoke old key*: asks for confirmation when the old key was used in the last 15 minutes. */
+export function revokeOldKey(ctx: ServiceContext, actor: Actor, rotationId: number, confirmed: boolean): Result<RevokeOutcome> {
+  const { db } = ctx;
+  return db.transaction(() => {
+    const access = authorizeRotation(ctx, actor, rotationId);
+    if (!access.ok) return access;
+    const { rotation } = access.value;
+    if (rotation.state !== 'overlap') return fail('already_done', finishedSentence(rotation));
+    const old = keyById(db, rotation.oldKeyId)!;
+    const at = ctx.now();
+    if (!confirmed && old.lastUsedAt !== null && at - old.lastUsedAt < RECENT_USE_MS) {
+      return ok({ done: false, lastUsedAt: old.lastUsedAt });
+    }
+    revokeKeyRow(db, at, old, actor.userId, 'rotation');
+    finish(ctx, rotation, 'revoked', actor.userId);
+    return ok({ done: true, rotation: findRotation(db, rotationId)! });
+  });
+}
+
+/** *Keep both*: the rotation ends with both keys valid. */
+export function keepBothKeys(ctx: ServiceContext, actor: Actor, rotationId: number): Result<Rotation> {
+  const { db } = ctx;
+  return db.transaction(() => {
+    const access = authorizeRotation(ctx, actor, rotationId);
+    if (!access.ok) return access;
+    const { rotation } = access.value;
+    if (rotation.state !== 'overlap') return fail('already_done', finishedSentence(rotation));
+    finish(ctx, rotation, 'kept', actor.userId);
+    return ok(findRotation(db, rotationId)!);
+  });
+}
+
+/** *Snooze 1 day*: the reminder comes back tomorrow. */
+export function snoozeReminder(ctx: ServiceContext, actor: Actor, rotationId: number): Result<Rotation> {
+  const { db } = ctx;
+  return db.transaction(() => {
+    const access = authorizeRotation(ctx, actor, rotationId);
+    if (!access.ok) return access;
+    const { rotation } = access.value;
+    if (rotation.state !== 'overlap') return fail('already_done', finishedSentence(rotation));
+    const at = ctx.now();
+    const remindAt = at + SNOOZE_MS;
+    db.run(db.q.updateTable('rotations').set({ remind_at: remindAt }).where('id', '=', rotationId));
+    ctx.jobs.enqueue(REMINDER_JOB, { rotation: rotationId, remindAt }, remindAt);
+    recordEvent(db, at, { projectId: rotation.projectId, actor: actor.userId, action: 'key.rotation_snoozed', details: { rotation: rotationId, until: remindAt } });
+    return ok(findRotation(db, rotationId)!);
+  });
+}
+
+function finish(ctx: ServiceContext, rotation: Rotation, state: 'revoked' | 'kept', by: string): void {
+  const { db } = ctx;
+  const at = ctx.now();
+  db.run(
+    db.q.updateTable('rotations').set({ state, finished_at: at, finished_by: by }).where('id', '=', rotation.id).where('state', '=', 'overlap'),
+  );
+  recordEvent(db, at, {
+    projectId: rotation.projectId,
+    actor: by,
+    action: state === 'revoked' ? 'key.rotation_completed' : 'key.rotation_kept_both',
+    details: { rotation: rotation.id },
+  });
+}
+
+function finishedSentence(rotation: Rotation): string {
+  const how = rotation.state === 'revoked' ? 'the old key was revoked' : 'both keys were kept';
+  return `This rotation is already finished: ${how}${rotation.finishedBy ? ` by <@${rotation.finishedBy}>` : ''}.`;
+}
+
+/**
+ * The reminder is due: true when it should be sent now. A reminder that was
+ * snoozed or finished since it was scheduled is skipped.
+ */
+export function reminderDue(db: Db, rotationId: number, remindAt: number): Rotation | null {
+  const rotation = findRotation(db, rotationId);
+  if (!rotation || rotation.state !== 'overlap' || rotation.remindAt !== remindAt) return null;
+  if (rotation.remindedAt !== null && rotation.remindedAt >= remindAt) return null;
+  return rotation;
+}
+
+export function recordReminderSent(ctx: ServiceContext, rotationId: number, at: { channel: string; ts: string }): void {
+  const { db } = ctx;
+  db.transaction(() => {
+    const rotation = findRotation(db, rotationId)!;
+    const now = ctx.now();
+    db.run(
+      db.q
+        .updateTable('rotations')
+        .set({ reminded_at: Math.max(now, rotation.remindAt ?? now), reminder_channel: at.channel, reminder_ts: at.ts })
+        .where('id', '=', rotationId),
+    );
+    recordEvent(db, now, { projectId: rotation.projectId, actor: 'jamjet', action: 'key.rotation_reminded', details: { rotation: rotationId } });
+  });
+}
+
+/** Rotations still in their overlap, for App Home. */
+export function openRotationsFor(db: Db, projectIds: number[]): Rotation[] {
+  if (projectIds.length === 0) return [];
+  return db
+    .all(db.q.selectFrom('rotations').select('id').where('state', '=', 'overlap').where('project_id', 'in', projectIds))
+    .map((r) => findRotation(db, r.id)!);
+}

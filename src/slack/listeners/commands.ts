@@ -1,0 +1,63 @@
+/** The `/jamjet` listener: acknowledge with the reply, then run any follow-up. */
+import type { App, RespondFn } from '@slack/bolt';
+import { ROLE_LABELS, isRole } from '../../core/roles.ts';
+import type { AnyCommand, Reply, Responder } from '../command.ts';
+import type { InviteClaimer } from '../invites.ts';
+import { CommandRouter } from '../router.ts';
+import type { ListenerDeps } from './deps.ts';
+
+export function registerCommandListener(
+  app: App,
+  deps: ListenerDeps,
+  commands: readonly AnyCommand[],
+  claimer: InviteClaimer,
+): void {
+  const router = new CommandRouter(commands);
+
+  app.command('/jamjet', async ({ command, ack, respond }) => {
+    const granted = await claimer.claimFor(command.user_id);
+    const log = deps.log.child({ user: command.user_id });
+    const reply = await router.handle(
+      {
+        actor: deps.actorOf(command.user_id),
+        services: deps.services,
+        chat: deps.surface,
+        users: deps.surface,
+        secrets: deps.secrets,
+        channelId: command.channel_id,
+        triggerId: command.trigger_id,
+        log,
+        catalog: router.catalog,
+      },
+      command.text,
+    );
+    const joined = granted.map(
+      (g) => `You joined \`${g.project}\` as ${isRole(g.role) ? ROLE_LABELS[g.role] : g.role} (you were invited by e-mail).`,
+    );
+    await ack(toAck(reply, joined));
+    if (reply?.followUp) {
+      try {
+        await reply.followUp(ephemeral(respond));
+      } catch (error) {
+        log.error('command follow-up failed', { error });
+        await respond({ response_type: 'ephemeral', text: ':x: Part of that command failed on our side; see `/jamjet audit` for what was done.' }).catch(() => {});
+      }
+    }
+  });
+}
+
+function ephemeral(respond: RespondFn): Responder {
+  return async (message) => {
+    await respond({ response_type: 'ephemeral', replace_original: false, text: message.text, blocks: message.blocks });
+  };
+}
+
+function toAck(reply: Reply | null, notes: string[]) {
+  if (!reply && notes.length === 0) return undefined;
+  const text = [...notes, reply?.text ?? ''].filter(Boolean).join('\n');
+  return {
+    response_type: reply?.inChannel ? ('in_channel' as const) : ('ephemeral' as const),
+    text,
+    ...(reply?.blocks ? { blocks: reply.blocks } : {}),
+  };
+}

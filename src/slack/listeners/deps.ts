@@ -1,0 +1,15 @@
+import type { SecretStore } from '../../github/types.ts';
+import type { Logger } from '../../logger.ts';
+import type { Actor, ServiceContext } from '../../services/context.ts';
+import type { UsageRecorder } from '../../services/key-auth.ts';
+import type { WebApiSurface } from '../surface.ts';
+
+/** What every listener needs. */
+export interface ListenerDeps {
+  readonly services: ServiceContext;
+  readonly surface: WebApiSurface;
+  readonly secrets: SecretStore;
+  readonly usage: UsageRecorder;
+  readonly log: Logger;
+  actorOf(userId: string): Actor;
+}

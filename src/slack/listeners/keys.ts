@@ -1,0 +1,136 @@
+/**
+ * Buttons of key deliveries, rotation reports and reminders. Each press is
+ * checked against the presser's role at the moment of the press.
+ */
+import type { App, BlockAction, ButtonAction, RespondFn } from '@slack/bolt';
+import type { AppError } from '../../core/errors.ts';
+import {
+  abortReveal,
+  beginReveal,
+  decodeTicket,
+  encodeTicket,
+  finishReveal,
+  openForRetry,
+} from '../../services/deliveries.ts';
+import { checkCanRetry, keepBothKeys, revokeOldKey, rotationDetails, snoozeReminder } from '../../services/rotations.ts';
+import { writeTarget } from '../../services/secret-sync.ts';
+import { code } from '../mrkdwn.ts';
+import { slackErrorCode } from '../surface.ts';
+import {
+  ACTIONS,
+  REVOKE_CONFIRM_CALLBACK,
+  reminderMessage,
+  revealMessage,
+  revealModal,
+  revokeConfirmModal,
+  rotationReport,
+  snoozedMessage,
+} from '../views/keys.ts';
+import type { ListenerDeps } from './deps.ts';
+
+/** An ephemeral refusal to the presser; the message itself stays as it is. */
+const refuse = (respond: RespondFn, error: AppError | string) =>
+  respond({
+    response_type: 'ephemeral',
+    replace_original: false,
+    text: `:warning: ${typeof error === 'string' ? error : error.message}`,
+  });
+
+export function registerKeyListeners(app: App, deps: ListenerDeps): void {
+  const { services, surface, log } = deps;
+
+  app.action<BlockAction<ButtonAction>>(ACTIONS.reveal, async ({ ack, body, action, respond }) => {
+    await ack();
+    const ticket = decodeTicket(action.value ?? '');
+    if (!ticket) return void (await refuse(respond, 'This button is not a key delivery.'));
+    const begun = beginReveal(services, ticket, body.user.id);
+    if (!begun.ok) return void (await refuse(respond, begun.error));
+    const { delivery, key, plaintext } = begun.value;
+    const project = rotationProjectName(deps, key.projectId);
+    try {
+      await surface.openModal(body.trigger_id, revealModal(project, key, plaintext));
+    } catch (error) {
+      abortReveal(services, delivery.id);
+      log.warn('reveal modal failed', { key: key.publicId, error });
+      return void (await refuse(respond, `Slack could not open the key window (${code(slackErrorCode(error))}); press *Reveal key* again.`));
+    }
+    const revealed = finishReveal(services, delivery.id);
+    await respond({ replace_original: true, ...revealMessage(project, key, revealed, null) });
+  });
+
+  app.action<BlockAction<ButtonAction>>(ACTIONS.retry, async ({ ack, body, action, respond }) => {
+    await ack();
+    const match = /^(\d+):(\d+):(.+)$/.exec(action.value ?? '');
+    const ticket = match ? decodeTicket(match[3]!) : null;
+    if (!match || !ticket) return void (await refuse(respond, 'This button is not a GitHub retry.'));
+    const rotationId = Number(match[1]);
+    const allowed = checkCanRetry(services, deps.actorOf(body.user.id), rotationId);
+    if (!allowed.ok) return void (await refuse(respond, allowed.error));
+    const details = rotationDetails(services.db, rotationId)!;
+    const outcome = details.targets.find((t) => t.target.id === Number(match[2]));
+    if (!outcome || outcome.status === 'written') {
+      return void (await respond({ replace_original: true, ...rotationReport(details, encodeTicket(ticket)) }));
+    }
+    const plaintext = openForRetry(services.db, ticket);
+    if (plaintext === null) return void (await refuse(respond, 'The new key can no longer be recovered for a retry; rotate again.'));
+    await writeTarget(services, deps.secrets, rotationId, outcome.target, plaintext, body.user.id);
+    await respond({ replace_original: true, ...rotationReport(rotationDetails(services.db, rotationId)!, encodeTicket(ticket)) });
+  });
+
+  app.action<BlockAction<ButtonAction>>(ACTIONS.revokeOld, async ({ ack, body, action, respond }) => {
+    await ack();
+    const rotationId = Number(action.value);
+    deps.usage.flush();
+    const result = revokeOldKey(services, deps.actorOf(body.user.id), rotationId, false);
+    if (!result.ok) return void (await refuse(respond, result.error));
+    const details = rotationDetails(services.db, rotationId)!;
+    if (!result.value.done) {
+      await surface.openModal(body.trigger_id, revokeConfirmModal(details, result.value.lastUsedAt));
+      return;
+    }
+    await respond({ replace_original: true, ...reminderMessage(details) });
+  });
+
+  app.view(REVOKE_CONFIRM_CALLBACK, async ({ ack, body, view }) => {
+    const { rotation: rotationId } = JSON.parse(view.private_metadata) as { rotation: number };
+    const result = revokeOldKey(services, deps.actorOf(body.user.id), rotationId, true);
+    if (!result.ok) {
+      await ack({
+        response_action: 'update',
+        view: {
+          type: 'modal',
+          title: { type: 'plain_text', text: 'Not revoked' },
+          close: { type: 'plain_text', text: 'Close' },
+          blocks: [{ type: 'section', text: { type: 'mrkdwn', text: `:warning: ${result.error.message}` } }],
+        },
+      });
+      return;
+    }
+    await ack();
+    const details = rotationDetails(services.db, rotationId)!;
+    if (details.rotation.reminder) {
+      await surface.updateMessage(details.rotation.reminder, reminderMessage(details)).catch((error: unknown) => {
+        log.warn('could not update the reminder after revocation', { rotation: rotationId, error });
+      });
+    }
+  });
+
+  app.action<BlockAction<ButtonAction>>(ACTIONS.snooze, async ({ ack, body, action, respond }) => {
+    await ack();
+    const result = snoozeReminder(services, deps.actorOf(body.user.id), Number(action.value));
+    if (!result.ok) return void (await refuse(respond, result.error));
+    await respond({ replace_original: true, ...snoozedMessage(rotationDetails(services.db, result.value.id)!) });
+  });
+
+  app.action<BlockAction<ButtonAction>>(ACTIONS.keepBoth, async ({ ack, body, action, respond }) => {
+    await ack();
+    const result = keepBothKeys(services, deps.actorOf(body.user.id), Number(action.value));
+    if (!result.ok) return void (await refuse(respond, result.error));
+    await respond({ replace_original: true, ...reminderMessage(rotationDetails(services.db, result.value.id)!) });
+  });
+}
+
+function rotationProjectName(deps: ListenerDeps, projectId: number): string {
+  const { db } = deps.services;
+  return db.get(db.q.selectFrom('projects').select('name').where('id', '=', projectId))?.name ?? 'deleted project';
+}

@@ -1,0 +1,18 @@
+import type { App } from '@slack/bolt';
+import { deleteProject } from '../../services/projects.ts';
+import { CONFIRM_BLOCK, CONFIRM_INPUT, DELETE_PROJECT_CALLBACK, projectDeletedModal } from '../views/delete-project.ts';
+import type { ListenerDeps } from './deps.ts';
+
+/** The typed-name confirmation of `projects delete`. */
+export function registerProjectListeners(app: App, deps: ListenerDeps): void {
+  app.view(DELETE_PROJECT_CALLBACK, async ({ ack, body, view }) => {
+    const { project } = JSON.parse(view.private_metadata) as { project: string };
+    const typed = view.state.values[CONFIRM_BLOCK]?.[CONFIRM_INPUT]?.value ?? '';
+    const result = deleteProject(deps.services, deps.actorOf(body.user.id), project, typed);
+    if (!result.ok) {
+      await ack({ response_action: 'errors', errors: { [CONFIRM_BLOCK]: result.error.message.replace(/`/g, '') } });
+      return;
+    }
+    await ack({ response_action: 'update', view: projectDeletedModal(project) });
+  });
+}
