@@ -8,6 +8,7 @@ import nock from 'nock';
 export const SLACK_HOST = 'http://slack.test';
 export const SIGNING_SECRET = '8f742231b10e8888abcd99yyyzzz85a5'.replace(/[yz]/g, 'e');
 export const TEAM_ID = 'T0TEAM';
+export const HOOKS_HOST = 'http://hooks.slack.test';
 
 export interface SlackCall {
   readonly method: string;
@@ -81,6 +82,15 @@ export class FakeSlack {
         const answer = handler(body);
         return Array.isArray(answer) ? answer : [200, answer];
       });
+    // Replies through response_url (follow-ups, button answers) are recorded as `response_url`.
+    nock(HOOKS_HOST)
+      .persist()
+      .post(/.*/)
+      .reply((uri, requestBody) => {
+        const raw = typeof requestBody === 'string' ? requestBody : JSON.stringify(requestBody);
+        this.calls.push({ method: 'response_url', body: parseBody(raw), raw });
+        return [200, 'ok'];
+      });
     return this;
   }
 
@@ -114,7 +124,7 @@ export async function slash(port: number, user: string, text: string, options: S
     command: '/jamjet',
     text,
     api_app_id: 'A0APP',
-    response_url: 'http://hooks.slack.test/commands/T0TEAM/1/xyz',
+    response_url: `${HOOKS_HOST}/commands/T0TEAM/1/xyz`,
     trigger_id: `trigger-${user}`,
   }).toString();
   const res = await fetch(`http://127.0.0.1:${port}/slack/events`, {
@@ -142,4 +152,38 @@ export async function interact(port: number, payload: Record<string, unknown>) {
   });
   const raw = await res.text();
   return { status: res.status, raw, json: raw ? (JSON.parse(raw) as Record<string, unknown>) : null };
+}
+
+let pressCount = 0;
+
+/** A button press as Slack sends it, from a message in `channel`. */
+export function buttonPayload(user: string, actionId: string, value: string, channel = `D${user}`) {
+  pressCount++;
+  return {
+    type: 'block_actions',
+    team: { id: TEAM_ID, domain: 'acme' },
+    user: { id: user, username: user.toLowerCase(), team_id: TEAM_ID },
+    api_app_id: 'A0APP',
+    trigger_id: `trigger-${user}-${pressCount}`,
+    response_url: `${HOOKS_HOST}/actions/${pressCount}`,
+    container: { type: 'message', channel_id: channel, message_ts: '1700000000.000100', is_ephemeral: false },
+    channel: { id: channel, name: 'directmessage' },
+    message: { type: 'message', ts: '1700000000.000100', text: '' },
+    actions: [{ type: 'button', action_id: actionId, block_id: 'b1', value, action_ts: '1700000001.000200' }],
+  };
+}
+
+/** Every button in a recorded message's blocks, by action id. */
+export function buttonsIn(call: SlackCall): { actionId: string; value: string }[] {
+  const found: { actionId: string; value: string }[] = [];
+  const visit = (node: unknown) => {
+    if (Array.isArray(node)) return node.forEach(visit);
+    if (node && typeof node === 'object') {
+      const o = node as Record<string, unknown>;
+      if (o.type === 'button' && typeof o.action_id === 'string') found.push({ actionId: o.action_id, value: String(o.value ?? '') });
+      Object.values(o).forEach(visit);
+    }
+  };
+  visit(call.body.blocks);
+  return found;
 }
