@@ -1,5 +1,6 @@
 /** Every `/jamjet` command, in the order `help` lists them. */
 import type { AnyCommand } from '../src/slack/command.ts';
+import approvalsList from './approvals-list.ts';
 import audit from './audit.ts';
 import githubLink from './github-link.ts';
 import githubList from './github-list.ts';
@@ -41,5 +42,6 @@ export const COMMANDS: readonly AnyCommand[] = [
   githubLink,
   githubList,
   githubUnlink,
+  approvalsList,
   audit,
 ];

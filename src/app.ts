@@ -10,6 +10,7 @@ import { COMMANDS } from '../commands/index.ts';
 import { createHttpServer } from './api/server.ts';
 import { createApiHandler } from './api/v1.ts';
 import { createGitHubSecretStore } from './github/index.ts';
+import { registerApprovalHandlers } from './jobs/approval-handlers.ts';
 import { registerJobHandlers } from './jobs/handlers.ts';
 import { JobQueue } from './jobs/queue.ts';
 import { JobTicker } from './jobs/ticker.ts';
@@ -92,13 +93,24 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     const identity = await whoAmI(
       new WebClient(config.slack.botToken, { retryConfig: { retries: 3, maxRetryTime: 30_000 }, ...clientOptions }),
     );
-    const slack = createSlackApp({ config, services, secrets, usage, log, identity, commands: COMMANDS, clientOptions });
+    const slack = createSlackApp({
+      config,
+      services,
+      secrets,
+      usage,
+      kick: () => jobs.kick(),
+      log,
+      identity,
+      commands: COMMANDS,
+      clientOptions,
+    });
     registerJobHandlers(jobs, { services, chat: slack.surface, usage, log });
+    registerApprovalHandlers(jobs, { services, chat: slack.surface, usage, log });
 
     server = createHttpServer(
       {
         slack: slack.receiver ? slack.receiver.requestListener : null,
-        api: createApiHandler({ db, usage, now }),
+        api: createApiHandler({ services, usage, kick: () => jobs.kick() }),
         healthy: () => {
           try {
             db.sqlite.prepare('SELECT 1').get();

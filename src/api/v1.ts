@@ -1,37 +1,109 @@
 /** The HTTP API for JamJet SDKs (DESIGN section 8). */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { z } from 'zod';
 import type { Db } from '../db/database.ts';
-import type { UsageRecorder } from '../services/key-auth.ts';
+import { approvalForKey, createApproval, type Approval } from '../services/approvals.ts';
+import type { ServiceContext } from '../services/context.ts';
+import type { KeyIdentity, UsageRecorder } from '../services/key-auth.ts';
 import { requireKey } from './auth.ts';
+import { readJson } from './body.ts';
+import { APPROVALS_RATE_LIMIT, RateLimiter } from './rate-limit.ts';
 import { sendError, sendJson } from './respond.ts';
 import type { ApiHandler } from './server.ts';
 
 export interface ApiDeps {
-  readonly db: Db;
+  readonly services: ServiceContext;
   readonly usage: UsageRecorder;
-  readonly now: () => number;
+  /** Runs due jobs now (the card post), without waiting for the next poll. */
+  readonly kick: () => void;
 }
 
 const READINESS = /^\/v1\/projects\/([^/]+)\/readiness$/;
+const APPROVAL = /^\/v1\/approvals\/([^/]+)$/;
+
+const approvalRequest = z.object({
+  action: z
+    .string({ error: '`action` must be a string.' })
+    .trim()
+    .min(1, { error: '`action` must not be empty.' })
+    .max(200, { error: '`action` must be at most 200 characters.' }),
+  context: z.record(z.string(), z.unknown(), { error: '`context` must be a JSON object.' }).optional(),
+});
+
+function decode(segment: string): string | null {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return null;
+  }
+}
+
+export function approvalJson(a: Approval): Record<string, unknown> {
+  return {
+    id: a.id,
+    status: a.status,
+    ...(a.reason ? { reason: a.reason } : {}),
+    ...(a.decidedBy ? { decided_by: a.decidedBy } : {}),
+    ...(a.decidedAt !== null && a.status !== 'pending' ? { decided_at: new Date(a.decidedAt).toISOString() } : {}),
+  };
+}
 
 export function createApiHandler(deps: ApiDeps): ApiHandler {
-  const { db, usage, now } = deps;
+  const { services, usage } = deps;
+  const db: Db = services.db;
+  const limiter = new RateLimiter(APPROVALS_RATE_LIMIT, services.now);
+  const authenticated = (req: IncomingMessage, res: ServerResponse): KeyIdentity | null =>
+    requireKey(db, usage, services.now, req, res);
+  const wrongMethod = (res: ServerResponse, allow: string) =>
+    sendError(res, 405, 'method_not_allowed', `Use ${allow} here.`, { allow });
+
   return async (req, res, path) => {
     const readiness = READINESS.exec(path);
     if (readiness) {
-      if (req.method !== 'GET' && req.method !== 'HEAD') {
-        sendError(res, 405, 'method_not_allowed', 'Use GET for readiness.', { allow: 'GET' });
-        return;
-      }
-      const key = requireKey(db, usage, now, req, res);
+      if (req.method !== 'GET' && req.method !== 'HEAD') return wrongMethod(res, 'GET');
+      const key = authenticated(req, res);
       if (!key) return;
-      const project = decodeURIComponent(readiness[1]!);
-      if (key.projectName !== project) {
-        sendError(res, 403, 'forbidden', 'This API key belongs to another project.');
-        return;
+      if (key.projectName !== decode(readiness[1]!)) {
+        return sendError(res, 403, 'forbidden', 'This API key belongs to another project.');
       }
-      sendJson(res, 200, { ready: true, project: key.projectName, key_id: key.publicId });
-      return;
+      return sendJson(res, 200, { ready: true, project: key.projectName, key_id: key.publicId });
     }
+
+    if (path === '/v1/approvals') {
+      if (req.method !== 'POST') return wrongMethod(res, 'POST');
+      const key = authenticated(req, res);
+      if (!key) return;
+      const wait = limiter.take(key.keyId);
+      if (wait > 0) {
+        return sendError(res, 429, 'rate_limited', `Too many approval requests for this key; retry in ${wait} s.`, {
+          'retry-after': String(wait),
+        });
+      }
+      const body = await readJson(req);
+      if (!body.ok) return sendError(res, body.status, body.code, body.message);
+      const parsed = approvalRequest.safeParse(body.value);
+      if (!parsed.success) {
+        const message = body.value === null || typeof body.value !== 'object' || Array.isArray(body.value)
+          ? 'The body must be a JSON object with `action` and optional `context`.'
+          : (parsed.error.issues[0]?.message ?? 'The body does not fit.');
+        return sendError(res, 400, 'invalid_request', message);
+      }
+      const approval = createApproval(services, key, parsed.data.action, parsed.data.context ?? {});
+      deps.kick();
+      return sendJson(res, 201, { id: approval.id, status: 'pending' }, { location: `/v1/approvals/${approval.id}` });
+    }
+
+    const one = APPROVAL.exec(path);
+    if (one) {
+      if (req.method !== 'GET' && req.method !== 'HEAD') return wrongMethod(res, 'GET');
+      const key = authenticated(req, res);
+      if (!key) return;
+      const id = decode(one[1]!);
+      const approval = id ? approvalForKey(services, key, id) : null;
+      if (!approval) return sendError(res, 404, 'not_found', 'No approval request with that id for this key.');
+      return sendJson(res, 200, approvalJson(approval));
+    }
+
     sendError(res, 404, 'not_found', `No route for ${req.method ?? 'GET'} ${path}.`);
   };
 }

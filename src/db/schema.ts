@@ -136,6 +136,29 @@ export interface JobsTable {
   finished_at: number | null;
 }
 
+export type ApprovalStatus = 'pending' | 'approved' | 'rejected' | 'expired';
+
+export interface ApprovalsTable {
+  id: string;
+  project_id: number;
+  key_id: number;
+  action: string;
+  context: string;
+  status: ApprovalStatus;
+  reason: string | null;
+  decided_by: string | null;
+  decided_at: number | null;
+  created_at: number;
+  expires_at: number;
+}
+
+export interface ApprovalCardsTable {
+  approval_id: string;
+  destination: string;
+  channel: string;
+  ts: string;
+}
+
 export interface Schema {
   projects: ProjectsTable;
   memberships: MembershipsTable;
@@ -147,4 +170,6 @@ export interface Schema {
   rotations: RotationsTable;
   rotation_targets: RotationTargetsTable;
   jobs: JobsTable;
+  approvals: ApprovalsTable;
+  approval_cards: ApprovalCardsTable;
 }

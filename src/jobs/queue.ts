@@ -40,6 +40,7 @@ export class JobQueue {
   private readonly leaseMs: number;
   private readonly maxAttempts: number;
   private running: Promise<number> | null = null;
+  private again = false;
 
   constructor(
     private readonly db: Db,
@@ -113,13 +114,28 @@ export class JobQueue {
     });
   }
 
+  /** Runs due jobs soon, without waiting: for work just enqueued that should not wait for the next poll. */
+  kick(): void {
+    this.runDue().catch((error: unknown) => this.log.error('job run failed', { error }));
+  }
+
   /** Runs every due job once; returns how many ran. Concurrent calls share one run. */
   runDue(): Promise<number> {
-    if (!this.running) {
-      this.running = this.drain().finally(() => {
-        this.running = null;
-      });
+    if (this.running) {
+      // Jobs may have been added after the current run's last claim: look again when it ends.
+      this.again = true;
+      return this.running;
     }
+    this.running = (async () => {
+      let ran = 0;
+      do {
+        this.again = false;
+        ran += await this.drain();
+      } while (this.again);
+      return ran;
+    })().finally(() => {
+      this.running = null;
+    });
     return this.running;
   }
 

@@ -228,17 +228,17 @@ export function removeMember(
 }
 
 /** Every project a person belongs to, with the role, for `whoami` and App Home. */
-export function rolesOf(ctx: ServiceContext, userId: string): { project: string; role: Role }[] {
+export function rolesOf(ctx: ServiceContext, userId: string): { project: string; projectId: number; role: Role }[] {
   const { db } = ctx;
   return db
     .all(
       db.q
         .selectFrom('memberships')
         .innerJoin('projects', 'projects.id', 'memberships.project_id')
-        .select(['projects.name', 'memberships.role'])
+        .select(['projects.name', 'projects.id', 'memberships.role'])
         .where('memberships.user_id', '=', userId)
         .where('projects.deleted_at', 'is', null)
         .orderBy('projects.name'),
     )
-    .map((r) => ({ project: r.name, role: r.role }));
+    .map((r) => ({ project: r.name, projectId: r.id, role: r.role }));
 }

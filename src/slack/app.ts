@@ -13,7 +13,8 @@ import type { AnyCommand } from './command.ts';
 import { InviteClaimer } from './invites.ts';
 import { registerCommandListener } from './listeners/commands.ts';
 import type { ListenerDeps } from './listeners/deps.ts';
-import { registerHomeListener } from './listeners/home.ts';
+import { homePublisher, registerHomeListener } from './listeners/home.ts';
+import { registerApprovalListeners } from './listeners/approvals.ts';
 import { registerKeyListeners } from './listeners/keys.ts';
 import { registerProjectListeners } from './listeners/projects.ts';
 import { WebApiSurface } from './surface.ts';
@@ -31,6 +32,7 @@ export interface SlackDeps {
   readonly services: ServiceContext;
   readonly secrets: SecretStore;
   readonly usage: UsageRecorder;
+  readonly kick: () => void;
   readonly log: Logger;
   readonly identity: SlackIdentity;
   readonly commands: readonly AnyCommand[];
@@ -66,6 +68,7 @@ export function createSlackApp(deps: SlackDeps): SlackApp {
     surface,
     secrets: deps.secrets,
     usage: deps.usage,
+    kick: deps.kick,
     log,
     actorOf: (userId: string): Actor => ({ userId, isAdmin: admins.has(userId) }),
   };
@@ -75,7 +78,9 @@ export function createSlackApp(deps: SlackDeps): SlackApp {
   registerCommandListener(app, listenerDeps, deps.commands, claimer);
   registerProjectListeners(app, listenerDeps);
   registerKeyListeners(app, listenerDeps);
-  registerHomeListener(app, listenerDeps, claimer);
+  const publishHome = homePublisher(listenerDeps);
+  registerApprovalListeners(app, listenerDeps, publishHome);
+  registerHomeListener(app, claimer, publishHome);
   app.error(async (error) => {
     log.error('slack listener failed', { error });
   });

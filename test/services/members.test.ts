@@ -98,7 +98,7 @@ describe('members', () => {
     expect(listed.ok && listed.value.invites.map((i) => i.email)).toEqual(['new.person@example.com']);
 
     expect(claimInvites(ctx, 'UNEWBIE', 'NEW.PERSON@example.com')).toEqual([{ project: 'payments', role: 'member' }]);
-    expect(rolesOf(ctx, 'UNEWBIE')).toEqual([{ project: 'payments', role: 'member' }]);
+    expect(rolesOf(ctx, 'UNEWBIE')).toMatchObject([{ project: 'payments', role: 'member' }]);
     expect(hasPendingInvites(ctx)).toBe(false);
     expect(claimInvites(ctx, 'UNEWBIE', 'new.person@example.com')).toEqual([]);
   });

@@ -11,5 +11,7 @@ export interface ListenerDeps {
   readonly secrets: SecretStore;
   readonly usage: UsageRecorder;
   readonly log: Logger;
+  /** Runs due jobs now (card edits after a decision). */
+  readonly kick: () => void;
   actorOf(userId: string): Actor;
 }
