@@ -86,6 +86,10 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
 
     const clientOptions: WebClientOptions = {
       slackApiUrl: config.slack.apiUrl,
+      // A few quick retries only: a rate limit or an outage goes back to the job
+      // queue (which honours Retry-After) or to the person, instead of blocking.
+      retryConfig: { retries: 2, factor: 2, minTimeout: 500, maxTimeout: 2000 },
+      rejectRateLimitedCalls: true,
       logger: boltLogger(log, config.logLevel),
       ...options.slackClientOptions,
     };

@@ -5,7 +5,7 @@
  */
 import type { Logger } from '../logger.ts';
 import type { ServiceContext } from '../services/context.ts';
-import { expireDelivery, findDelivery, REVEAL_EXPIRY_JOB } from '../services/deliveries.ts';
+import { DELIVERY_WIPE_JOB, expireDelivery, findDelivery, REVEAL_EXPIRY_JOB, wipeDelivery } from '../services/deliveries.ts';
 import type { UsageRecorder } from '../services/key-auth.ts';
 import { keyById } from '../services/keys.ts';
 import { recordReminderSent, reminderDue, REMINDER_JOB, rotationDetails } from '../services/rotations.ts';
@@ -44,6 +44,10 @@ export function registerJobHandlers(queue: JobQueue, deps: JobDeps): void {
     const message = reminderMessage(rotationDetails(db, rotationId)!);
     const posted = await slackCall(() => chat.postDm(rotation.requestedBy, message));
     recordReminderSent(services, rotationId, posted);
+  });
+
+  queue.register(DELIVERY_WIPE_JOB, async (job) => {
+    wipeDelivery(db, (job.payload as { delivery: string }).delivery);
   });
 
   queue.register(REVEAL_EXPIRY_JOB, async (job) => {

@@ -151,7 +151,25 @@ export class JobQueue {
     }
   }
 
+  /**
+   * A batch is leased when claimed, but runs one job after another: renew the
+   * lease as each job starts, and skip a job whose lease ran out and was taken
+   * over by another worker while earlier jobs of the batch were running.
+   */
+  private renewLease(job: Job): boolean {
+    const { changes } = this.db.run(
+      this.db.q
+        .updateTable('jobs')
+        .set({ locked_until: this.now() + this.leaseMs })
+        .where('id', '=', job.id)
+        .where('status', '=', 'running')
+        .where('locked_by', '=', this.workerId),
+    );
+    return changes === 1;
+  }
+
   private async runOne(job: Job): Promise<void> {
+    if (!this.renewLease(job)) return;
     const handler = this.handlers.get(job.kind);
     try {
       if (!handler) throw new Error(`no handler for job kind ${job.kind}`);

@@ -15,6 +15,9 @@ export const REVEAL_WINDOW_MS = 15 * 60_000;
 /** A reveal that started but did not finish (Slack failed to open the modal) can be retried after this. */
 const REVEAL_LEASE_MS = 30_000;
 export const REVEAL_EXPIRY_JOB = 'reveal.expire';
+export const DELIVERY_WIPE_JOB = 'delivery.wipe';
+/** How long a failed GitHub target can be retried with the same new key. */
+export const RETRY_WINDOW_MS = 7 * 24 * 60 * 60_000;
 
 /** What the button carries: which delivery, and the key that opens it. */
 export interface DeliveryTicket {
@@ -101,6 +104,7 @@ export function createDelivery(ctx: ServiceContext, keyId: number, userId: strin
       .values({ id, key_id: keyId, user_id: userId, ciphertext, created_at: at, reveal_until: at + REVEAL_WINDOW_MS }),
   );
   ctx.jobs.enqueue(REVEAL_EXPIRY_JOB, { delivery: id }, at + REVEAL_WINDOW_MS);
+  ctx.jobs.enqueue(DELIVERY_WIPE_JOB, { delivery: id }, at + RETRY_WINDOW_MS);
   return { deliveryId: id, secret };
 }
 
@@ -108,7 +112,12 @@ export function recordDm(db: Db, deliveryId: string, dm: { channel: string; ts: 
   db.run(db.q.updateTable('key_deliveries').set({ dm_channel: dm.channel, dm_ts: dm.ts }).where('id', '=', deliveryId));
 }
 
-/** Wipes the ciphertext once nobody can reveal it and no GitHub retry needs it. */
+/**
+ * Wipes the ciphertext once nobody can reveal it and no GitHub retry needs
+ * it. A failed target keeps it whatever the rotation's state (after
+ * `--revoke-now` or *Revoke old key*, CI needs the new key most), until the
+ * wipe job at the end of the retry window.
+ */
 export function wipeIfDone(db: Db, deliveryId: string): void {
   const retryable = db.get(
     db.q
@@ -116,7 +125,6 @@ export function wipeIfDone(db: Db, deliveryId: string): void {
       .innerJoin('rotation_targets', 'rotation_targets.rotation_id', 'rotations.id')
       .select('rotations.id')
       .where('rotations.delivery_id', '=', deliveryId)
-      .where('rotations.state', '=', 'overlap')
       .where('rotation_targets.status', '!=', 'written')
       .limit(1),
   );
@@ -208,6 +216,11 @@ export function expireDelivery(ctx: ServiceContext, deliveryId: string): Deliver
     recordEvent(db, at, { projectId: key.projectId, actor: SYSTEM_ACTOR, action: 'key.reveal_expired', details: { key: key.publicId } });
     return delivery;
   });
+}
+
+/** The end of the retry window: nothing may open this key any more. */
+export function wipeDelivery(db: Db, deliveryId: string): void {
+  db.run(db.q.updateTable('key_deliveries').set({ ciphertext: null }).where('id', '=', deliveryId));
 }
 
 /** Opens the key again for a GitHub retry, without showing it to anyone. */

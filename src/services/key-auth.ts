@@ -37,7 +37,7 @@ export class UsageRecorder {
   constructor(private readonly db: Db) {}
 
   record(keyId: number, at: number): void {
-    this.pending.set(keyId, at);
+    this.pending.set(keyId, Math.max(at, this.pending.get(keyId) ?? 0));
   }
 
   flush(): void {
