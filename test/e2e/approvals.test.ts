@@ -275,3 +275,54 @@ describe('Slack failing', () => {
     });
   });
 });
+
+describe('App Home', () => {
+  it('shows your projects, the approvals you may decide and rotations in overlap; its buttons decide too', async () => {
+    const { json } = await sdk.create({ action: 'ship it' });
+    const id = json.id as string;
+    await run(t, OWNER, 'keys rotate payments --overlap 2h');
+    const open = (user: string) =>
+      interactEvent({ type: 'app_home_opened', user, tab: 'home', channel: `D${user}`, event_ts: '1700000000.000100' });
+
+    for (const [user, sees] of [
+      [MEMBER, true],
+      [READER, false],
+    ] as const) {
+      const from = t.slack.calls.length;
+      expect((await open(user)).status).toBe(200);
+      const publish = await waitForCall(t, from, (c) => c.method === 'views.publish' && c.body.user_id === user);
+      const view = JSON.stringify(publish.body.view);
+      expect(view).toContain('`payments`');
+      expect(view).toContain('Rotations in their overlap* (1)');
+      expect(view.includes(id)).toBe(sees);
+    }
+
+    const payload = buttonPayload(MEMBER, 'approval_approve', id);
+    const { response_url: _url, container: _container, channel: _channel, message: _message, ...fromHome } = payload;
+    const from = t.slack.calls.length;
+    await interact(t.port, { ...fromHome, container: { type: 'view', view_id: 'VHOME' }, view: { id: 'VHOME', type: 'home' } });
+    const refreshed = await waitForCall(t, from, (c) => c.method === 'views.publish');
+    expect(JSON.stringify(refreshed.body.view)).toContain('Approved.');
+    expect(statusOf(id)).toBe('approved');
+  });
+});
+
+/** An Events API callback, signed, as Slack sends it. */
+async function interactEvent(event: Record<string, unknown>) {
+  const { sign } = await import('../helpers/slack.ts');
+  const body = JSON.stringify({
+    token: 'legacy',
+    team_id: TEAM_ID,
+    api_app_id: 'A0APP',
+    type: 'event_callback',
+    event_id: `Ev${Math.random().toString(36).slice(2)}`,
+    event_time: Math.floor(Date.now() / 1000),
+    authorizations: [{ team_id: TEAM_ID, user_id: 'UBOT', is_bot: true }],
+    event,
+  });
+  return fetch(`http://127.0.0.1:${t.port}/slack/events`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...sign(body) },
+    body,
+  });
+}
