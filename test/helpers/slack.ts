@@ -3,6 +3,8 @@
  * every call), and signed requests sent to the app's real Bolt receiver.
  */
 import { createHmac } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import nock from 'nock';
 
 export const SLACK_HOST = 'http://slack.test';
@@ -16,7 +18,10 @@ export interface SlackCall {
   readonly raw: string;
 }
 
-type Handler = (body: Record<string, unknown>) => Record<string, unknown> | [number, Record<string, unknown>];
+/** An answer body, or [status, body] or [status, body, headers] for an HTTP failure such as 429. */
+type Handler = (
+  body: Record<string, unknown>,
+) => Record<string, unknown> | [number, Record<string, unknown>] | [number, Record<string, unknown>, Record<string, string>];
 
 export interface FakeUser {
   id: string;
@@ -67,20 +72,24 @@ export class FakeSlack {
     return this;
   }
 
-  /** Starts answering; call `nock.cleanAll()` to stop. */
+  /** Records a Web API call and computes Slack's answer. */
+  answer(method: string, raw: string): [number, Record<string, unknown>, Record<string, string>] {
+    const body = parseBody(raw);
+    this.calls.push({ method, body, raw });
+    const handler = this.handlers.get(method);
+    if (!handler) return [200, { ok: false, error: 'unknown_method' }, {}];
+    const answer = handler(body);
+    return Array.isArray(answer) ? [answer[0], answer[1], answer[2] ?? {}] : [200, answer, {}];
+  }
+
+  /** Starts answering through nock; call `nock.cleanAll()` to stop. */
   install(): this {
     nock(SLACK_HOST)
       .persist()
       .post(/^\/api\/[\w.]+$/)
       .reply((uri, requestBody) => {
-        const method = uri.replace(/^\/api\//, '');
         const raw = typeof requestBody === 'string' ? requestBody : JSON.stringify(requestBody);
-        const body = parseBody(raw);
-        this.calls.push({ method, body, raw });
-        const handler = this.handlers.get(method);
-        if (!handler) return [200, { ok: false, error: 'unknown_method' }];
-        const answer = handler(body);
-        return Array.isArray(answer) ? answer : [200, answer];
+        return this.answer(uri.replace(/^\/api\//, ''), raw);
       });
     // Replies through response_url (follow-ups, button answers) are recorded as `response_url`.
     nock(HOOKS_HOST)
@@ -92,6 +101,40 @@ export class FakeSlack {
         return [200, 'ok'];
       });
     return this;
+  }
+
+  /**
+   * The same fake as a real server on 127.0.0.1, for a bot in another
+   * process: `SLACK_API_URL` is `${url}/api/`, response URLs post to `${url}/hooks/...`.
+   */
+  async listen(): Promise<{ url: string; server: Server; close(): Promise<void> }> {
+    const server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const raw = Buffer.concat(chunks).toString('utf8');
+        const path = (req.url ?? '').split('?')[0]!;
+        if (path.startsWith('/hooks/')) {
+          this.calls.push({ method: 'response_url', body: parseBody(raw), raw });
+          res.writeHead(200).end('ok');
+          return;
+        }
+        const [status, body, headers] = this.answer(path.replace(/^\/api\//, ''), raw);
+        res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(JSON.stringify(body));
+      });
+    });
+    server.keepAliveTimeout = 1000;
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    return {
+      url,
+      server,
+      close: () =>
+        new Promise<void>((resolve) => {
+          server.closeAllConnections();
+          server.close(() => resolve());
+        }),
+    };
   }
 
   callsTo(method: string): SlackCall[] {
@@ -109,6 +152,8 @@ export interface SlashOptions {
   readonly channel?: string;
   readonly timestamp?: number;
   readonly secret?: string;
+  /** Where Slack would take follow-up replies; defaults to the nock host. */
+  readonly hooks?: string;
 }
 
 /** Sends `/jamjet <text>` as Slack does: form-encoded, no charset, signed. */
@@ -124,7 +169,7 @@ export async function slash(port: number, user: string, text: string, options: S
     command: '/jamjet',
     text,
     api_app_id: 'A0APP',
-    response_url: `${HOOKS_HOST}/commands/T0TEAM/1/xyz`,
+    response_url: `${options.hooks ?? HOOKS_HOST}/commands/T0TEAM/1/xyz`,
     trigger_id: `trigger-${user}`,
   }).toString();
   const res = await fetch(`http://127.0.0.1:${port}/slack/events`, {
@@ -157,7 +202,7 @@ export async function interact(port: number, payload: Record<string, unknown>) {
 let pressCount = 0;
 
 /** A button press as Slack sends it, from a message in `channel`. */
-export function buttonPayload(user: string, actionId: string, value: string, channel = `D${user}`) {
+export function buttonPayload(user: string, actionId: string, value: string, channel = `D${user}`, hooks = HOOKS_HOST) {
   pressCount++;
   return {
     type: 'block_actions',
@@ -165,7 +210,7 @@ export function buttonPayload(user: string, actionId: string, value: string, cha
     user: { id: user, username: user.toLowerCase(), team_id: TEAM_ID },
     api_app_id: 'A0APP',
     trigger_id: `trigger-${user}-${pressCount}`,
-    response_url: `${HOOKS_HOST}/actions/${pressCount}`,
+    response_url: `${hooks}/actions/${pressCount}`,
     container: { type: 'message', channel_id: channel, message_ts: '1700000000.000100', is_ephemeral: false },
     channel: { id: channel, name: 'directmessage' },
     message: { type: 'message', ts: '1700000000.000100', text: '' },
