@@ -34,7 +34,7 @@ export function listMembers(
   if (!access.ok) return access;
   const { project } = access.value;
   const members = db
-    .all(db.q.selectFrom('memberships').selectAll().where('project_id', '=', project.id).orderBy(['created_at', sql`rowid`]))
+    .all(db.q.selectFrom('memberships').selectAll().where('project_id', '=', project.id).orderBy('created_at').orderBy(sql`rowid`))
     .map((m) => ({ userId: m.user_id, role: m.role, addedBy: m.added_by, createdAt: m.created_at }));
   const invites = db
     .all(db.q.selectFrom('pending_invites').selectAll().where('project_id', '=', project.id).orderBy('id'))
