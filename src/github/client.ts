@@ -19,12 +19,22 @@ export type Client = { ok: true; octokit: Octokit; auth: GitHubAuth } | SecretFa
 // App token replication retries) still reach stderr.
 const quietLog = { debug: () => {}, info: () => {}, warn: console.warn, error: () => {} };
 
+/** A GitHub call that hangs must not hold a rotation forever; it fails and is retried. */
+export const REQUEST_TIMEOUT_MS = 20_000;
+
+function withTimeout(octokit: Octokit): Octokit {
+  octokit.hook.before('request', (options) => {
+    options.request = { ...options.request, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) };
+  });
+  return octokit;
+}
+
 export function buildClient(options: GitHubSecretStoreOptions): Client {
   const { auth } = options;
   if (!auth) return failure('not_configured', null, NOT_CONFIGURED);
   const base = { log: quietLog, userAgent: 'jamjet-slack-control-plane', ...options.octokitOptions, baseUrl: options.apiUrl };
   if (auth.kind === 'token') {
-    return { ok: true, auth, octokit: new Octokit({ ...base, auth: auth.token }) };
+    return { ok: true, auth, octokit: withTimeout(new Octokit({ ...base, auth: auth.token })) };
   }
   // Keys pasted into .env often carry literal "\n"; PEM needs real newlines.
   const privateKey = auth.privateKey.includes('\\n') ? auth.privateKey.replace(/\\n/g, '\n') : auth.privateKey;
@@ -36,7 +46,7 @@ export function buildClient(options: GitHubSecretStoreOptions): Client {
     authStrategy: createAppAuth,
     auth: { appId: auth.appId, privateKey, installationId: auth.installationId },
   });
-  return { ok: true, auth, octokit };
+  return { ok: true, auth, octokit: withTimeout(octokit) };
 }
 
 function isPrivateKey(pem: string): boolean {

@@ -244,6 +244,30 @@ describe('GitHub failures', () => {
   });
 });
 
+describe('a rotation interrupted by a restart', () => {
+  it('finishes the GitHub writes the next time the key is revealed, and warns on the reminder until then', async () => {
+    await setUp();
+    github.serve(REPO, { write: { status: 403, body: { message: 'nope' } } });
+    await run(t, ADMIN, 'keys rotate payments --overlap 0s');
+    await waitForButton(t, ADMIN, 'rotation_retry');
+    // What a crash in the middle of the write leaves behind: the target still pending.
+    t.app.db.sqlite.prepare("UPDATE rotation_targets SET status = 'pending', updated_at = ?").run(clock.now - 2 * 60_000);
+
+    const before = t.slack.calls.length;
+    await t.app.jobs.runDue();
+    const reminder = await waitForButton(t, ADMIN, 'rotation_revoke_old', before);
+    expect(JSON.stringify(reminder.call.body.blocks)).toContain('The new key is not on GitHub yet');
+
+    github.serve(REPO);
+    const from = t.slack.calls.length;
+    const newKey = await reveal(t, ADMIN);
+    const report = await waitForCall(t, from, (c) => c.method === 'chat.postMessage' && String(c.body.text).includes('1 of 1 GitHub targets written'));
+    expect(report.body.channel).toBe(ADMIN);
+    const put = github.calls.filter((c) => c.step === 'write').at(-1)!;
+    expect(github.open(String(put.body!.encrypted_value))).toBe(newKey);
+  });
+});
+
 describe('durable reminders', () => {
   it('survive a restart: sent once by the next process when it starts past the due time', async () => {
     await setUp();

@@ -12,8 +12,17 @@ import {
   finishReveal,
   openForRetry,
 } from '../../services/deliveries.ts';
-import { checkCanRetry, keepBothKeys, revokeOldKey, rotationDetails, snoozeReminder } from '../../services/rotations.ts';
-import { writeTarget } from '../../services/secret-sync.ts';
+import {
+  checkCanRetry,
+  interruptedTargets,
+  keepBothKeys,
+  revokeOldKey,
+  rotationDetails,
+  rotationForDelivery,
+  snoozeReminder,
+} from '../../services/rotations.ts';
+import { writeTarget, writeTargets } from '../../services/secret-sync.ts';
+import { dmOrRespond } from '../delivery.ts';
 import { code } from '../mrkdwn.ts';
 import { slackErrorCode } from '../surface.ts';
 import {
@@ -56,6 +65,17 @@ export function registerKeyListeners(app: App, deps: ListenerDeps): void {
     }
     const revealed = finishReveal(services, delivery.id);
     await respond({ replace_original: true, ...revealMessage(project, key, revealed, null) });
+    // The key is in hand once more: finish GitHub writes a restart interrupted.
+    const rotation = rotationForDelivery(services.db, delivery.id);
+    const interrupted = rotation ? interruptedTargets(services, rotation.id) : [];
+    if (rotation && interrupted.length > 0) {
+      log.info('resuming interrupted GitHub writes', { rotation: rotation.id, targets: interrupted.length });
+      await writeTargets(services, deps.secrets, rotation.id, interrupted, plaintext, body.user.id);
+      const report = rotationReport(rotationDetails(services.db, rotation.id)!, encodeTicket(ticket));
+      await dmOrRespond({ services, chat: surface, log }, body.user.id, report, async (m) => {
+        await respond({ response_type: 'ephemeral', replace_original: false, ...m });
+      });
+    }
   });
 
   app.action<BlockAction<ButtonAction>>(ACTIONS.retry, async ({ ack, body, action, respond }) => {

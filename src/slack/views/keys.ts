@@ -105,6 +105,11 @@ export function reminderMessage(details: RotationDetails): Message {
   const used = oldKey.lastUsedAt ? `last used ${date(oldKey.lastUsedAt)}` : 'never used';
   const head = `:alarm_clock: The overlap of the \`${project.name}\` rotation is over. Old key ${keyLabel(oldKey)} was ${used}; new key ${newKey.publicId}.`;
   const blocks: KnownBlock[] = [section(head)];
+  const unwritten = details.targets.filter((t) => t.status !== 'written');
+  if (unwritten.length > 0) {
+    const where = unwritten.map((t) => escape(describeSpec(t.target))).join('; ');
+    blocks.push(section(`:warning: The new key is not on GitHub yet: ${where}. Revoking the old key now breaks what still uses it there.`));
+  }
   if (rotation.state === 'overlap') {
     blocks.push({
       type: 'actions',
