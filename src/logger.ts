@@ -3,24 +3,12 @@
  * Slack token that slips into a message or an error never reaches the log.
  */
 import { LogLevel, type Logger as BoltLogger } from '@slack/bolt';
+import { redact } from './core/secrets.ts';
+
+export { redact };
 
 export type Level = 'debug' | 'info' | 'warn' | 'error';
 const ORDER: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 };
-
-const SECRETS: [RegExp, string][] = [
-  [/jj_[0-9a-f]{32}/gi, 'jj_[redacted]'],
-  [/xox[abpres]-[\w-]+/gi, 'xox*-[redacted]'],
-  [/xapp-[\w-]+/gi, 'xapp-[redacted]'],
-  [/gh[pousr]_[A-Za-z0-9]{20,}/g, 'gh*_[redacted]'],
-  [/github_pat_\w+/g, 'github_pat_[redacted]'],
-  [/-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----/g, '[redacted private key]'],
-];
-
-export function redact(text: string): string {
-  let out = text;
-  for (const [pattern, replacement] of SECRETS) out = out.replace(pattern, replacement);
-  return out;
-}
 
 export interface Logger {
   debug(message: string, fields?: Record<string, unknown>): void;

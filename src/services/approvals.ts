@@ -4,6 +4,7 @@
  * job cannot both succeed.
  */
 import { randomBytes } from 'node:crypto';
+import { redact } from '../core/secrets.ts';
 import { fail, ok, type Result } from '../core/errors.ts';
 import { can, type Role } from '../core/roles.ts';
 import type { Db } from '../db/database.ts';
@@ -91,7 +92,8 @@ export function createApproval(
       projectId: key.projectId,
       actor: `key:${key.publicId}`,
       action: 'approval.requested',
-      details: { approval: id, action: action.slice(0, 200), expires_at: expiresAt },
+      // An agent may paste anything into `action`; no key or token reaches the trail.
+      details: { approval: id, action: redact(action.slice(0, 200)), expires_at: expiresAt },
     });
     return toApproval(row, at);
   });

@@ -3,11 +3,11 @@
  * before it, so a changed, removed or reordered event breaks the chain.
  */
 import { createHash } from 'node:crypto';
+import { redact } from '../core/secrets.ts';
 import type { Db } from '../db/database.ts';
 import type { ServiceContext } from './context.ts';
 
 export const GENESIS_HASH = '0'.repeat(64);
-const SECRET_PATTERN = /jj_[0-9a-f]{32}|xox[a-z]-|xapp-/i;
 
 export interface AuditEventInput {
   readonly projectId: number | null;
@@ -34,7 +34,7 @@ function hashEvent(prevHash: string, e: { projectId: number | null; actor: strin
 /** Appends one event. Call inside the use case's transaction so the change and its record land together. */
 export function recordEvent(db: Db, at: number, input: AuditEventInput): void {
   const details = JSON.stringify(input.details ?? {});
-  if (SECRET_PATTERN.test(details)) throw new Error(`refusing to write a secret into audit event ${input.action}`);
+  if (redact(details) !== details) throw new Error(`refusing to write a secret into audit event ${input.action}`);
   db.transaction(() => {
     const last = db.get(db.q.selectFrom('audit_events').select('hash').orderBy('id', 'desc').limit(1));
     const prevHash = last?.hash ?? GENESIS_HASH;

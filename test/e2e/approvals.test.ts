@@ -239,6 +239,19 @@ describe('the HTTP API refuses what it should', () => {
   });
 });
 
+describe('secrets an agent sends by mistake', () => {
+  it('are blanked on the card and in the audit trail', async () => {
+    const leaked = `jj_${'ab'.repeat(16)}`;
+    const { json } = await sdk.create({ action: `use ${leaked} to deploy`, context: { token: 'xoxb-123-456-abc', key: leaked } });
+    const card = await cardFor(json.id as string);
+    expect(card.raw).not.toContain(leaked);
+    expect(card.raw).not.toContain('xoxb-123');
+    expect(card.raw).toContain('jj_[redacted]');
+    const audit = JSON.stringify(t.app.db.sqlite.prepare('SELECT details FROM audit_events').all());
+    expect(audit).not.toContain(leaked);
+  });
+});
+
 describe('Slack failing', () => {
   it('retries the card post from the job queue until the card appears', async () => {
     let failures = 2;

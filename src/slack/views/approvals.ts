@@ -1,6 +1,7 @@
 /** Block Kit for approval cards. Pure functions; everything an SDK sent is escaped. */
 import type { KnownBlock, View } from '@slack/web-api';
 import type { Approval } from '../../services/approvals.ts';
+import { redact } from '../../core/secrets.ts';
 import { date, escape, mention } from '../mrkdwn.ts';
 import type { Message } from '../surface.ts';
 
@@ -14,7 +15,7 @@ const CONTEXT_LIMIT = 2500;
 /** The SDK's context as indented JSON, cut to fit a Slack section. */
 export function renderContext(context: Record<string, unknown>): string | null {
   if (Object.keys(context).length === 0) return null;
-  let json = JSON.stringify(context, null, 2);
+  let json = redact(JSON.stringify(context, null, 2));
   if (json.length > CONTEXT_LIMIT) json = `${json.slice(0, CONTEXT_LIMIT)}\n… (${json.length - CONTEXT_LIMIT} more characters)`;
   // Neither Slack's control characters nor a closing fence may come from the SDK.
   return '```' + escape(json).replace(/```/g, "'''") + '```';
@@ -41,7 +42,7 @@ function outcome(a: Approval): string {
 }
 
 export function approvalCard({ approval, project, keyLabel, note }: CardInput): Message {
-  const action = escape(approval.action);
+  const action = escape(redact(approval.action));
   const blocks: KnownBlock[] = [
     { type: 'section', text: { type: 'mrkdwn', text: `:raised_hand: *Approval requested* in \`${project}\`\n>${action.replace(/\n/g, '\n>')}` } },
   ];
@@ -77,7 +78,7 @@ export function rejectModal(approval: Approval, project: string): View {
     submit: { type: 'plain_text', text: 'Reject' },
     close: { type: 'plain_text', text: 'Cancel' },
     blocks: [
-      { type: 'section', text: { type: 'mrkdwn', text: `Reject in \`${project}\`:\n>${escape(approval.action)}` } },
+      { type: 'section', text: { type: 'mrkdwn', text: `Reject in \`${project}\`:\n>${escape(redact(approval.action))}` } },
       {
         type: 'input',
         block_id: REASON_BLOCK,

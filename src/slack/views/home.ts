@@ -2,6 +2,7 @@ import type { KnownBlock, View } from '@slack/web-api';
 import { ROLE_LABELS, type Role } from '../../core/roles.ts';
 import type { Approval } from '../../services/approvals.ts';
 import type { Rotation } from '../../services/rotations.ts';
+import { redact } from '../../core/secrets.ts';
 import { date, escape } from '../mrkdwn.ts';
 import { APPROVAL_ACTIONS } from './approvals.ts';
 
@@ -25,7 +26,7 @@ export function homeView({ roles, approvals, rotations, isAdmin, notice }: HomeI
   blocks.push({ type: 'divider' }, section(`*Approvals waiting for you* (${approvals.length})`));
   if (approvals.length === 0) blocks.push(context('Nothing to decide.'));
   for (const { approval, project } of approvals.slice(0, 15)) {
-    blocks.push(section(`\`${project}\`: ${escape(approval.action)}\nExpires ${date(approval.expiresAt)} · \`${approval.id}\``));
+    blocks.push(section(`\`${project}\`: ${escape(redact(approval.action))}\nExpires ${date(approval.expiresAt)} · \`${approval.id}\``));
     blocks.push({
       type: 'actions',
       elements: [
