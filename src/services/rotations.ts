@@ -226,6 +226,14 @@ function authorizeRotation(ctx: ServiceContext, actor: Actor, rotationId: number
   return ok({ rotation, project: access.value.project });
 }
 
+/** The same, for a rotation that must still be in its overlap. */
+function authorizeOpenRotation(ctx: ServiceContext, actor: Actor, rotationId: number): Result<Rotation> {
+  const access = authorizeRotation(ctx, actor, rotationId);
+  if (!access.ok) return access;
+  const { rotation } = access.value;
+  return rotation.state === 'overlap' ? ok(rotation) : fail('already_done', finishedSentence(rotation));
+}
+
 export function checkCanRetry(ctx: ServiceContext, actor: Actor, rotationId: number): Result<{ rotation: Rotation }> {
   return authorizeRotation(ctx, actor, rotationId);
 }
@@ -236,10 +244,9 @@ export type RevokeOutcome = { done: true; rotation: Rotation } | { done: false; 
 export function revokeOldKey(ctx: ServiceContext, actor: Actor, rotationId: number, confirmed: boolean): Result<RevokeOutcome> {
   const { db } = ctx;
   return db.transaction(() => {
-    const access = authorizeRotation(ctx, actor, rotationId);
-    if (!access.ok) return access;
-    const { rotation } = access.value;
-    if (rotation.state !== 'overlap') return fail('already_done', finishedSentence(rotation));
+    const open = authorizeOpenRotation(ctx, actor, rotationId);
+    if (!open.ok) return open;
+    const rotation = open.value;
     const old = keyById(db, rotation.oldKeyId)!;
     const at = ctx.now();
     if (!confirmed && old.lastUsedAt !== null && at - old.lastUsedAt < RECENT_USE_MS) {
@@ -255,10 +262,9 @@ export function revokeOldKey(ctx: ServiceContext, actor: Actor, rotationId: numb
 export function keepBothKeys(ctx: ServiceContext, actor: Actor, rotationId: number): Result<Rotation> {
   const { db } = ctx;
   return db.transaction(() => {
-    const access = authorizeRotation(ctx, actor, rotationId);
-    if (!access.ok) return access;
-    const { rotation } = access.value;
-    if (rotation.state !== 'overlap') return fail('already_done', finishedSentence(rotation));
+    const open = authorizeOpenRotation(ctx, actor, rotationId);
+    if (!open.ok) return open;
+    const rotation = open.value;
     finish(ctx, rotation, 'kept', actor.userId);
     return ok(findRotation(db, rotationId)!);
   });
@@ -268,10 +274,9 @@ export function keepBothKeys(ctx: ServiceContext, actor: Actor, rotationId: numb
 export function snoozeReminder(ctx: ServiceContext, actor: Actor, rotationId: number): Result<Rotation> {
   const { db } = ctx;
   return db.transaction(() => {
-    const access = authorizeRotation(ctx, actor, rotationId);
-    if (!access.ok) return access;
-    const { rotation } = access.value;
-    if (rotation.state !== 'overlap') return fail('already_done', finishedSentence(rotation));
+    const open = authorizeOpenRotation(ctx, actor, rotationId);
+    if (!open.ok) return open;
+    const rotation = open.value;
     const at = ctx.now();
     const remindAt = at + SNOOZE_MS;
     db.run(db.q.updateTable('rotations').set({ remind_at: remindAt }).where('id', '=', rotationId));
