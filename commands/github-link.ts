@@ -21,7 +21,10 @@ export default defineCommand({
         .string()
         .regex(REPO, { error: (iss) => `${code(String(iss.input))} is not a repository; write it as owner/repo.` })
         .optional(),
-      env: z.string().min(1).max(255).optional(),
+      env: z
+        .string()
+        .refine((e) => e.trim() !== '' && e.length <= 255, { error: 'The environment is a GitHub environment name of 1 to 255 characters.' })
+        .optional(),
       secret: z
         .string()
         .refine(isValidSecretName, {

@@ -26,7 +26,7 @@ export default defineCommand({
       overlap: duration
         .refine((s) => s <= MAX_OVERLAP_SECONDS, { error: 'The overlap can be at most 30d.' })
         .default(86_400),
-      revokeNow: z.literal(true).optional(),
+      revokeNow: z.boolean().optional(),
     }),
   run(ctx, { project: name, keyId, overlap, revokeNow }) {
     const result = startRotation(ctx.services, ctx.actor, name, keyId ?? null, overlap, revokeNow === true);

@@ -21,13 +21,33 @@ export interface ApiDeps {
 const READINESS = /^\/v1\/projects\/([^/]+)\/readiness$/;
 const APPROVAL = /^\/v1\/approvals\/([^/]+)$/;
 
+/** Deeper than this, a context is not something a person can read on a card. */
+const MAX_CONTEXT_DEPTH = 20;
+
+/** How deeply a JSON value nests, counted without recursion (a hostile body can nest thousands deep). */
+function depthOf(value: unknown): number {
+  let deepest = 0;
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length > 0) {
+    const [node, depth] = stack.pop()!;
+    if (node === null || typeof node !== 'object') continue;
+    deepest = Math.max(deepest, depth + 1);
+    if (deepest > MAX_CONTEXT_DEPTH) return deepest;
+    for (const child of Object.values(node)) stack.push([child, depth + 1]);
+  }
+  return deepest;
+}
+
 const approvalRequest = z.object({
   action: z
     .string({ error: '`action` must be a string.' })
     .trim()
     .min(1, { error: '`action` must not be empty.' })
     .max(200, { error: '`action` must be at most 200 characters.' }),
-  context: z.record(z.string(), z.unknown(), { error: '`context` must be a JSON object.' }).optional(),
+  context: z
+    .record(z.string(), z.unknown(), { error: '`context` must be a JSON object.' })
+    .refine((c) => depthOf(c) <= MAX_CONTEXT_DEPTH, { error: `\`context\` nests more than ${MAX_CONTEXT_DEPTH} levels deep.` })
+    .optional(),
 });
 
 function decode(segment: string): string | null {

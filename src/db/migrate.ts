@@ -25,10 +25,18 @@ class FolderMigrationProvider implements MigrationProvider {
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- migrations run on an untyped schema
 export async function migrateToLatest(db: Kysely<any>, folder = MIGRATIONS_DIR): Promise<string[]> {
   const migrator = new Migrator({ db, provider: new FolderMigrationProvider(folder) });
-  const { error, results } = await migrator.migrateToLatest();
-  if (error) {
-    const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
-    throw new Error(`Migration ${failed} failed: ${error instanceof Error ? error.message : String(error)}`);
+  // Two processes starting together on a new file race to apply the same
+  // migration; each one runs in a transaction, so the loser rolls back and,
+  // a moment later, finds it applied.
+  for (let attempt = 1; ; attempt++) {
+    const { error, results } = await migrator.migrateToLatest();
+    if (!error) return (results ?? []).map((r) => r.migrationName);
+    if (attempt >= MIGRATION_ATTEMPTS) {
+      const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
+      throw new Error(`Migration ${failed} failed: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
   }
-  return (results ?? []).map((r) => r.migrationName);
 }
+
+const MIGRATION_ATTEMPTS = 5;

@@ -185,10 +185,20 @@ export class JobQueue {
       }
       const delay = retryAfter ?? backoffMs(job.attempts);
       this.log.warn('job failed, will retry', { job: job.id, kind: job.kind, attempts: job.attempts, inMs: delay, error });
+      // Being told to come back later (Slack's Retry-After) is not a failure:
+      // it does not use up an attempt, so a long rate limit delays but never drops.
+      const attempts = retryAfter !== undefined ? job.attempts - 1 : job.attempts;
       this.db.run(
         this.db.q
           .updateTable('jobs')
-          .set({ status: 'pending', run_at: this.now() + delay, locked_by: null, locked_until: null, last_error: message.slice(0, 500) })
+          .set({
+            status: 'pending',
+            attempts,
+            run_at: this.now() + delay,
+            locked_by: null,
+            locked_until: null,
+            last_error: message.slice(0, 500),
+          })
           .where('id', '=', job.id)
           .where('locked_by', '=', this.workerId),
       );

@@ -331,33 +331,10 @@ export function recordReminderSent(ctx: ServiceContext, rotationId: number, at: 
   });
 }
 
-/** A write to GitHub left unfinished this long was interrupted (a crash or restart). */
-export const INTERRUPTED_AFTER_MS = 60_000;
-
 /** The rotation a key delivery belongs to, if any. */
 export function rotationForDelivery(db: Db, deliveryId: string): Rotation | null {
   const row = db.get(db.q.selectFrom('rotations').select('id').where('delivery_id', '=', deliveryId));
   return row ? findRotation(db, row.id) : null;
-}
-
-/** Targets whose write started but never finished: the process stopped in the middle. */
-export function interruptedTargets(ctx: ServiceContext, rotationId: number): Target[] {
-  const details = rotationDetails(ctx.db, rotationId);
-  if (!details) return [];
-  const cutoff = ctx.now() - INTERRUPTED_AFTER_MS;
-  const stale = new Set(
-    ctx.db
-      .all(
-        ctx.db.q
-          .selectFrom('rotation_targets')
-          .select('target_id')
-          .where('rotation_id', '=', rotationId)
-          .where('status', '=', 'pending')
-          .where('updated_at', '<', cutoff),
-      )
-      .map((r) => r.target_id),
-  );
-  return details.targets.filter((t) => stale.has(t.target.id)).map((t) => t.target);
 }
 
 /** Rotations still in their overlap, for App Home. */

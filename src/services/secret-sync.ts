@@ -6,7 +6,25 @@
 import type { SecretStore } from '../github/types.ts';
 import type { ServiceContext } from './context.ts';
 import { toSecretTarget, type Target } from './github-targets.ts';
-import { recordTargetResult } from './rotations.ts';
+import { recordTargetResult, rotationDetails } from './rotations.ts';
+
+/**
+ * Writes under way in this process. A target still `pending` that no write
+ * here is working on was left behind by a process that stopped mid-write.
+ * (During a deploy overlap the other process may still be on it; writing the
+ * same value twice is harmless.)
+ */
+const writing = new Set<string>();
+const slot = (rotationId: number, targetId: number) => `${rotationId}:${targetId}`;
+
+/** Targets whose write started but never finished, for lack of a process to finish it. */
+export function interruptedTargets(ctx: ServiceContext, rotationId: number): Target[] {
+  const details = rotationDetails(ctx.db, rotationId);
+  if (!details) return [];
+  return details.targets
+    .filter((t) => t.status === 'pending' && !writing.has(slot(rotationId, t.target.id)))
+    .map((t) => t.target);
+}
 
 export interface SyncOptions {
   readonly attempts?: number;
@@ -21,6 +39,24 @@ export async function writeTarget(
   plaintext: string,
   actor: string,
   options: SyncOptions = {},
+): Promise<boolean> {
+  const key = slot(rotationId, target.id);
+  writing.add(key);
+  try {
+    return await writeWithRetry(ctx, store, rotationId, target, plaintext, actor, options);
+  } finally {
+    writing.delete(key);
+  }
+}
+
+async function writeWithRetry(
+  ctx: ServiceContext,
+  store: SecretStore,
+  rotationId: number,
+  target: Target,
+  plaintext: string,
+  actor: string,
+  options: SyncOptions,
 ): Promise<boolean> {
   const attempts = options.attempts ?? 2;
   for (let attempt = 1; ; attempt++) {
@@ -47,7 +83,14 @@ export async function writeTargets(
   actor: string,
   options: SyncOptions = {},
 ): Promise<void> {
-  for (const target of targets) {
-    await writeTarget(ctx, store, rotationId, target, plaintext, actor, options);
+  // Claim them all now: the ones further down the list are under way too.
+  const keys = targets.map((t) => slot(rotationId, t.id));
+  keys.forEach((k) => writing.add(k));
+  try {
+    for (const target of targets) {
+      await writeTarget(ctx, store, rotationId, target, plaintext, actor, options);
+    }
+  } finally {
+    keys.forEach((k) => writing.delete(k));
   }
 }

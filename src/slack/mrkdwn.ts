@@ -12,7 +12,18 @@ export function unescape(text: string): string {
 
 export const mention = (userId: string) => `<@${userId}>`;
 export const channel = (channelId: string) => `<#${channelId}>`;
-export const code = (text: string) => `\`${escape(text).replace(/`/g, "'")}\``;
+const ECHO_LIMIT = 60;
+
+/**
+ * Something a person typed, shown back as inline code: on one line, cut to a
+ * readable length, without bidirectional controls that could reorder the
+ * sentence around it.
+ */
+export function code(text: string): string {
+  let shown = text.replace(/[\r\n\t]+/g, ' ').replace(/[\u202a-\u202e\u2066-\u2069\u200e\u200f]/g, '');
+  if (shown.length > ECHO_LIMIT) shown = `${shown.slice(0, ECHO_LIMIT)}…`;
+  return `\`${escape(shown).replace(/`/g, "'")}\``;
+}
 
 /** A time Slack shows in each reader's own time zone. */
 export function date(ms: number): string {

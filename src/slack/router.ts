@@ -69,9 +69,10 @@ export class CommandRouter {
 
     const input: Record<string, unknown> = {};
     for (const [name, value] of Object.entries(given)) {
-      const kind = flags[name];
+      const kind = Object.hasOwn(flags, name) ? flags[name] : undefined;
       if (!kind) return { error: `${code(`--${name}`)} is not an option of this command.` };
       if (kind === 'value' && value === true) return { error: `${code(`--${name}`)} needs a value.` };
+      if (kind === 'boolean' && value !== true) return { error: `${code(`--${name}`)} takes no value.` };
       input[camel(name)] = value;
     }
     const names = command.positionals;

@@ -6,7 +6,9 @@ export function tokenize(text: string): string[] {
   const tokens: string[] = [];
   const pattern = /<[^>]*>|["“”]([^"“”]*)["“”]|[^\s"“”<]+/g;
   for (const match of text.matchAll(pattern)) {
-    tokens.push(match[1] ?? match[0]);
+    const token = match[1] ?? match[0];
+    // An empty pair of quotes is no argument at all.
+    if (token.trim() !== '') tokens.push(token);
   }
   return tokens;
 }

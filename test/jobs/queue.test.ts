@@ -152,12 +152,13 @@ describe('retries', () => {
     expect(runs).toHaveLength(2);
   });
 
-  it('waits for RetryLater.retryAfterMs instead of the backoff', async () => {
-    ctx.queue.register('ping', recorder((job) => (job.attempts === 1 ? new RetryLater('rate limited', 120_000) : null)).handler);
+  it('waits for RetryLater.retryAfterMs instead of the backoff, without using up an attempt', async () => {
+    let calls = 0;
+    ctx.queue.register('ping', recorder(() => (++calls === 1 ? new RetryLater('rate limited', 120_000) : null)).handler);
     const start = ctx.now();
     const id = ctx.queue.enqueue('ping', {}, start);
     await ctx.queue.runDue();
-    expect(jobRow(id)).toMatchObject({ status: 'pending', run_at: start + 120_000, last_error: 'rate limited' });
+    expect(jobRow(id)).toMatchObject({ status: 'pending', run_at: start + 120_000, last_error: 'rate limited', attempts: 0 });
     ctx.advance(15_000);
     expect(await ctx.queue.runDue()).toBe(0);
     ctx.advance(105_000);

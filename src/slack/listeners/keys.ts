@@ -14,14 +14,13 @@ import {
 } from '../../services/deliveries.ts';
 import {
   checkCanRetry,
-  interruptedTargets,
   keepBothKeys,
   revokeOldKey,
   rotationDetails,
   rotationForDelivery,
   snoozeReminder,
 } from '../../services/rotations.ts';
-import { writeTarget, writeTargets } from '../../services/secret-sync.ts';
+import { interruptedTargets, writeTarget, writeTargets } from '../../services/secret-sync.ts';
 import { dmOrRespond } from '../delivery.ts';
 import { code } from '../mrkdwn.ts';
 import { slackErrorCode } from '../surface.ts';
