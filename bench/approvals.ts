@@ -1,0 +1,109 @@
+/**
+ * approvals: `POST /v1/approvals` at 500 requests/s for 5 s, spread over 150
+ * projects with one key each (the product allows a key a burst of 20, then
+ * 5/s), against a bare node:http server answering 201. Then every 201 must
+ * have its card in the (fake) Slack, and a sample of requests is approved
+ * with a signed press while polling as the SDK does.
+ * Goal: 500 req/s accepted, no card lost.
+ */
+import { startBareServer } from './lib/bare-server.ts';
+import { waitForCards } from './lib/cards.ts';
+import { scoped } from './lib/cleanup.ts';
+import { approveAndPoll, type Decidable } from './lib/decide.ts';
+import { runLoad, type LoadPlan } from './lib/load.ts';
+import { startProduct } from './lib/product.ts';
+import { BENCH_USER, createBenchProject } from './lib/projects.ts';
+import type { BenchResult } from './lib/report.ts';
+import { median, percentile, round } from './lib/stats.ts';
+
+const TARGET_RPS = 500;
+const PROJECTS = 150;
+const SAMPLE = 50;
+/** A card posted later than this after the load counts as lost. */
+const CARD_TIMEOUT_MS = 60_000;
+/**
+ * Kept pace: as many accepted per second as the bare server answered under
+ * the same offered load (both fall a little short of 500 while autocannon
+ * opens its connections), within 1%.
+ */
+const KEEPING_UP = 0.99;
+
+const LOAD = {
+  method: 'POST',
+  connections: 50,
+  seconds: 5,
+  // No warm-up: it would leave its own cards in flight during the measured run.
+  warmupSeconds: 0,
+  overallRate: TARGET_RPS,
+  headers: { 'content-type': 'application/json' },
+  body: JSON.stringify({ action: 'deploy payments to production', context: { bench: true, ref: 'main' } }),
+} as const;
+
+export function approvals(dir: string): Promise<BenchResult> {
+  return scoped(async (cleanup) => {
+    const product = await startProduct(cleanup, dir, 'approvals');
+    const projects = Array.from({ length: PROJECTS }, (_, i) => createBenchProject(product.app, `bench-approvals-${i}`));
+    await product.app.jobs.runDue();
+    const authorizations = projects.map((p) => p.authorization);
+    const bare = await startBareServer(cleanup, {
+      status: 201,
+      body: { id: 'apr_000000000000000000000000', status: 'pending' },
+      headers: { location: '/v1/approvals/apr_000000000000000000000000' },
+    });
+
+    const plan = (base: string): LoadPlan => ({ ...LOAD, url: `${base}/v1/approvals`, authorizations, collectIds: true });
+    const baseline = await runLoad(plan(bare));
+    const firstCall = product.slack.calls.length;
+    const measured = await runLoad(plan(product.base));
+    const cards = await waitForCards(product.slack, firstCall, measured.ids, CARD_TIMEOUT_MS);
+
+    // Decide requests spread over the run, each polled with its own project's key.
+    const projectOf = product.app.db.sqlite.prepare('SELECT project_id FROM approvals WHERE id = ?').pluck();
+    const keyOf = new Map(projects.map((p) => [p.project.id, p.authorization]));
+    const step = Math.max(1, Math.floor(measured.ids.length / SAMPLE));
+    const sample: Decidable[] = measured.ids
+      .filter((_, i) => i % step === 0)
+      .slice(0, SAMPLE)
+      .map((id) => ({ id, authorization: keyOf.get(projectOf.get(id) as number)! }));
+    const decisions = await approveAndPoll(product.base, BENCH_USER, `${product.url}/hooks`, sample);
+    const decidedMs = decisions.filter((d): d is number => d !== null);
+    const undecided = decisions.length - decidedMs.length;
+
+    const ratio = round(measured.rps / baseline.rps);
+    const refused = measured.requests - measured.ok + measured.errors;
+    const met = ratio >= KEEPING_UP && refused === 0 && cards.lost === 0 && undecided === 0;
+    return {
+      name: 'approvals',
+      ratio,
+      goal: `${TARGET_RPS}/s accepted, 0 lost`,
+      met,
+      product: {
+        label: `approvals (${TARGET_RPS}/s offered)`,
+        medianMs: measured.medianMs,
+        p99Ms: measured.p99Ms,
+        rps: measured.rps,
+        note: `${refused} refused, ${cards.lost} lost, ${cards.duplicated} dup; cards done +${(cards.waitedMs / 1000).toFixed(1)} s; decide median ${round(median(decidedMs), 1)} ms`,
+      },
+      baseline: { label: 'bare node:http 201', medianMs: baseline.medianMs, p99Ms: baseline.p99Ms, rps: baseline.rps },
+      figures: {
+        target_rps: TARGET_RPS,
+        seconds: measured.seconds,
+        accepted: measured.ok,
+        accepted_rps: measured.rps,
+        refused,
+        median_ms: measured.medianMs,
+        p99_ms: measured.p99Ms,
+        lost_cards: cards.lost,
+        duplicate_cards: cards.duplicated,
+        cards_done_after_ms: cards.waitedMs,
+        decided: decidedMs.length,
+        undecided,
+        decision_median_ms: round(median(decidedMs)),
+        decision_max_ms: round(percentile(decidedMs, 100)),
+        baseline_rps: baseline.rps,
+        baseline_median_ms: baseline.medianMs,
+        baseline_p99_ms: baseline.p99Ms,
+      },
+    };
+  });
+}

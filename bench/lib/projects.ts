@@ -1,0 +1,22 @@
+/** Projects and API keys for the HTTP benchmarks, made through the product's own services. */
+import type { RunningApp } from '../../src/app.ts';
+import type { Project } from '../../src/services/access.ts';
+import { issueKey } from '../../src/services/keys.ts';
+import { createProjects } from '../../src/services/projects.ts';
+
+/** The Slack user who creates every bench project, so is their Owner. */
+export const BENCH_USER = 'UBENCH';
+
+export interface BenchProject {
+  readonly project: Project;
+  /** `Bearer jj_...` of a key of this project. */
+  readonly authorization: string;
+}
+
+export function createBenchProject(app: RunningApp, name: string): BenchProject {
+  const created = createProjects(app.services, { userId: BENCH_USER, isAdmin: false }, name, null);
+  if (!created.ok) throw new Error(`cannot create project ${name}: ${created.error.message}`);
+  const project = created.value[0]!.project;
+  const { plaintext } = issueKey(app.db, Date.now(), project, 'bench', BENCH_USER);
+  return { project, authorization: `Bearer ${plaintext}` };
+}
