@@ -3,6 +3,8 @@ import { ROLE_LABELS } from '../src/core/roles.ts';
 import { listProjects } from '../src/services/projects.ts';
 import { defineCommand } from '../src/slack/command.ts';
 
+const SHOWN = 100;
+
 export default defineCommand({
   group: 'projects',
   verb: 'list',
@@ -15,10 +17,12 @@ export default defineCommand({
     if (projects.length === 0) {
       return { text: 'You belong to no project yet. Create one with `/jamjet projects create <name>`.' };
     }
-    const lines = projects.map(({ project, role }) => {
+    // A Slack message holds about 40,000 characters: show the first hundred.
+    const lines = projects.slice(0, SHOWN).map(({ project, role }) => {
       const as = role ? ROLE_LABELS[role] : 'workspace admin';
       return `• \`${project.name}\`: ${as}`;
     });
+    if (projects.length > SHOWN) lines.push(`…and ${projects.length - SHOWN} more.`);
     return { text: `*Your projects* (${projects.length})\n${lines.join('\n')}` };
   },
 });

@@ -18,6 +18,7 @@ export class Db {
   /** Query builder; also runs the migrations. */
   readonly kysely: Kysely<Schema>;
   private readonly statements = new Map<string, Statement>();
+  private readonly named = new Map<string, Statement>();
 
   constructor(readonly sqlite: BetterSqlite3.Database) {
     this.kysely = new Kysely<Schema>({ dialect: new SqliteDialect({ database: sqlite }) });
@@ -43,6 +44,20 @@ export class Db {
     const { sql, parameters } = query.compile();
     const result = this.prepare(sql).run(...parameters);
     return { changes: result.changes, lastInsertRowid: Number(result.lastInsertRowid) };
+  }
+
+  /**
+   * A query built and compiled once, for hot paths where building it again
+   * would cost more than running it. Build it with placeholder values; the
+   * real ones are bound, in the same order, at each call.
+   */
+  statement<R>(name: string, build: (q: Kysely<Schema>) => Compilable<R>): BetterSqlite3.Statement<unknown[], R> {
+    let statement = this.named.get(name);
+    if (!statement) {
+      statement = this.sqlite.prepare(build(this.kysely).compile().sql);
+      this.named.set(name, statement);
+    }
+    return statement as BetterSqlite3.Statement<unknown[], R>;
   }
 
   /** Runs `fn` in one immediate transaction (a savepoint when nested). */

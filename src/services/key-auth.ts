@@ -15,15 +15,17 @@ export interface KeyIdentity {
 
 export function authenticateKey(db: Db, presented: string): KeyIdentity | null {
   if (!KEY_PATTERN.test(presented)) return null;
-  const row = db.get(
-    db.q
+  // Compiled once: this runs on every SDK request.
+  const lookup = db.statement('authenticate-key', (q) =>
+    q
       .selectFrom('api_keys')
       .innerJoin('projects', 'projects.id', 'api_keys.project_id')
       .select(['api_keys.id', 'api_keys.public_id', 'api_keys.project_id', 'projects.name'])
-      .where('api_keys.hash', '=', hashKey(presented))
+      .where('api_keys.hash', '=', '?')
       .where('api_keys.revoked_at', 'is', null)
       .where('projects.deleted_at', 'is', null),
   );
+  const row = lookup.get(hashKey(presented));
   return row ? { keyId: row.id, publicId: row.public_id, projectId: row.project_id, projectName: row.name } : null;
 }
 

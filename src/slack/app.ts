@@ -15,6 +15,7 @@ import { registerCommandListener } from './listeners/commands.ts';
 import type { ListenerDeps } from './listeners/deps.ts';
 import { homePublisher, registerHomeListener } from './listeners/home.ts';
 import { registerApprovalListeners } from './listeners/approvals.ts';
+import { Interactions } from './listeners/dispatch.ts';
 import { registerKeyListeners } from './listeners/keys.ts';
 import { registerProjectListeners } from './listeners/projects.ts';
 import { WebApiSurface } from './surface.ts';
@@ -57,6 +58,8 @@ export function createSlackApp(deps: SlackDeps): SlackApp {
     botId: identity.botId,
     botUserId: identity.botUserId,
     tokenVerificationEnabled: false,
+    // No conversation store: nothing here uses it, and Bolt's default one costs every request.
+    convoStore: false,
     logger,
     clientOptions: deps.clientOptions,
     ...(receiver ? { receiver } : { appToken: config.slack.appToken!, socketMode: true }),
@@ -76,10 +79,12 @@ export function createSlackApp(deps: SlackDeps): SlackApp {
 
   app.use(sameWorkspaceOnly(identity, log));
   registerCommandListener(app, listenerDeps, deps.commands, claimer);
-  registerProjectListeners(app, listenerDeps);
-  registerKeyListeners(app, listenerDeps);
   const publishHome = homePublisher(listenerDeps);
-  registerApprovalListeners(app, listenerDeps, publishHome);
+  const interactions = new Interactions();
+  registerProjectListeners(interactions, listenerDeps);
+  registerKeyListeners(interactions, listenerDeps);
+  registerApprovalListeners(interactions, listenerDeps, publishHome);
+  interactions.attach(app);
   registerHomeListener(app, claimer, publishHome);
   app.error(async (error) => {
     log.error('slack listener failed', { error });

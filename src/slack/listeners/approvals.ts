@@ -3,12 +3,13 @@
  * The role is checked at the press; the first decision wins and the card is
  * edited by the refresh job, once.
  */
-import type { App, BlockAction, ButtonAction, RespondFn } from '@slack/bolt';
+import type { BlockAction, ButtonAction, RespondFn } from '@slack/bolt';
 import { checkCanDecide, decideApproval } from '../../services/approvals.ts';
 import { APPROVAL_ACTIONS, REASON_BLOCK, REASON_INPUT, REJECT_CALLBACK, rejectModal } from '../views/approvals.ts';
 import type { ListenerDeps } from './deps.ts';
+import type { Interactions } from './dispatch.ts';
 
-export function registerApprovalListeners(app: App, deps: ListenerDeps, refreshHome: (userId: string, notice?: string) => Promise<void>): void {
+export function registerApprovalListeners(app: Interactions, deps: ListenerDeps, refreshHome: (userId: string, notice?: string) => Promise<void>): void {
   const { services } = deps;
 
   /** Tells the presser: ephemerally under a message, or as a notice on App Home. */

@@ -2,7 +2,7 @@
  * Buttons of key deliveries, rotation reports and reminders. Each press is
  * checked against the presser's role at the moment of the press.
  */
-import type { App, BlockAction, ButtonAction, RespondFn } from '@slack/bolt';
+import type { BlockAction, ButtonAction, RespondFn } from '@slack/bolt';
 import type { AppError } from '../../core/errors.ts';
 import {
   abortReveal,
@@ -35,6 +35,7 @@ import {
   snoozedMessage,
 } from '../views/keys.ts';
 import type { ListenerDeps } from './deps.ts';
+import type { Interactions } from './dispatch.ts';
 
 /** An ephemeral refusal to the presser; the message itself stays as it is. */
 const refuse = (respond: RespondFn, error: AppError | string) =>
@@ -44,7 +45,7 @@ const refuse = (respond: RespondFn, error: AppError | string) =>
     text: `:warning: ${typeof error === 'string' ? error : error.message}`,
   });
 
-export function registerKeyListeners(app: App, deps: ListenerDeps): void {
+export function registerKeyListeners(app: Interactions, deps: ListenerDeps): void {
   const { services, surface, log } = deps;
 
   app.action<BlockAction<ButtonAction>>(ACTIONS.reveal, async ({ ack, body, action, respond }) => {

@@ -1,10 +1,10 @@
-import type { App } from '@slack/bolt';
 import { deleteProject } from '../../services/projects.ts';
 import { CONFIRM_BLOCK, CONFIRM_INPUT, DELETE_PROJECT_CALLBACK, projectDeletedModal } from '../views/delete-project.ts';
 import type { ListenerDeps } from './deps.ts';
+import type { Interactions } from './dispatch.ts';
 
 /** The typed-name confirmation of `projects delete`. */
-export function registerProjectListeners(app: App, deps: ListenerDeps): void {
+export function registerProjectListeners(app: Interactions, deps: ListenerDeps): void {
   app.view(DELETE_PROJECT_CALLBACK, async ({ ack, body, view }) => {
     const { project } = JSON.parse(view.private_metadata) as { project: string };
     const typed = view.state.values[CONFIRM_BLOCK]?.[CONFIRM_INPUT]?.value ?? '';
