@@ -27,6 +27,8 @@ export interface QueueOptions {
 }
 
 const BASE_BACKOFF_MS = 15_000;
+/** Finished jobs stay a week, for looking into what happened. */
+export const FINISHED_JOBS_KEPT_MS = 7 * 24 * 60 * 60_000;
 const MAX_BACKOFF_MS = 60 * 60_000;
 
 export function backoffMs(attempts: number): number {
@@ -69,6 +71,17 @@ export class JobQueue {
       }),
     );
     return lastInsertRowid;
+  }
+
+  /** Forgets jobs that finished more than `keepMs` ago; returns how many. */
+  prune(keepMs = FINISHED_JOBS_KEPT_MS): number {
+    const { changes } = this.db.run(
+      this.db.q
+        .deleteFrom('jobs')
+        .where('status', 'in', ['done', 'dead'])
+        .where('finished_at', '<', this.now() - keepMs),
+    );
+    return changes;
   }
 
   /** Moves a pending job to another time (snooze). */

@@ -7,9 +7,12 @@ import cron, { type ScheduledTask } from 'node-cron';
 import type { Logger } from '../logger.ts';
 import type { JobQueue } from './queue.ts';
 
+const PRUNE_EVERY_MS = 60 * 60_000;
+
 export class JobTicker {
   private task: ScheduledTask | null = null;
   private last = 0;
+  private lastPrune = 0;
 
   constructor(
     private readonly queue: JobQueue,
@@ -29,6 +32,11 @@ export class JobTicker {
     this.last = Date.now();
     try {
       await this.queue.runDue();
+      if (this.last - this.lastPrune >= PRUNE_EVERY_MS) {
+        this.lastPrune = this.last;
+        const pruned = this.queue.prune();
+        if (pruned > 0) this.log.info('finished jobs pruned', { pruned });
+      }
     } catch (error) {
       this.log.error('job poll failed', { error });
     }

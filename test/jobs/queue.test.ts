@@ -282,3 +282,19 @@ describe('workers', () => {
     expect([...runs.values()].filter((by) => by.length > 1)).toEqual([]);
   });
 });
+
+describe('pruning', () => {
+  it('forgets finished jobs after a week and keeps everything else', async () => {
+    ctx.queue.register('ping', async () => {});
+    const done = ctx.queue.enqueue('ping', {}, ctx.now());
+    const later = ctx.queue.enqueue('ping', {}, ctx.now() + 30 * 24 * 60 * 60_000);
+    await ctx.queue.runDue();
+    ctx.advance(7 * 24 * 60 * 60_000 - 1);
+    expect(ctx.queue.prune()).toBe(0);
+    ctx.advance(2);
+    expect(ctx.queue.prune()).toBe(1);
+    const left = ctx.db.sqlite.prepare('SELECT id FROM jobs').all() as { id: number }[];
+    expect(left.map((r) => r.id)).not.toContain(done);
+    expect(left.map((r) => r.id)).toContain(later);
+  });
+});

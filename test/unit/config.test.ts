@@ -1,0 +1,86 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, parseConfig } from '../../src/config.ts';
+
+const HTTP = { SLACK_BOT_TOKEN: 'xoxb-1-2-abc', SLACK_SIGNING_SECRET: '0123456789abcdef0123456789abcdef' };
+
+const refusal = (env: Record<string, string>) => {
+  try {
+    parseConfig(env);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return (error as Error).message;
+  }
+  throw new Error('accepted');
+};
+
+describe('configuration', () => {
+  it('has the documented defaults', () => {
+    const config = parseConfig(HTTP);
+    expect(config).toMatchObject({
+      port: 3000,
+      databasePath: 'data/jamjet.db',
+      jobsPollSeconds: 15,
+      logLevel: 'info',
+      adminUsers: [],
+      slack: { apiUrl: 'https://slack.com/api/', appToken: undefined },
+      github: { apiUrl: 'https://api.github.com', auth: null },
+    });
+  });
+
+  it('reads Socket Mode, GitHub App auth, admins and sqlite::memory:', () => {
+    const config = parseConfig({
+      SLACK_BOT_TOKEN: 'xoxb-1',
+      SLACK_APP_TOKEN: 'xapp-1-A1-abc',
+      DATABASE_URL: 'sqlite::memory:',
+      JAMJET_ADMIN_USERS: 'U012ABC, W0987XYZ',
+      GITHUB_APP_ID: '42',
+      GITHUB_APP_PRIVATE_KEY: '-----BEGIN RSA PRIVATE KEY-----\\nabc\\n-----END RSA PRIVATE KEY-----',
+      GITHUB_APP_INSTALLATION_ID: '123',
+      GITHUB_API_URL: 'https://ghe.example.com/api/v3/',
+    });
+    expect(config.slack.appToken).toBe('xapp-1-A1-abc');
+    expect(config.databasePath).toBe(':memory:');
+    expect(config.adminUsers).toEqual(['U012ABC', 'W0987XYZ']);
+    expect(config.github.apiUrl).toBe('https://ghe.example.com/api/v3');
+    expect(config.github.auth).toMatchObject({ kind: 'app', appId: '42', installationId: '123' });
+  });
+
+  it.each([
+    [{}, 'SLACK_BOT_TOKEN is required; it should look like xoxb-'],
+    [{ SLACK_BOT_TOKEN: 'xoxp-user-token' }, 'SLACK_BOT_TOKEN should look like xoxb-'],
+    [{ SLACK_BOT_TOKEN: 'xoxb-1' }, 'SLACK_SIGNING_SECRET is required in HTTP mode'],
+    [{ ...HTTP, SLACK_APP_TOKEN: 'nope' }, 'SLACK_APP_TOKEN should look like xapp-'],
+    [{ ...HTTP, PORT: 'eighty' }, 'PORT should be a port number'],
+    [{ ...HTTP, PORT: '70000' }, 'PORT should be a port number'],
+    [{ ...HTTP, DATABASE_URL: 'postgres://x' }, 'DATABASE_URL should look like sqlite:'],
+    [{ ...HTTP, SLACK_API_URL: 'not a url' }, 'SLACK_API_URL should be a URL'],
+    [{ ...HTTP, JAMJET_ADMIN_USERS: 'alice' }, 'JAMJET_ADMIN_USERS should be comma-separated Slack user ids'],
+    [{ ...HTTP, JOBS_POLL_SECONDS: '0' }, 'JOBS_POLL_SECONDS should be a whole number of seconds'],
+    [{ ...HTTP, LOG_LEVEL: 'verbose' }, 'LOG_LEVEL should be one of debug, info, warn, error'],
+    [{ ...HTTP, GITHUB_APP_ID: '42' }, 'GITHUB_APP_PRIVATE_KEY is required when any GITHUB_APP_* variable is set'],
+  ] as [Record<string, string>, string][])('refuses %j with one line naming the variable', (env, expected) => {
+    const message = refusal(env);
+    expect(message).toContain(expected);
+    expect(message.split('\n')).toHaveLength(1);
+    expect(message).toMatch(/^Configuration error: [A-Z_]+ /);
+  });
+
+  it('stops npm start with that one line and exit code 1', () => {
+    const root = fileURLToPath(new URL('../../', import.meta.url));
+    // Run from an empty folder, so no developer's .env takes part; tsx by path, as that folder has no node_modules.
+    const tsx = pathToFileURL(join(root, 'node_modules/tsx/dist/loader.mjs')).href;
+    const result = spawnSync(process.execPath, ['--import', tsx, join(root, 'src/main.ts')], {
+      cwd: mkdtempSync(join(tmpdir(), 'jamjet-config-')),
+      env: { PATH: process.env.PATH ?? '', SLACK_BOT_TOKEN: 'xoxb-1', PORT: 'abc' },
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+    expect(result.status).toBe(1);
+    expect(result.stderr.trim()).toBe('Configuration error: PORT should be a port number such as 3000.');
+  });
+});

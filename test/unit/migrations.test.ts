@@ -1,0 +1,70 @@
+import { readdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Migrator, NO_MIGRATIONS, type Migration } from 'kysely';
+import { afterEach, describe, expect, it } from 'vitest';
+import { openDb, type Db } from '../../src/db/database.ts';
+import { migrateToLatest } from '../../src/db/migrate.ts';
+
+const folder = fileURLToPath(new URL('../../migrations/', import.meta.url));
+const names = readdirSync(folder)
+  .filter((f) => /^\d{3}_.+\.ts$/.test(f))
+  .sort()
+  .map((f) => f.replace(/\.ts$/, ''));
+
+/** What each migration adds, as sqlite_master sees it. */
+const ADDS: Record<string, string[]> = {
+  '001_foundation': ['projects', 'memberships', 'pending_invites', 'audit_events', 'projects_live_name', 'audit_events_no_update'],
+  '002_keys_rotations_jobs': ['api_keys', 'key_deliveries', 'github_targets', 'rotations', 'rotation_targets', 'jobs', 'rotations_one_open', 'jobs_due'],
+  '003_approvals': ['approvals', 'approval_cards', 'approvals_pending'],
+  '004_jobs_finished_index': ['jobs_finished'],
+};
+
+let db: Db | undefined;
+afterEach(async () => {
+  await db?.close();
+  db = undefined;
+});
+
+const objects = () =>
+  (db!.sqlite.prepare("SELECT name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' AND name NOT LIKE 'kysely_%'").all() as { name: string }[]).map(
+    (r) => r.name,
+  );
+
+function migrator(): Migrator {
+  return new Migrator({
+    db: db!.kysely,
+    provider: {
+      getMigrations: async () =>
+        Object.fromEntries(
+          await Promise.all(names.map(async (n) => [n, (await import(`${folder}${n}.ts`)) as Migration] as const)),
+        ),
+    },
+  });
+}
+
+describe('migrations', () => {
+  it('are all described here', () => {
+    expect(names).toEqual(Object.keys(ADDS));
+  });
+
+  it.each(names)('%s applies on top of the ones before it, from an empty database, and rolls back', async (name) => {
+    db = openDb(':memory:');
+    const m = migrator();
+    const index = names.indexOf(name);
+    if (index > 0) expect((await m.migrateTo(names[index - 1]!)).error).toBeUndefined();
+    const before = objects();
+    expect((await m.migrateTo(name)).error).toBeUndefined();
+    const added = objects().filter((o) => !before.includes(o));
+    for (const expected of ADDS[name]!) expect(added).toContain(expected);
+    expect((await m.migrateTo(index > 0 ? names[index - 1]! : NO_MIGRATIONS)).error).toBeUndefined();
+    expect(objects().sort()).toEqual(before.sort());
+  });
+
+  it('runs at start-up from empty to the latest, and again with nothing to do', async () => {
+    const fresh = openDb(':memory:');
+    db = fresh;
+    expect(await migrateToLatest(fresh.kysely)).toEqual(names);
+    expect(await migrateToLatest(fresh.kysely)).toEqual([]);
+    expect(fresh.sqlite.pragma('foreign_keys', { simple: true })).toBe(1);
+  });
+});
