@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { redact } from '../src/core/secrets.ts';
 import { listPending } from '../src/services/approvals.ts';
 import { projectName } from '../src/slack/args.ts';
 import { defineCommand } from '../src/slack/command.ts';
@@ -17,7 +18,7 @@ export default defineCommand({
     const { approvals } = result.value;
     if (approvals.length === 0) return { text: `\`${name}\` has no pending approval requests.` };
     const lines = approvals.map(
-      (a) => `• \`${a.id}\` ${escape(a.action.slice(0, 150))}: asked ${date(a.createdAt)}, expires ${date(a.expiresAt)}`,
+      (a) => `• \`${a.id}\` ${escape(redact(a.action).slice(0, 150))}: asked ${date(a.createdAt)}, expires ${date(a.expiresAt)}`,
     );
     return { text: `*Pending approvals of \`${name}\`* (${approvals.length})\n${lines.join('\n')}` };
   },

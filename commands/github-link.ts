@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { isValidSecretName } from '../src/github/names.ts';
-import { checkCanLink, defaultSecretName, describeSpec, linkTarget, toSecretTarget, type TargetSpec } from '../src/services/github-targets.ts';
+import { checkCanLink, defaultSecretName, describeSpec, linkTarget, toSecretTarget } from '../src/services/github-targets.ts';
 import { projectName } from '../src/slack/args.ts';
 import { defineCommand } from '../src/slack/command.ts';
 import { code, escape } from '../src/slack/mrkdwn.ts';
@@ -11,7 +11,8 @@ export default defineCommand({
   group: 'github',
   verb: 'link',
   usage: 'github link <project> <owner/repo> [--env <environment>] [--secret <NAME>]  or  github link <project> --org <org> [--secret <NAME>] [--visibility all|private]',
-  summary: 'Write the key to a GitHub Actions secret (repository, environment or organisation) on every rotation (Admin and above).',
+  summary:
+    'Write the key to a GitHub Actions secret named JAMJET_... (repository, environment or organisation) on every rotation (Admin and above).',
   positionals: ['project', 'repo?'],
   flags: { env: 'value', secret: 'value', org: 'value', visibility: 'value' },
   schema: z
@@ -51,19 +52,17 @@ export default defineCommand({
       if (problem) ctx.addIssue({ code: 'custom', message: problem });
     }),
   async run(ctx, args) {
-    const allowed = checkCanLink(ctx.services, ctx.actor, args.project);
-    if (!allowed.ok) return allowed.error;
-    const project = allowed.value;
-    const secretName = args.secret ?? defaultSecretName(project);
     const [, owner, repo] = args.repo ? REPO.exec(args.repo)! : [null, args.org!, null];
-    const spec: TargetSpec = {
+    const allowed = checkCanLink(ctx.services, ctx.actor, args.project, (project) => ({
       kind: args.org ? 'org' : args.env ? 'environment' : 'repo',
       owner: owner!,
       repo: repo ?? null,
       environment: args.env ?? null,
       visibility: args.org ? (args.visibility ?? 'private') : null,
-      secretName,
-    };
+      secretName: args.secret ?? defaultSecretName(project),
+    }));
+    if (!allowed.ok) return allowed.error;
+    const spec = allowed.value;
     // Ask GitHub first, so a missing permission shows now and not at the next rotation.
     const check = await ctx.secrets.check(toSecretTarget(spec));
     if (!check.ok) return { code: 'upstream', message: escape(check.message) };

@@ -100,7 +100,8 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
         });
       }
       const body = await readJson(req);
-      if (!body.ok) return sendError(res, body.status, body.code, body.message);
+      // After a 413 the rest of the body is never read: the connection cannot be reused.
+      if (!body.ok) return sendError(res, body.status, body.code, body.message, body.status === 413 ? { connection: 'close' } : {});
       const parsed = approvalRequest.safeParse(body.value);
       if (!parsed.success) {
         const message = body.value === null || typeof body.value !== 'object' || Array.isArray(body.value)

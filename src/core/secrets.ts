@@ -9,6 +9,8 @@ const SECRETS: [RegExp, string][] = [
   [/xapp-[\w-]+/gi, 'xapp-[redacted]'],
   [/gh[pousr]_[A-Za-z0-9]{20,}/g, 'gh*_[redacted]'],
   [/github_pat_\w+/g, 'github_pat_[redacted]'],
+  // A Reveal or Retry button's value: a delivery id and the key that opens it.
+  [/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.[A-Za-z0-9_-]{43}/g, '[redacted button value]'],
   [/-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----/g, '[redacted private key]'],
 ];
 

@@ -4,7 +4,7 @@
  * that no other work can interleave with, in this process or another one on
  * the same file.
  */
-import { mkdirSync } from 'node:fs';
+import { chmodSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, SqliteDialect, type Compilable } from 'kysely';
@@ -83,11 +83,15 @@ export class Db {
 
 /** Opens (and creates) the database file with the settings the product relies on. */
 export function openDb(path: string): Db {
-  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   const sqlite = new BetterSqlite3(path);
+  // Key hashes, sealed deliveries and the audit trail: readable by this user only.
+  if (path !== ':memory:') chmodSync(path, 0o600);
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
   sqlite.pragma('synchronous = NORMAL');
+  // So that INSERT OR REPLACE on the audit trail fires its no-delete trigger.
+  sqlite.pragma('recursive_triggers = ON');
   return new Db(sqlite);
 }

@@ -100,6 +100,10 @@ export function authorizeById(
   permission: Permission,
 ): Result<{ project: Project; role: Role }> {
   const project = findProjectById(db, projectId);
-  if (!project) return fail('no_access', 'That project no longer exists, or you have no access to it.');
-  return authorize(db, actor, project.name, permission);
+  const result = project ? authorize(db, actor, project.name, permission) : null;
+  // A button's value can be forged: someone without a role learns nothing, not even the name.
+  if (!result || (!result.ok && result.error.code === 'no_access')) {
+    return fail('no_access', 'That project no longer exists, or you have no access to it.');
+  }
+  return result;
 }

@@ -78,8 +78,9 @@ export function createApproval(
           id,
           project_id: key.projectId,
           key_id: key.keyId,
-          action,
-          context: JSON.stringify(context),
+          // An agent may paste a key or token by mistake: it is never stored or shown.
+          action: redact(action),
+          context: redact(JSON.stringify(context)),
           status: 'pending',
           created_at: at,
           expires_at: expiresAt,
@@ -92,8 +93,7 @@ export function createApproval(
       projectId: key.projectId,
       actor: `key:${key.publicId}`,
       action: 'approval.requested',
-      // An agent may paste anything into `action`; no key or token reaches the trail.
-      details: { approval: id, action: redact(action.slice(0, 200)), expires_at: expiresAt },
+      details: { approval: id, action: redact(action).slice(0, 200), expires_at: expiresAt },
     });
     return toApproval(row, at);
   });

@@ -8,7 +8,8 @@ import { createCipheriv, createDecipheriv, randomBytes, randomUUID } from 'node:
 import { fail, ok, type Result } from '../core/errors.ts';
 import type { Db } from '../db/database.ts';
 import { recordEvent } from './audit.ts';
-import { SYSTEM_ACTOR, type ServiceContext } from './context.ts';
+import { authorizeById } from './access.ts';
+import { SYSTEM_ACTOR, type Actor, type ServiceContext } from './context.ts';
 import { keyById, type ApiKey } from './keys.ts';
 
 export const REVEAL_WINDOW_MS = 15 * 60_000;
@@ -17,7 +18,7 @@ const REVEAL_LEASE_MS = 30_000;
 export const REVEAL_EXPIRY_JOB = 'reveal.expire';
 export const DELIVERY_WIPE_JOB = 'delivery.wipe';
 /** How long a failed GitHub target can be retried with the same new key. */
-export const RETRY_WINDOW_MS = 7 * 24 * 60 * 60_000;
+export const RETRY_WINDOW_MS = 24 * 60 * 60_000;
 
 /** What the button carries: which delivery, and the key that opens it. */
 export interface DeliveryTicket {
@@ -116,16 +117,18 @@ export function recordDm(db: Db, deliveryId: string, dm: { channel: string; ts: 
  * Wipes the ciphertext once nobody can reveal it and no GitHub retry needs
  * it. A failed target keeps it whatever the rotation's state (after
  * `--revoke-now` or *Revoke old key*, CI needs the new key most), until the
- * wipe job at the end of the retry window.
+ * wipe job a day later, the end of the retry window.
  */
 export function wipeIfDone(db: Db, deliveryId: string): void {
   const retryable = db.get(
     db.q
       .selectFrom('rotations')
       .innerJoin('rotation_targets', 'rotation_targets.rotation_id', 'rotations.id')
+      .innerJoin('github_targets', 'github_targets.id', 'rotation_targets.target_id')
       .select('rotations.id')
       .where('rotations.delivery_id', '=', deliveryId)
       .where('rotation_targets.status', '!=', 'written')
+      .where('github_targets.removed_at', 'is', null)
       .limit(1),
   );
   if (retryable) return;
@@ -145,14 +148,17 @@ export function wipeIfDone(db: Db, deliveryId: string): void {
 export function beginReveal(
   ctx: ServiceContext,
   ticket: DeliveryTicket,
-  userId: string,
+  actor: Actor,
 ): Result<{ delivery: Delivery; key: ApiKey; plaintext: string }> {
   const { db } = ctx;
   const at = ctx.now();
   const claimed = db.transaction(() => {
     const row = db.get(db.q.selectFrom('key_deliveries').selectAll().where('id', '=', ticket.deliveryId));
     if (!row) return fail('not_found', 'This key delivery no longer exists.');
-    if (row.user_id !== userId) return fail('forbidden', `Only <@${row.user_id}> can reveal this key.`);
+    if (row.user_id !== actor.userId) return fail('forbidden', `Only <@${row.user_id}> can reveal this key.`);
+    // Someone removed or demoted since the key was made may no longer have it.
+    const access = authorizeById(db, actor, keyById(db, row.key_id)!.projectId, 'manage_keys');
+    if (!access.ok) return access;
     if (row.revealed_at !== null) return fail('already_done', 'This key was already revealed; it is shown only once.');
     if (row.expired_at !== null || at > row.reveal_until || !row.ciphertext) {
       return fail('expired', 'This key was not revealed within 15 minutes and has expired; rotate again for a new one.');

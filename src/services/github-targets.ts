@@ -31,6 +31,14 @@ export interface Target extends TargetSpec {
 }
 
 const MAX_TARGETS = 25;
+/** The bot only ever writes secrets named like this. */
+export const SECRET_PREFIX = 'JAMJET_';
+
+/** GitHub treats owner, repository and secret names without regard to case. */
+function sameSecret(a: TargetSpec, b: TargetSpec): boolean {
+  const same = (x: string | null, y: string | null) => (x ?? '').toLowerCase() === (y ?? '').toLowerCase();
+  return a.kind === b.kind && same(a.owner, b.owner) && same(a.repo, b.repo) && (a.environment ?? '') === (b.environment ?? '') && same(a.secretName, b.secretName);
+}
 
 /** `JAMJET_API_KEY`, or `JAMJET_API_KEY_PROD` for an environment project. */
 export function defaultSecretName(project: Project): string {
@@ -76,10 +84,37 @@ export function targetsOf(db: Db, projectId: number): Target[] {
     .map(toTarget);
 }
 
-/** Checks that the actor may link targets to the project, before GitHub is asked. */
-export function checkCanLink(ctx: ServiceContext, actor: Actor, name: string): Result<Project> {
+/** Why `spec` cannot be linked to `project`, or null when it can. */
+function linkProblem(db: Db, project: Project, spec: TargetSpec) {
+  if (!spec.secretName.toUpperCase().startsWith(SECRET_PREFIX)) {
+    return fail('bad_input', `The secret name must start with ${SECRET_PREFIX}, so the bot never overwrites a secret that is not a JamJet key.`);
+  }
+  // One secret, one project: otherwise a project could put its own key into
+  // another project's CI and receive that project's approval requests.
+  const taken = db
+    .all(db.q.selectFrom('github_targets').selectAll().where('removed_at', 'is', null).where('kind', '=', spec.kind))
+    .map(toTarget)
+    .find((t) => sameSecret(t, spec));
+  if (taken) {
+    return fail(
+      'conflict',
+      taken.projectId === project.id
+        ? `\`${project.name}\` is already linked to ${describeSpec(spec)} as target ${taken.id}.`
+        : `${describeSpec(spec)} already holds the key of another project; each secret belongs to one project.`,
+    );
+  }
+  if (targetsOf(db, project.id).length >= MAX_TARGETS) {
+    return fail('conflict', `\`${project.name}\` already has ${MAX_TARGETS} GitHub targets.`);
+  }
+  return null;
+}
+
+/** Checks that the actor may link `spec` to the project, before GitHub is asked. */
+export function checkCanLink(ctx: ServiceContext, actor: Actor, name: string, spec: (project: Project) => TargetSpec): Result<TargetSpec> {
   const access = authorize(ctx.db, actor, name, 'manage_keys');
-  return access.ok ? ok(access.value.project) : access;
+  if (!access.ok) return access;
+  const target = spec(access.value.project);
+  return linkProblem(ctx.db, access.value.project, target) ?? ok(target);
 }
 
 export function linkTarget(ctx: ServiceContext, actor: Actor, name: string, spec: TargetSpec): Result<Target> {
@@ -88,17 +123,8 @@ export function linkTarget(ctx: ServiceContext, actor: Actor, name: string, spec
     const access = authorize(db, actor, name, 'manage_keys');
     if (!access.ok) return access;
     const { project } = access.value;
-    const existing = targetsOf(db, project.id);
-    const same = existing.find(
-      (t) =>
-        t.kind === spec.kind &&
-        t.owner.toLowerCase() === spec.owner.toLowerCase() &&
-        (t.repo ?? '').toLowerCase() === (spec.repo ?? '').toLowerCase() &&
-        (t.environment ?? '') === (spec.environment ?? '') &&
-        t.secretName === spec.secretName,
-    );
-    if (same) return fail('conflict', `\`${name}\` is already linked to ${describeSpec(spec)} as target ${same.id}.`);
-    if (existing.length >= MAX_TARGETS) return fail('conflict', `\`${name}\` already has ${MAX_TARGETS} GitHub targets.`);
+    const problem = linkProblem(db, project, spec);
+    if (problem) return problem;
     const at = ctx.now();
     const row = db.get(
       db.q

@@ -83,6 +83,8 @@ export function rotationDetails(db: Db, id: number): RotationDetails | null {
       .selectAll('github_targets')
       .select(['rotation_targets.status', 'rotation_targets.message'])
       .where('rotation_targets.rotation_id', '=', id)
+      // An unlinked target is never written again, not even by a Retry.
+      .where('github_targets.removed_at', 'is', null)
       .orderBy('github_targets.id'),
   );
   const project = db.get(db.q.selectFrom('projects').selectAll().where('id', '=', rotation.projectId))!;
@@ -124,11 +126,11 @@ export function startRotation(
     if (!access.ok) return access;
     const { project } = access.value;
     const open = openRotation(db, project.id);
-    if (open) {
+    if (open && !revokeNow) {
       const old = keyById(db, open.oldKeyId)!;
       return fail(
         'conflict',
-        `\`${name}\` is already rotating ${old.publicId} (started by <@${open.requestedBy}>); finish it from its reminder before rotating again.`,
+        `\`${name}\` is already rotating ${old.publicId} (started by <@${open.requestedBy}>); finish it from its reminder before rotating again, or use --revoke-now after a leak.`,
       );
     }
     const keys = activeKeys(db, project.id);
@@ -144,6 +146,8 @@ export function startRotation(
       return fail('bad_input', `\`${name}\` has ${keys.length} active keys; name the one to rotate: ${keys.map((k) => k.publicId).join(', ')}.`);
     }
     const at = ctx.now();
+    // The leak response never waits: it closes the rotation in progress, keeping its keys.
+    if (open) finish(ctx, open, 'kept', actor.userId);
     const issued = issueKey(db, at, project, old.name, actor.userId);
     const ticket = createDelivery(ctx, issued.key.id, actor.userId, issued.plaintext);
     const remindAt = revokeNow ? null : at + overlapSeconds * 1000;

@@ -52,7 +52,13 @@ export function createSlackApp(deps: SlackDeps): SlackApp {
   const logger = boltLogger(log, config.logLevel);
   const receiver = config.slack.appToken
     ? null
-    : new HTTPReceiver({ signingSecret: config.slack.signingSecret!, endpoints: ['/slack/events'], logger });
+    : new HTTPReceiver({
+        signingSecret: config.slack.signingSecret!,
+        endpoints: ['/slack/events'],
+        logger,
+        // Slack's payloads are far smaller; Bolt reads the body before it checks the signature.
+        bodyLimit: 1024 * 1024,
+      });
   const app = new App({
     token: config.slack.botToken,
     botId: identity.botId,

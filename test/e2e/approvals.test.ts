@@ -130,8 +130,8 @@ describe('an SDK asks, a person decides in Slack', () => {
     await cardFor(id);
     for (const [user, expected] of [
       [READER, 'You need to be Member or above in `payments` to decide approval requests; you are Read-only.'],
-      [OUTSIDER, 'You have no access'],
-      [OTHER_OWNER, 'You have no access'],
+      [OUTSIDER, 'That project no longer exists, or you have no access to it.'],
+      [OTHER_OWNER, 'That project no longer exists, or you have no access to it.'],
     ] as const) {
       for (const action of ['approval_approve', 'approval_reject']) {
         const from = t.slack.calls.length;
@@ -206,6 +206,8 @@ describe('the HTTP API refuses what it should', () => {
     const huge = await sdk.create({ action: 'big', context: { blob: 'x'.repeat(70 * 1024) } });
     expect(huge.status).toBe(413);
     expect(huge.json).toEqual({ error: { code: 'payload_too_large', message: expect.any(String) } });
+    // The rest of that body is never read, so the connection is not kept for another request.
+    expect(huge.headers.get('connection')).toBe('close');
 
     const bad = await sdk.create(null, key, '{"action": ');
     expect(bad.status).toBe(400);
@@ -249,6 +251,10 @@ describe('secrets an agent sends by mistake', () => {
     expect(JSON.stringify(card.body)).toContain('jj_[redacted]');
     const audit = JSON.stringify(t.app.db.sqlite.prepare('SELECT details FROM audit_events').all());
     expect(audit).not.toContain(leaked);
+    const stored = JSON.stringify(t.app.db.sqlite.prepare('SELECT action, context FROM approvals').all());
+    expect(stored).not.toContain(leaked);
+    expect(stored).not.toContain('xoxb-123');
+    expect((await run(t, READER, 'approvals list payments')).text).not.toContain(leaked);
   });
 });
 

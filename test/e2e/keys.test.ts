@@ -97,6 +97,19 @@ describe('github targets', () => {
     expect(count('github_targets')).toBe(0);
   });
 
+  it('keeps each secret to one project and writes only JAMJET_ names', async () => {
+    serveCheck(github, target);
+    await run(t, ADMIN, 'github link payments-prod acme/api --env prod');
+    await run(t, OUTSIDER, 'projects create evil');
+    const hijack = await run(t, OUTSIDER, 'github link evil acme/api --env prod --secret JAMJET_API_KEY_PROD');
+    expect(hijack.text).toContain('already holds the key of another project');
+    expect(hijack.text).not.toContain('payments');
+    const other = await run(t, OUTSIDER, 'github link evil ACME/API --env prod --secret jamjet_api_key_prod');
+    expect(other.text).toContain('already holds the key of another project');
+    expect((await run(t, OUTSIDER, 'github link evil acme/api --secret NPM_TOKEN')).text).toContain('must start with JAMJET_');
+    expect(count('github_targets')).toBe(1);
+  });
+
   it('refuses malformed targets before asking GitHub', async () => {
     for (const [text, expected] of [
       ['github link payments-prod acme', /is not a repository; write it as owner\/repo/],

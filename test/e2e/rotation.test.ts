@@ -144,6 +144,22 @@ describe('keys rotate, end to end', () => {
     expect(t.app.db.sqlite.prepare('SELECT count(*) AS n FROM api_keys').get()).toEqual(keysBefore);
   });
 
+  it('lets --revoke-now through while another rotation is in its overlap', async () => {
+    const oldKey = await setUp();
+    github.serve(REPO);
+    await run(t, ADMIN, 'keys rotate payments --overlap 30d');
+    const middle = await reveal(t, ADMIN);
+    github.serve(REPO);
+    const before = t.slack.calls.length;
+    const leak = await run(t, OWNER, `keys rotate payments ${(t.app.db.sqlite.prepare('SELECT public_id FROM api_keys WHERE id = 2').get() as { public_id: string }).public_id} --revoke-now`);
+    expect(leak.text).toContain('The old key is revoked as of now');
+    expect((await readiness(t, 'payments', middle)).status).toBe(401);
+    expect((await readiness(t, 'payments', oldKey)).status).toBe(200);
+    const newest = await reveal(t, OWNER, before);
+    expect((await readiness(t, 'payments', newest)).status).toBe(200);
+    expect(t.app.db.sqlite.prepare('SELECT state FROM rotations ORDER BY id').all()).toEqual([{ state: 'kept' }, { state: 'revoked' }]);
+  });
+
   it('revokes the old key at once with --revoke-now', async () => {
     const oldKey = await setUp();
     github.serve(REPO);
@@ -173,6 +189,8 @@ describe('keys rotate, end to end', () => {
         if (existsSync(path)) expect(readFileSync(path).includes(Buffer.from(key))).toBe(false);
       }
       expect(t.logs.join('\n')).not.toContain(key);
+      // Not even the button values that open the sealed key, at debug level.
+      expect(t.logs.join('\n')).not.toMatch(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.[A-Za-z0-9_-]{43}/);
       const leaks = t.slack.calls.filter((c) => c.raw.includes(key));
       // The only place a key appears is the reveal modal itself.
       expect(leaks.map((c) => c.method)).toEqual(['views.open']);

@@ -36,9 +36,28 @@ describe('audit trail', () => {
     expect(findBrokenLink(ctx.db)).toBe(2);
   });
 
-  it('refuses to write an API key or token into an event', () => {
+  it('blanks an API key or token before it reaches an event', () => {
+    const key = `jj_${'a'.repeat(32)}`;
+    recordEvent(ctx.db, ctx.now(), { projectId: null, actor: 'UA', action: 'x', details: { k: key, t: 'xoxb-1-2-secret' } });
+    const details = JSON.stringify(ctx.db.sqlite.prepare('SELECT details FROM audit_events').all());
+    expect(details).not.toContain(key);
+    expect(details).not.toContain('xoxb-1-2-secret');
+    expect(details).toContain('jj_[redacted]');
+    expect(findBrokenLink(ctx.db)).toBeNull();
+  });
+
+  it('refuses an event that replaces another or does not continue the chain', () => {
+    const last = ctx.db.sqlite.prepare('SELECT * FROM audit_events ORDER BY id DESC LIMIT 1').get() as Record<string, unknown>;
     expect(() =>
-      recordEvent(ctx.db, ctx.now(), { projectId: null, actor: 'UA', action: 'x', details: { k: `jj_${'a'.repeat(32)}` } }),
-    ).toThrow(/secret/);
+      ctx.db.sqlite
+        .prepare('INSERT OR REPLACE INTO audit_events (id, project_id, actor, action, details, created_at, prev_hash, hash) VALUES (2, NULL, ?, ?, ?, ?, ?, ?)')
+        .run('UEVIL', 'x', '{}', 0, last.hash, 'f'.repeat(64)),
+    ).toThrow(/append-only|continue the chain/);
+    expect(() =>
+      ctx.db.sqlite
+        .prepare('INSERT INTO audit_events (project_id, actor, action, details, created_at, prev_hash, hash) VALUES (NULL, ?, ?, ?, ?, ?, ?)')
+        .run('UEVIL', 'x', '{}', 0, '0'.repeat(64), 'e'.repeat(64)),
+    ).toThrow(/continue the chain/);
+    expect(findBrokenLink(ctx.db)).toBeNull();
   });
 });

@@ -39,7 +39,7 @@ let ctx: Awaited<ReturnType<typeof testContext>>;
 let first: { key: ApiKey; plaintext: string };
 
 function reveal(ticket: DeliveryTicket, userId = owner.userId): string {
-  const begun = beginReveal(ctx, ticket, userId);
+  const begun = beginReveal(ctx, ticket, user(userId));
   if (!begun.ok) throw new Error(begun.error.message);
   finishReveal(ctx, ticket.deliveryId);
   return begun.value.plaintext;
@@ -428,11 +428,11 @@ describe('GitHub targets and the kept ciphertext', () => {
     expect(ciphertext(started.ticket)).toBeNull();
   });
 
-  it('schedules the end of the retry window seven days after the rotation', () => {
+  it('schedules the end of the retry window a day after the rotation', () => {
     const started = rotate();
     const wipe = ctx.db.sqlite
       .prepare("SELECT run_at FROM jobs WHERE kind = 'delivery.wipe' AND payload LIKE ?")
       .get(`%${started.ticket.deliveryId}%`) as { run_at: number };
-    expect(wipe.run_at).toBe(ctx.now() + 7 * 24 * 60 * 60_000);
+    expect(wipe.run_at).toBe(ctx.now() + 24 * 60 * 60_000);
   });
 });

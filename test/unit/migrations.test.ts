@@ -17,6 +17,7 @@ const ADDS: Record<string, string[]> = {
   '002_keys_rotations_jobs': ['api_keys', 'key_deliveries', 'github_targets', 'rotations', 'rotation_targets', 'jobs', 'rotations_one_open', 'jobs_due'],
   '003_approvals': ['approvals', 'approval_cards', 'approvals_pending'],
   '004_jobs_finished_index': ['jobs_finished'],
+  '005_audit_chain_guard': ['audit_events_chain'],
 };
 
 let db: Db | undefined;

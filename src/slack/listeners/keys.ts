@@ -52,7 +52,7 @@ export function registerKeyListeners(app: Interactions, deps: ListenerDeps): voi
     await ack();
     const ticket = decodeTicket(action.value ?? '');
     if (!ticket) return void (await refuse(respond, 'This button is not a key delivery.'));
-    const begun = beginReveal(services, ticket, body.user.id);
+    const begun = beginReveal(services, ticket, deps.actorOf(body.user.id));
     if (!begun.ok) return void (await refuse(respond, begun.error));
     const { delivery, key, plaintext } = begun.value;
     const project = rotationProjectName(deps, key.projectId);
@@ -86,6 +86,10 @@ export function registerKeyListeners(app: Interactions, deps: ListenerDeps): voi
     const rotationId = Number(match[1]);
     const allowed = checkCanRetry(services, deps.actorOf(body.user.id), rotationId);
     if (!allowed.ok) return void (await refuse(respond, allowed.error));
+    // The key in the button must be this rotation's new key, not one from another rotation.
+    if (ticket.deliveryId !== allowed.value.rotation.deliveryId) {
+      return void (await refuse(respond, 'This button does not belong to that rotation.'));
+    }
     const details = rotationDetails(services.db, rotationId)!;
     const outcome = details.targets.find((t) => t.target.id === Number(match[2]));
     if (!outcome || outcome.status === 'written') {
