@@ -6,6 +6,7 @@
 import { createPrivateKey } from 'node:crypto';
 import { createAppAuth } from '@octokit/auth-app';
 import { Octokit } from '@octokit/rest';
+import { redact } from '../core/secrets.ts';
 import { failure } from './failures.ts';
 import type { GitHubAuth, GitHubSecretStoreOptions, SecretFailure } from './types.ts';
 
@@ -17,7 +18,7 @@ export type Client = { ok: true; octokit: Octokit; auth: GitHubAuth } | SecretFa
 // Every failure becomes a SecretResult the caller reports, so Octokit's own
 // per-request error lines would only duplicate it; warnings (deprecations,
 // App token replication retries) still reach stderr.
-const quietLog = { debug: () => {}, info: () => {}, warn: console.warn, error: () => {} };
+const quietLog = { debug: () => {}, info: () => {}, warn: (message: unknown) => console.warn(redact(String(message))), error: () => {} };
 
 /** A GitHub call that hangs must not hold a rotation forever; it fails and is retried. */
 export const REQUEST_TIMEOUT_MS = 20_000;
