@@ -4,9 +4,8 @@
  * headers, so the ratio shows what the product adds to Node's own HTTP cost.
  */
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { Cleanup } from './cleanup.ts';
-import { LOOPBACK } from './loopback.ts';
+import { serveOnLoopback } from './loopback.ts';
 
 export interface BareAnswer {
   readonly status: number;
@@ -31,15 +30,5 @@ export async function startBareServer(cleanup: Cleanup, answer: BareAnswer): Pro
       res.end(payload);
     });
   });
-  // The product's keep-alive timeout, so both keep their connections alike.
-  server.keepAliveTimeout = 65_000;
-  await new Promise<void>((resolve) => server.listen(0, LOOPBACK, resolve));
-  cleanup.add(
-    () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  );
-  return `http://${LOOPBACK}:${(server.address() as AddressInfo).port}`;
+  return serveOnLoopback(server, cleanup);
 }

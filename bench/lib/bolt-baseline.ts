@@ -4,11 +4,10 @@
  * server), so the ratio shows what the product adds to Bolt's own cost.
  */
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { App, HTTPReceiver, LogLevel } from '@slack/bolt';
 import type { Cleanup } from './cleanup.ts';
 import { SIGNING_SECRET } from './fake-slack.ts';
-import { LOOPBACK } from './loopback.ts';
+import { serveOnLoopback } from './loopback.ts';
 
 /** Starts it; returns its base URL. `slackUrl` is the fake Slack, should Bolt call the Web API. */
 export async function startBoltBaseline(cleanup: Cleanup, slackUrl: string): Promise<string> {
@@ -24,14 +23,5 @@ export async function startBoltBaseline(cleanup: Cleanup, slackUrl: string): Pro
   });
   app.command('/jamjet', async ({ ack }) => ack());
   const server = createServer(receiver.requestListener);
-  server.keepAliveTimeout = 65_000;
-  await new Promise<void>((resolve) => server.listen(0, LOOPBACK, resolve));
-  cleanup.add(
-    () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  );
-  return `http://${LOOPBACK}:${(server.address() as AddressInfo).port}`;
+  return serveOnLoopback(server, cleanup);
 }

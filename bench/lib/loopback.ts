@@ -5,7 +5,9 @@
  * instead; run.ts imports it, and the start-up benchmark preloads it into the
  * product's process with `--import`.
  */
-import { Server, type ListenOptions } from 'node:net';
+import type { Server as HttpServer } from 'node:http';
+import { Server, type AddressInfo, type ListenOptions } from 'node:net';
+import type { Cleanup } from './cleanup.ts';
 
 export const LOOPBACK = '127.0.0.1';
 
@@ -20,3 +22,18 @@ Server.prototype.listen = function listenOnLoopback(this: Server, ...args: unkno
   }
   return listen.apply(this, args);
 } as typeof Server.prototype.listen;
+
+/** Starts `server` on a free loopback port, closed by `cleanup`; returns its base URL. */
+export async function serveOnLoopback(server: HttpServer, cleanup: Cleanup): Promise<string> {
+  // The product's keep-alive timeout, so every server keeps its connections alike.
+  server.keepAliveTimeout = 65_000;
+  await new Promise<void>((resolve) => server.listen(0, LOOPBACK, resolve));
+  cleanup.add(
+    () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  );
+  return `http://${LOOPBACK}:${(server.address() as AddressInfo).port}`;
+}

@@ -43,33 +43,21 @@ export async function writeTarget(
   const key = slot(rotationId, target.id);
   writing.add(key);
   try {
-    return await writeWithRetry(ctx, store, rotationId, target, plaintext, actor, options);
+    const attempts = options.attempts ?? 2;
+    for (let attempt = 1; ; attempt++) {
+      const result = await store.write(toSecretTarget(target), plaintext);
+      if (result.ok) {
+        recordTargetResult(ctx, rotationId, target, { ok: true }, actor);
+        return true;
+      }
+      if (!result.retryable || attempt >= attempts) {
+        recordTargetResult(ctx, rotationId, target, { ok: false, message: result.message }, actor);
+        return false;
+      }
+      await new Promise((resolve) => setTimeout(resolve, options.pauseMs ?? 1000));
+    }
   } finally {
     writing.delete(key);
-  }
-}
-
-async function writeWithRetry(
-  ctx: ServiceContext,
-  store: SecretStore,
-  rotationId: number,
-  target: Target,
-  plaintext: string,
-  actor: string,
-  options: SyncOptions,
-): Promise<boolean> {
-  const attempts = options.attempts ?? 2;
-  for (let attempt = 1; ; attempt++) {
-    const result = await store.write(toSecretTarget(target), plaintext);
-    if (result.ok) {
-      recordTargetResult(ctx, rotationId, target, { ok: true }, actor);
-      return true;
-    }
-    if (!result.retryable || attempt >= attempts) {
-      recordTargetResult(ctx, rotationId, target, { ok: false, message: result.message }, actor);
-      return false;
-    }
-    await new Promise((resolve) => setTimeout(resolve, options.pauseMs ?? 1000));
   }
 }
 
