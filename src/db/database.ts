@@ -29,6 +29,14 @@ export class Db {
     return this.kysely;
   }
 
+  /**
+   * How many writing statements this connection has run. Every write of the
+   * app goes through `all`, `get` or `run`, so a cache of what the database
+   * says is stale as soon as this number moves (or `PRAGMA data_version`, for
+   * writes by other connections).
+   */
+  writes = 0;
+
   all<R>(query: Compilable<R>): R[] {
     const { sql, parameters } = query.compile();
     return this.prepare(sql).all(...parameters) as R[];
@@ -55,6 +63,8 @@ export class Db {
     let statement = this.named.get(name);
     if (!statement) {
       statement = this.sqlite.prepare(build(this.kysely).compile().sql);
+      // Writes must go through all/get/run, where they are counted.
+      if (!statement.readonly) throw new Error(`statement ${name} writes; use run()`);
       this.named.set(name, statement);
     }
     return statement as BetterSqlite3.Statement<unknown[], R>;
@@ -77,6 +87,7 @@ export class Db {
       statement = this.sqlite.prepare(sql);
       this.statements.set(sql, statement);
     }
+    if (!statement.readonly) this.writes++;
     return statement;
   }
 }

@@ -1,0 +1,65 @@
+import { createHash } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { openDb, type Db } from '../../src/db/database.ts';
+import { findLiveProject } from '../../src/services/access.ts';
+import { authenticateKey } from '../../src/services/key-auth.ts';
+import { issueKey, revokeKey } from '../../src/services/keys.ts';
+import { createProjects, deleteProject } from '../../src/services/projects.ts';
+import { testDb, user } from '../helpers/db.ts';
+import { JobQueue } from '../../src/jobs/queue.ts';
+import { createLogger } from '../../src/logger.ts';
+import type { ServiceContext } from '../../src/services/context.ts';
+
+const owner = user('UOWNER');
+let db: Db;
+let other: Db;
+let ctx: ServiceContext;
+let key: { publicId: string; plaintext: string };
+
+beforeEach(async () => {
+  const file = join(mkdtempSync(join(tmpdir(), 'jamjet-keyauth-')), 'jamjet.db');
+  db = await testDb(file);
+  other = openDb(file);
+  const now = () => Date.UTC(2026, 10, 28);
+  ctx = { db, now, jobs: new JobQueue(db, now, createLogger('error', () => {})) };
+  createProjects(ctx, owner, 'payments', null);
+  const issued = issueKey(db, now(), findLiveProject(db, 'payments')!, 'ci', owner.userId);
+  key = { publicId: issued.key.publicId, plaintext: issued.plaintext };
+});
+afterEach(async () => {
+  await other.close();
+  await db.close();
+});
+
+describe('the key check remembers known keys only while nothing changed', () => {
+  it('answers from memory, and forgets at once when this process revokes the key', () => {
+    expect(authenticateKey(db, key.plaintext)?.projectName).toBe('payments');
+    expect(authenticateKey(db, key.plaintext)?.publicId).toBe(key.publicId);
+    expect(revokeKey(ctx, owner, 'payments', key.publicId).ok).toBe(true);
+    expect(authenticateKey(db, key.plaintext)).toBeNull();
+  });
+
+  it('forgets at once when another process on the same file revokes the key', () => {
+    expect(authenticateKey(db, key.plaintext)).not.toBeNull();
+    other.sqlite.prepare('UPDATE api_keys SET revoked_at = 1, revoked_by = ? WHERE public_id = ?').run('UOTHER', key.publicId);
+    expect(authenticateKey(db, key.plaintext)).toBeNull();
+  });
+
+  it('forgets a key whose project was deleted', () => {
+    expect(authenticateKey(db, key.plaintext)).not.toBeNull();
+    expect(deleteProject(ctx, owner, 'payments', 'payments').ok).toBe(true);
+    expect(authenticateKey(db, key.plaintext)).toBeNull();
+  });
+
+  it('never remembers an unknown key: one created later by another process works at once', () => {
+    const later = 'jj_' + 'c'.repeat(32);
+    expect(authenticateKey(db, later)).toBeNull();
+    other.sqlite
+      .prepare("INSERT INTO api_keys (public_id, project_id, name, hash, display, created_by, created_at) VALUES ('key_0000abcd', 1, 'x', ?, 'jj_cccc…cccc', 'U', 0)")
+      .run(createHash('sha256').update(later).digest('hex'));
+    expect(authenticateKey(db, later)?.publicId).toBe('key_0000abcd');
+  });
+});
