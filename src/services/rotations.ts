@@ -7,7 +7,7 @@ import { fail, ok, type Result } from '../core/errors.ts';
 import { KEY_ID_PATTERN } from '../core/keys.ts';
 import type { Db } from '../db/database.ts';
 import type { RotationState, TargetStatus } from '../db/schema.ts';
-import { authorize, authorizeById, toProject, type Project } from './access.ts';
+import { authorize, toProject, type Project } from './access.ts';
 import { recordEvent } from './audit.ts';
 import type { Actor, ServiceContext } from './context.ts';
 import { createDelivery, findDelivery, wipeIfDone, type Delivery, type DeliveryTicket } from './deliveries.ts';
@@ -15,9 +15,6 @@ import { activeKeys, issueKey, keyById, revokeKeyRow, type ApiKey, type IssuedKe
 import { targetsOf, toTarget, type Target } from './github-targets.ts';
 
 export const REMINDER_JOB = 'rotation.reminder';
-export const SNOOZE_MS = 24 * 60 * 60_000;
-/** Revoking a key used this recently asks for confirmation first. */
-export const RECENT_USE_MS = 15 * 60_000;
 
 export interface Rotation {
   readonly id: number;
@@ -147,7 +144,7 @@ export function startRotation(
     }
     const at = ctx.now();
     // The leak response never waits: it closes the rotation in progress, keeping its keys.
-    if (open) finish(ctx, open, 'kept', actor.userId);
+    if (open) finishRotation(ctx, open, 'kept', actor.userId);
     const issued = issueKey(db, at, project, old.name, actor.userId);
     const ticket = createDelivery(ctx, issued.key.id, actor.userId, issued.plaintext);
     const remindAt = revokeNow ? null : at + overlapSeconds * 1000;
@@ -221,76 +218,8 @@ export function recordTargetResult(
   });
 }
 
-/** Who may act on a rotation's buttons: Admins and Owners of its project, checked at the press. */
-function authorizeRotation(ctx: ServiceContext, actor: Actor, rotationId: number) {
-  const rotation = findRotation(ctx.db, rotationId);
-  if (!rotation) return fail('not_found', 'That rotation no longer exists.');
-  const access = authorizeById(ctx.db, actor, rotation.projectId, 'manage_keys');
-  if (!access.ok) return access;
-  return ok({ rotation, project: access.value.project });
-}
-
-/** The same, for a rotation that must still be in its overlap. */
-function authorizeOpenRotation(ctx: ServiceContext, actor: Actor, rotationId: number): Result<Rotation> {
-  const access = authorizeRotation(ctx, actor, rotationId);
-  if (!access.ok) return access;
-  const { rotation } = access.value;
-  return rotation.state === 'overlap' ? ok(rotation) : fail('already_done', finishedSentence(rotation));
-}
-
-export function checkCanRetry(ctx: ServiceContext, actor: Actor, rotationId: number): Result<{ rotation: Rotation }> {
-  return authorizeRotation(ctx, actor, rotationId);
-}
-
-export type RevokeOutcome = { done: true; rotation: Rotation } | { done: false; lastUsedAt: number };
-
-/** *Revoke old key*: asks for confirmation when the old key was used in the last 15 minutes. */
-export function revokeOldKey(ctx: ServiceContext, actor: Actor, rotationId: number, confirmed: boolean): Result<RevokeOutcome> {
-  const { db } = ctx;
-  return db.transaction(() => {
-    const open = authorizeOpenRotation(ctx, actor, rotationId);
-    if (!open.ok) return open;
-    const rotation = open.value;
-    const old = keyById(db, rotation.oldKeyId)!;
-    const at = ctx.now();
-    if (!confirmed && old.lastUsedAt !== null && at - old.lastUsedAt < RECENT_USE_MS) {
-      return ok({ done: false, lastUsedAt: old.lastUsedAt });
-    }
-    revokeKeyRow(db, at, old, actor.userId, 'rotation');
-    finish(ctx, rotation, 'revoked', actor.userId);
-    return ok({ done: true, rotation: findRotation(db, rotationId)! });
-  });
-}
-
-/** *Keep both*: the rotation ends with both keys valid. */
-export function keepBothKeys(ctx: ServiceContext, actor: Actor, rotationId: number): Result<Rotation> {
-  const { db } = ctx;
-  return db.transaction(() => {
-    const open = authorizeOpenRotation(ctx, actor, rotationId);
-    if (!open.ok) return open;
-    const rotation = open.value;
-    finish(ctx, rotation, 'kept', actor.userId);
-    return ok(findRotation(db, rotationId)!);
-  });
-}
-
-/** *Snooze 1 day*: the reminder comes back tomorrow. */
-export function snoozeReminder(ctx: ServiceContext, actor: Actor, rotationId: number): Result<Rotation> {
-  const { db } = ctx;
-  return db.transaction(() => {
-    const open = authorizeOpenRotation(ctx, actor, rotationId);
-    if (!open.ok) return open;
-    const rotation = open.value;
-    const at = ctx.now();
-    const remindAt = at + SNOOZE_MS;
-    db.run(db.q.updateTable('rotations').set({ remind_at: remindAt }).where('id', '=', rotationId));
-    ctx.jobs.enqueue(REMINDER_JOB, { rotation: rotationId, remindAt }, remindAt);
-    recordEvent(db, at, { projectId: rotation.projectId, actor: actor.userId, action: 'key.rotation_snoozed', details: { rotation: rotationId, until: remindAt } });
-    return ok(findRotation(db, rotationId)!);
-  });
-}
-
-function finish(ctx: ServiceContext, rotation: Rotation, state: 'revoked' | 'kept', by: string): void {
+/** Ends a rotation: the old key revoked, or both kept. Call inside the use case's transaction. */
+export function finishRotation(ctx: ServiceContext, rotation: Rotation, state: 'revoked' | 'kept', by: string): void {
   const { db } = ctx;
   const at = ctx.now();
   db.run(
@@ -301,37 +230,6 @@ function finish(ctx: ServiceContext, rotation: Rotation, state: 'revoked' | 'kep
     actor: by,
     action: state === 'revoked' ? 'key.rotation_completed' : 'key.rotation_kept_both',
     details: { rotation: rotation.id },
-  });
-}
-
-function finishedSentence(rotation: Rotation): string {
-  const how = rotation.state === 'revoked' ? 'the old key was revoked' : 'both keys were kept';
-  return `This rotation is already finished: ${how}${rotation.finishedBy ? ` by <@${rotation.finishedBy}>` : ''}.`;
-}
-
-/**
- * The reminder is due: true when it should be sent now. A reminder that was
- * snoozed or finished since it was scheduled is skipped.
- */
-export function reminderDue(db: Db, rotationId: number, remindAt: number): Rotation | null {
-  const rotation = findRotation(db, rotationId);
-  if (!rotation || rotation.state !== 'overlap' || rotation.remindAt !== remindAt) return null;
-  if (rotation.remindedAt !== null && rotation.remindedAt >= remindAt) return null;
-  return rotation;
-}
-
-export function recordReminderSent(ctx: ServiceContext, rotationId: number, at: { channel: string; ts: string }): void {
-  const { db } = ctx;
-  db.transaction(() => {
-    const rotation = findRotation(db, rotationId)!;
-    const now = ctx.now();
-    db.run(
-      db.q
-        .updateTable('rotations')
-        .set({ reminded_at: Math.max(now, rotation.remindAt ?? now), reminder_channel: at.channel, reminder_ts: at.ts })
-        .where('id', '=', rotationId),
-    );
-    recordEvent(db, now, { projectId: rotation.projectId, actor: 'jamjet', action: 'key.rotation_reminded', details: { rotation: rotationId } });
   });
 }
 

@@ -8,18 +8,8 @@ import { authenticateKey, UsageRecorder } from '../../src/services/key-auth.ts';
 import { activeKeys, issueKey, revokeKey, type ApiKey } from '../../src/services/keys.ts';
 import { addMember } from '../../src/services/members.ts';
 import { createProjects } from '../../src/services/projects.ts';
-import {
-  findRotation,
-  keepBothKeys,
-  recordReminderSent,
-  REMINDER_JOB,
-  reminderDue,
-  revokeOldKey,
-  rotationDetails,
-  snoozeReminder,
-  startRotation,
-  type StartedRotation,
-} from '../../src/services/rotations.ts';
+import { keepBothKeys, recordReminderSent, reminderDue, revokeOldKey, snoozeReminder } from '../../src/services/rotation-endings.ts';
+import { findRotation, REMINDER_JOB, rotationDetails, startRotation, type StartedRotation } from '../../src/services/rotations.ts';
 import { writeTarget } from '../../src/services/secret-sync.ts';
 import { testContext, user } from '../helpers/db.ts';
 

@@ -12,14 +12,8 @@ import {
   finishReveal,
   openForRetry,
 } from '../../services/deliveries.ts';
-import {
-  checkCanRetry,
-  keepBothKeys,
-  revokeOldKey,
-  rotationDetails,
-  rotationForDelivery,
-  snoozeReminder,
-} from '../../services/rotations.ts';
+import { checkCanRetry, keepBothKeys, revokeOldKey, snoozeReminder } from '../../services/rotation-endings.ts';
+import { rotationDetails, rotationForDelivery } from '../../services/rotations.ts';
 import { interruptedTargets, writeTarget, writeTargets } from '../../services/secret-sync.ts';
 import { dmOrRespond } from '../delivery.ts';
 import { code } from '../mrkdwn.ts';

@@ -1,0 +1,117 @@
+/**
+ * How a rotation ends, from its reminder's buttons: *Revoke old key*
+ * (confirmed when the key was used in the last 15 minutes), *Snooze 1 day*,
+ * *Keep both*. Each press is checked against the presser's role at the press.
+ */
+import { fail, ok, type Result } from '../core/errors.ts';
+import type { Db } from '../db/database.ts';
+import { authorizeById } from './access.ts';
+import { recordEvent } from './audit.ts';
+import { SYSTEM_ACTOR, type Actor, type ServiceContext } from './context.ts';
+import { keyById, revokeKeyRow } from './keys.ts';
+import { findRotation, finishRotation, REMINDER_JOB, type Rotation } from './rotations.ts';
+
+export const SNOOZE_MS = 24 * 60 * 60_000;
+/** Revoking a key used this recently asks for confirmation first. */
+export const RECENT_USE_MS = 15 * 60_000;
+
+/** Who may act on a rotation's buttons: Admins and Owners of its project, checked at the press. */
+function authorizeRotation(ctx: ServiceContext, actor: Actor, rotationId: number) {
+  const rotation = findRotation(ctx.db, rotationId);
+  if (!rotation) return fail('not_found', 'That rotation no longer exists.');
+  const access = authorizeById(ctx.db, actor, rotation.projectId, 'manage_keys');
+  if (!access.ok) return access;
+  return ok({ rotation, project: access.value.project });
+}
+
+/** The same, for a rotation that must still be in its overlap. */
+function authorizeOpenRotation(ctx: ServiceContext, actor: Actor, rotationId: number): Result<Rotation> {
+  const access = authorizeRotation(ctx, actor, rotationId);
+  if (!access.ok) return access;
+  const { rotation } = access.value;
+  return rotation.state === 'overlap' ? ok(rotation) : fail('already_done', finishedSentence(rotation));
+}
+
+export function checkCanRetry(ctx: ServiceContext, actor: Actor, rotationId: number): Result<{ rotation: Rotation }> {
+  return authorizeRotation(ctx, actor, rotationId);
+}
+
+export type RevokeOutcome = { done: true; rotation: Rotation } | { done: false; lastUsedAt: number };
+
+/** *Revoke old key*: asks for confirmation when the old key was used in the last 15 minutes. */
+export function revokeOldKey(ctx: ServiceContext, actor: Actor, rotationId: number, confirmed: boolean): Result<RevokeOutcome> {
+  const { db } = ctx;
+  return db.transaction(() => {
+    const open = authorizeOpenRotation(ctx, actor, rotationId);
+    if (!open.ok) return open;
+    const rotation = open.value;
+    const old = keyById(db, rotation.oldKeyId)!;
+    const at = ctx.now();
+    if (!confirmed && old.lastUsedAt !== null && at - old.lastUsedAt < RECENT_USE_MS) {
+      return ok({ done: false, lastUsedAt: old.lastUsedAt });
+    }
+    revokeKeyRow(db, at, old, actor.userId, 'rotation');
+    finishRotation(ctx, rotation, 'revoked', actor.userId);
+    return ok({ done: true, rotation: findRotation(db, rotationId)! });
+  });
+}
+
+/** *Keep both*: the rotation ends with both keys valid. */
+export function keepBothKeys(ctx: ServiceContext, actor: Actor, rotationId: number): Result<Rotation> {
+  const { db } = ctx;
+  return db.transaction(() => {
+    const open = authorizeOpenRotation(ctx, actor, rotationId);
+    if (!open.ok) return open;
+    const rotation = open.value;
+    finishRotation(ctx, rotation, 'kept', actor.userId);
+    return ok(findRotation(db, rotationId)!);
+  });
+}
+
+/** *Snooze 1 day*: the reminder comes back tomorrow. */
+export function snoozeReminder(ctx: ServiceContext, actor: Actor, rotationId: number): Result<Rotation> {
+  const { db } = ctx;
+  return db.transaction(() => {
+    const open = authorizeOpenRotation(ctx, actor, rotationId);
+    if (!open.ok) return open;
+    const rotation = open.value;
+    const at = ctx.now();
+    const remindAt = at + SNOOZE_MS;
+    db.run(db.q.updateTable('rotations').set({ remind_at: remindAt }).where('id', '=', rotationId));
+    ctx.jobs.enqueue(REMINDER_JOB, { rotation: rotationId, remindAt }, remindAt);
+    recordEvent(db, at, { projectId: rotation.projectId, actor: actor.userId, action: 'key.rotation_snoozed', details: { rotation: rotationId, until: remindAt } });
+    return ok(findRotation(db, rotationId)!);
+  });
+}
+
+function finishedSentence(rotation: Rotation): string {
+  const how = rotation.state === 'revoked' ? 'the old key was revoked' : 'both keys were kept';
+  return `This rotation is already finished: ${how}${rotation.finishedBy ? ` by <@${rotation.finishedBy}>` : ''}.`;
+}
+
+/**
+ * The reminder is due: true when it should be sent now. A reminder that was
+ * snoozed or finished since it was scheduled is skipped.
+ */
+export function reminderDue(db: Db, rotationId: number, remindAt: number): Rotation | null {
+  const rotation = findRotation(db, rotationId);
+  if (!rotation || rotation.state !== 'overlap' || rotation.remindAt !== remindAt) return null;
+  if (rotation.remindedAt !== null && rotation.remindedAt >= remindAt) return null;
+  return rotation;
+}
+
+export function recordReminderSent(ctx: ServiceContext, rotationId: number, at: { channel: string; ts: string }): void {
+  const { db } = ctx;
+  db.transaction(() => {
+    const rotation = findRotation(db, rotationId)!;
+    const now = ctx.now();
+    db.run(
+      db.q
+        .updateTable('rotations')
+        .set({ reminded_at: Math.max(now, rotation.remindAt ?? now), reminder_channel: at.channel, reminder_ts: at.ts })
+        .where('id', '=', rotationId),
+    );
+    recordEvent(db, now, { projectId: rotation.projectId, actor: SYSTEM_ACTOR, action: 'key.rotation_reminded', details: { rotation: rotationId } });
+  });
+}
+
