@@ -70,11 +70,14 @@ const KEY_COLUMNS = [
 /** Mints and stores a key; call inside the use case's transaction. */
 export function issueKey(db: Db, at: number, project: Project, name: string, createdBy: string): IssuedKey {
   const plaintext = mintKey();
+  // Ids are short enough to type, so two keys of a large workspace can draw the same one.
+  let publicId = newKeyId();
+  while (db.get(db.q.selectFrom('api_keys').select('id').where('public_id', '=', publicId))) publicId = newKeyId();
   const row = db.get(
     db.q
       .insertInto('api_keys')
       .values({
-        public_id: newKeyId(),
+        public_id: publicId,
         project_id: project.id,
         name,
         hash: hashKey(plaintext),
