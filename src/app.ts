@@ -93,10 +93,8 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       logger: boltLogger(log, config.logLevel),
       ...options.slackClientOptions,
     };
-    // A few quick retries, so a wrong token or URL stops start-up within a minute.
-    const identity = await whoAmI(
-      new WebClient(config.slack.botToken, { retryConfig: { retries: 3, maxRetryTime: 30_000 }, ...clientOptions }),
-    );
+    // The same quick retries: a wrong token or URL stops start-up within seconds.
+    const identity = await whoAmI(new WebClient(config.slack.botToken, clientOptions));
     const slack = createSlackApp({
       config,
       services,
@@ -128,7 +126,9 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     );
     const listening = server;
     await new Promise<void>((resolve, reject) => {
-      listening.once('error', reject);
+      listening.once('error', (error: NodeJS.ErrnoException) =>
+        reject(error.code === 'EADDRINUSE' ? new StartupError(`PORT ${config.port} is already in use; stop what uses it or set another PORT.`) : error),
+      );
       listening.listen(config.port, () => resolve());
     });
     const port = (listening.address() as AddressInfo).port;
