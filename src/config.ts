@@ -5,18 +5,13 @@
 import { existsSync } from 'node:fs';
 import { z } from 'zod';
 
-const optional = (schema: z.ZodString) =>
-  z.preprocess((v) => (v === '' ? undefined : v), schema.optional());
-
 const schema = z
   .object({
     SLACK_BOT_TOKEN: z.string().regex(/^xoxb-[\w-]+$/, {
       error: 'should look like xoxb-...',
     }),
-    SLACK_APP_TOKEN: optional(z.string().regex(/^xapp-[\w-]+$/, { error: 'should look like xapp-...' })),
-    SLACK_SIGNING_SECRET: optional(
-      z.string().regex(/^[0-9a-f]{16,}$/i, { error: 'should be the hex signing secret from the Slack app settings' }),
-    ),
+    SLACK_APP_TOKEN: z.string().regex(/^xapp-[\w-]+$/, { error: 'should look like xapp-...' }).optional(),
+    SLACK_SIGNING_SECRET: z.string().regex(/^[0-9a-f]{16,}$/i, { error: 'should be the hex signing secret from the Slack app settings' }).optional(),
     SLACK_API_URL: z
       .url({ error: 'should be a URL such as https://slack.com/api/' })
       .default('https://slack.com/api/')
@@ -31,14 +26,10 @@ const schema = z
       .string()
       .regex(/^sqlite:.+$/, { error: 'should look like sqlite:data/jamjet.db or sqlite::memory:' })
       .default('sqlite:data/jamjet.db'),
-    GITHUB_TOKEN: optional(z.string().min(1)),
-    GITHUB_APP_ID: optional(z.string().regex(/^\d+$/, { error: 'should be the numeric GitHub App id' })),
-    GITHUB_APP_PRIVATE_KEY: optional(
-      z.string().includes('PRIVATE KEY', { error: 'should be the PEM private key of the GitHub App' }),
-    ),
-    GITHUB_APP_INSTALLATION_ID: optional(
-      z.string().regex(/^\d+$/, { error: 'should be the numeric installation id of the GitHub App' }),
-    ),
+    GITHUB_TOKEN: z.string().min(1).optional(),
+    GITHUB_APP_ID: z.string().regex(/^\d+$/, { error: 'should be the numeric GitHub App id' }).optional(),
+    GITHUB_APP_PRIVATE_KEY: z.string().includes('PRIVATE KEY', { error: 'should be the PEM private key of the GitHub App' }).optional(),
+    GITHUB_APP_INSTALLATION_ID: z.string().regex(/^\d+$/, { error: 'should be the numeric installation id of the GitHub App' }).optional(),
     GITHUB_API_URL: z
       .url({ error: 'should be a URL such as https://api.github.com' })
       .default('https://api.github.com')
@@ -108,11 +99,13 @@ export class ConfigError extends Error {
 
 /** Validates an environment; throws ConfigError with one line naming the variable. */
 export function parseConfig(env: Record<string, string | undefined>): Config {
-  const parsed = schema.safeParse(env);
+  // `NAME=` in .env or the environment means "not set", as .env.example writes it.
+  const given = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value !== ''));
+  const parsed = schema.safeParse(given);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const variable = String(issue.path[0] ?? 'environment');
-    const missing = issue.code === 'invalid_type' && env[variable] === undefined;
+    const missing = issue.code === 'invalid_type' && given[variable] === undefined;
     const message = missing ? `is required${REQUIRED_HINTS[variable] ?? ''}` : issue.message;
     throw new ConfigError(`Configuration error: ${variable} ${message}.`);
   }

@@ -84,3 +84,15 @@ describe('configuration', () => {
     expect(result.stderr.trim()).toBe('Configuration error: PORT should be a port number such as 3000.');
   });
 });
+
+describe('empty values', () => {
+  it('count as unset, the way .env.example leaves them', () => {
+    const config = parseConfig({ ...HTTP, SLACK_APP_TOKEN: '', GITHUB_TOKEN: '', PORT: '', JAMJET_ADMIN_USERS: '' });
+    expect(config.slack.appToken).toBeUndefined();
+    expect(config.github.auth).toBeNull();
+    expect(config.port).toBe(3000);
+    expect(refusal({ SLACK_BOT_TOKEN: '' })).toBe(
+      'Configuration error: SLACK_BOT_TOKEN is required; it should look like xoxb-... (the Bot User OAuth Token of the Slack app).',
+    );
+  });
+});
