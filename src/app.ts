@@ -14,6 +14,7 @@ import { registerApprovalHandlers } from './jobs/approval-handlers.ts';
 import { registerJobHandlers } from './jobs/handlers.ts';
 import { JobQueue } from './jobs/queue.ts';
 import { JobTicker } from './jobs/ticker.ts';
+import { verifyChain } from './services/audit.ts';
 import { UsageRecorder } from './services/key-auth.ts';
 import type { Config } from './config.ts';
 import { openDb, type Db } from './db/database.ts';
@@ -137,6 +138,14 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     await ticker.start();
     const flusher = setInterval(() => usage.flush(), USAGE_FLUSH_MS);
     flusher.unref();
+    // Check the audit trail in the background: a broken chain means someone edited the file.
+    void verifyChain(db).then(
+      ({ brokenAt, checked }) =>
+        brokenAt === null
+          ? log.info('audit trail verified', { events: checked })
+          : log.error('audit trail broken: an event was changed, removed or inserted outside the bot', { event: brokenAt }),
+      (error: unknown) => log.warn('audit trail not verified', { error }),
+    );
     log.info('jamjet is running', {
       port,
       mode: slack.receiver ? 'http' : 'socket',

@@ -73,14 +73,52 @@ export function latestEvents(ctx: ServiceContext, projectId: number, limit: numb
   }));
 }
 
-/** Walks the whole chain; returns the id of the first event that does not match, or null when intact. */
+type EventRow = {
+  id: number;
+  project_id: number | null;
+  actor: string;
+  action: string;
+  details: string;
+  created_at: number;
+  prev_hash: string;
+  hash: string;
+};
+
+const VERIFY_BATCH = 5_000;
+
+/** Whether `r` is the event that follows a chain ending in `prev`. */
+const follows = (prev: string, r: EventRow) =>
+  r.prev_hash === prev &&
+  r.hash === hashEvent(prev, { projectId: r.project_id, actor: r.actor, action: r.action, details: r.details, at: r.created_at });
+
+/**
+ * Walks the chain in batches, yielding to the event loop between them so a
+ * long trail never stalls requests. Resolves to the id of the first event
+ * that does not match, or null when the chain is intact.
+ */
+export async function verifyChain(db: Db, batch = VERIFY_BATCH): Promise<{ brokenAt: number | null; checked: number }> {
+  const page = db.sqlite.prepare<[number, number], EventRow>('SELECT * FROM audit_events WHERE id > ? ORDER BY id LIMIT ?');
+  let prev = GENESIS_HASH;
+  let after = 0;
+  let checked = 0;
+  for (;;) {
+    const rows = page.all(after, batch);
+    for (const r of rows) {
+      if (!follows(prev, r)) return { brokenAt: r.id, checked };
+      prev = r.hash;
+      after = r.id;
+      checked++;
+    }
+    if (rows.length < batch) return { brokenAt: null, checked };
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
+/** The same, in one go, for tests and small trails. */
 export function findBrokenLink(db: Db): number | null {
   let prev = GENESIS_HASH;
-  for (const r of db.sqlite.prepare('SELECT * FROM audit_events ORDER BY id').iterate() as Iterable<{
-    id: number; project_id: number | null; actor: string; action: string; details: string; created_at: number; prev_hash: string; hash: string;
-  }>) {
-    const expected = hashEvent(prev, { projectId: r.project_id, actor: r.actor, action: r.action, details: r.details, at: r.created_at });
-    if (r.prev_hash !== prev || r.hash !== expected) return r.id;
+  for (const r of db.sqlite.prepare<[], EventRow>('SELECT * FROM audit_events ORDER BY id').iterate()) {
+    if (!follows(prev, r)) return r.id;
     prev = r.hash;
   }
   return null;

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { findBrokenLink, recordEvent } from '../../src/services/audit.ts';
+import { findBrokenLink, recordEvent, verifyChain } from '../../src/services/audit.ts';
 import { createProjects } from '../../src/services/projects.ts';
 import { testContext, user } from '../helpers/db.ts';
 
@@ -30,10 +30,12 @@ describe('audit trail', () => {
     expect(() => ctx.db.sqlite.prepare('DELETE FROM audit_events').run()).toThrow(/append-only/);
   });
 
-  it('detects an event changed behind its back', () => {
+  it('detects an event changed behind its back, also when walking in batches', async () => {
+    expect(await verifyChain(ctx.db, 2)).toEqual({ brokenAt: null, checked: 6 });
     ctx.db.sqlite.exec('DROP TRIGGER audit_events_no_update');
-    ctx.db.sqlite.prepare("UPDATE audit_events SET actor = 'UEVIL' WHERE id = 2").run();
-    expect(findBrokenLink(ctx.db)).toBe(2);
+    ctx.db.sqlite.prepare("UPDATE audit_events SET actor = 'UEVIL' WHERE id = 4").run();
+    expect(findBrokenLink(ctx.db)).toBe(4);
+    expect(await verifyChain(ctx.db, 2)).toEqual({ brokenAt: 4, checked: 3 });
   });
 
   it('blanks an API key or token before it reaches an event', () => {
