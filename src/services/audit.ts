@@ -4,7 +4,9 @@
  */
 import { createHash } from 'node:crypto';
 import { redact } from '../core/secrets.ts';
+import type { Selectable } from 'kysely';
 import type { Db } from '../db/database.ts';
+import type { AuditEventsTable } from '../db/schema.ts';
 import type { ServiceContext } from './context.ts';
 
 export const GENESIS_HASH = '0'.repeat(64);
@@ -73,16 +75,7 @@ export function latestEvents(ctx: ServiceContext, projectId: number, limit: numb
   }));
 }
 
-type EventRow = {
-  id: number;
-  project_id: number | null;
-  actor: string;
-  action: string;
-  details: string;
-  created_at: number;
-  prev_hash: string;
-  hash: string;
-};
+type EventRow = Selectable<AuditEventsTable>;
 
 const VERIFY_BATCH = 5_000;
 
