@@ -8,7 +8,7 @@ import type { ServiceContext } from '../services/context.ts';
 import { DELIVERY_WIPE_JOB, expireDelivery, findDelivery, REVEAL_EXPIRY_JOB, wipeDelivery } from '../services/deliveries.ts';
 import type { UsageRecorder } from '../services/key-auth.ts';
 import { keyById } from '../services/keys.ts';
-import { recordReminderSent, reminderDue } from '../services/rotation-endings.ts';
+import { recordReminderSent, reminderDue, reminderRecipient } from '../services/rotation-endings.ts';
 import { REMINDER_JOB, rotationDetails } from '../services/rotations.ts';
 import type { ChatSurface } from '../slack/surface.ts';
 import { reminderMessage, revealMessage } from '../slack/views/keys.ts';
@@ -43,7 +43,7 @@ export function registerJobHandlers(queue: JobQueue, deps: JobDeps): void {
     const rotation = reminderDue(db, rotationId, remindAt);
     if (!rotation) return;
     const message = reminderMessage(rotationDetails(db, rotationId)!);
-    const posted = await slackCall(() => chat.postDm(rotation.requestedBy, message));
+    const posted = await slackCall(() => chat.postDm(reminderRecipient(db, rotation), message));
     recordReminderSent(services, rotationId, posted);
   });
 

@@ -5,7 +5,8 @@
  */
 import { fail, ok, type Result } from '../core/errors.ts';
 import type { Db } from '../db/database.ts';
-import { authorizeById } from './access.ts';
+import { can } from '../core/roles.ts';
+import { authorizeById, membershipRole } from './access.ts';
 import { recordEvent } from './audit.ts';
 import { SYSTEM_ACTOR, type Actor, type ServiceContext } from './context.ts';
 import { keyById, revokeKeyRow } from './keys.ts';
@@ -98,6 +99,26 @@ export function reminderDue(db: Db, rotationId: number, remindAt: number): Rotat
   if (!rotation || rotation.state !== 'overlap' || rotation.remindAt !== remindAt) return null;
   if (rotation.remindedAt !== null && rotation.remindedAt >= remindAt) return null;
   return rotation;
+}
+
+/**
+ * Who gets the reminder: the person who rotated, while they may still
+ * finish the rotation; otherwise (they left, or were demoted) the project's
+ * longest-standing Owner, so a rotation never waits on someone who cannot act.
+ */
+export function reminderRecipient(db: Db, rotation: Rotation): string {
+  const role = membershipRole(db, rotation.projectId, rotation.requestedBy);
+  if (can(role, 'manage_keys')) return rotation.requestedBy;
+  const owner = db.get(
+    db.q
+      .selectFrom('memberships')
+      .select('user_id')
+      .where('project_id', '=', rotation.projectId)
+      .where('role', '=', 'owner')
+      .orderBy('created_at')
+      .limit(1),
+  );
+  return owner?.user_id ?? rotation.requestedBy;
 }
 
 export function recordReminderSent(ctx: ServiceContext, rotationId: number, at: { channel: string; ts: string }): void {

@@ -262,6 +262,21 @@ describe('GitHub failures', () => {
   });
 });
 
+describe('the reminder', () => {
+  it('goes to the Owner when the person who rotated may no longer finish it', async () => {
+    await setUp();
+    github.serve(REPO);
+    await run(t, ADMIN, 'keys rotate payments --overlap 1h');
+    await run(t, OWNER, `members remove payments <@${ADMIN}>`);
+    clock.now += HOUR + 1000;
+    const before = t.slack.calls.length;
+    await t.app.jobs.runDue();
+    const reminder = await waitForButton(t, OWNER, 'rotation_revoke_old', before);
+    expect(reminder.call.body.channel).toBe(OWNER);
+    expect(t.slack.calls.slice(before).some((c) => c.method === 'chat.postMessage' && c.body.channel === ADMIN)).toBe(false);
+  });
+});
+
 describe('a rotation interrupted by a restart', () => {
   it('finishes the GitHub writes the next time the key is revealed, and warns on the reminder until then', async () => {
     await setUp();
