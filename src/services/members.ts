@@ -10,6 +10,9 @@ import { authorize, forbidden, membershipRole, type Project } from './access.ts'
 import { recordEvent } from './audit.ts';
 import type { Actor, ServiceContext } from './context.ts';
 
+/** An e-mail invitation nobody took up within this long is void. */
+export const INVITE_VALID_MS = 30 * 24 * 60 * 60_000;
+
 export interface Member {
   readonly userId: string;
   readonly role: Role;
@@ -37,7 +40,14 @@ export function listMembers(
     .all(db.q.selectFrom('memberships').selectAll().where('project_id', '=', project.id).orderBy('created_at').orderBy(sql`rowid`))
     .map((m) => ({ userId: m.user_id, role: m.role, addedBy: m.added_by, createdAt: m.created_at }));
   const invites = db
-    .all(db.q.selectFrom('pending_invites').selectAll().where('project_id', '=', project.id).orderBy('id'))
+    .all(
+      db.q
+        .selectFrom('pending_invites')
+        .selectAll()
+        .where('project_id', '=', project.id)
+        .where('created_at', '>', ctx.now() - INVITE_VALID_MS)
+        .orderBy('id'),
+    )
     .map((i) => ({ email: i.email, role: i.role, invitedBy: i.invited_by, createdAt: i.created_at }));
   return ok({ project, members, invites });
 }
@@ -105,6 +115,14 @@ export function addPendingInvite(
     const access = authorizeMemberChange(db, actor, name, () => role === 'owner');
     if (!access.ok) return access;
     const { project } = access.value;
+    // An invitation nobody took up in time makes room for a new one.
+    db.run(
+      db.q
+        .deleteFrom('pending_invites')
+        .where('project_id', '=', project.id)
+        .where('email', '=', address)
+        .where('created_at', '<=', ctx.now() - INVITE_VALID_MS),
+    );
     const existing = db.get(
       db.q.selectFrom('pending_invites').select('role').where('project_id', '=', project.id).where('email', '=', address),
     );
@@ -137,6 +155,7 @@ export function claimInvites(ctx: ServiceContext, userId: string, email: string)
         .innerJoin('projects', 'projects.id', 'pending_invites.project_id')
         .select(['pending_invites.id', 'pending_invites.project_id', 'pending_invites.role', 'pending_invites.invited_by', 'projects.name'])
         .where('pending_invites.email', '=', address)
+        .where('pending_invites.created_at', '>', ctx.now() - INVITE_VALID_MS)
         .where('projects.deleted_at', 'is', null),
     );
     const at = ctx.now();

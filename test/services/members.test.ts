@@ -103,6 +103,16 @@ describe('members', () => {
     expect(claimInvites(ctx, 'UNEWBIE', 'new.person@example.com')).toEqual([]);
   });
 
+  it('lets an e-mail invitation lapse after 30 days, and be made again', () => {
+    expect(addPendingInvite(ctx, owner, 'payments', 'late@example.com', 'member').ok).toBe(true);
+    ctx.advance(30 * 24 * 60 * 60_000);
+    expect(claimInvites(ctx, 'ULATE', 'late@example.com')).toEqual([]);
+    const listed = listMembers(ctx, owner, 'payments');
+    expect(listed.ok && listed.value.invites).toEqual([]);
+    expect(addPendingInvite(ctx, owner, 'payments', 'late@example.com', 'admin').ok).toBe(true);
+    expect(claimInvites(ctx, 'ULATE', 'late@example.com')).toEqual([{ project: 'payments', role: 'admin' }]);
+  });
+
   it('records every change in the audit trail', () => {
     changeRole(ctx, owner, 'payments', member.userId, 'admin');
     removeMember(ctx, owner, 'payments', reader.userId);
