@@ -14,6 +14,7 @@ import {
   recordCard,
   type Approval,
 } from '../services/approvals.ts';
+import { projectName } from '../services/access.ts';
 import { keyById } from '../services/keys.ts';
 import { slackErrorCode } from '../slack/surface.ts';
 import { approvalCard } from '../slack/views/approvals.ts';
@@ -31,7 +32,7 @@ export function registerApprovalHandlers(queue: JobQueue, deps: JobDeps): void {
 
   const cardFor = (approval: Approval, note?: string) => {
     const key = keyById(db, approval.keyId)!;
-    const project = db.get(db.q.selectFrom('projects').select('name').where('id', '=', approval.projectId))?.name ?? 'deleted project';
+    const project = projectName(db, approval.projectId);
     return approvalCard({ approval, project, keyLabel: `${key.publicId} (\`${key.display}\`)`, note });
   };
 

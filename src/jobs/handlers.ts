@@ -4,6 +4,7 @@
  * retries the job (after Slack's Retry-After when rate-limited).
  */
 import type { Logger } from '../logger.ts';
+import { projectName } from '../services/access.ts';
 import type { ServiceContext } from '../services/context.ts';
 import { DELIVERY_WIPE_JOB, expireDelivery, findDelivery, REVEAL_EXPIRY_JOB, wipeDelivery } from '../services/deliveries.ts';
 import type { UsageRecorder } from '../services/key-auth.ts';
@@ -56,7 +57,7 @@ export function registerJobHandlers(queue: JobQueue, deps: JobDeps): void {
     const delivery = expireDelivery(services, deliveryId) ?? findDelivery(db, deliveryId);
     if (!delivery || delivery.revealedAt !== null || !delivery.dm) return;
     const key = keyById(db, delivery.keyId)!;
-    const project = db.get(db.q.selectFrom('projects').select('name').where('id', '=', key.projectId))?.name ?? 'deleted project';
+    const project = projectName(db, key.projectId);
     await slackCall(() => chat.updateMessage(delivery.dm!, revealMessage(project, key, delivery, null)));
   });
 }

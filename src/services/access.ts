@@ -64,6 +64,11 @@ export function findProjectById(db: Db, id: number): Project | null {
   return row ? toProject(row) : null;
 }
 
+/** A project's name for messages, deleted or not (keys and requests outlive their project). */
+export function projectName(db: Db, id: number): string {
+  return db.get(db.q.selectFrom('projects').select('name').where('id', '=', id))?.name ?? 'deleted project';
+}
+
 export function membershipRole(db: Db, projectId: number, userId: string): Role | null {
   const row = db.get(
     db.q.selectFrom('memberships').select('role').where('project_id', '=', projectId).where('user_id', '=', userId),

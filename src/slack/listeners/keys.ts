@@ -4,6 +4,7 @@
  */
 import type { BlockAction, ButtonAction, RespondFn } from '@slack/bolt';
 import type { AppError } from '../../core/errors.ts';
+import { projectName } from '../../services/access.ts';
 import {
   abortReveal,
   beginReveal,
@@ -49,7 +50,7 @@ export function registerKeyListeners(app: Interactions, deps: ListenerDeps): voi
     const begun = beginReveal(services, ticket, deps.actorOf(body.user.id));
     if (!begun.ok) return void (await refuse(respond, begun.error));
     const { delivery, key, plaintext } = begun.value;
-    const project = rotationProjectName(deps, key.projectId);
+    const project = projectName(services.db, key.projectId);
     try {
       await surface.openModal(body.trigger_id, revealModal(project, key, plaintext));
     } catch (error) {
@@ -146,9 +147,4 @@ export function registerKeyListeners(app: Interactions, deps: ListenerDeps): voi
     if (!result.ok) return void (await refuse(respond, result.error));
     await respond({ replace_original: true, ...reminderMessage(rotationDetails(services.db, result.value.id)!) });
   });
-}
-
-function rotationProjectName(deps: ListenerDeps, projectId: number): string {
-  const { db } = deps.services;
-  return db.get(db.q.selectFrom('projects').select('name').where('id', '=', projectId))?.name ?? 'deleted project';
 }
