@@ -13,12 +13,17 @@ import type { Schema } from './schema.ts';
 type Statement = BetterSqlite3.Statement<unknown[], unknown>;
 
 const STATEMENT_CACHE_SIZE = 500;
+/** Entries `cached` keeps at most; past that, reads simply go to the database. */
+const MEMORY_SIZE = 10_000;
 
 export class Db {
   /** Query builder; also runs the migrations. */
   readonly kysely: Kysely<Schema>;
   private readonly statements = new Map<string, Statement>();
   private readonly named = new Map<string, Statement>();
+  private readonly memory = new Map<string, unknown>();
+  private stamp = '';
+  private dataVersion: BetterSqlite3.Statement<[], number> | undefined;
 
   constructor(readonly sqlite: BetterSqlite3.Database) {
     this.kysely = new Kysely<Schema>({ dialect: new SqliteDialect({ database: sqlite }) });
@@ -68,6 +73,26 @@ export class Db {
       this.named.set(name, statement);
     }
     return statement as BetterSqlite3.Statement<unknown[], R>;
+  }
+
+  /**
+   * `compute()`, remembered under `key` for as long as the database is
+   * unchanged: any write through this connection, or by another process on
+   * the same file (`PRAGMA data_version`), forgets everything. `null` is not
+   * remembered, so nobody can fill the memory with lookups that find nothing.
+   * For reads on hot paths only; values must not be mutated.
+   */
+  cached<T>(key: string, compute: () => T): T {
+    this.dataVersion ??= this.sqlite.prepare<[], number>('PRAGMA data_version').pluck();
+    const stamp = `${this.writes}.${this.dataVersion.get()}`;
+    if (stamp !== this.stamp) {
+      this.memory.clear();
+      this.stamp = stamp;
+    }
+    if (this.memory.has(key)) return this.memory.get(key) as T;
+    const value = compute();
+    if (value !== null && this.memory.size < MEMORY_SIZE) this.memory.set(key, value);
+    return value;
   }
 
   /** Runs `fn` in one immediate transaction (a savepoint when nested). */

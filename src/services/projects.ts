@@ -79,7 +79,9 @@ export function listProjects(ctx: ServiceContext, actor: Actor): ProjectWithRole
         .where('projects.deleted_at', 'is', null)
         .orderBy('projects.name'),
     );
-    return mine.all(actor.userId).map(({ role, ...row }) => ({ project: toProject(row), role }));
+    return db.cached(`projects-of:${actor.userId}`, () =>
+      mine.all(actor.userId).map(({ role, ...row }) => ({ project: toProject(row), role })),
+    );
   }
   const rows = db.all(
     db.q

@@ -21,8 +21,9 @@ export class InviteClaimer {
   async claimFor(userId: string): Promise<{ project: string; role: string }[]> {
     const { db } = this.services;
     // Compiled once: this runs before every command.
-    const newest =
-      db.statement('newest-invite', (q) => q.selectFrom('pending_invites').select((eb) => eb.fn.max('id').as('id'))).get()?.id ?? null;
+    const newest = db.cached('newest-invite', () =>
+      db.statement('newest-invite', (q) => q.selectFrom('pending_invites').select((eb) => eb.fn.max('id').as('id'))).get()?.id ?? null,
+    );
     if (newest === null || (this.checked.get(userId) ?? 0) >= newest) return [];
     try {
       const user = await this.users.getUser(userId);
