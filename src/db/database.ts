@@ -83,6 +83,8 @@ export class Db {
    * For reads on hot paths only; values must not be mutated.
    */
   cached<T>(key: string, compute: () => T): T {
+    // Inside a transaction the reads may be rolled back: never remember them.
+    if (this.sqlite.inTransaction) return compute();
     this.dataVersion ??= this.sqlite.prepare<[], number>('PRAGMA data_version').pluck();
     const stamp = `${this.writes}.${this.dataVersion.get()}`;
     if (stamp !== this.stamp) {

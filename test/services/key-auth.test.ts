@@ -63,3 +63,17 @@ describe('the key check remembers known keys only while nothing changed', () => 
     expect(authenticateKey(db, later)?.publicId).toBe('key_0000abcd');
   });
 });
+
+describe('Db.cached', () => {
+  it('does not remember what it read inside a transaction that is then rolled back', () => {
+    const read = () => db.cached('count', () => (db.sqlite.prepare('SELECT count(*) AS n FROM projects').get() as { n: number }).n);
+    expect(() =>
+      db.transaction(() => {
+        createProjects(ctx, owner, 'ghost', null);
+        expect(read()).toBe(2);
+        throw new Error('roll back');
+      }),
+    ).toThrow('roll back');
+    expect(read()).toBe(1);
+  });
+});
