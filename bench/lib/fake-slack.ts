@@ -11,7 +11,7 @@ import type { Cleanup } from './cleanup.ts';
 
 nock.restore();
 
-export { buttonPayload, buttonsIn, FakeSlack, sign, SIGNING_SECRET, TEAM_ID } from '../../test/helpers/slack.ts';
+export { buttonPayload, buttonsIn, FakeSlack, sign, SIGNING_SECRET, slashForm, TEAM_ID } from '../../test/helpers/slack.ts';
 
 export interface RunningFakeSlack {
   readonly slack: FakeSlack;

@@ -1,25 +1,12 @@
 /** Requests as Slack sends them to `/slack/events`: form-encoded without charset, signed. */
-import { sign, TEAM_ID } from './fake-slack.ts';
+import { sign, slashForm } from './fake-slack.ts';
 
 /** Bolt answers 400 when the Content-Type carries `; charset=...`. */
 const FORM = 'application/x-www-form-urlencoded';
 
-/** The form body of `/jamjet <text>`, as test/helpers/slack.ts `slash()` builds it. */
+/** The form body of `/jamjet <text>`, exactly as the tests send it. */
 export function slashBody(user: string, text: string, hooksUrl: string): string {
-  return new URLSearchParams({
-    token: 'legacy',
-    team_id: TEAM_ID,
-    team_domain: 'acme',
-    channel_id: 'C0GENERAL',
-    channel_name: 'general',
-    user_id: user,
-    user_name: user.toLowerCase(),
-    command: '/jamjet',
-    text,
-    api_app_id: 'A0APP',
-    response_url: `${hooksUrl}/commands/${TEAM_ID}/1/xyz`,
-    trigger_id: `trigger-${user}`,
-  }).toString();
+  return slashForm(user, text, { hooks: hooksUrl });
 }
 
 /** The form body of an interaction (a button press). */

@@ -156,9 +156,9 @@ export interface SlashOptions {
   readonly hooks?: string;
 }
 
-/** Sends `/jamjet <text>` as Slack does: form-encoded, no charset, signed. */
-export async function slash(port: number, user: string, text: string, options: SlashOptions = {}) {
-  const body = new URLSearchParams({
+/** The form body Slack posts for `/jamjet <text>`. */
+export function slashForm(user: string, text: string, options: SlashOptions = {}): string {
+  return new URLSearchParams({
     token: 'legacy',
     team_id: options.team ?? TEAM_ID,
     team_domain: 'acme',
@@ -172,6 +172,11 @@ export async function slash(port: number, user: string, text: string, options: S
     response_url: `${options.hooks ?? HOOKS_HOST}/commands/T0TEAM/1/xyz`,
     trigger_id: `trigger-${user}`,
   }).toString();
+}
+
+/** Sends `/jamjet <text>` as Slack does: form-encoded, no charset, signed. */
+export async function slash(port: number, user: string, text: string, options: SlashOptions = {}) {
+  const body = slashForm(user, text, options);
   const res = await fetch(`http://127.0.0.1:${port}/slack/events`, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded', ...sign(body, options.timestamp, options.secret) },
