@@ -3,10 +3,11 @@
  * overlap), write it to every linked GitHub target, deliver it once, and
  * remind the requester to revoke the old key when the overlap ends.
  */
+import type { Selectable } from 'kysely';
 import { fail, ok, type Result } from '../core/errors.ts';
 import { KEY_ID_PATTERN } from '../core/keys.ts';
 import type { Db } from '../db/database.ts';
-import type { RotationState, TargetStatus } from '../db/schema.ts';
+import type { RotationsTable, RotationState, TargetStatus } from '../db/schema.ts';
 import { authorize, toProject, type Project } from './access.ts';
 import { recordEvent } from './audit.ts';
 import type { Actor, ServiceContext } from './context.ts';
@@ -49,9 +50,7 @@ export interface RotationDetails {
   readonly targets: TargetOutcome[];
 }
 
-export function findRotation(db: Db, id: number): Rotation | null {
-  const r = db.get(db.q.selectFrom('rotations').selectAll().where('id', '=', id));
-  if (!r) return null;
+function toRotation(r: Selectable<RotationsTable>): Rotation {
   return {
     id: r.id,
     projectId: r.project_id,
@@ -68,6 +67,11 @@ export function findRotation(db: Db, id: number): Rotation | null {
     finishedAt: r.finished_at,
     finishedBy: r.finished_by,
   };
+}
+
+export function findRotation(db: Db, id: number): Rotation | null {
+  const row = db.get(db.q.selectFrom('rotations').selectAll().where('id', '=', id));
+  return row ? toRotation(row) : null;
 }
 
 export function rotationDetails(db: Db, id: number): RotationDetails | null {
@@ -96,10 +100,8 @@ export function rotationDetails(db: Db, id: number): RotationDetails | null {
 }
 
 export function openRotation(db: Db, projectId: number): Rotation | null {
-  const row = db.get(
-    db.q.selectFrom('rotations').select('id').where('project_id', '=', projectId).where('state', '=', 'overlap'),
-  );
-  return row ? findRotation(db, row.id) : null;
+  const row = db.get(db.q.selectFrom('rotations').selectAll().where('project_id', '=', projectId).where('state', '=', 'overlap'));
+  return row ? toRotation(row) : null;
 }
 
 export interface StartedRotation extends IssuedKey {
@@ -235,14 +237,14 @@ export function finishRotation(ctx: ServiceContext, rotation: Rotation, state: '
 
 /** The rotation a key delivery belongs to, if any. */
 export function rotationForDelivery(db: Db, deliveryId: string): Rotation | null {
-  const row = db.get(db.q.selectFrom('rotations').select('id').where('delivery_id', '=', deliveryId));
-  return row ? findRotation(db, row.id) : null;
+  const row = db.get(db.q.selectFrom('rotations').selectAll().where('delivery_id', '=', deliveryId));
+  return row ? toRotation(row) : null;
 }
 
 /** Rotations still in their overlap, for App Home. */
 export function openRotationsFor(db: Db, projectIds: number[]): Rotation[] {
   if (projectIds.length === 0) return [];
   return db
-    .all(db.q.selectFrom('rotations').select('id').where('state', '=', 'overlap').where('project_id', 'in', projectIds))
-    .map((r) => findRotation(db, r.id)!);
+    .all(db.q.selectFrom('rotations').selectAll().where('state', '=', 'overlap').where('project_id', 'in', projectIds))
+    .map(toRotation);
 }
