@@ -4,9 +4,10 @@
  * edited by the refresh job, once.
  */
 import type { BlockAction, ButtonAction, RespondFn } from '@slack/bolt';
-import { checkCanDecide, decideApproval } from '../../services/approvals.ts';
+import { checkCanDecide, decidedSentence, decideApproval } from '../../services/approvals.ts';
 import { APPROVAL_ACTIONS, REASON_BLOCK, REASON_INPUT, REJECT_CALLBACK, rejectModal } from '../views/approvals.ts';
 import type { ListenerDeps } from './deps.ts';
+import { ephemeral } from './respond.ts';
 import type { Interactions } from './dispatch.ts';
 
 export function registerApprovalListeners(app: Interactions, deps: ListenerDeps, refreshHome: (userId: string, notice?: string) => Promise<void>): void {
@@ -15,7 +16,7 @@ export function registerApprovalListeners(app: Interactions, deps: ListenerDeps,
   /** Tells the presser: ephemerally under a message, or as a notice on App Home. */
   const tell = async (body: BlockAction, respond: RespondFn, text: string) => {
     if (body.container?.type === 'view' || !body.response_url) await refreshHome(body.user.id, text);
-    else await respond({ response_type: 'ephemeral', replace_original: false, text });
+    else await ephemeral(respond)({ text });
   };
 
   app.action<BlockAction<ButtonAction>>(APPROVAL_ACTIONS.approve, async ({ ack, body, action, respond }) => {
@@ -31,9 +32,7 @@ export function registerApprovalListeners(app: Interactions, deps: ListenerDeps,
     const allowed = checkCanDecide(services, deps.actorOf(body.user.id), action.value ?? '');
     if (!allowed.ok) return void (await tell(body, respond, `:warning: ${allowed.error.message}`));
     const { approval, project } = allowed.value;
-    if (approval.status !== 'pending') {
-      return void (await tell(body, respond, `:warning: ${approval.status === 'expired' ? 'This request has expired.' : `This request was already ${approval.status} by <@${approval.decidedBy}>.`}`));
-    }
+    if (approval.status !== 'pending') return void (await tell(body, respond, `:warning: ${decidedSentence(approval)}`));
     await deps.surface.openModal(body.trigger_id, rejectModal(approval, project.name));
   });
 

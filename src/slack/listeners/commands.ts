@@ -1,9 +1,10 @@
 /** The `/jamjet` listener: acknowledge with the reply, then run any follow-up. */
-import type { App, RespondFn } from '@slack/bolt';
+import type { App } from '@slack/bolt';
 import { ROLE_LABELS, isRole } from '../../core/roles.ts';
-import type { AnyCommand, Reply, Responder } from '../command.ts';
+import type { AnyCommand, Reply } from '../command.ts';
 import type { InviteClaimer } from '../invites.ts';
 import { CommandRouter } from '../router.ts';
+import { ephemeral } from './respond.ts';
 import type { ListenerDeps } from './deps.ts';
 
 export function registerCommandListener(
@@ -44,12 +45,6 @@ export function registerCommandListener(
       }
     }
   });
-}
-
-function ephemeral(respond: RespondFn): Responder {
-  return async (message) => {
-    await respond({ response_type: 'ephemeral', replace_original: false, text: message.text, blocks: message.blocks });
-  };
 }
 
 function toAck(reply: Reply | null, notes: string[]) {

@@ -30,15 +30,12 @@ import {
   snoozedMessage,
 } from '../views/keys.ts';
 import type { ListenerDeps } from './deps.ts';
+import { ephemeral } from './respond.ts';
 import type { Interactions } from './dispatch.ts';
 
-/** An ephemeral refusal to the presser; the message itself stays as it is. */
+/** A refusal only the presser sees; the message itself stays as it is. */
 const refuse = (respond: RespondFn, error: AppError | string) =>
-  respond({
-    response_type: 'ephemeral',
-    replace_original: false,
-    text: `:warning: ${typeof error === 'string' ? error : error.message}`,
-  });
+  ephemeral(respond)({ text: `:warning: ${typeof error === 'string' ? error : error.message}` });
 
 export function registerKeyListeners(app: Interactions, deps: ListenerDeps): void {
   const { services, surface, log } = deps;
@@ -67,9 +64,7 @@ export function registerKeyListeners(app: Interactions, deps: ListenerDeps): voi
       log.info('resuming interrupted GitHub writes', { rotation: rotation.id, targets: interrupted.length });
       await writeTargets(services, deps.secrets, rotation.id, interrupted, plaintext, body.user.id);
       const report = rotationReport(rotationDetails(services.db, rotation.id)!, encodeTicket(ticket));
-      await dmOrRespond({ services, chat: surface, log }, body.user.id, report, async (m) => {
-        await respond({ response_type: 'ephemeral', replace_original: false, ...m });
-      });
+      await dmOrRespond({ services, chat: surface, log }, body.user.id, report, ephemeral(respond));
     }
   });
 
