@@ -140,10 +140,6 @@ export function addPendingInvite(
   });
 }
 
-export function hasPendingInvites(ctx: ServiceContext): boolean {
-  return ctx.db.get(ctx.db.q.selectFrom('pending_invites').select('id').limit(1)) !== undefined;
-}
-
 /** Turns the pending invitations for `email` into memberships of `userId`. */
 export function claimInvites(ctx: ServiceContext, userId: string, email: string): { project: string; role: Role }[] {
   const { db } = ctx;
