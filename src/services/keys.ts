@@ -5,7 +5,9 @@
  */
 import { fail, ok, type Result } from '../core/errors.ts';
 import { displayKey, hashKey, KEY_ID_PATTERN, mintKey, newKeyId } from '../core/keys.ts';
+import type { Selectable } from 'kysely';
 import type { Db } from '../db/database.ts';
+import type { ApiKeysTable } from '../db/schema.ts';
 import { authorize, type Project } from './access.ts';
 import { recordEvent } from './audit.ts';
 import type { Actor, ServiceContext } from './context.ts';
@@ -31,17 +33,8 @@ export interface IssuedKey {
 
 const MAX_ACTIVE_KEYS = 20;
 
-type KeyRow = {
-  id: number;
-  public_id: string;
-  project_id: number;
-  name: string;
-  display: string;
-  created_by: string;
-  created_at: number;
-  last_used_at: number | null;
-  revoked_at: number | null;
-};
+
+type KeyRow = Pick<Selectable<ApiKeysTable>, (typeof KEY_COLUMNS)[number]>;
 
 const toKey = (r: KeyRow): ApiKey => ({
   id: r.id,
