@@ -2,6 +2,7 @@
  * Bolt wiring. Listeners are adapters: acknowledge, translate the payload,
  * call one command or service, render the result.
  */
+import type { RequestListener } from 'node:http';
 import { App, HTTPReceiver, type AnyMiddlewareArgs, type Middleware } from '@slack/bolt';
 import type { WebClientOptions } from '@slack/web-api';
 import type { Config } from '../config.ts';
@@ -18,6 +19,7 @@ import { registerApprovalListeners } from './listeners/approvals.ts';
 import { Interactions } from './listeners/dispatch.ts';
 import { registerKeyListeners } from './listeners/keys.ts';
 import { registerProjectListeners } from './listeners/projects.ts';
+import { acceptOnce } from './replay.ts';
 import { WebApiSurface } from './surface.ts';
 
 /** Who the bot token belongs to, from `auth.test`. */
@@ -42,8 +44,10 @@ export interface SlackDeps {
 
 export interface SlackApp {
   readonly app: App;
-  /** Set in HTTP mode: the listener for `/slack/events`. */
+  /** Set in HTTP mode: Bolt's receiver. */
   readonly receiver: HTTPReceiver | null;
+  /** Set in HTTP mode: the listener for `/slack/events`, accepting each signed request once, then Bolt's. */
+  readonly events: RequestListener | null;
   readonly surface: WebApiSurface;
 }
 
@@ -96,7 +100,10 @@ export function createSlackApp(deps: SlackDeps): SlackApp {
     log.error('slack listener failed', { error });
   });
 
-  return { app, receiver, surface };
+  const events = receiver
+    ? acceptOnce(receiver.requestListener, { signingSecret: config.slack.signingSecret!, services: deps.services, log })
+    : null;
+  return { app, receiver, events, surface };
 }
 
 /** Refuses requests from any workspace but the one the bot token belongs to. */

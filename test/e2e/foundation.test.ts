@@ -146,7 +146,7 @@ describe('projects', () => {
     const reply = await run(OWNER, 'projects delete payments');
     expect(reply.raw).toBe('');
     const [open] = t.slack.callsTo('views.open');
-    expect(open!.body.trigger_id).toBe(`trigger-${OWNER}`);
+    expect(open!.body.trigger_id).toMatch(new RegExp(`^trigger-${OWNER}-s\\d+$`));
     const view = open!.body.view as { callback_id: string; private_metadata: string };
     expect(view.callback_id).toBe('project_delete');
 

@@ -156,8 +156,11 @@ export interface SlashOptions {
   readonly hooks?: string;
 }
 
-/** The form body Slack posts for `/jamjet <text>`. */
+let slashCount = 0;
+
+/** The form body Slack posts for `/jamjet <text>`; like Slack's, each carries its own trigger_id. */
 export function slashForm(user: string, text: string, options: SlashOptions = {}): string {
+  slashCount++;
   return new URLSearchParams({
     token: 'legacy',
     team_id: options.team ?? TEAM_ID,
@@ -170,7 +173,7 @@ export function slashForm(user: string, text: string, options: SlashOptions = {}
     text,
     api_app_id: 'A0APP',
     response_url: `${options.hooks ?? HOOKS_HOST}/commands/T0TEAM/1/xyz`,
-    trigger_id: `trigger-${user}`,
+    trigger_id: `trigger-${user}-s${slashCount}`,
   }).toString();
 }
 
