@@ -21,6 +21,7 @@ import { registerKeyListeners } from './listeners/keys.ts';
 import { registerProjectListeners } from './listeners/projects.ts';
 import { acceptOnce } from './replay.ts';
 import { WebApiSurface } from './surface.ts';
+import { Standings, whoMayUse } from './who-may-use.ts';
 
 /** Who the bot token belongs to, from `auth.test`. */
 export interface SlackIdentity {
@@ -88,6 +89,8 @@ export function createSlackApp(deps: SlackDeps): SlackApp {
   const claimer = new InviteClaimer(deps.services, surface, log);
 
   app.use(sameWorkspaceOnly(identity, log));
+  const standings = new Standings(async (user) => (await app.client.users.info({ user })).user, identity, deps.services.now, log);
+  app.use(whoMayUse(standings, (userId, view) => surface.publishHome(userId, view), log));
   registerCommandListener(app, listenerDeps, deps.commands, claimer);
   const publishHome = homePublisher(listenerDeps);
   const interactions = new Interactions();

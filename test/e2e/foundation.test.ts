@@ -31,7 +31,8 @@ beforeEach(async () => {
     .addUser({ id: MEMBER, email: 'member@acme.test' })
     .addUser({ id: READER, email: 'reader@acme.test' })
     .addUser({ id: OUTSIDER, email: 'outsider@acme.test' })
-    .addUser({ id: 'U0BOTTY', is_bot: true });
+    .addUser({ id: 'U0BOTTY', is_bot: true })
+    .withoutUser('U0GHOST');
   t = await startTestApp({ slack, env: { JAMJET_ADMIN_USERS: RESCUER } });
   await run(OWNER, 'projects create payments');
   await run(OWNER, `members invite payments <@${ADMIN}|admin> admin`);
