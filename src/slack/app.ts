@@ -93,7 +93,7 @@ export function createSlackApp(deps: SlackDeps): SlackApp {
   app.use(whoMayUse(standings, (userId, view) => surface.publishHome(userId, view), log));
   registerCommandListener(app, listenerDeps, deps.commands, claimer);
   const publishHome = homePublisher(listenerDeps);
-  const interactions = new Interactions();
+  const interactions = new Interactions(log);
   registerProjectListeners(interactions, listenerDeps);
   registerKeyListeners(interactions, listenerDeps);
   registerApprovalListeners(interactions, listenerDeps, publishHome);
