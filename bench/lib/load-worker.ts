@@ -10,7 +10,7 @@
  * the run really took when the server fell behind; the run stops at the
  * latest `PACED_GRACE_S` after the offered seconds.
  */
-import { createHmac } from 'node:crypto';
+import { createHmac, randomUUID } from 'node:crypto';
 import { parentPort, workerData } from 'node:worker_threads';
 import autocannon, { type Options, type RequestStep } from 'autocannon';
 import type { LoadPlan, LoadResult } from './load.ts';
@@ -18,6 +18,9 @@ import { median, percentile, round } from './stats.ts';
 
 const plan = workerData as LoadPlan;
 const PACED_GRACE_S = 5;
+/** Re-signed Slack requests of this worker, across its warm-up and measured runs: each body is unique. */
+let signed = 0;
+const RUN = randomUUID().slice(0, 8);
 
 function options(seconds: number, ids: string[] | null): Options {
   const step: RequestStep = {};
@@ -31,16 +34,15 @@ function options(seconds: number, ids: string[] | null): Options {
   }
   const secret = plan.slackSigningSecret;
   if (secret && plan.body) {
-    let next = 0;
     const base = plan.body;
     step.setupRequest = (request) => {
-      const body = base.replace(/(^|&)trigger_id=([^&]*)/, (_all, lead: string, id: string) => `${lead}trigger_id=${id}.${next++}`);
+      const body = base.replace(/(^|&)trigger_id=([^&]*)/, (_all, lead: string, id: string) => `${lead}trigger_id=${id}.${RUN}.${signed++}`);
       const timestamp = String(Math.floor(Date.now() / 1000));
       const signature = `v0=${createHmac('sha256', secret).update(`v0:${timestamp}:${body}`).digest('hex')}`;
       return {
         ...request,
         body,
-        headers: { ...request.headers, 'content-length': String(Buffer.byteLength(body)), 'x-slack-request-timestamp': timestamp, 'x-slack-signature': signature },
+        headers: { ...request.headers, 'x-slack-request-timestamp': timestamp, 'x-slack-signature': signature },
       };
     };
   }
