@@ -13,7 +13,8 @@ import type { Db } from '../db/database.ts';
  * recorded: the request is a replay. Throws when the database fails.
  */
 export function recordSlackRequest(db: Db, signature: string, expiresAt: number): boolean {
-  const { changes } = db.run(
+  // No cached read looks at this table: recording a request must not empty the cache of every other read.
+  const { changes } = db.runUncached(
     db.q
       .insertInto('slack_requests_seen')
       .values({ signature, expires_at: expiresAt })
@@ -24,5 +25,5 @@ export function recordSlackRequest(db: Db, signature: string, expiresAt: number)
 
 /** Forgets signatures whose window ended before `now` (epoch ms); returns how many. */
 export function pruneSlackRequests(db: Db, now: number): number {
-  return db.run(db.q.deleteFrom('slack_requests_seen').where('expires_at', '<', now)).changes;
+  return db.runUncached(db.q.deleteFrom('slack_requests_seen').where('expires_at', '<', now)).changes;
 }

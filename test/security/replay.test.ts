@@ -229,5 +229,10 @@ describe('the record of seen requests', () => {
     expect(recordSlackRequest(db, 'v0=abc', 1)).toBe(true);
     expect(recordSlackRequest(db, 'v0=abc', 2)).toBe(false);
     expect(db.sqlite.prepare('SELECT expires_at FROM slack_requests_seen').all()).toEqual([{ expires_at: 1 }]);
+    // Recording keeps what cached reads remember; no other table may be written that way.
+    expect(db.cached('k', () => 'remembered')).toBe('remembered');
+    recordSlackRequest(db, 'v0=def', 3);
+    expect(db.cached('k', () => 'forgotten')).toBe('remembered');
+    expect(() => db.runUncached(db.q.deleteFrom('projects'))).toThrow(/only for slack_requests_seen/);
   });
 });
