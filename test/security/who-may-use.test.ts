@@ -73,6 +73,18 @@ describe('slash commands', () => {
     expect((await slash(t.port, 'U0SOMEONE', 'projects create other')).text).toContain('other');
   });
 
+  it('will not give a guest a role, by mention or by address', async () => {
+    const slack = fakeSlack().addUser({ id: GUEST, email: 'guest@partner.test', is_restricted: true });
+    await start(slack);
+    await slash(t.port, OWNER, 'projects create payments');
+    const before = state();
+    expect((await slash(t.port, OWNER, `members invite payments <@${GUEST}|guest> admin`)).text).toContain('is a Slack guest, and guests cannot use JamJet');
+    expect((await slash(t.port, OWNER, 'members invite payments <mailto:guest@partner.test|guest@partner.test>')).text).toContain(
+      'belongs to a Slack guest',
+    );
+    expect(state()).toEqual(before);
+  });
+
   it('serves a member of the same Enterprise Grid organisation from another of its workspaces, not one from a partner organisation', async () => {
     const slack = fakeSlack()
       .on('auth.test', () => ({ ok: true, team_id: TEAM_ID, user_id: 'UBOT', bot_id: 'BBOT', is_enterprise_install: true, enterprise_id: 'E0ACME' }))
