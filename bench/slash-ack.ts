@@ -10,6 +10,7 @@ import { alternate, type LoadPlan } from './lib/load.ts';
 import { startProduct } from './lib/product.ts';
 import { BENCH_USER, createBenchProject } from './lib/projects.ts';
 import type { BenchResult } from './lib/report.ts';
+import { SIGNING_SECRET } from './lib/fake-slack.ts';
 import { signedHeaders, slashBody } from './lib/slack-requests.ts';
 import { round } from './lib/stats.ts';
 
@@ -27,7 +28,13 @@ export function slashAck(dir: string): Promise<BenchResult> {
     const bolt = await startBoltBaseline(cleanup, product.url);
 
     const body = slashBody(BENCH_USER, 'projects list', `${product.url}/hooks`);
-    const plan = (base: string): LoadPlan => ({ ...LOAD, url: `${base}/slack/events`, headers: signedHeaders(body), body });
+    const plan = (base: string): LoadPlan => ({
+      ...LOAD,
+      url: `${base}/slack/events`,
+      headers: signedHeaders(body),
+      body,
+      slackSigningSecret: SIGNING_SECRET,
+    });
     const check = await fetch(plan(product.base).url, {
       method: 'POST',
       headers: signedHeaders(body),

@@ -33,6 +33,7 @@ export default defineCommand({
       const user = await ctx.users.getUser(who.userId);
       if (!user || user.deleted) return { code: 'unknown_user', message: `I cannot find ${mention(who.userId)} in this workspace.` };
       if (user.isBot) return { code: 'bad_input', message: `${mention(who.userId)} is an app, not a person.` };
+      if (user.isGuest) return { code: 'bad_input', message: `${mention(who.userId)} is a Slack guest, and guests cannot use JamJet.` };
       userId = user.id;
     } else {
       const user = await ctx.users.lookupByEmail(who.email);
@@ -44,6 +45,7 @@ export default defineCommand({
         };
       }
       if (user.isBot || user.deleted) return { code: 'unknown_user', message: `${escape(who.email)} does not belong to an active person in this workspace.` };
+      if (user.isGuest) return { code: 'bad_input', message: `${escape(who.email)} belongs to a Slack guest, and guests cannot use JamJet.` };
       userId = user.id;
     }
     const result = addMember(ctx.services, ctx.actor, name, userId, wanted);

@@ -112,7 +112,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
 
     server = createHttpServer(
       {
-        slack: slack.receiver ? slack.receiver.requestListener : null,
+        slack: slack.events,
         api: createApiHandler({ services, usage, kick: () => jobs.kick() }),
         healthy: () => {
           try {

@@ -10,6 +10,7 @@
  * the run really took when the server fell behind; the run stops at the
  * latest `PACED_GRACE_S` after the offered seconds.
  */
+import { createHmac, randomUUID } from 'node:crypto';
 import { parentPort, workerData } from 'node:worker_threads';
 import autocannon, { type Options, type RequestStep } from 'autocannon';
 import type { LoadPlan, LoadResult } from './load.ts';
@@ -17,6 +18,9 @@ import { median, percentile, round } from './stats.ts';
 
 const plan = workerData as LoadPlan;
 const PACED_GRACE_S = 5;
+/** Re-signed Slack requests of this worker, across its warm-up and measured runs: each body is unique. */
+let signed = 0;
+const RUN = randomUUID().slice(0, 8);
 
 function options(seconds: number, ids: string[] | null): Options {
   const step: RequestStep = {};
@@ -26,6 +30,20 @@ function options(seconds: number, ids: string[] | null): Options {
     step.setupRequest = (request) => {
       const authorization = authorizations[next++ % authorizations.length]!;
       return { ...request, headers: { ...request.headers, authorization } };
+    };
+  }
+  const secret = plan.slackSigningSecret;
+  if (secret && plan.body) {
+    const base = plan.body;
+    step.setupRequest = (request) => {
+      const body = base.replace(/(^|&)trigger_id=([^&]*)/, (_all, lead: string, id: string) => `${lead}trigger_id=${id}.${RUN}.${signed++}`);
+      const timestamp = String(Math.floor(Date.now() / 1000));
+      const signature = `v0=${createHmac('sha256', secret).update(`v0:${timestamp}:${body}`).digest('hex')}`;
+      return {
+        ...request,
+        body,
+        headers: { ...request.headers, 'x-slack-request-timestamp': timestamp, 'x-slack-signature': signature },
+      };
     };
   }
   if (ids) {

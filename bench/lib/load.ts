@@ -17,6 +17,12 @@ export interface LoadPlan {
   readonly warmupSeconds: number;
   /** Requests per second over all connections; unset means as fast as possible. */
   readonly overallRate?: number;
+  /**
+   * Signs each request anew with this Slack signing secret, its body given
+   * its own `trigger_id`, as Slack sends them: the product accepts a signed
+   * request once.
+   */
+  readonly slackSigningSecret?: string;
   /** Authorization headers used in turn, one per request (per-key rate limits). */
   readonly authorizations?: readonly string[];
   /** Keep the `id` of every 2xx JSON answer. */

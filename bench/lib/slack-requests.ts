@@ -15,8 +15,8 @@ export function interactionBody(payload: unknown): string {
 }
 
 /**
- * Headers for `body`, signed now. Slack refuses signatures older than five
- * minutes, far longer than one benchmark, so one signature serves a whole load.
+ * Headers for `body`, signed now. The product accepts a signed request once,
+ * so a load re-signs each request (`LoadPlan.slackSigningSecret`).
  */
 export function signedHeaders(body: string): Record<string, string> {
   return { 'content-type': FORM, ...sign(body) };

@@ -1,7 +1,7 @@
 /**
  * The one HTTP server on PORT: `/healthz`, the SDK API under `/v1/`, and in
- * HTTP mode Slack's `/slack/events`, handed to Bolt's receiver untouched so
- * it verifies the signature on the raw body.
+ * HTTP mode Slack's `/slack/events`, handed untouched to the Slack layer,
+ * which verifies the signature on the raw body and accepts each request once.
  */
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import type { Logger } from '../logger.ts';

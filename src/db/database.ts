@@ -13,6 +13,8 @@ import type { Schema } from './schema.ts';
 type Statement = BetterSqlite3.Statement<unknown[], unknown>;
 
 const STATEMENT_CACHE_SIZE = 500;
+/** Tables no `cached` read depends on, written with `runUncached`. */
+const UNCACHED_TABLES: ReadonlySet<string> = new Set(['slack_requests_seen']);
 /** Entries `cached` keeps at most; past that, reads simply go to the database. */
 const MEMORY_SIZE = 10_000;
 
@@ -57,6 +59,26 @@ export class Db {
     const { sql, parameters } = query.compile();
     const result = this.prepare(sql).run(...parameters);
     return { changes: result.changes, lastInsertRowid: Number(result.lastInsertRowid) };
+  }
+
+  /**
+   * Runs a write to a table that no `cached` read ever reads (see
+   * `UNCACHED_TABLES`), without forgetting what `cached` remembers: the
+   * record of seen Slack requests is written on every Slack request, and
+   * would otherwise empty the memory each time. Throws when the statement
+   * is not a plain insert into or delete from one of those tables.
+   */
+  runUncached(query: Compilable<unknown>): { changes: number } {
+    const { sql, parameters } = query.compile();
+    const table = /^(?:insert into|delete from) "([a-z_]+)"/i.exec(sql)?.[1];
+    if (!table || !UNCACHED_TABLES.has(table)) throw new Error(`runUncached is only for ${[...UNCACHED_TABLES].join(', ')}: ${sql}`);
+    let statement = this.statements.get(sql);
+    if (!statement) {
+      if (this.statements.size >= STATEMENT_CACHE_SIZE) this.statements.clear();
+      statement = this.sqlite.prepare(sql);
+      this.statements.set(sql, statement);
+    }
+    return { changes: statement.run(...parameters).changes };
   }
 
   /**

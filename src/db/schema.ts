@@ -159,6 +159,12 @@ export interface ApprovalCardsTable {
   ts: string;
 }
 
+/** Signatures (`v0=...`) of accepted Slack requests, until their signing window is over. */
+export interface SlackRequestsSeenTable {
+  signature: string;
+  expires_at: number;
+}
+
 export interface Schema {
   projects: ProjectsTable;
   memberships: MembershipsTable;
@@ -172,4 +178,5 @@ export interface Schema {
   jobs: JobsTable;
   approvals: ApprovalsTable;
   approval_cards: ApprovalCardsTable;
+  slack_requests_seen: SlackRequestsSeenTable;
 }

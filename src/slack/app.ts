@@ -2,6 +2,7 @@
  * Bolt wiring. Listeners are adapters: acknowledge, translate the payload,
  * call one command or service, render the result.
  */
+import type { RequestListener } from 'node:http';
 import { App, HTTPReceiver, type AnyMiddlewareArgs, type Middleware } from '@slack/bolt';
 import type { WebClientOptions } from '@slack/web-api';
 import type { Config } from '../config.ts';
@@ -18,7 +19,9 @@ import { registerApprovalListeners } from './listeners/approvals.ts';
 import { Interactions } from './listeners/dispatch.ts';
 import { registerKeyListeners } from './listeners/keys.ts';
 import { registerProjectListeners } from './listeners/projects.ts';
+import { acceptOnce } from './replay.ts';
 import { WebApiSurface } from './surface.ts';
+import { Standings, whoMayUse } from './who-may-use.ts';
 
 /** Who the bot token belongs to, from `auth.test`. */
 export interface SlackIdentity {
@@ -42,8 +45,10 @@ export interface SlackDeps {
 
 export interface SlackApp {
   readonly app: App;
-  /** Set in HTTP mode: the listener for `/slack/events`. */
+  /** Set in HTTP mode: Bolt's receiver. */
   readonly receiver: HTTPReceiver | null;
+  /** Set in HTTP mode: the listener for `/slack/events`, accepting each signed request once, then Bolt's. */
+  readonly events: RequestListener | null;
   readonly surface: WebApiSurface;
 }
 
@@ -84,9 +89,11 @@ export function createSlackApp(deps: SlackDeps): SlackApp {
   const claimer = new InviteClaimer(deps.services, surface, log);
 
   app.use(sameWorkspaceOnly(identity, log));
+  const standings = new Standings(async (user) => (await app.client.users.info({ user })).user, identity, deps.services.now, log);
+  app.use(whoMayUse(standings, (userId, view) => surface.publishHome(userId, view), log));
   registerCommandListener(app, listenerDeps, deps.commands, claimer);
   const publishHome = homePublisher(listenerDeps);
-  const interactions = new Interactions();
+  const interactions = new Interactions(log);
   registerProjectListeners(interactions, listenerDeps);
   registerKeyListeners(interactions, listenerDeps);
   registerApprovalListeners(interactions, listenerDeps, publishHome);
@@ -96,7 +103,10 @@ export function createSlackApp(deps: SlackDeps): SlackApp {
     log.error('slack listener failed', { error });
   });
 
-  return { app, receiver, surface };
+  const events = receiver
+    ? acceptOnce(receiver.requestListener, { signingSecret: config.slack.signingSecret!, services: deps.services, log })
+    : null;
+  return { app, receiver, events, surface };
 }
 
 /** Refuses requests from any workspace but the one the bot token belongs to. */

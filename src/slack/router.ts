@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { closest } from '../core/suggest.ts';
 import { isError, type AnyCommand, type CommandContext, type Reply } from './command.ts';
-import { code, unescape } from './mrkdwn.ts';
+import { code } from './mrkdwn.ts';
 import { slackErrorCode } from './surface.ts';
 import { splitArgs, tokenize } from './tokenize.ts';
 
@@ -37,7 +37,7 @@ export class CommandRouter {
 
   /** Finds the command `text` names, or the refusal that says why none matches. */
   resolve(text: string): { command: AnyCommand; rest: string[] } | Reply {
-    const tokens = tokenize(text.trim()).map((t) => (t.startsWith('<') ? t : unescape(t)));
+    const tokens = tokenize(text);
     const groupWord = (tokens[0] ?? 'help').toLowerCase();
     const commands = this.byGroup.get(groupWord);
     if (!commands) {

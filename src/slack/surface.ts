@@ -19,6 +19,8 @@ export interface SlackUser {
   readonly email: string | null;
   readonly isBot: boolean;
   readonly deleted: boolean;
+  /** A Slack guest (`is_restricted` or `is_ultra_restricted`). */
+  readonly isGuest: boolean;
 }
 
 export interface ChatSurface {
@@ -50,6 +52,8 @@ interface UserLike {
   id?: string;
   is_bot?: boolean;
   deleted?: boolean;
+  is_restricted?: boolean;
+  is_ultra_restricted?: boolean;
   profile?: { email?: string };
 }
 
@@ -58,6 +62,7 @@ const toUser = (u: UserLike): SlackUser => ({
   email: u.profile?.email ?? null,
   isBot: Boolean(u.is_bot),
   deleted: Boolean(u.deleted),
+  isGuest: Boolean(u.is_restricted || u.is_ultra_restricted),
 });
 
 export class WebApiSurface implements ChatSurface, UserDirectory {

@@ -31,7 +31,8 @@ beforeEach(async () => {
     .addUser({ id: MEMBER, email: 'member@acme.test' })
     .addUser({ id: READER, email: 'reader@acme.test' })
     .addUser({ id: OUTSIDER, email: 'outsider@acme.test' })
-    .addUser({ id: 'U0BOTTY', is_bot: true });
+    .addUser({ id: 'U0BOTTY', is_bot: true })
+    .withoutUser('U0GHOST');
   t = await startTestApp({ slack, env: { JAMJET_ADMIN_USERS: RESCUER } });
   await run(OWNER, 'projects create payments');
   await run(OWNER, `members invite payments <@${ADMIN}|admin> admin`);
@@ -146,7 +147,7 @@ describe('projects', () => {
     const reply = await run(OWNER, 'projects delete payments');
     expect(reply.raw).toBe('');
     const [open] = t.slack.callsTo('views.open');
-    expect(open!.body.trigger_id).toBe(`trigger-${OWNER}`);
+    expect(open!.body.trigger_id).toMatch(new RegExp(`^trigger-${OWNER}-s\\d+$`));
     const view = open!.body.view as { callback_id: string; private_metadata: string };
     expect(view.callback_id).toBe('project_delete');
 

@@ -23,12 +23,46 @@ type Handler = (
   body: Record<string, unknown>,
 ) => Record<string, unknown> | [number, Record<string, unknown>] | [number, Record<string, unknown>, Record<string, string>];
 
+/**
+ * A member as `users.info` describes one (Slack's field names). Unset flags
+ * are false; `team_id` defaults to the bot's workspace.
+ */
 export interface FakeUser {
   id: string;
   email?: string;
   is_bot?: boolean;
   deleted?: boolean;
+  /** A multi-channel guest. */
+  is_restricted?: boolean;
+  /** A single-channel guest (Slack sets is_restricted too). */
+  is_ultra_restricted?: boolean;
+  /** Another workspace's id: someone from a Slack Connect organisation. */
+  team_id?: string;
+  /** Their Enterprise Grid organisation, when they belong to one. */
+  enterprise_id?: string;
 }
+
+/** `users.info`'s user object for a fake member. */
+function userObject(user: FakeUser): Record<string, unknown> {
+  const { email, enterprise_id, ...flags } = user;
+  return {
+    team_id: TEAM_ID,
+    name: user.id.toLowerCase(),
+    deleted: false,
+    is_bot: false,
+    is_app_user: false,
+    is_admin: false,
+    is_owner: false,
+    is_restricted: Boolean(user.is_ultra_restricted),
+    is_ultra_restricted: false,
+    ...flags,
+    ...(enterprise_id ? { enterprise_user: { id: user.id, enterprise_id, enterprise_name: 'Org', teams: [user.team_id ?? TEAM_ID] } } : {}),
+    profile: email ? { email } : {},
+  };
+}
+
+/** Ids Slack could hand out for a person: U… or, on Enterprise Grid, W…. */
+const MEMBER_ID = /^[UW][A-Z0-9]{2,}$/;
 
 function parseBody(raw: string): Record<string, unknown> {
   if (raw.trim().startsWith('{')) return JSON.parse(raw) as Record<string, unknown>;
@@ -42,6 +76,7 @@ function parseBody(raw: string): Record<string, unknown> {
 export class FakeSlack {
   readonly calls: SlackCall[] = [];
   readonly users = new Map<string, FakeUser>();
+  private readonly unknown = new Set<string>();
   private readonly handlers = new Map<string, Handler>();
   private ts = 1_700_000_000;
 
@@ -51,13 +86,16 @@ export class FakeSlack {
     this.on('chat.update', (b) => ({ ok: true, channel: b.channel, ts: b.ts }));
     this.on('views.open', () => ({ ok: true, view: { id: 'V1' } }));
     this.on('views.publish', () => ({ ok: true, view: { id: 'V2' } }));
+    // Every well-formed id a test did not describe is an ordinary full member
+    // of the workspace, without a known address; `withoutUser` makes one unknown.
     this.on('users.info', (b) => {
-      const user = this.users.get(String(b.user));
-      return user ? { ok: true, user: { ...user, profile: { email: user.email } } } : { ok: false, error: 'user_not_found' };
+      const id = String(b.user);
+      const user = this.users.get(id) ?? (MEMBER_ID.test(id) && !this.unknown.has(id) ? { id } : null);
+      return user ? { ok: true, user: userObject(user) } : { ok: false, error: 'user_not_found' };
     });
     this.on('users.lookupByEmail', (b) => {
       const user = [...this.users.values()].find((u) => u.email?.toLowerCase() === String(b.email).toLowerCase());
-      return user ? { ok: true, user: { ...user, profile: { email: user.email } } } : { ok: false, error: 'users_not_found' };
+      return user ? { ok: true, user: userObject(user) } : { ok: false, error: 'users_not_found' };
     });
   }
 
@@ -67,8 +105,17 @@ export class FakeSlack {
     return this;
   }
 
+  /** Describes a member (a guest, a deactivated account, a bot, someone from another organisation...). */
   addUser(user: FakeUser): this {
     this.users.set(user.id, user);
+    this.unknown.delete(user.id);
+    return this;
+  }
+
+  /** Makes `users.info` answer `user_not_found` for this id. */
+  withoutUser(id: string): this {
+    this.users.delete(id);
+    this.unknown.add(id);
     return this;
   }
 
@@ -156,8 +203,11 @@ export interface SlashOptions {
   readonly hooks?: string;
 }
 
-/** The form body Slack posts for `/jamjet <text>`. */
+let slashCount = 0;
+
+/** The form body Slack posts for `/jamjet <text>`; like Slack's, each carries its own trigger_id. */
 export function slashForm(user: string, text: string, options: SlashOptions = {}): string {
+  slashCount++;
   return new URLSearchParams({
     token: 'legacy',
     team_id: options.team ?? TEAM_ID,
@@ -170,7 +220,7 @@ export function slashForm(user: string, text: string, options: SlashOptions = {}
     text,
     api_app_id: 'A0APP',
     response_url: `${options.hooks ?? HOOKS_HOST}/commands/T0TEAM/1/xyz`,
-    trigger_id: `trigger-${user}`,
+    trigger_id: `trigger-${user}-s${slashCount}`,
   }).toString();
 }
 

@@ -3,12 +3,18 @@
  * The role is checked at the press; the first decision wins and the card is
  * edited by the refresh job, once.
  */
-import type { BlockAction, ButtonAction, RespondFn } from '@slack/bolt';
+import type { BlockAction, RespondFn } from '@slack/bolt';
+import { z } from 'zod';
 import { checkCanDecide, decidedSentence, decideApproval } from '../../services/approvals.ts';
 import { APPROVAL_ACTIONS, REASON_BLOCK, REASON_INPUT, REJECT_CALLBACK, rejectModal } from '../views/approvals.ts';
 import type { ListenerDeps } from './deps.ts';
 import { ephemeral } from './respond.ts';
-import type { Interactions } from './dispatch.ts';
+import { textInput, type Interactions } from './dispatch.ts';
+
+/** An approval request's id, as the SDK API writes it: `apr_` and 24 hex digits. */
+const approvalId = z.string().regex(/^apr_[0-9a-f]{24}$/);
+/** The reject modal: the request in its metadata, and an optional reason. */
+const RejectForm = z.object({ metadata: z.object({ approval: approvalId }), values: textInput(REASON_BLOCK, REASON_INPUT, 500) });
 
 export function registerApprovalListeners(app: Interactions, deps: ListenerDeps, refreshHome: (userId: string, notice?: string) => Promise<void>): void {
   const { services } = deps;
@@ -19,26 +25,24 @@ export function registerApprovalListeners(app: Interactions, deps: ListenerDeps,
     else await ephemeral(respond)({ text });
   };
 
-  app.action<BlockAction<ButtonAction>>(APPROVAL_ACTIONS.approve, async ({ ack, body, action, respond }) => {
+  app.action(APPROVAL_ACTIONS.approve, approvalId, async ({ ack, body, respond }, id) => {
     await ack();
-    const result = decideApproval(services, deps.actorOf(body.user.id), action.value ?? '', 'approved', null);
+    const result = decideApproval(services, deps.actorOf(body.user.id), id, 'approved', null);
     if (!result.ok) return void (await tell(body, respond, `:warning: ${result.error.message}`));
     deps.kick();
     if (body.container?.type === 'view') await refreshHome(body.user.id, ':white_check_mark: Approved.');
   });
 
-  app.action<BlockAction<ButtonAction>>(APPROVAL_ACTIONS.reject, async ({ ack, body, action, respond }) => {
+  app.action(APPROVAL_ACTIONS.reject, approvalId, async ({ ack, body, respond }, id) => {
     await ack();
-    const allowed = checkCanDecide(services, deps.actorOf(body.user.id), action.value ?? '');
+    const allowed = checkCanDecide(services, deps.actorOf(body.user.id), id);
     if (!allowed.ok) return void (await tell(body, respond, `:warning: ${allowed.error.message}`));
     const { approval, project } = allowed.value;
     if (approval.status !== 'pending') return void (await tell(body, respond, `:warning: ${decidedSentence(approval)}`));
     await deps.surface.openModal(body.trigger_id, rejectModal(approval, project.name));
   });
 
-  app.view(REJECT_CALLBACK, async ({ ack, body, view }) => {
-    const { approval: id } = JSON.parse(view.private_metadata) as { approval: string };
-    const reason = view.state.values[REASON_BLOCK]?.[REASON_INPUT]?.value?.trim() || null;
+  app.view(REJECT_CALLBACK, RejectForm, async ({ ack, body }, { metadata: { approval: id }, values: reason }) => {
     const result = decideApproval(services, deps.actorOf(body.user.id), id, 'rejected', reason);
     if (!result.ok) {
       await ack({ response_action: 'errors', errors: { [REASON_BLOCK]: result.error.message.replace(/<@(\w+)>/g, '$1') } });

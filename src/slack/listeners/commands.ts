@@ -1,11 +1,23 @@
 /** The `/jamjet` listener: acknowledge with the reply, then run any follow-up. */
 import type { App } from '@slack/bolt';
+import { z } from 'zod';
 import { ROLE_LABELS, isRole } from '../../core/roles.ts';
 import type { AnyCommand, Reply } from '../command.ts';
 import type { InviteClaimer } from '../invites.ts';
 import { CommandRouter } from '../router.ts';
 import { ephemeral } from './respond.ts';
 import type { ListenerDeps } from './deps.ts';
+
+/** What a slash command payload that does not fit is told. */
+export const BAD_COMMAND = 'That command reached JamJet damaged, so nothing was done; try it again.';
+
+/** The fields of Slack's slash command payload the command reads (Slack's names). */
+const SlashCommand = z.object({
+  user_id: z.string().regex(/^[UW][A-Z0-9]+$/),
+  channel_id: z.string().min(1).max(64),
+  trigger_id: z.string().min(1).max(255),
+  text: z.string().optional().default(''),
+});
 
 export function registerCommandListener(
   app: App,
@@ -15,7 +27,14 @@ export function registerCommandListener(
 ): void {
   const router = new CommandRouter(commands);
 
-  app.command('/jamjet', async ({ command, ack, respond }) => {
+  app.command('/jamjet', async ({ command: payload, ack, respond }) => {
+    const parsed = SlashCommand.safeParse(payload);
+    if (!parsed.success) {
+      deps.log.warn('malformed slash command refused', { issues: parsed.error.issues.length });
+      await ack({ response_type: 'ephemeral', text: `:warning: ${BAD_COMMAND}` });
+      return;
+    }
+    const command = parsed.data;
     const granted = await claimer.claimFor(command.user_id);
     const log = deps.log.child({ user: command.user_id });
     const reply = await router.handle(

@@ -1,4 +1,5 @@
 import type { App } from '@slack/bolt';
+import { z } from 'zod';
 import { decidableBy } from '../../services/approvals.ts';
 import { rolesOf } from '../../services/members.ts';
 import { openRotationsFor } from '../../services/rotations.ts';
@@ -18,11 +19,16 @@ export function homePublisher(deps: ListenerDeps) {
   };
 }
 
+/** The fields of Slack's `app_home_opened` event the listener reads. */
+const HomeOpened = z.object({ user: z.string().regex(/^[UW][A-Z0-9]+$/), tab: z.string().optional() });
+
 /** App Home, refreshed each time it is opened. */
 export function registerHomeListener(app: App, claimer: InviteClaimer, publish: ReturnType<typeof homePublisher>): void {
   app.event('app_home_opened', async ({ event }) => {
-    if (event.tab !== 'home') return;
-    await claimer.claimFor(event.user);
-    await publish(event.user);
+    // Anything but a person opening the Home tab changes nothing.
+    const opened = HomeOpened.safeParse(event);
+    if (!opened.success || opened.data.tab !== 'home') return;
+    await claimer.claimFor(opened.data.user);
+    await publish(opened.data.user);
   });
 }

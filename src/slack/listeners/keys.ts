@@ -2,7 +2,8 @@
  * Buttons of key deliveries, rotation reports and reminders. Each press is
  * checked against the presser's role at the moment of the press.
  */
-import type { BlockAction, ButtonAction, RespondFn } from '@slack/bolt';
+import type { RespondFn } from '@slack/bolt';
+import { z } from 'zod';
 import type { AppError } from '../../core/errors.ts';
 import { projectName } from '../../services/access.ts';
 import {
@@ -31,7 +32,22 @@ import {
 } from '../views/keys.ts';
 import type { ListenerDeps } from './deps.ts';
 import { ephemeral } from './respond.ts';
-import type { Interactions } from './dispatch.ts';
+import { rowId, type Interactions } from './dispatch.ts';
+
+/** A key delivery's ticket in a button: `<delivery uuid>.<secret>`. */
+const ticketValue = z.string().transform((value, ctx) => decodeTicket(value) ?? (ctx.addIssue({ code: 'custom', message: 'not a ticket' }), z.NEVER));
+/** A Retry button: `<rotation id>:<target id>:<ticket>`. */
+const retryValue = z
+  .string()
+  .transform((value, ctx) => {
+    const match = /^(\d{1,15}):(\d{1,15}):(.+)$/s.exec(value);
+    const ticket = match ? decodeTicket(match[3]!) : null;
+    if (match && ticket) return { rotation: Number(match[1]), target: Number(match[2]), ticket };
+    ctx.addIssue({ code: 'custom', message: 'not a GitHub retry' });
+    return z.NEVER;
+  });
+/** The revoke confirmation modal: the rotation in its metadata. */
+const RevokeForm = z.object({ metadata: z.object({ rotation: rowId }) });
 
 /** A refusal only the presser sees; the message itself stays as it is. */
 const refuse = (respond: RespondFn, error: AppError | string) =>
@@ -40,10 +56,8 @@ const refuse = (respond: RespondFn, error: AppError | string) =>
 export function registerKeyListeners(app: Interactions, deps: ListenerDeps): void {
   const { services, surface, log } = deps;
 
-  app.action<BlockAction<ButtonAction>>(ACTIONS.reveal, async ({ ack, body, action, respond }) => {
+  app.action(ACTIONS.reveal, ticketValue, async ({ ack, body, respond }, ticket) => {
     await ack();
-    const ticket = decodeTicket(action.value ?? '');
-    if (!ticket) return void (await refuse(respond, 'This button is not a key delivery.'));
     const begun = beginReveal(services, ticket, deps.actorOf(body.user.id));
     if (!begun.ok) return void (await refuse(respond, begun.error));
     const { delivery, key, plaintext } = begun.value;
@@ -68,12 +82,8 @@ export function registerKeyListeners(app: Interactions, deps: ListenerDeps): voi
     }
   });
 
-  app.action<BlockAction<ButtonAction>>(ACTIONS.retry, async ({ ack, body, action, respond }) => {
+  app.action(ACTIONS.retry, retryValue, async ({ ack, body, respond }, { rotation: rotationId, target: targetId, ticket }) => {
     await ack();
-    const match = /^(\d+):(\d+):(.+)$/.exec(action.value ?? '');
-    const ticket = match ? decodeTicket(match[3]!) : null;
-    if (!match || !ticket) return void (await refuse(respond, 'This button is not a GitHub retry.'));
-    const rotationId = Number(match[1]);
     const allowed = checkCanRetry(services, deps.actorOf(body.user.id), rotationId);
     if (!allowed.ok) return void (await refuse(respond, allowed.error));
     // The key in the button must be this rotation's new key, not one from another rotation.
@@ -81,7 +91,7 @@ export function registerKeyListeners(app: Interactions, deps: ListenerDeps): voi
       return void (await refuse(respond, 'This button does not belong to that rotation.'));
     }
     const details = rotationDetails(services.db, rotationId)!;
-    const outcome = details.targets.find((t) => t.target.id === Number(match[2]));
+    const outcome = details.targets.find((t) => t.target.id === targetId);
     if (!outcome || outcome.status === 'written') {
       return void (await respond({ replace_original: true, ...rotationReport(details, encodeTicket(ticket)) }));
     }
@@ -91,9 +101,8 @@ export function registerKeyListeners(app: Interactions, deps: ListenerDeps): voi
     await respond({ replace_original: true, ...rotationReport(rotationDetails(services.db, rotationId)!, encodeTicket(ticket)) });
   });
 
-  app.action<BlockAction<ButtonAction>>(ACTIONS.revokeOld, async ({ ack, body, action, respond }) => {
+  app.action(ACTIONS.revokeOld, rowId, async ({ ack, body, respond }, rotationId) => {
     await ack();
-    const rotationId = Number(action.value);
     deps.usage.flush();
     const result = revokeOldKey(services, deps.actorOf(body.user.id), rotationId, false);
     if (!result.ok) return void (await refuse(respond, result.error));
@@ -105,8 +114,7 @@ export function registerKeyListeners(app: Interactions, deps: ListenerDeps): voi
     await respond({ replace_original: true, ...reminderMessage(details) });
   });
 
-  app.view(REVOKE_CONFIRM_CALLBACK, async ({ ack, body, view }) => {
-    const { rotation: rotationId } = JSON.parse(view.private_metadata) as { rotation: number };
+  app.view(REVOKE_CONFIRM_CALLBACK, RevokeForm, async ({ ack, body }, { metadata: { rotation: rotationId } }) => {
     const result = revokeOldKey(services, deps.actorOf(body.user.id), rotationId, true);
     if (!result.ok) {
       await ack({
@@ -129,16 +137,16 @@ export function registerKeyListeners(app: Interactions, deps: ListenerDeps): voi
     }
   });
 
-  app.action<BlockAction<ButtonAction>>(ACTIONS.snooze, async ({ ack, body, action, respond }) => {
+  app.action(ACTIONS.snooze, rowId, async ({ ack, body, respond }, rotationId) => {
     await ack();
-    const result = snoozeReminder(services, deps.actorOf(body.user.id), Number(action.value));
+    const result = snoozeReminder(services, deps.actorOf(body.user.id), rotationId);
     if (!result.ok) return void (await refuse(respond, result.error));
     await respond({ replace_original: true, ...snoozedMessage(rotationDetails(services.db, result.value.id)!) });
   });
 
-  app.action<BlockAction<ButtonAction>>(ACTIONS.keepBoth, async ({ ack, body, action, respond }) => {
+  app.action(ACTIONS.keepBoth, rowId, async ({ ack, body, respond }, rotationId) => {
     await ack();
-    const result = keepBothKeys(services, deps.actorOf(body.user.id), Number(action.value));
+    const result = keepBothKeys(services, deps.actorOf(body.user.id), rotationId);
     if (!result.ok) return void (await refuse(respond, result.error));
     await respond({ replace_original: true, ...reminderMessage(rotationDetails(services.db, result.value.id)!) });
   });

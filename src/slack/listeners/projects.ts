@@ -1,13 +1,18 @@
+import { z } from 'zod';
 import { deleteProject } from '../../services/projects.ts';
 import { CONFIRM_BLOCK, CONFIRM_INPUT, DELETE_PROJECT_CALLBACK, projectDeletedModal } from '../views/delete-project.ts';
 import type { ListenerDeps } from './deps.ts';
-import type { Interactions } from './dispatch.ts';
+import { textInput, type Interactions } from './dispatch.ts';
+
+/** The typed-name confirmation: the project in the metadata, and what was typed. */
+const DeleteForm = z.object({
+  metadata: z.object({ project: z.string().min(1).max(63) }),
+  values: textInput(CONFIRM_BLOCK, CONFIRM_INPUT, 200).transform((typed) => typed ?? ''),
+});
 
 /** The typed-name confirmation of `projects delete`. */
 export function registerProjectListeners(app: Interactions, deps: ListenerDeps): void {
-  app.view(DELETE_PROJECT_CALLBACK, async ({ ack, body, view }) => {
-    const { project } = JSON.parse(view.private_metadata) as { project: string };
-    const typed = view.state.values[CONFIRM_BLOCK]?.[CONFIRM_INPUT]?.value ?? '';
+  app.view(DELETE_PROJECT_CALLBACK, DeleteForm, async ({ ack, body }, { metadata: { project }, values: typed }) => {
     const result = deleteProject(deps.services, deps.actorOf(body.user.id), project, typed);
     if (!result.ok) {
       await ack({ response_action: 'errors', errors: { [CONFIRM_BLOCK]: result.error.message.replace(/`/g, '') } });
