@@ -1,9 +1,13 @@
 /**
  * JSON lines on stdout, written by pino. Two layers keep secrets out:
- * pino's `redact` blanks fields that hold a credential by name (`token`,
- * `authorization`, ...), and every finished line passes through `redact`
- * from core/secrets, so an API key or a Slack or GitHub token that slips
- * into a message, an error or any other free text never reaches the log.
+ * every string of a line (the message, each field's value and key at any
+ * depth, an error's message and stack) passes through `redact` from
+ * core/secrets on its own, before pino serialises it, so an API key or a
+ * Slack or GitHub token that slips into free text never reaches the log;
+ * and pino's `redact` blanks fields that hold a credential by name
+ * (`token`, `authorization`, ...) whatever their value looks like. Never a
+ * pattern over the serialised line: one could swallow the fields between
+ * two matches.
  *
  * A line looks like
  * `{"level":"info","time":"2026-11-29T19:44:39.000Z","component":"jobs","msg":"..."}`:
@@ -41,6 +45,8 @@ const CREDENTIAL_FIELDS = [
 
 /** How many `cause`s deep an error is followed. */
 const MAX_CAUSES = 5;
+/** How deep a field's value is written; deeper parts are written as `[...]`. */
+const MAX_DEPTH = 10;
 
 /**
  * An error as a log field: what it is, where it was thrown and what caused
@@ -49,24 +55,41 @@ const MAX_CAUSES = 5;
  */
 export function serialiseError(error: Error, depth = 0): Record<string, unknown> {
   const e = error as Error & { code?: unknown; status?: unknown; data?: { error?: unknown } };
-  const out: Record<string, unknown> = { type: error.name, message: error.message };
-  if (e.code !== undefined) out['code'] = e.code;
+  const out: Record<string, unknown> = { type: redact(String(error.name)), message: redact(String(error.message)) };
+  if (typeof e.code === 'string' || typeof e.code === 'number') out['code'] = typeof e.code === 'string' ? redact(e.code) : e.code;
   if (typeof e.status === 'number') out['status'] = e.status;
-  if (typeof e.data?.error === 'string') out['slack'] = e.data.error;
-  if (error.stack) out['stack'] = error.stack;
+  if (typeof e.data?.error === 'string') out['slack'] = redact(e.data.error);
+  if (error.stack) out['stack'] = redact(error.stack);
   if (error.cause !== undefined && depth < MAX_CAUSES) {
-    out['cause'] = error.cause instanceof Error ? serialiseError(error.cause, depth + 1) : String(error.cause);
+    out['cause'] = error.cause instanceof Error ? serialiseError(error.cause, depth + 1) : redact(String(error.cause));
   }
   return out;
 }
 
-function serialise(value: unknown): unknown {
-  return value instanceof Error ? serialiseError(value) : value;
+/**
+ * A value as it may be written: each string redacted on its own (object keys
+ * too), errors as `serialiseError` writes them, `toJSON` honoured, bigints
+ * as text; cycles and parts deeper than `MAX_DEPTH` as `[...]`.
+ */
+function serialise(value: unknown, depth = 0, seen: WeakSet<object> = new WeakSet()): unknown {
+  if (typeof value === 'string') return redact(value);
+  if (typeof value === 'bigint') return value.toString();
+  if (value === null || typeof value !== 'object') return value;
+  if (value instanceof Error) return serialiseError(value);
+  if (seen.has(value) || depth >= MAX_DEPTH) return '[...]';
+  seen.add(value);
+  const toJSON = (value as { toJSON?: unknown }).toJSON;
+  if (typeof toJSON === 'function') return serialise((toJSON as () => unknown).call(value), depth + 1, seen);
+  if (Array.isArray(value)) return value.map((item) => serialise(item, depth + 1, seen));
+  return serialiseFields(value as Record<string, unknown>, depth + 1, seen);
 }
 
-function serialiseFields(fields: Record<string, unknown> | undefined): Record<string, unknown> {
+function serialiseFields(fields: Record<string, unknown> | undefined, depth = 0, seen: WeakSet<object> = new WeakSet()): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(fields ?? {})) out[k] = serialise(v);
+  for (const [k, v] of Object.entries(fields ?? {})) {
+    // A data property, so a key such as `__proto__` stays a plain key.
+    Object.defineProperty(out, redact(k), { value: serialise(v, depth, seen), enumerable: true, writable: true, configurable: true });
+  }
   return out;
 }
 
@@ -74,19 +97,19 @@ class PinoBackedLogger implements Logger {
   constructor(private readonly pino: PinoLogger) {}
 
   debug(message: string, fields?: Record<string, unknown>): void {
-    if (this.pino.isLevelEnabled('debug')) this.pino.debug(serialiseFields(fields), message);
+    if (this.pino.isLevelEnabled('debug')) this.pino.debug(serialiseFields(fields), redact(message));
   }
 
   info(message: string, fields?: Record<string, unknown>): void {
-    if (this.pino.isLevelEnabled('info')) this.pino.info(serialiseFields(fields), message);
+    if (this.pino.isLevelEnabled('info')) this.pino.info(serialiseFields(fields), redact(message));
   }
 
   warn(message: string, fields?: Record<string, unknown>): void {
-    if (this.pino.isLevelEnabled('warn')) this.pino.warn(serialiseFields(fields), message);
+    if (this.pino.isLevelEnabled('warn')) this.pino.warn(serialiseFields(fields), redact(message));
   }
 
   error(message: string, fields?: Record<string, unknown>): void {
-    this.pino.error(serialiseFields(fields), message);
+    this.pino.error(serialiseFields(fields), redact(message));
   }
 
   child(fields: Record<string, unknown>): Logger {
@@ -95,8 +118,8 @@ class PinoBackedLogger implements Logger {
 }
 
 /**
- * A logger at `level` that hands each finished, redacted line (without its
- * newline) to `write`; by default, stdout. `base` fields go on every line.
+ * A logger at `level` that hands each finished line (without its newline)
+ * to `write`; by default, stdout. `base` fields go on every line.
  */
 export function createLogger(
   level: Level = 'info',
@@ -105,7 +128,7 @@ export function createLogger(
 ): Logger {
   const destination = {
     write(chunk: string) {
-      write(redact(chunk.endsWith('\n') ? chunk.slice(0, -1) : chunk));
+      write(chunk.endsWith('\n') ? chunk.slice(0, -1) : chunk);
     },
   };
   const logger = pino(

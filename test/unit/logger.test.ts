@@ -62,6 +62,29 @@ describe('logger', () => {
     expect(JSON.stringify(line)).not.toMatch(/opaque|b3BhcXVl/);
   });
 
+  it('redacts each value on its own, so a pattern never spans two fields', () => {
+    const { log, parsed } = capture();
+    log.info('two fields', { first: 'ends -----BEGIN RSA PRIVATE KEY-----', middle: 'kept', last: '-----END RSA PRIVATE KEY----- starts' });
+    expect(parsed()[0]).toMatchObject({ middle: 'kept' });
+    expect(parsed()[0]!['last']).toContain('starts');
+  });
+
+  it('writes dates, bigints, cycles, deep nesting and odd keys without throwing or leaking', () => {
+    const { log, parsed } = capture();
+    const cycle: Record<string, unknown> = { name: KEY };
+    cycle['self'] = cycle;
+    let deep: Record<string, unknown> = { leaf: KEY };
+    for (let i = 0; i < 50; i++) deep = { deeper: deep };
+    const odd = JSON.parse(`{"__proto__": "${BOT_TOKEN}", "${KEY}": 1}`) as Record<string, unknown>;
+    log.info('shapes', { when: new Date(Date.UTC(2026, 0, 2)), big: 10n ** 20n, cycle, deep, odd });
+    const [line] = parsed();
+    expect(line).toMatchObject({ when: '2026-01-02T00:00:00.000Z', big: '100000000000000000000', cycle: { name: 'jj_[redacted]', self: '[...]' } });
+    expect(JSON.stringify(line)).toContain('[...]');
+    expect(JSON.stringify(line)).not.toContain(KEY);
+    expect(JSON.stringify(line)).not.toContain(BOT_TOKEN);
+    expect(Object.getPrototypeOf(line!['odd'])).toBe(Object.prototype);
+  });
+
   it('writes an unexpected error with its type, stack and cause chain', () => {
     const { log, parsed } = capture();
     const root = Object.assign(new Error('disk I/O error'), { code: 'SQLITE_IOERR' });
