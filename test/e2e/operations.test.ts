@@ -105,6 +105,8 @@ describe('metrics on METRICS_PORT', () => {
     expect(value(text, requests, { route: readinessRoute, method: 'GET', status: '403' })).toBe(1);
     expect(value(text, requests, { route: '/v1/approvals/{id}', method: 'GET', status: '404' })).toBe(1);
     expect(value(text, requests, { route: '/v1/approvals', method: 'POST', status: '201' })).toBe(1);
+    expect(value(text, 'jamjet_http_request_duration_seconds_bucket', { route: readinessRoute, status: '401', le: '+Inf' })).toBe(2);
+    expect(value(text, 'jamjet_http_request_duration_seconds_sum', { route: readinessRoute, status: '401' })).toBeGreaterThan(0);
     expect(value(text, requests, { route: '/slack/events', method: 'POST', status: '200' })).toBeGreaterThanOrEqual(4);
 
     // Every authenticated request: readiness 200 and 403, the unknown approval, the new approval.
