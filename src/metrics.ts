@@ -121,8 +121,10 @@ export const githubWrites = new Counter({
 
 /** What the database says at scrape time. */
 export interface StateSnapshot {
-  /** Pending jobs per kind: how many are due now, how many in all, and the earliest due time (epoch ms) of the due ones. */
-  readonly jobs: readonly { readonly kind: string; readonly due: number; readonly pending: number; readonly oldestDueAt: number | null }[];
+  /** Due jobs per kind: how many, and the earliest due time (epoch ms). */
+  readonly jobs: readonly { readonly kind: string; readonly due: number; readonly oldestDueAt: number }[];
+  /** Pending jobs, due now or later. */
+  readonly pendingJobs: number;
   readonly pendingApprovals: number;
   /** Epoch ms the snapshot was taken at. */
   readonly at: number;
@@ -158,12 +160,10 @@ new Gauge({
 
 new Gauge({
   name: 'jamjet_jobs_pending',
-  help: 'Pending jobs by kind, due now or scheduled later (reminders, expiries).',
-  labelNames: ['kind'] as const,
+  help: 'Pending jobs, due now or scheduled later (reminders, expiries).',
   registers: [registry],
   collect() {
-    this.reset();
-    for (const j of snapshot()?.jobs ?? []) this.set({ kind: j.kind }, j.pending);
+    this.set(snapshot()?.pendingJobs ?? 0);
   },
 });
 
@@ -173,7 +173,7 @@ new Gauge({
   registers: [registry],
   collect() {
     const s = snapshot();
-    const oldest = Math.min(...(s?.jobs ?? []).map((j) => j.oldestDueAt ?? Infinity));
+    const oldest = Math.min(...(s?.jobs ?? []).map((j) => j.oldestDueAt));
     this.set(s && Number.isFinite(oldest) ? Math.max(0, (s.at - oldest) / 1000) : 0);
   },
 });
