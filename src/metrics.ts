@@ -95,10 +95,10 @@ export const slackApiCalls = new Counter({
   registers: [registry],
 });
 
-/** Job runs by kind and outcome: done, retry, rate_limited (retried after Retry-After), dead (given up). */
+/** Job runs by kind and outcome: done, retry (failed, tried again after a backoff), deferred (told to come back later: Slack's Retry-After), dead (given up). */
 export const jobRuns = new Counter({
   name: 'jamjet_jobs_total',
-  help: 'Durable job runs by kind and outcome: done, retry, rate_limited, dead.',
+  help: 'Durable job runs by kind and outcome: done, retry, deferred (Slack said to come back later), dead.',
   labelNames: ['kind', 'outcome'] as const,
   registers: [registry],
 });

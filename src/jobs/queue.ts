@@ -200,11 +200,11 @@ export class JobQueue {
         return;
       }
       const delay = retryAfter ?? backoffMs(job.attempts);
-      jobRuns.inc({ kind: job.kind, outcome: retryAfter !== undefined ? 'rate_limited' : 'retry' });
       this.log.warn('job failed, will retry', { job: job.id, kind: job.kind, attempts: job.attempts, inMs: delay, error });
       // Being told to come back later (Slack's Retry-After) is not a failure:
       // it does not use up an attempt, so a long rate limit delays but never drops.
       const attempts = retryAfter !== undefined ? job.attempts - 1 : job.attempts;
+      jobRuns.inc({ kind: job.kind, outcome: retryAfter !== undefined ? 'deferred' : 'retry' });
       this.db.run(
         this.db.q
           .updateTable('jobs')

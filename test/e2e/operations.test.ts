@@ -121,7 +121,7 @@ describe('metrics on METRICS_PORT', () => {
     expect(value(text, slackCalls, { method: 'users.lookupByEmail', outcome: 'users_not_found' })).toBe(1);
     expect(value(text, slackCalls, { method: 'views.open', outcome: 'ok' })).toBe(1);
 
-    expect(value(text, 'jamjet_jobs_total', { kind: 'approval.post', outcome: 'rate_limited' })).toBe(1);
+    expect(value(text, 'jamjet_jobs_total', { kind: 'approval.post', outcome: 'deferred' })).toBe(1);
     expect(value(text, 'jamjet_jobs_queue_depth', { kind: 'approval.post' })).toBe(1);
     // The card, the approval's expiry, the reveal expiries and wipes, the rotation's reminder.
     expect(value(text, 'jamjet_jobs_pending')).toBeGreaterThanOrEqual(5);
