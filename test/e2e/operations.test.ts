@@ -193,6 +193,16 @@ describe('HOST', () => {
     await expect(fetch(`http://${elsewhere}:${t.app.metricsPort}/metrics`)).rejects.toThrow();
   });
 
+  it('serves no metrics endpoint without METRICS_PORT', async () => {
+    t = await startTestApp({ env: { HOST: '127.0.0.1' } });
+    expect(t.app.metricsPort).toBeNull();
+    expect((await fetch(`http://127.0.0.1:${t.port}/metrics`)).status).toBe(404);
+    expect(t.logs.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l['msg'] === 'jamjet is running')).toMatchObject({
+      host: '127.0.0.1',
+      metrics_port: null,
+    });
+  });
+
   it('stops start-up with one sentence naming HOST when it is not an address of this machine', async () => {
     await expect(startTestApp({ env: { HOST: '192.0.2.7' } })).rejects.toThrow(
       new StartupError('HOST 192.0.2.7 is not an address of this machine; set HOST to one of its addresses, or 0.0.0.0 for all.'),
