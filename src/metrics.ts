@@ -1,9 +1,12 @@
 /**
- * Prometheus metrics (prom-client), served on their own port by
- * `createMetricsServer` when `METRICS_PORT` is set. The counters below are
- * bumped by one-line calls where the work happens; the state gauges (job
- * queue, pending approvals) are read from the database when Prometheus
- * scrapes, through the source that `setStateSource` installs.
+ * Prometheus metrics, served on their own port by `createMetricsServer`
+ * when `METRICS_PORT` is set. The work is counted in plain numbers by
+ * one-line calls where it happens (`keyChecks.inc({ result: 'valid' })`),
+ * which cost a Map lookup; prom-client is loaded only with the metrics
+ * server, and writes those numbers, prom-client's process metrics and the
+ * state gauges in Prometheus' text format when scraped. The state gauges
+ * (job backlog, pending approvals) are read from the database at scrape
+ * time, through the source that `setStateSource` installs.
  *
  * Labels hold only bounded, non-secret values: route patterns (never a raw
  * path with ids), Web API method names, Slack error codes, job kinds and
@@ -12,14 +15,60 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import { methodLabel, routePattern } from './api/routes.ts';
 
-/** Every series of this process; only the metrics server reads it. */
-export const registry = new Registry();
+/** One series' value as prom-client's registry writes it. */
+interface Sample {
+  readonly metricName?: string;
+  readonly labels: Record<string, string | number>;
+  readonly value: number;
+}
+
+/** What prom-client's registry needs of a metric: its name, help, type and current samples. */
+interface CollectedMetric {
+  readonly name: string;
+  readonly help: string;
+  readonly type: 'counter' | 'gauge' | 'histogram';
+  samples(): Sample[];
+}
+
+/** Every metric of this process, in the order they are written. */
+const metrics: CollectedMetric[] = [];
+
+/** A Prometheus counter kept in plain numbers, one per combination of label values. */
+export class PlainCounter<L extends string> implements CollectedMetric {
+  readonly type = 'counter';
+  private readonly values = new Map<string, { labels: Record<L, string>; value: number }>();
+
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    private readonly labelNames: readonly L[],
+  ) {
+    metrics.push(this);
+  }
+
+  /** Adds `by` (default 1) to the series of these label values. */
+  inc(labels: Record<L, string>, by = 1): void {
+    let key = '';
+    for (const name of this.labelNames) key += `${labels[name]}\u0000`;
+    const entry = this.values.get(key);
+    if (entry) entry.value += by;
+    else this.values.set(key, { labels: { ...labels }, value: by });
+  }
+
+  samples(): Sample[] {
+    return [...this.values.values()].map(({ labels, value }) => ({ labels, value }));
+  }
+}
+
+/** A gauge read when scraped. */
+function gauge(name: string, help: string, read: () => Sample[]): void {
+  metrics.push({ name, help, type: 'gauge', samples: read });
+}
 
 const REQUEST_METRIC = 'jamjet_http_request_duration_seconds';
-const REQUEST_HELP = 'HTTP requests on PORT by route pattern (/v1/approvals/{id}, ...), method and status code, in seconds.';
 /** Upper bounds (seconds) of the request duration buckets. */
 const REQUEST_BUCKETS = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5] as const;
 
@@ -31,12 +80,7 @@ interface RequestSeries {
   readonly buckets: number[];
 }
 
-/**
- * Requests by `route method status`. Counted in plain numbers on the hot
- * path (a prom-client histogram costs about a microsecond per observation,
- * measurable on the key check) and written as a Prometheus histogram only
- * when scraped.
- */
+/** Requests by `route method status`. */
 const requestSeries = new Map<string, RequestSeries>();
 
 /**
@@ -65,59 +109,53 @@ export function observeRequest(req: IncomingMessage, res: ServerResponse, path: 
   });
 }
 
-registry.registerMetric({
+metrics.push({
   name: REQUEST_METRIC,
-  help: REQUEST_HELP,
+  help: 'HTTP requests on PORT by route pattern (/v1/approvals/{id}, ...), method and status code, in seconds.',
   type: 'histogram',
-  aggregator: 'sum',
-  get: () => {
-    const values: { metricName: string; labels: Record<string, string | number>; value: number }[] = [];
+  samples() {
+    const out: Sample[] = [];
     for (const { labels, count, sum, buckets } of requestSeries.values()) {
       let cumulative = 0;
       REQUEST_BUCKETS.forEach((le, i) => {
         cumulative += buckets[i]!;
-        values.push({ metricName: `${REQUEST_METRIC}_bucket`, labels: { ...labels, le }, value: cumulative });
+        out.push({ metricName: `${REQUEST_METRIC}_bucket`, labels: { ...labels, le }, value: cumulative });
       });
-      values.push({ metricName: `${REQUEST_METRIC}_bucket`, labels: { ...labels, le: '+Inf' }, value: count });
-      values.push({ metricName: `${REQUEST_METRIC}_sum`, labels, value: sum });
-      values.push({ metricName: `${REQUEST_METRIC}_count`, labels, value: count });
+      out.push({ metricName: `${REQUEST_METRIC}_bucket`, labels: { ...labels, le: '+Inf' }, value: count });
+      out.push({ metricName: `${REQUEST_METRIC}_sum`, labels, value: sum });
+      out.push({ metricName: `${REQUEST_METRIC}_count`, labels, value: count });
     }
-    return { name: REQUEST_METRIC, help: REQUEST_HELP, type: 'histogram', aggregator: 'sum', values };
+    return out;
   },
-  reset: () => requestSeries.clear(),
-} as unknown as Parameters<Registry['registerMetric']>[0]);
+});
 
 /** Each HTTP request to Slack's Web API (each attempt of a retried call), by method and outcome. */
-export const slackApiCalls = new Counter({
-  name: 'jamjet_slack_api_calls_total',
-  help: 'Slack Web API requests by method and outcome: ok, the Slack error code, rate_limited (HTTP 429), http_<status> or network_error.',
-  labelNames: ['method', 'outcome'] as const,
-  registers: [registry],
-});
+export const slackApiCalls = new PlainCounter(
+  'jamjet_slack_api_calls_total',
+  'Slack Web API requests by method and outcome: ok, the Slack error code, rate_limited (HTTP 429), http_<status> or network_error.',
+  ['method', 'outcome'],
+);
 
 /** Job runs by kind and outcome: done, retry (failed, tried again after a backoff), deferred (told to come back later: Slack's Retry-After), dead (given up). */
-export const jobRuns = new Counter({
-  name: 'jamjet_jobs_total',
-  help: 'Durable job runs by kind and outcome: done, retry, deferred (Slack said to come back later), dead.',
-  labelNames: ['kind', 'outcome'] as const,
-  registers: [registry],
-});
+export const jobRuns = new PlainCounter(
+  'jamjet_jobs_total',
+  'Durable job runs by kind and outcome: done, retry, deferred (Slack said to come back later), dead.',
+  ['kind', 'outcome'],
+);
 
 /** API key checks of SDK requests: valid, missing (no Bearer key), invalid (unknown, malformed or revoked). */
-export const keyChecks = new Counter({
-  name: 'jamjet_key_checks_total',
-  help: 'API key checks by result: valid, missing, invalid (unknown, malformed or revoked).',
-  labelNames: ['result'] as const,
-  registers: [registry],
-});
+export const keyChecks = new PlainCounter(
+  'jamjet_key_checks_total',
+  'API key checks by result: valid, missing, invalid (unknown, malformed or revoked).',
+  ['result'],
+);
 
 /** GitHub Actions secret writes by outcome: ok, or the failure code (forbidden, not_found, unavailable, ...). */
-export const githubWrites = new Counter({
-  name: 'jamjet_github_secret_writes_total',
-  help: 'GitHub Actions secret writes by outcome: ok, not_configured, unauthorized, forbidden, not_found, invalid, unavailable.',
-  labelNames: ['outcome'] as const,
-  registers: [registry],
-});
+export const githubWrites = new PlainCounter(
+  'jamjet_github_secret_writes_total',
+  'GitHub Actions secret writes by outcome: ok, not_configured, unauthorized, forbidden, not_found, invalid, unavailable.',
+  ['outcome'],
+);
 
 /** What the database says at scrape time. */
 export interface StateSnapshot {
@@ -147,53 +185,53 @@ export function setStateSource(source: () => StateSnapshot): () => void {
 let scrape: StateSnapshot | null = null;
 const snapshot = (): StateSnapshot | null => (scrape ??= stateSource?.() ?? null);
 
-new Gauge({
-  name: 'jamjet_jobs_queue_depth',
-  help: 'Pending jobs that are due now (the backlog), by kind.',
-  labelNames: ['kind'] as const,
-  registers: [registry],
-  collect() {
-    this.reset();
-    for (const j of snapshot()?.jobs ?? []) this.set({ kind: j.kind }, j.due);
-  },
+gauge('jamjet_jobs_queue_depth', 'Pending jobs that are due now (the backlog), by kind.', () =>
+  (snapshot()?.jobs ?? []).map((j) => ({ labels: { kind: j.kind }, value: j.due })),
+);
+
+gauge('jamjet_jobs_pending', 'Pending jobs, due now or scheduled later (reminders, expiries).', () => [
+  { labels: {}, value: snapshot()?.pendingJobs ?? 0 },
+]);
+
+gauge('jamjet_jobs_oldest_due_age_seconds', 'How long the oldest due job has been waiting, in seconds; 0 when none is due.', () => {
+  const s = snapshot();
+  const oldest = Math.min(...(s?.jobs ?? []).map((j) => j.oldestDueAt));
+  return [{ labels: {}, value: s && Number.isFinite(oldest) ? Math.max(0, (s.at - oldest) / 1000) : 0 }];
 });
 
-new Gauge({
-  name: 'jamjet_jobs_pending',
-  help: 'Pending jobs, due now or scheduled later (reminders, expiries).',
-  registers: [registry],
-  collect() {
-    this.set(snapshot()?.pendingJobs ?? 0);
-  },
-});
+gauge('jamjet_approvals_pending', 'Approval requests waiting for a decision.', () => [
+  { labels: {}, value: snapshot()?.pendingApprovals ?? 0 },
+]);
 
-new Gauge({
-  name: 'jamjet_jobs_oldest_due_age_seconds',
-  help: 'How long the oldest due job has been waiting, in seconds; 0 when none is due.',
-  registers: [registry],
-  collect() {
-    const s = snapshot();
-    const oldest = Math.min(...(s?.jobs ?? []).map((j) => j.oldestDueAt));
-    this.set(s && Number.isFinite(oldest) ? Math.max(0, (s.at - oldest) / 1000) : 0);
-  },
-});
+let registry: Promise<Registry> | null = null;
 
-new Gauge({
-  name: 'jamjet_approvals_pending',
-  help: 'Approval requests waiting for a decision.',
-  registers: [registry],
-  collect() {
-    this.set(snapshot()?.pendingApprovals ?? 0);
-  },
-});
+/** prom-client's registry with our metrics and its process metrics; loaded on first use. */
+function promRegistry(): Promise<Registry> {
+  registry ??= import('prom-client').then(({ Registry, collectDefaultMetrics }) => {
+    const r = new Registry();
+    collectDefaultMetrics({ register: r });
+    for (const metric of metrics) {
+      const { name, help, type } = metric;
+      r.registerMetric({
+        name,
+        help,
+        type,
+        aggregator: 'sum',
+        get: () => ({ name, help, type, aggregator: 'sum', values: metric.samples() }),
+        reset: () => {},
+      } as unknown as Parameters<Registry['registerMetric']>[0]);
+    }
+    return r;
+  });
+  return registry;
+}
 
-let defaultMetrics = false;
-
-/** The Prometheus text exposition of every series (content type `registry.contentType`). */
-export async function renderMetrics(): Promise<string> {
+/** The Prometheus text exposition (version 0.0.4) of every series. */
+export async function renderMetrics(): Promise<{ contentType: string; text: string }> {
+  const r = await promRegistry();
   scrape = null;
   try {
-    return await registry.metrics();
+    return { contentType: r.contentType, text: await r.metrics() };
   } finally {
     scrape = null;
   }
@@ -257,10 +295,7 @@ export interface MetricsServerOptions {
  * error (`EADDRINUSE`, `EADDRNOTAVAIL`).
  */
 export async function createMetricsServer(options: MetricsServerOptions): Promise<{ server: Server; port: number }> {
-  if (!defaultMetrics) {
-    collectDefaultMetrics({ register: registry });
-    defaultMetrics = true;
-  }
+  await promRegistry();
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (path !== '/metrics' || (req.method !== 'GET' && req.method !== 'HEAD')) {
@@ -268,7 +303,7 @@ export async function createMetricsServer(options: MetricsServerOptions): Promis
       return;
     }
     renderMetrics().then(
-      (text) => res.writeHead(200, { 'content-type': registry.contentType }).end(req.method === 'HEAD' ? undefined : text),
+      ({ contentType, text }) => res.writeHead(200, { 'content-type': contentType }).end(req.method === 'HEAD' ? undefined : text),
       () => res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' }).end('Metrics could not be collected.\n'),
     );
   });

@@ -59,7 +59,7 @@ describe('counting fetch for the Web API client', () => {
     expect(await (await fetch(`${base}/test.html`, { method: 'POST' })).text()).toBe('<html>');
     await fetch(`${base}/test.odd`, { method: 'POST' });
     await expect(fetch('http://127.0.0.1:1/api/test.unreachable', { method: 'POST' })).rejects.toThrow();
-    const text = await renderMetrics();
+    const { text } = await renderMetrics();
     expect(text).toContain('jamjet_slack_api_calls_total{method="test.refused",outcome="channel_not_found"} 1');
     expect(text).toContain('jamjet_slack_api_calls_total{method="test.down",outcome="http_503"} 1');
     expect(text).toContain('jamjet_slack_api_calls_total{method="test.html",outcome="invalid_response"} 1');
