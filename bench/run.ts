@@ -18,7 +18,7 @@ import { formatTable, writeResults, type BenchResult } from './lib/report.ts';
 import { slashAck } from './slash-ack.ts';
 import { startup } from './startup.ts';
 
-/** In the order of DESIGN section 12. Each takes the run's temporary directory. */
+/** In the order of docs/ARCHITECTURE.md, section 12. Each takes the run's temporary directory. */
 const BENCHMARKS: [string, (dir: string) => Promise<BenchResult>][] = [
   ['key-check', keyCheck],
   ['slash-ack', slashAck],

@@ -14,7 +14,9 @@ import { registerApprovalHandlers } from './jobs/approval-handlers.ts';
 import { registerJobHandlers } from './jobs/handlers.ts';
 import { JobQueue } from './jobs/queue.ts';
 import { JobTicker } from './jobs/ticker.ts';
-import { verifyChain } from './services/audit.ts';
+import { countingFetch, createMetricsServer, githubWrites, setStateSource } from './metrics.ts';
+import { observeAuditEvents, verifyChain } from './services/audit.ts';
+import { operationalState } from './services/state.ts';
 import { UsageRecorder } from './services/key-auth.ts';
 import type { Config } from './config.ts';
 import { openDb, type Db } from './db/database.ts';
@@ -37,6 +39,8 @@ const USAGE_FLUSH_MS = 5_000;
 
 export interface RunningApp {
   readonly port: number;
+  /** Port of the Prometheus `/metrics` endpoint; null without `METRICS_PORT`. */
+  readonly metricsPort: number | null;
   readonly db: Db;
   readonly services: ServiceContext;
   readonly slack: SlackApp;
@@ -68,22 +72,56 @@ async function whoAmI(client: WebClient): Promise<SlackIdentity> {
   }
 }
 
+/** A listen failure as one sentence naming the setting, or the error itself when it is not one we can explain. */
+function listenError(error: NodeJS.ErrnoException, setting: 'PORT' | 'METRICS_PORT', port: number, host: string): Error {
+  if (error.code === 'EADDRINUSE') return new StartupError(`${setting} ${port} is already in use; stop what uses it or set another ${setting}.`);
+  if (error.code === 'EADDRNOTAVAIL' || error.code === 'ENOTFOUND' || error.code === 'EAI_AGAIN') {
+    return new StartupError(`HOST ${host} is not an address of this machine; set HOST to one of its addresses, or 0.0.0.0 for all.`);
+  }
+  if (error.code === 'EACCES') return new StartupError(`${setting} ${port} needs privileges this process does not have; set a ${setting} above 1023.`);
+  return error;
+}
+
 export async function startApp(config: Config, options: AppOptions = {}): Promise<RunningApp> {
   const log = options.log ?? createLogger(config.logLevel);
   const now = options.now ?? Date.now;
   const db = openDb(config.databasePath);
   let server: Server | null = null;
+  let metricsServer: Server | null = null;
+  let removeStateSource = () => {};
   try {
     const applied = await migrateToLatest(db.kysely);
     if (applied.length > 0) log.info('database migrated', { applied });
     const jobs = new JobQueue(db, now, log.child({ component: 'jobs' }));
     const services: ServiceContext = { db, now, jobs };
     const usage = new UsageRecorder(db);
-    const secrets = createGitHubSecretStore({
+    // Each audit event is also one log line, for log shippers: enough to check its hash without the database.
+    const auditLog = log.child({ component: 'audit', audit: true });
+    observeAuditEvents(db, (e) =>
+      auditLog.info('audit event', {
+        event_id: e.id,
+        project_id: e.projectId,
+        actor: e.actor,
+        action: e.action,
+        details: e.details,
+        at: e.at,
+        prev_hash: e.prevHash,
+        hash: e.hash,
+      }),
+    );
+    const store = createGitHubSecretStore({
       apiUrl: config.github.apiUrl,
       auth: config.github.auth,
       octokitOptions: options.githubOctokitOptions,
     });
+    const secrets = {
+      ...store,
+      write: async (...args: Parameters<typeof store.write>) => {
+        const result = await store.write(...args);
+        githubWrites.inc({ outcome: result.ok ? 'ok' : result.code });
+        return result;
+      },
+    };
 
     const clientOptions: WebClientOptions = {
       slackApiUrl: config.slack.apiUrl,
@@ -92,6 +130,8 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       retryConfig: { retries: 2, factor: 2, minTimeout: 500, maxTimeout: 2000 },
       rejectRateLimitedCalls: true,
       logger: boltLogger(log, config.logLevel),
+      // Counts every Web API request by method and outcome (jamjet_slack_api_calls_total).
+      fetch: countingFetch(),
       ...options.slackClientOptions,
     };
     // The same quick retries: a wrong token or URL stops start-up within seconds.
@@ -127,12 +167,19 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     );
     const listening = server;
     await new Promise<void>((resolve, reject) => {
-      listening.once('error', (error: NodeJS.ErrnoException) =>
-        reject(error.code === 'EADDRINUSE' ? new StartupError(`PORT ${config.port} is already in use; stop what uses it or set another PORT.`) : error),
-      );
-      listening.listen(config.port, () => resolve());
+      listening.once('error', (error: NodeJS.ErrnoException) => reject(listenError(error, 'PORT', config.port, config.host)));
+      listening.listen(config.port, config.host, () => resolve());
     });
     const port = (listening.address() as AddressInfo).port;
+    let metricsPort: number | null = null;
+    if (config.metricsPort !== null) {
+      const metrics = await createMetricsServer({ port: config.metricsPort, host: config.host }).catch((error: NodeJS.ErrnoException) => {
+        throw listenError(error, 'METRICS_PORT', config.metricsPort!, config.host);
+      });
+      metricsServer = metrics.server;
+      metricsPort = metrics.port;
+      removeStateSource = setStateSource(() => operationalState(db, now()));
+    }
     if (!slack.receiver) await slack.app.start();
     const ticker = new JobTicker(jobs, config.jobsPollSeconds, log);
     await ticker.start();
@@ -147,15 +194,19 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       (error: unknown) => log.warn('audit trail not verified', { error }),
     );
     log.info('jamjet is running', {
+      host: config.host,
       port,
+      metrics_port: metricsPort,
       mode: slack.receiver ? 'http' : 'socket',
       team: identity.teamId,
       database: config.databasePath,
     });
 
     let stopped = false;
+    const metricsListening = metricsServer;
     return {
       port,
+      metricsPort,
       db,
       services,
       slack,
@@ -172,12 +223,22 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
           listening.close(() => resolve());
           listening.closeAllConnections();
         });
+        if (metricsListening) {
+          removeStateSource();
+          await new Promise<void>((resolve) => {
+            metricsListening.close(() => resolve());
+            metricsListening.closeAllConnections();
+          });
+        }
         usage.flush();
+        observeAuditEvents(db, null);
         await db.close();
       },
     };
   } catch (error) {
     server?.close();
+    metricsServer?.close();
+    removeStateSource();
     await db.close();
     throw error;
   }

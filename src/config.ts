@@ -22,6 +22,18 @@ const schema = z
       .min(0, { error: 'should be a port number such as 3000' })
       .max(65535, { error: 'should be a port number such as 3000' })
       .default(3000),
+    HOST: z
+      .string()
+      .regex(/^(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*)$/, {
+        error: 'should be an address to bind such as 0.0.0.0, 127.0.0.1, :: or a host name',
+      })
+      .default('0.0.0.0'),
+    METRICS_PORT: z.coerce
+      .number({ error: 'should be a port number such as 9464' })
+      .int({ error: 'should be a port number such as 9464' })
+      .min(0, { error: 'should be a port number such as 9464' })
+      .max(65535, { error: 'should be a port number such as 9464' })
+      .optional(),
     DATABASE_URL: z
       .string()
       .regex(/^sqlite:.+$/, { error: 'should look like sqlite:data/jamjet.db or sqlite::memory:' })
@@ -52,6 +64,13 @@ const schema = z
       .default('info'),
   })
   .superRefine((env, ctx) => {
+    if (env.METRICS_PORT !== undefined && env.METRICS_PORT !== 0 && env.METRICS_PORT === env.PORT) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['METRICS_PORT'],
+        message: 'should differ from PORT: metrics are served on their own port, kept off the public one',
+      });
+    }
     if (!env.SLACK_APP_TOKEN && !env.SLACK_SIGNING_SECRET) {
       ctx.addIssue({
         code: 'custom',
@@ -86,6 +105,10 @@ export interface Config {
     readonly apiUrl: string;
   };
   readonly port: number;
+  /** Address the HTTP server (and the metrics server) binds. */
+  readonly host: string;
+  /** Port of the Prometheus `/metrics` endpoint; null: no endpoint. */
+  readonly metricsPort: number | null;
   readonly databasePath: string;
   readonly github: { readonly apiUrl: string; readonly auth: GitHubAuthConfig | null };
   readonly adminUsers: readonly string[];
@@ -128,6 +151,8 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
       apiUrl: e.SLACK_API_URL,
     },
     port: e.PORT,
+    host: e.HOST,
+    metricsPort: e.METRICS_PORT ?? null,
     databasePath: e.DATABASE_URL.slice('sqlite:'.length),
     github: { apiUrl: e.GITHUB_API_URL, auth: github },
     adminUsers: e.JAMJET_ADMIN_USERS,

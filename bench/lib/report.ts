@@ -1,4 +1,4 @@
-/** The one table on stdout and the results file of DESIGN section 12. */
+/** The one table on stdout and the results file of docs/ARCHITECTURE.md, section 12. */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -15,7 +15,7 @@ export interface Row {
 
 export interface BenchResult {
   readonly name: BenchName;
-  /** Product over baseline, as DESIGN section 12 defines it for this benchmark. */
+  /** Product over baseline, as docs/ARCHITECTURE.md, section 12, defines it for this benchmark. */
   readonly ratio: number;
   readonly goal: string;
   /** null where no goal is set. */

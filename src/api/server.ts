@@ -5,6 +5,7 @@
  */
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import type { Logger } from '../logger.ts';
+import { observeRequest } from '../metrics.ts';
 import { sendError, sendJson } from './respond.ts';
 
 export type ApiHandler = (req: IncomingMessage, res: ServerResponse, path: string) => Promise<void>;
@@ -18,6 +19,7 @@ export interface HttpRoutes {
 export function createHttpServer(routes: HttpRoutes, log: Logger): Server {
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0]!;
+    observeRequest(req, res, path);
     if (path === '/healthz' && (req.method === 'GET' || req.method === 'HEAD')) {
       const ok = routes.healthy();
       sendJson(res, ok ? 200 : 503, ok ? { ok: true } : { ok: false, error: { code: 'database_unavailable', message: 'The database does not answer.' } });

@@ -1,4 +1,4 @@
-/** The HTTP API for JamJet SDKs (DESIGN section 8). */
+/** The HTTP API for JamJet SDKs (docs/ARCHITECTURE.md, section 8). */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
 import type { Db } from '../db/database.ts';

@@ -1,4 +1,4 @@
-/** Project roles and the permission table of DESIGN section 4, as data. */
+/** Project roles and the permission table of docs/ARCHITECTURE.md, section 4, as data. */
 export const ROLES = ['owner', 'admin', 'member', 'read_only'] as const;
 export type Role = (typeof ROLES)[number];
 

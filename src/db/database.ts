@@ -119,9 +119,41 @@ export class Db {
     return value;
   }
 
-  /** Runs `fn` in one immediate transaction (a savepoint when nested). */
+  /** Work to do once the outermost transaction has committed (see `afterCommit`). */
+  private committed: (() => void)[] = [];
+
+  /**
+   * Runs `fn` in one immediate transaction (a savepoint when nested). When the
+   * outermost one commits, what `afterCommit` queued inside it runs; what was
+   * queued inside a part that rolled back is dropped.
+   */
   transaction<T>(fn: () => T): T {
-    return this.sqlite.transaction(fn).immediate();
+    const outermost = !this.sqlite.inTransaction;
+    const mark = this.committed.length;
+    let result: T;
+    try {
+      result = this.sqlite.transaction(fn).immediate();
+    } catch (error) {
+      this.committed.length = mark;
+      throw error;
+    }
+    if (outermost && this.committed.length > 0) {
+      const queued = this.committed;
+      this.committed = [];
+      for (const run of queued) run();
+    }
+    return result;
+  }
+
+  /**
+   * Runs `fn` once what was written so far is durable: after the outermost
+   * `transaction` commits, or at once outside one. For telling the world
+   * about a change (a log line) only when the change really happened; `fn`
+   * must not throw.
+   */
+  afterCommit(fn: () => void): void {
+    if (this.sqlite.inTransaction) this.committed.push(fn);
+    else fn();
   }
 
   async close(): Promise<void> {

@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import type { Db } from '../db/database.ts';
 import type { Logger } from '../logger.ts';
+import { jobRuns } from '../metrics.ts';
 
 export interface Job<P = Record<string, unknown>> {
   readonly id: number;
@@ -188,12 +189,14 @@ export class JobQueue {
       if (!handler) throw new Error(`no handler for job kind ${job.kind}`);
       await handler(job, this);
       this.finish(job.id, 'done', null);
+      jobRuns.inc({ kind: job.kind, outcome: 'done' });
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       const retryAfter = (error as { retryAfterMs?: number }).retryAfterMs;
       if (job.attempts >= this.maxAttempts || !handler) {
         this.log.error('job gave up', { job: job.id, kind: job.kind, attempts: job.attempts, error });
         this.finish(job.id, 'dead', message);
+        jobRuns.inc({ kind: job.kind, outcome: 'dead' });
         return;
       }
       const delay = retryAfter ?? backoffMs(job.attempts);
@@ -201,6 +204,7 @@ export class JobQueue {
       // Being told to come back later (Slack's Retry-After) is not a failure:
       // it does not use up an attempt, so a long rate limit delays but never drops.
       const attempts = retryAfter !== undefined ? job.attempts - 1 : job.attempts;
+      jobRuns.inc({ kind: job.kind, outcome: retryAfter !== undefined ? 'deferred' : 'retry' });
       this.db.run(
         this.db.q
           .updateTable('jobs')

@@ -33,6 +33,32 @@ function hashEvent(prevHash: string, e: { projectId: number | null; actor: strin
     .digest('hex');
 }
 
+/** An event as written, with its place in the chain: what an audit log line carries. */
+export interface RecordedAuditEvent {
+  readonly id: number;
+  readonly projectId: number | null;
+  readonly actor: string;
+  readonly action: string;
+  /** The details exactly as stored and hashed: JSON text, already redacted. */
+  readonly details: string;
+  /** Epoch ms. */
+  readonly at: number;
+  readonly prevHash: string;
+  readonly hash: string;
+}
+
+const observers = new WeakMap<Db, (event: RecordedAuditEvent) => void>();
+
+/**
+ * Calls `observer` with each event appended through `db`, once the
+ * transaction that appended it has committed (never for one rolled back).
+ * One observer per database; a second call replaces the first.
+ */
+export function observeAuditEvents(db: Db, observer: ((event: RecordedAuditEvent) => void) | null): void {
+  if (observer) observers.set(db, observer);
+  else observers.delete(db);
+}
+
 /** Appends one event. Call inside the use case's transaction so the change and its record land together. */
 export function recordEvent(db: Db, at: number, input: AuditEventInput): void {
   // Whatever a person typed (a label, a reason) that looks like a key or token is blanked.
@@ -41,7 +67,7 @@ export function recordEvent(db: Db, at: number, input: AuditEventInput): void {
     const last = db.get(db.q.selectFrom('audit_events').select('hash').orderBy('id', 'desc').limit(1));
     const prevHash = last?.hash ?? GENESIS_HASH;
     const hash = hashEvent(prevHash, { projectId: input.projectId, actor: input.actor, action: input.action, details, at });
-    db.run(
+    const { lastInsertRowid } = db.run(
       db.q.insertInto('audit_events').values({
         project_id: input.projectId,
         actor: input.actor,
@@ -52,6 +78,11 @@ export function recordEvent(db: Db, at: number, input: AuditEventInput): void {
         hash,
       }),
     );
+    const observer = observers.get(db);
+    if (observer) {
+      const event: RecordedAuditEvent = { id: lastInsertRowid, projectId: input.projectId, actor: input.actor, action: input.action, details, at, prevHash, hash };
+      db.afterCommit(() => observer(event));
+    }
   });
 }
 

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { findBrokenLink, recordEvent, verifyChain } from '../../src/services/audit.ts';
+import { findBrokenLink, observeAuditEvents, recordEvent, verifyChain, type RecordedAuditEvent } from '../../src/services/audit.ts';
 import { createProjects } from '../../src/services/projects.ts';
 import { testContext, user } from '../helpers/db.ts';
 
@@ -61,5 +61,52 @@ describe('audit trail', () => {
         .run('UEVIL', 'x', '{}', 0, '0'.repeat(64), 'e'.repeat(64)),
     ).toThrow(/continue the chain/);
     expect(findBrokenLink(ctx.db)).toBeNull();
+  });
+});
+
+describe('audit events for the log', () => {
+  const seen: RecordedAuditEvent[] = [];
+  beforeEach(() => {
+    seen.length = 0;
+    observeAuditEvents(ctx.db, (e) => seen.push(e));
+  });
+
+  it('tells of an event once its transaction commits, with the id and hash the database holds', () => {
+    ctx.db.transaction(() => {
+      recordEvent(ctx.db, 1000, { projectId: 1, actor: 'UA', action: 'test.one', details: { note: 'a' } });
+      expect(seen).toEqual([]);
+    });
+    recordEvent(ctx.db, 2000, { projectId: null, actor: 'jamjet', action: 'test.two' });
+    const rows = ctx.db.sqlite.prepare('SELECT * FROM audit_events WHERE id > 6 ORDER BY id').all() as { id: number; hash: string; prev_hash: string; details: string }[];
+    expect(seen.map((e) => [e.id, e.action, e.hash, e.prevHash, e.details])).toEqual(
+      rows.map((r, i) => [r.id, i === 0 ? 'test.one' : 'test.two', r.hash, r.prev_hash, r.details]),
+    );
+  });
+
+  it('never tells of an event whose transaction, or savepoint, rolled back', () => {
+    expect(() =>
+      ctx.db.transaction(() => {
+        recordEvent(ctx.db, 1000, { projectId: 1, actor: 'UA', action: 'test.lost' });
+        throw new Error('use case failed');
+      }),
+    ).toThrow('use case failed');
+    ctx.db.transaction(() => {
+      recordEvent(ctx.db, 1000, { projectId: 1, actor: 'UA', action: 'test.kept' });
+      try {
+        ctx.db.transaction(() => {
+          recordEvent(ctx.db, 1000, { projectId: 1, actor: 'UA', action: 'test.inner' });
+          throw new Error('inner step failed');
+        });
+      } catch {
+        // The outer use case goes on without the inner step.
+      }
+    });
+    expect(seen.map((e) => e.action)).toEqual(['test.kept']);
+    expect(findBrokenLink(ctx.db)).toBeNull();
+  });
+
+  it('carries details redacted, as stored', () => {
+    recordEvent(ctx.db, 1000, { projectId: 1, actor: 'UA', action: 'test.secret', details: { label: `jj_${'a'.repeat(32)}` } });
+    expect(seen[0]!.details).toBe('{"label":"jj_[redacted]"}');
   });
 });

@@ -23,6 +23,8 @@ describe('configuration', () => {
     const config = parseConfig(HTTP);
     expect(config).toMatchObject({
       port: 3000,
+      host: '0.0.0.0',
+      metricsPort: null,
       databasePath: 'data/jamjet.db',
       jobsPollSeconds: 15,
       logLevel: 'info',
@@ -62,12 +64,34 @@ describe('configuration', () => {
     [{ ...HTTP, JAMJET_ADMIN_USERS: 'alice' }, 'JAMJET_ADMIN_USERS should be comma-separated Slack user ids'],
     [{ ...HTTP, JOBS_POLL_SECONDS: '0' }, 'JOBS_POLL_SECONDS should be a whole number of seconds'],
     [{ ...HTTP, LOG_LEVEL: 'verbose' }, 'LOG_LEVEL should be one of debug, info, warn, error'],
+    [{ ...HTTP, HOST: 'http://0.0.0.0' }, 'HOST should be an address to bind'],
+    [{ ...HTTP, HOST: '10.0.0.1 ' }, 'HOST should be an address to bind'],
+    [{ ...HTTP, METRICS_PORT: 'metrics' }, 'METRICS_PORT should be a port number'],
+    [{ ...HTTP, METRICS_PORT: '-1' }, 'METRICS_PORT should be a port number'],
+    [{ ...HTTP, METRICS_PORT: '3000' }, 'METRICS_PORT should differ from PORT'],
+    [{ ...HTTP, PORT: '8080', METRICS_PORT: '8080' }, 'METRICS_PORT should differ from PORT'],
     [{ ...HTTP, GITHUB_APP_ID: '42' }, 'GITHUB_APP_PRIVATE_KEY is required when any GITHUB_APP_* variable is set'],
   ] as [Record<string, string>, string][])('refuses %j with one line naming the variable', (env, expected) => {
     const message = refusal(env);
     expect(message).toContain(expected);
     expect(message.split('\n')).toHaveLength(1);
     expect(message).toMatch(/^Configuration error: [A-Z_]+ /);
+  });
+
+  it.each([
+    ['127.0.0.1', '127.0.0.1'],
+    ['::', '::'],
+    ['::1', '::1'],
+    ['localhost', 'localhost'],
+    ['jamjet.internal.example.com', 'jamjet.internal.example.com'],
+  ])('binds HOST=%s', (host, expected) => {
+    expect(parseConfig({ ...HTTP, HOST: host }).host).toBe(expected);
+  });
+
+  it('serves metrics on METRICS_PORT when set', () => {
+    expect(parseConfig({ ...HTTP, METRICS_PORT: '9464' }).metricsPort).toBe(9464);
+    expect(parseConfig({ ...HTTP, PORT: '0', METRICS_PORT: '0' }).metricsPort).toBe(0);
+    expect(parseConfig({ ...HTTP, METRICS_PORT: '' }).metricsPort).toBeNull();
   });
 
   it('stops npm start with that one line and exit code 1', () => {

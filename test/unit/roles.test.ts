@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { can, parseRole, ROLES, weakestRoleFor, type Permission, type Role } from '../../src/core/roles.ts';
 
-// DESIGN section 4, cell by cell: [permission, owner, admin, member, read_only]
+// docs/ARCHITECTURE.md, section 4, cell by cell: [permission, owner, admin, member, read_only]
 const TABLE: [Permission, boolean, boolean, boolean, boolean][] = [
   ['view', true, true, true, true],
   ['decide_approval', true, true, true, false],
