@@ -1,5 +1,5 @@
 /**
- * The record of signed Slack requests already accepted (DESIGN section 15: a
+ * The record of signed Slack requests already accepted (docs/ARCHITECTURE.md, section 15: a
  * signed Slack request is accepted once). Kept in the database, so every
  * process on it shares one record.
  */

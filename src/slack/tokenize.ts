@@ -1,6 +1,6 @@
 /**
  * Splits slash-command text into words, normalising it the one time it is
- * read: text arrives as people type it on phones and laptops (DESIGN section 5).
+ * read: text arrives as people type it on phones and laptops (docs/ARCHITECTURE.md, section 5).
  *
  * - Spacing: non-breaking, narrow, ideographic and other Unicode spaces
  *   separate words like a space; zero-width characters (U+200B-U+200D,

@@ -1,5 +1,5 @@
 /**
- * Who may use the bot at all (DESIGN section 4): full members of the
+ * Who may use the bot at all (docs/ARCHITECTURE.md, section 4): full members of the
  * workspace (or of its Enterprise Grid organisation) only. Slack guests
  * (`is_restricted`, `is_ultra_restricted`), deactivated accounts
  * (`deleted`), bots and people from another organisation (Slack Connect:
