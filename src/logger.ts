@@ -1,5 +1,5 @@
 /**
- * JSON lines on stdout. Every line passes through `redact`, so an API key or a
+ * JSON lines on stdout. Every string in a line passes through `redact`, so an API key or a
  * Slack token that slips into a message or an error never reaches the log.
  */
 import { LogLevel, type Logger as BoltLogger } from '@slack/bolt';
@@ -35,7 +35,8 @@ export function createLogger(
     if (ORDER[lvl] < ORDER[level]) return;
     const entry: Record<string, unknown> = { time: new Date().toISOString(), level: lvl, msg: message, ...base };
     for (const [k, v] of Object.entries(fields ?? {})) entry[k] = serialise(v);
-    write(redact(JSON.stringify(entry)));
+    // Each string on its own: a pattern over the whole line could swallow the fields between two matches.
+    write(JSON.stringify(entry, (_key, value: unknown) => (typeof value === 'string' ? redact(value) : value)));
   };
   return {
     debug: (m, f) => emit('debug', m, f),

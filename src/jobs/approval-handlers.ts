@@ -41,7 +41,9 @@ export function registerApprovalHandlers(queue: JobQueue, deps: JobDeps): void {
     const approval = findApproval(services, id);
     if (!approval) return;
     const posted = new Set(cardsOf(db, id).map((c) => c.destination));
-    const { channel, owners } = cardDestinations(db, approval.projectId);
+    const { channel, owners, live } = cardDestinations(db, approval.projectId);
+    // Checked when the job runs: a project deleted since the request has no one left to decide it.
+    if (!live) return;
     let dmOwners = channel === null;
     let note = channel === null ? 'No approvals channel is set: set one with `/jamjet projects channel <project> #channel`.' : undefined;
     if (channel !== null && !posted.has(channel)) {

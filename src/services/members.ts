@@ -4,11 +4,11 @@
  */
 import { sql } from 'kysely';
 import { fail, ok, type Result } from '../core/errors.ts';
-import { ROLE_LABELS, type Role } from '../core/roles.ts';
+import { can, ROLE_LABELS, type Role } from '../core/roles.ts';
 import type { Db } from '../db/database.ts';
 import { authorize, forbidden, membershipRole, type Project } from './access.ts';
 import { recordEvent } from './audit.ts';
-import type { Actor, ServiceContext } from './context.ts';
+import { SYSTEM_ACTOR, type Actor, type ServiceContext } from './context.ts';
 
 /** An e-mail invitation nobody took up within this long is void. */
 export const INVITE_VALID_MS = 30 * 24 * 60 * 60_000;
@@ -140,8 +140,28 @@ export function addPendingInvite(
   });
 }
 
-/** Turns the pending invitations for `email` into memberships of `userId`. */
-export function claimInvites(ctx: ServiceContext, userId: string, email: string): { project: string; role: Role }[] {
+/**
+ * Whether the person who made an invitation may still make it now: an
+ * invitation is a ticket, checked when it is used. `isAdmin` says who acts
+ * as Owner everywhere (JAMJET_ADMIN_USERS).
+ */
+function inviterMayStill(db: Db, projectId: number, inviter: string, role: Role, isAdmin: (userId: string) => boolean): boolean {
+  if (isAdmin(inviter)) return true;
+  const current = membershipRole(db, projectId, inviter);
+  return can(current, 'manage_members') && (role !== 'owner' || can(current, 'manage_owners'));
+}
+
+/**
+ * Turns the pending invitations for `email` into memberships of `userId`.
+ * An invitation whose inviter has since been removed or demoted below what
+ * it needed is withdrawn instead (audited as `member.invite_lapsed`).
+ */
+export function claimInvites(
+  ctx: ServiceContext,
+  userId: string,
+  email: string,
+  isAdmin: (userId: string) => boolean = () => false,
+): { project: string; role: Role }[] {
   const { db } = ctx;
   const address = email.toLowerCase();
   return db.transaction(() => {
@@ -158,6 +178,15 @@ export function claimInvites(ctx: ServiceContext, userId: string, email: string)
     const granted: { project: string; role: Role }[] = [];
     for (const invite of invites) {
       db.run(db.q.deleteFrom('pending_invites').where('id', '=', invite.id));
+      if (!inviterMayStill(db, invite.project_id, invite.invited_by, invite.role, isAdmin)) {
+        recordEvent(db, at, {
+          projectId: invite.project_id,
+          actor: SYSTEM_ACTOR,
+          action: 'member.invite_lapsed',
+          details: { email: address, role: invite.role, invited_by: invite.invited_by, reason: 'the inviter may no longer invite' },
+        });
+        continue;
+      }
       if (membershipRole(db, invite.project_id, userId)) continue;
       db.run(
         db.q.insertInto('memberships').values({

@@ -126,12 +126,20 @@ export function checkCanDelete(ctx: ServiceContext, actor: Actor, name: string):
   return access.ok ? ok(access.value.project) : access;
 }
 
-/** Soft-deletes after the person typed the project's name; the audit trail stays. */
-export function deleteProject(ctx: ServiceContext, actor: Actor, name: string, typedName: string): Result<Project> {
+/**
+ * Soft-deletes after the person typed the project's name; the audit trail
+ * stays. `projectId`, from the confirmation modal, must still name the
+ * project of that name: a project deleted and created again under the same
+ * name while the modal was open is not the one that was confirmed.
+ */
+export function deleteProject(ctx: ServiceContext, actor: Actor, name: string, typedName: string, projectId?: number): Result<Project> {
   const { db } = ctx;
   return db.transaction(() => {
     const access = authorize(db, actor, name, 'delete_project');
     if (!access.ok) return access;
+    if (projectId !== undefined && access.value.project.id !== projectId) {
+      return fail('conflict', `\`${name}\` is not the project this window was opened for (it was deleted and created again since); nothing was deleted.`);
+    }
     if (typedName.trim() !== name) {
       return fail('bad_input', `The name you typed does not match \`${name}\`; nothing was deleted.`);
     }

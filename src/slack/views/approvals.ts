@@ -1,8 +1,8 @@
 /** Block Kit for approval cards. Pure functions; everything an SDK sent is escaped. */
 import type { KnownBlock, View } from '@slack/web-api';
 import type { Approval } from '../../services/approvals.ts';
-import { redact } from '../../core/secrets.ts';
-import { date, escape, mention } from '../mrkdwn.ts';
+import { redact, redactValue } from '../../core/secrets.ts';
+import { date, escape, escapeControls, mention } from '../mrkdwn.ts';
 import type { Message } from '../surface.ts';
 
 export const APPROVAL_ACTIONS = { approve: 'approval_approve', reject: 'approval_reject' } as const;
@@ -12,13 +12,17 @@ export const REASON_INPUT = 'text';
 
 const CONTEXT_LIMIT = 2500;
 
-/** The SDK's context as indented JSON, cut to fit a Slack section. */
+/**
+ * The SDK's context as indented JSON, cut to fit a Slack section. Redacted
+ * value by value before it is serialised, so every field the agent sent is
+ * shown and no pattern runs across fields.
+ */
 export function renderContext(context: Record<string, unknown>): string | null {
   if (Object.keys(context).length === 0) return null;
-  let json = redact(JSON.stringify(context, null, 2));
+  let json = JSON.stringify(redactValue(context), null, 2);
   if (json.length > CONTEXT_LIMIT) json = `${json.slice(0, CONTEXT_LIMIT)}\n… (${json.length - CONTEXT_LIMIT} more characters)`;
   // Neither Slack's control characters nor a closing fence may come from the SDK.
-  return '```' + escape(json).replace(/```/g, "'''") + '```';
+  return '```' + escapeControls(json).replace(/```/g, "'''") + '```';
 }
 
 export interface CardInput {
