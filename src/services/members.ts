@@ -141,6 +141,40 @@ export function addPendingInvite(
 }
 
 /**
+ * Takes back a pending e-mail invitation (`members remove <project> <email>`):
+ * Admin and above; an invitation to become Owner only by an Owner. The
+ * address compares without case.
+ */
+export function withdrawInvite(ctx: ServiceContext, actor: Actor, name: string, email: string): Result<{ project: Project; role: Role }> {
+  const { db } = ctx;
+  const address = email.toLowerCase();
+  return db.transaction(() => {
+    const access = authorizeMemberChange(db, actor, name, () => false);
+    if (!access.ok) return access;
+    const { project, role: actorRole } = access.value;
+    const invite = db.get(
+      db.q
+        .selectFrom('pending_invites')
+        .select(['id', 'role'])
+        .where('project_id', '=', project.id)
+        .where('email', '=', address)
+        .where('created_at', '>', ctx.now() - INVITE_VALID_MS),
+    );
+    if (!invite) {
+      return fail(
+        'not_found',
+        `${address} has no pending invitation to \`${name}\`; to remove a member, mention them: \`/jamjet members remove ${name} @name\`.`,
+      );
+    }
+    if (invite.role === 'owner' && actorRole !== 'owner') return forbidden(name, actorRole, 'manage_owners');
+    const at = ctx.now();
+    db.run(db.q.deleteFrom('pending_invites').where('id', '=', invite.id));
+    recordEvent(db, at, { projectId: project.id, actor: actor.userId, action: 'member.invite_withdrawn', details: { email: address, role: invite.role } });
+    return ok({ project, role: invite.role });
+  });
+}
+
+/**
  * Whether the person who made an invitation may still make it now: an
  * invitation is a ticket, checked when it is used. `isAdmin` says who acts
  * as Owner everywhere (JAMJET_ADMIN_USERS).

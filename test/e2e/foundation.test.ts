@@ -95,7 +95,7 @@ describe('help and whoami', () => {
 
   it('lists one group', async () => {
     const reply = await run(OUTSIDER, 'help members');
-    expect(reply.text).toContain('/jamjet members remove <project> <@user>');
+    expect(reply.text).toContain('/jamjet members remove <project> <@user|email>');
     expect(reply.text).not.toContain('/jamjet projects create');
   });
 
