@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { redact, redactValue } from '../core/secrets.ts';
 import { fail, ok, type Result } from '../core/errors.ts';
+import { LIMITS } from '../core/limits.ts';
 import { PERMISSIONS, type Role } from '../core/roles.ts';
 import type { Db } from '../db/database.ts';
 import type { ApprovalStatus, ApprovalsTable } from '../db/schema.ts';
@@ -69,16 +70,38 @@ export function findApproval(ctx: ServiceContext, id: string): Approval | null {
   return row ? toApproval(row, ctx.now()) : null;
 }
 
-/** Records a request from an SDK; its card is posted by a job, so a Slack outage loses nothing. */
+/** Pending (not yet expired) requests of one key or one project. */
+function pendingCount(db: Db, at: number, column: 'key_id' | 'project_id', id: number): number {
+  return db.get(
+    db.q
+      .selectFrom('approvals')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where(column, '=', id)
+      .where('status', '=', 'pending')
+      .where('expires_at', '>', at),
+  )!.n;
+}
+
+/**
+ * Records a request from an SDK; its card is posted by a job, so a Slack
+ * outage loses nothing. Refused with `conflict` when the key or the project
+ * already has as many pending requests as `LIMITS` allows.
+ */
 export function createApproval(
   ctx: ServiceContext,
   key: KeyIdentity,
   action: string,
   context: Record<string, unknown>,
-): Approval {
+): Result<Approval> {
   const { db } = ctx;
   return db.transaction(() => {
     const at = ctx.now();
+    if (pendingCount(db, at, 'key_id', key.keyId) >= LIMITS.pendingApprovalsPerKey) {
+      return fail('conflict', `This API key already has ${LIMITS.pendingApprovalsPerKey} pending approval requests; wait for decisions or expiries first.`);
+    }
+    if (pendingCount(db, at, 'project_id', key.projectId) >= LIMITS.pendingApprovalsPerProject) {
+      return fail('conflict', `This project already has ${LIMITS.pendingApprovalsPerProject} pending approval requests; wait for decisions or expiries first.`);
+    }
     const project = db.get(db.q.selectFrom('projects').select('approval_timeout_seconds').where('id', '=', key.projectId))!;
     const id = `apr_${randomBytes(12).toString('hex')}`;
     const expiresAt = at + project.approval_timeout_seconds * 1000;
@@ -107,7 +130,7 @@ export function createApproval(
       action: 'approval.requested',
       details: { approval: id, action: redact(action).slice(0, 200), expires_at: expiresAt },
     });
-    return toApproval(row, at);
+    return ok(toApproval(row, at));
   });
 }
 
@@ -252,7 +275,7 @@ export function recordCard(db: Db, id: string, card: Card): void {
 }
 
 /** One request is DMed to at most this many Owners (the longest-standing), when no channel is set. */
-export const MAX_CARD_DMS = 10;
+export const MAX_CARD_DMS = LIMITS.cardDmsPerRequest;
 
 /**
  * Where a request's card goes: the approvals channel, or the project's

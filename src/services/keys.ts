@@ -4,6 +4,7 @@
  * SHA-256 and a display form.
  */
 import { fail, ok, type Result } from '../core/errors.ts';
+import { LIMITS } from '../core/limits.ts';
 import { redact } from '../core/secrets.ts';
 import { displayKey, hashKey, KEY_ID_PATTERN, mintKey, newKeyId } from '../core/keys.ts';
 import type { Selectable } from 'kysely';
@@ -33,8 +34,7 @@ export interface IssuedKey {
   readonly plaintext: string;
 }
 
-const MAX_ACTIVE_KEYS = 20;
-
+const MAX_ACTIVE_KEYS = LIMITS.activeKeysPerProject;
 
 type KeyRow = Pick<Selectable<ApiKeysTable>, (typeof KEY_COLUMNS)[number]>;
 
@@ -130,11 +130,16 @@ export function createKey(
     if (!access.ok) return access;
     const { project } = access.value;
     if (activeKeys(db, project.id).length >= MAX_ACTIVE_KEYS) {
-      return fail('conflict', `\`${name}\` already has ${MAX_ACTIVE_KEYS} active keys; revoke one first.`);
+      return fail('conflict', tooManyKeys(name));
     }
     // A label is shown in lists, DMs and the audit trail: a key pasted into it is never stored.
     return ok(issueDeliveredKey(ctx, project, redact(label), actor.userId));
   });
+}
+
+/** The refusal when a project is at its bound of active keys. */
+export function tooManyKeys(name: string): string {
+  return `\`${name}\` already has ${MAX_ACTIVE_KEYS} active keys, the most a project may hold; revoke one first.`;
 }
 
 /** A new key on its way to one person: the plaintext is sealed into the delivery and dropped. */

@@ -4,6 +4,7 @@
  */
 import { sql } from 'kysely';
 import { fail, ok, type Result } from '../core/errors.ts';
+import { LIMITS } from '../core/limits.ts';
 import { can, ROLE_LABELS, type Role } from '../core/roles.ts';
 import type { Db } from '../db/database.ts';
 import { authorize, forbidden, membershipRole, type Project } from './access.ts';
@@ -128,6 +129,19 @@ export function addPendingInvite(
     );
     if (existing) {
       return fail('conflict', `${address} already has a pending invitation to \`${name}\` as ${ROLE_LABELS[existing.role]}.`);
+    }
+    const pending = db.get(
+      db.q
+        .selectFrom('pending_invites')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .where('project_id', '=', project.id)
+        .where('created_at', '>', ctx.now() - INVITE_VALID_MS),
+    )!.n;
+    if (pending >= LIMITS.pendingInvitesPerProject) {
+      return fail(
+        'conflict',
+        `\`${name}\` already has ${LIMITS.pendingInvitesPerProject} pending e-mail invitations, the most a project may hold; withdraw one with \`/jamjet members remove ${name} <email>\` first.`,
+      );
     }
     const at = ctx.now();
     db.run(

@@ -1,5 +1,6 @@
 import { fail, ok, type Result } from '../core/errors.ts';
 import { isProjectName, PROJECT_NAME_RULE } from '../core/names.ts';
+import { LIMITS } from '../core/limits.ts';
 import type { Role } from '../core/roles.ts';
 import { authorize, toProject, type Project } from './access.ts';
 import { recordEvent } from './audit.ts';
@@ -23,6 +24,9 @@ export function createProjects(
   envs: readonly string[] | null,
 ): Result<NewKey[]> {
   if (!isProjectName(name)) return fail('bad_input', `\`${name}\` is not a valid project name. ${PROJECT_NAME_RULE}`);
+  if (envs && envs.length > LIMITS.envsPerCommand) {
+    return fail('bad_input', `One command creates at most ${LIMITS.envsPerCommand} environments; you listed ${envs.length}.`);
+  }
   const wanted = envs ? envs.map((env) => ({ name: `${name}-${env}`, env })) : [{ name, env: null }];
   for (const w of wanted) {
     if (!isProjectName(w.name)) return fail('bad_input', `\`${w.name}\` would not be a valid project name. ${PROJECT_NAME_RULE}`);
@@ -35,6 +39,21 @@ export function createProjects(
     if (taken.length > 0) {
       const names = taken.map((t) => `\`${t.name}\``).join(', ');
       return fail('conflict', `A project named ${names} already exists; choose another name.`);
+    }
+    if (!actor.isAdmin) {
+      const mine = db.get(
+        db.q
+          .selectFrom('projects')
+          .select((eb) => eb.fn.countAll<number>().as('n'))
+          .where('created_by', '=', actor.userId)
+          .where('deleted_at', 'is', null),
+      )!.n;
+      if (mine + wanted.length > LIMITS.projectsPerPerson) {
+        return fail(
+          'conflict',
+          `One person may have created at most ${LIMITS.projectsPerPerson} projects; you have ${mine}, so ${wanted.length} more would be too many. Delete one you no longer need first.`,
+        );
+      }
     }
     const at = ctx.now();
     const created: NewKey[] = [];

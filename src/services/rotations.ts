@@ -6,6 +6,7 @@
 import type { Selectable } from 'kysely';
 import { fail, ok, type Result } from '../core/errors.ts';
 import { KEY_ID_PATTERN } from '../core/keys.ts';
+import { LIMITS } from '../core/limits.ts';
 import { redact } from '../core/secrets.ts';
 import type { Db } from '../db/database.ts';
 import type { RotationsTable, RotationState, TargetStatus } from '../db/schema.ts';
@@ -13,7 +14,7 @@ import { authorize, toProject, type Project } from './access.ts';
 import { recordEvent } from './audit.ts';
 import type { Actor, ServiceContext } from './context.ts';
 import { createDelivery, findDelivery, wipeIfDone, type Delivery, type DeliveryTicket } from './deliveries.ts';
-import { activeKeys, issueKey, keyById, revokeKeyRow, type ApiKey, type IssuedKey } from './keys.ts';
+import { activeKeys, issueKey, keyById, revokeKeyRow, tooManyKeys, type ApiKey, type IssuedKey } from './keys.ts';
 import { targetsOf, toTarget, type Target } from './github-targets.ts';
 
 export const REMINDER_JOB = 'rotation.reminder';
@@ -187,6 +188,8 @@ export function startRotation(
     } else {
       return fail('bad_input', `\`${name}\` has ${keys.length} active keys; name the one to rotate: ${keys.map((k) => k.publicId).join(', ')}.`);
     }
+    // A rotation adds a key until the old one is revoked: it counts against the bound like `keys create`.
+    if (!revokeNow && keys.length >= LIMITS.activeKeysPerProject) return fail('conflict', tooManyKeys(name));
     const at = ctx.now();
     // The leak response never waits: it closes the rotation in progress, keeping its keys.
     if (open) finishRotation(ctx, open, 'kept', actor.userId);
