@@ -171,12 +171,22 @@ export function deleteProject(ctx: ServiceContext, actor: Actor, name: string, t
   });
 }
 
-/** Sets the channel where approval requests are posted. */
+/** Checks that the actor may choose the approvals channel, before Slack is asked about it. */
+export function checkCanSetChannel(ctx: ServiceContext, actor: Actor, name: string): Result<Project> {
+  const access = authorize(ctx.db, actor, name, 'governance');
+  return access.ok ? ok(access.value.project) : access;
+}
+
+/**
+ * Sets the channel where approval requests are posted, or with null takes it
+ * back (requests go to the Owners by DM). The caller has checked the channel
+ * with Slack: it exists, is not archived or shared, and the bot and the actor are in it.
+ */
 export function setApprovalsChannel(
   ctx: ServiceContext,
   actor: Actor,
   name: string,
-  channelId: string,
+  channelId: string | null,
 ): Result<Project> {
   const { db } = ctx;
   return db.transaction(() => {
@@ -188,7 +198,7 @@ export function setApprovalsChannel(
     recordEvent(db, at, {
       projectId: project.id,
       actor: actor.userId,
-      action: 'project.channel_set',
+      action: channelId === null ? 'project.channel_cleared' : 'project.channel_set',
       details: { channel: channelId, previous: project.approvalsChannel },
     });
     return ok({ ...project, approvalsChannel: channelId });

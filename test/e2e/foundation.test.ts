@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { findBrokenLink } from '../../src/services/audit.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
-import { FakeSlack, interact, slash, TEAM_ID } from '../helpers/slack.ts';
+import { BOT_USER, FakeSlack, interact, slash, TEAM_ID } from '../helpers/slack.ts';
 
 const OWNER = 'U0OWNER';
 const ADMIN = 'U0ADMIN';
@@ -31,7 +31,8 @@ beforeEach(async () => {
     .addUser({ id: MEMBER, email: 'member@acme.test' })
     .addUser({ id: READER, email: 'reader@acme.test' })
     .addUser({ id: OUTSIDER, email: 'outsider@acme.test' })
-    .addUser({ id: 'U0BOTTY', is_bot: true });
+    .addUser({ id: 'U0BOTTY', is_bot: true })
+    .addChannel({ id: 'C0OPS', members: [BOT_USER, MEMBER] });
   t = await startTestApp({ slack, env: { JAMJET_ADMIN_USERS: RESCUER } });
   await run(OWNER, 'projects create payments');
   await run(OWNER, `members invite payments <@${ADMIN}|admin> admin`);
