@@ -49,7 +49,9 @@ export function createLogger(
 
 /** Bolt and its Web API client log through ours, so their lines are redacted too. */
 export function boltLogger(logger: Logger, level: Level): BoltLogger {
-  const join = (parts: unknown[]) => parts.map((p) => (typeof p === 'string' ? p : JSON.stringify(serialise(p)))).join(' ');
+  // Objects are serialised with each string redacted on its own, never by a pattern over their JSON.
+  const join = (parts: unknown[]) =>
+    parts.map((p) => (typeof p === 'string' ? p : JSON.stringify(serialise(p), (_key, value: unknown) => (typeof value === 'string' ? redact(value) : value)))).join(' ');
   let current = level;
   const log = logger.child({ component: 'bolt' });
   return {
