@@ -11,9 +11,9 @@ export default defineCommand({
   usage: 'members remove <project> <@user|email>',
   summary:
     'Remove someone from a project, or withdraw a pending e-mail invitation (Admin and above; Owners only by Owners; never the last Owner).',
-  positionals: ['project', 'who'],
-  schema: z.object({ project: projectName, who: invitee }),
-  run(ctx, { project: name, who }) {
+  positionals: ['project', 'user'],
+  schema: z.object({ project: projectName, user: invitee }),
+  run(ctx, { project: name, user: who }) {
     if ('email' in who) {
       const withdrawn = withdrawInvite(ctx.services, ctx.actor, name, who.email);
       if (!withdrawn.ok) return withdrawn.error;
