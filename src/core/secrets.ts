@@ -24,15 +24,24 @@ export function redact(text: string): string {
 }
 
 /**
- * A JSON value (as `JSON.parse` makes it) with every string in it redacted one by one: object keys
- * and values, array items, at any depth. The shape stays as it was, so every
- * field stays visible: a pattern never spans two fields. Two keys that read
- * the same once redacted both stay, the second with ` (2)` appended. Objects
- * are rebuilt with own data properties only (`__proto__` stays a plain key).
- * Walks with an explicit stack, so a deeply nested value cannot exhaust it.
+ * A JSON value (as `JSON.parse` makes it) with every string in it redacted
+ * one by one: object keys and values, array items, at any depth. The shape
+ * stays as it was, so every field stays visible: a pattern never spans two
+ * fields.
  */
 export function redactValue<T>(value: T): T {
-  const clean = (node: unknown): unknown => (typeof node === 'string' ? redact(node) : node);
+  return mapStrings(value, redact);
+}
+
+/**
+ * A copy of a JSON value with `fn` applied to every string in it, object
+ * keys included. Two keys that read the same afterwards both stay, the second
+ * with ` (2)` appended. Objects are rebuilt with own data properties only
+ * (`__proto__` stays a plain key). Walks with an explicit stack, so a deeply
+ * nested value cannot exhaust it.
+ */
+export function mapStrings<T>(value: T, fn: (text: string) => string): T {
+  const clean = (node: unknown): unknown => (typeof node === 'string' ? fn(node) : node);
   if (value === null || typeof value !== 'object') return clean(value) as T;
   const copy = (node: object): unknown[] | Record<string, unknown> => (Array.isArray(node) ? [] : {});
   const root = copy(value);
@@ -50,7 +59,7 @@ export function redactValue<T>(value: T): T {
         to.push(out);
         continue;
       }
-      const base = redact(String(rawKey));
+      const base = fn(String(rawKey));
       let key = base;
       for (let n = 2; Object.prototype.hasOwnProperty.call(to, key); n++) key = `${base} (${n})`;
       Object.defineProperty(to, key, { value: out, enumerable: true, writable: true, configurable: true });

@@ -84,6 +84,13 @@ describe('approval context on the card', () => {
     for (const field of ['pem', 'steps', 'restart', '42', 'null', 'true', 'quote']) expect(shown).toContain(field);
   });
 
+  it('a field padded to thousands of characters does not push the fields after it off the card', async () => {
+    const { status, json } = await request(JSON.stringify({ memo: 'x'.repeat(6000), amount_eur: 987654321, payee: 'mallory' }));
+    expect(status).toBe(201);
+    const shown = await card(json.id!);
+    for (const field of ['memo', 'amount_eur', '987654321', 'payee', 'mallory', 'more characters']) expect(shown).toContain(field);
+  });
+
   it('two keys that read the same once redacted both stay, and `__proto__` is a plain key', async () => {
     const { status, json } = await request(
       JSON.stringify({ [LEAKED]: 'first', [LEAKED.replace('0123', '9999')]: 'second' }).slice(0, -1) + ',"__proto__":{"polluted":"yes"}}',
