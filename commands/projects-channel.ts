@@ -41,6 +41,12 @@ export default defineCommand({
         : false;
     } catch (error) {
       ctx.log.warn('channel check failed', { channel: wanted, error });
+      if (slackErrorCode(error) === 'missing_scope') {
+        return {
+          code: 'upstream',
+          message: 'The app may not read channels yet (it needs the channels:read and groups:read scopes); reinstall it from manifest.yml, then run this again.',
+        };
+      }
       return { code: 'upstream', message: `Slack could not tell me about ${where} (${code(slackErrorCode(error))}); nothing changed, try again in a moment.` };
     }
     if (info === null) {

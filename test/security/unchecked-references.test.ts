@@ -69,6 +69,13 @@ describe('projects channel', () => {
     expect(t.slack.callsTo('conversations.info')).toEqual([]);
   });
 
+  it('an app installed without the channel scopes says how to fix it, and changes nothing', async () => {
+    t.slack.on('conversations.info', () => ({ ok: false, error: 'missing_scope', needed: 'channels:read' }));
+    const reply = await run(t, OWNER, 'projects channel payments <#C0OPS|ops>');
+    expect(reply.text).toContain('(it needs the channels:read and groups:read scopes); reinstall it from manifest.yml');
+    expect(channelOf()).toBeNull();
+  });
+
   it('a Slack failure while checking is reported and changes nothing', async () => {
     t.slack.on('conversations.info', () => ({ ok: false, error: 'internal_error' }));
     const reply = await run(t, OWNER, 'projects channel payments <#C0OPS|ops>');
