@@ -201,6 +201,18 @@ describe('approval buttons and jobs', () => {
     await waitForCall(t, 0, (c) => c.method === 'chat.update' && JSON.stringify(c.body.blocks).includes('Expired'));
   });
 
+  it('no card is posted for requests whose key was revoked before their post job ran', async () => {
+    t.slack.on('chat.postMessage', (b) => (b.channel === CHANNEL ? [500, { ok: false, error: 'fatal_error' }] : { ok: true, channel: String(b.channel).replace(/^U/, 'D'), ts: '1700000998.000100' }));
+    const { id } = await requested();
+    await run(t, OWNER, `keys revoke payments ${keyIds()[0]}`);
+    t.slack.on('chat.postMessage', (b) => ({ ok: true, channel: String(b.channel), ts: '1700000999.000100' }));
+    clock.now += HOUR;
+    const before = t.slack.calls.length;
+    await t.app.jobs.runDue();
+    expect(t.slack.calls.slice(before).filter((c) => c.method === 'chat.postMessage' && c.body.channel === CHANNEL)).toEqual([]);
+    expect((t.app.db.sqlite.prepare('SELECT status FROM approvals WHERE id = ?').get(id) as { status: string }).status).toBe('expired');
+  });
+
   it('no card is posted for a project deleted before its post job ran', async () => {
     // Slack is down for the first post, so the job is still waiting when the project goes.
     t.slack.on('chat.postMessage', () => [500, { ok: false, error: 'fatal_error' }]);
