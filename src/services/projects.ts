@@ -5,6 +5,7 @@ import type { Role } from '../core/roles.ts';
 import { authorize, toProject, type Project } from './access.ts';
 import { recordEvent } from './audit.ts';
 import type { Actor, ServiceContext } from './context.ts';
+import { APPROVAL_REFRESH_JOB } from './approvals.ts';
 import { issueDeliveredKey, type NewKey } from './keys.ts';
 
 export interface ProjectWithRole {
@@ -149,7 +150,8 @@ export function checkCanDelete(ctx: ServiceContext, actor: Actor, name: string):
  * Soft-deletes after the person typed the project's name; the audit trail
  * stays. `projectId`, from the confirmation modal, must still name the
  * project of that name: a project deleted and created again under the same
- * name while the modal was open is not the one that was confirmed.
+ * name while the modal was open is not the one that was confirmed. Its
+ * pending approval requests expire with it (their cards are refreshed).
  */
 export function deleteProject(ctx: ServiceContext, actor: Actor, name: string, typedName: string, projectId?: number): Result<Project> {
   const { db } = ctx;
@@ -167,6 +169,19 @@ export function deleteProject(ctx: ServiceContext, actor: Actor, name: string, t
     db.run(db.q.updateTable('projects').set({ deleted_at: at, deleted_by: actor.userId }).where('id', '=', project.id));
     db.run(db.q.deleteFrom('pending_invites').where('project_id', '=', project.id));
     recordEvent(db, at, { projectId: project.id, actor: actor.userId, action: 'project.deleted', details: { name } });
+    // Nobody can decide its requests any more: they expire now, and their cards say so instead of offering buttons.
+    const expired = db.all(
+      db.q
+        .updateTable('approvals')
+        .set({ status: 'expired', decided_at: at })
+        .where('project_id', '=', project.id)
+        .where('status', '=', 'pending')
+        .returning('id'),
+    );
+    for (const { id } of expired) {
+      recordEvent(db, at, { projectId: project.id, actor: actor.userId, action: 'approval.expired', details: { approval: id, project_deleted: true } });
+      ctx.jobs.enqueue(APPROVAL_REFRESH_JOB, { approval: id }, at);
+    }
     return ok(project);
   });
 }

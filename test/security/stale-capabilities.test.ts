@@ -201,6 +201,20 @@ describe('approval buttons and jobs', () => {
     await waitForCall(t, 0, (c) => c.method === 'chat.update' && JSON.stringify(c.body.blocks).includes('Expired'));
   });
 
+  it('deleting the project expires its pending requests: the card loses its buttons and Approve is refused', async () => {
+    const { id } = await requested();
+    await waitForCall(t, 0, (c) => c.method === 'chat.postMessage' && c.body.channel === CHANNEL);
+    const project = t.app.db.sqlite.prepare('SELECT id FROM projects').get() as { id: number };
+    expect(deleteProject(t.app.services, user(OWNER), 'payments', 'payments', project.id).ok).toBe(true);
+    await t.app.jobs.runDue();
+    const update = await waitForCall(t, 0, (c) => c.method === 'chat.update');
+    expect(JSON.stringify(update.body.blocks)).not.toContain('approval_approve');
+    await interact(t.port, buttonPayload(OWNER, 'approval_approve', id, CHANNEL));
+    const refusal = await waitForCall(t, 0, (c) => c.method === 'response_url' && String(c.body.text).includes(':warning:'));
+    expect(String(refusal.body.text)).toContain('That project no longer exists');
+    expect((t.app.db.sqlite.prepare('SELECT status FROM approvals WHERE id = ?').get(id) as { status: string }).status).toBe('expired');
+  });
+
   it('no card is posted for requests whose key was revoked before their post job ran', async () => {
     t.slack.on('chat.postMessage', (b) => (b.channel === CHANNEL ? [500, { ok: false, error: 'fatal_error' }] : { ok: true, channel: String(b.channel).replace(/^U/, 'D'), ts: '1700000998.000100' }));
     const { id } = await requested();
