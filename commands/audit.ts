@@ -3,15 +3,17 @@ import { latestEvents } from '../src/services/audit.ts';
 import { authorize } from '../src/services/access.ts';
 import { limit, projectName } from '../src/slack/args.ts';
 import { defineCommand } from '../src/slack/command.ts';
-import { code, date, escape, mention } from '../src/slack/mrkdwn.ts';
+import { redactValue } from '../src/core/secrets.ts';
+import { code, date, escapeControls, mention } from '../src/slack/mrkdwn.ts';
 
 const actor = (id: string) => (/^[UW][A-Z0-9]+$/.test(id) ? mention(id) : code(id));
 
+/** An event's details as `key=value` pairs, redacted value by value before anything is serialised. */
 function describe(details: Record<string, unknown>): string {
-  const parts = Object.entries(details)
+  const parts = Object.entries(redactValue(details))
     .filter(([, v]) => v !== null && v !== undefined)
     .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`);
-  return escape(parts.join(' '));
+  return escapeControls(parts.join(' '));
 }
 
 export default defineCommand({

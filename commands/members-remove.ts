@@ -1,19 +1,28 @@
 import { z } from 'zod';
-import { removeMember } from '../src/services/members.ts';
-import { projectName, userMention } from '../src/slack/args.ts';
+import { ROLE_LABELS } from '../src/core/roles.ts';
+import { removeMember, withdrawInvite } from '../src/services/members.ts';
+import { invitee, projectName } from '../src/slack/args.ts';
 import { defineCommand } from '../src/slack/command.ts';
-import { mention } from '../src/slack/mrkdwn.ts';
+import { escape, mention } from '../src/slack/mrkdwn.ts';
 
 export default defineCommand({
   group: 'members',
   verb: 'remove',
-  usage: 'members remove <project> <@user>',
-  summary: 'Remove someone from a project (Admin and above; Owners only by Owners; never the last Owner).',
+  usage: 'members remove <project> <@user|email>',
+  summary:
+    'Remove someone from a project, or withdraw a pending e-mail invitation (Admin and above; Owners only by Owners; never the last Owner).',
   positionals: ['project', 'user'],
-  schema: z.object({ project: projectName, user: userMention }),
-  run(ctx, { project: name, user }) {
-    const result = removeMember(ctx.services, ctx.actor, name, user);
+  schema: z.object({ project: projectName, user: invitee }),
+  run(ctx, { project: name, user: who }) {
+    if ('email' in who) {
+      const withdrawn = withdrawInvite(ctx.services, ctx.actor, name, who.email);
+      if (!withdrawn.ok) return withdrawn.error;
+      return {
+        text: `:white_check_mark: The invitation of ${escape(who.email)} to \`${name}\` as ${ROLE_LABELS[withdrawn.value.role]} is withdrawn.`,
+      };
+    }
+    const result = removeMember(ctx.services, ctx.actor, name, who.userId);
     if (!result.ok) return result.error;
-    return { text: `:white_check_mark: ${mention(user)} no longer belongs to \`${name}\`.` };
+    return { text: `:white_check_mark: ${mention(who.userId)} no longer belongs to \`${name}\`.` };
   },
 });

@@ -14,7 +14,7 @@ export default defineCommand({
   async run(ctx, { project: name }) {
     const result = checkCanDelete(ctx.services, ctx.actor, name);
     if (!result.ok) return result.error;
-    await ctx.chat.openModal(ctx.triggerId, deleteProjectModal(result.value.name));
+    await ctx.chat.openModal(ctx.triggerId, deleteProjectModal(result.value.name, result.value.id));
     return null;
   },
 });

@@ -109,7 +109,11 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
           : (parsed.error.issues[0]?.message ?? 'The body does not fit.');
         return sendError(res, 400, 'invalid_request', message);
       }
-      const approval = createApproval(services, key, parsed.data.action, parsed.data.context ?? {});
+      // The context exactly as sent: a schema's copy would drop a `__proto__` key the agent sent, and with it a field.
+      const context = parsed.data.context ? (body.value as { context: Record<string, unknown> }).context : {};
+      const created = createApproval(services, key, parsed.data.action, context);
+      if (!created.ok) return sendError(res, 429, 'too_many_pending', created.error.message);
+      const approval = created.value;
       deps.kick();
       return sendJson(res, 201, { id: approval.id, status: 'pending' }, { location: `/v1/approvals/${approval.id}` });
     }

@@ -41,7 +41,10 @@ export function registerApprovalHandlers(queue: JobQueue, deps: JobDeps): void {
     const approval = findApproval(services, id);
     if (!approval) return;
     const posted = new Set(cardsOf(db, id).map((c) => c.destination));
-    const { channel, owners } = cardDestinations(db, approval.projectId);
+    const { channel, owners, live } = cardDestinations(db, approval.projectId);
+    // Checked when the job runs: a project deleted since the request has no one left to decide it, and a
+    // request that expired before anyone saw it (its time ran out, or its key was revoked) needs no card.
+    if (!live || (approval.status === 'expired' && posted.size === 0)) return;
     let dmOwners = channel === null;
     let note = channel === null ? 'No approvals channel is set: set one with `/jamjet projects channel <project> #channel`.' : undefined;
     if (channel !== null && !posted.has(channel)) {

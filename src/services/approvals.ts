@@ -4,9 +4,10 @@
  * job cannot both succeed.
  */
 import { randomBytes } from 'node:crypto';
-import { redact } from '../core/secrets.ts';
+import { redact, redactValue } from '../core/secrets.ts';
 import { fail, ok, type Result } from '../core/errors.ts';
-import { can, type Role } from '../core/roles.ts';
+import { LIMITS } from '../core/limits.ts';
+import { PERMISSIONS, type Role } from '../core/roles.ts';
 import type { Db } from '../db/database.ts';
 import type { ApprovalStatus, ApprovalsTable } from '../db/schema.ts';
 import type { Selectable } from 'kysely';
@@ -36,6 +37,17 @@ export interface Approval {
   readonly expiresAt: number;
 }
 
+/** A stored context; one an older version stored broken is shown as such instead of failing the request. */
+function parseContext(text: string): Record<string, unknown> {
+  try {
+    const value = JSON.parse(text) as unknown;
+    if (value !== null && typeof value === 'object' && !Array.isArray(value)) return value as Record<string, unknown>;
+  } catch {
+    // fall through
+  }
+  return { unreadable: 'This context could not be read.' };
+}
+
 function toApproval(r: Selectable<ApprovalsTable>, now: number): Approval {
   const lapsed = r.status === 'pending' && now >= r.expires_at;
   return {
@@ -43,9 +55,9 @@ function toApproval(r: Selectable<ApprovalsTable>, now: number): Approval {
     projectId: r.project_id,
     keyId: r.key_id,
     action: r.action,
-    context: JSON.parse(r.context) as Record<string, unknown>,
+    context: parseContext(r.context),
     status: lapsed ? 'expired' : r.status,
-    reason: r.reason,
+    reason: r.reason === null ? null : redact(r.reason),
     decidedBy: r.decided_by,
     decidedAt: lapsed ? r.expires_at : r.decided_at,
     createdAt: r.created_at,
@@ -58,16 +70,38 @@ export function findApproval(ctx: ServiceContext, id: string): Approval | null {
   return row ? toApproval(row, ctx.now()) : null;
 }
 
-/** Records a request from an SDK; its card is posted by a job, so a Slack outage loses nothing. */
+/** Pending (not yet expired) requests of one key or one project. */
+function pendingCount(db: Db, at: number, column: 'key_id' | 'project_id', id: number): number {
+  return db.get(
+    db.q
+      .selectFrom('approvals')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where(column, '=', id)
+      .where('status', '=', 'pending')
+      .where('expires_at', '>', at),
+  )!.n;
+}
+
+/**
+ * Records a request from an SDK; its card is posted by a job, so a Slack
+ * outage loses nothing. Refused with `conflict` when the key or the project
+ * already has as many pending requests as `LIMITS` allows.
+ */
 export function createApproval(
   ctx: ServiceContext,
   key: KeyIdentity,
   action: string,
   context: Record<string, unknown>,
-): Approval {
+): Result<Approval> {
   const { db } = ctx;
   return db.transaction(() => {
     const at = ctx.now();
+    if (pendingCount(db, at, 'key_id', key.keyId) >= LIMITS.pendingApprovalsPerKey) {
+      return fail('conflict', `This API key already has ${LIMITS.pendingApprovalsPerKey} pending approval requests; wait for decisions or expiries first.`);
+    }
+    if (pendingCount(db, at, 'project_id', key.projectId) >= LIMITS.pendingApprovalsPerProject) {
+      return fail('conflict', `This project already has ${LIMITS.pendingApprovalsPerProject} pending approval requests; wait for decisions or expiries first.`);
+    }
     const project = db.get(db.q.selectFrom('projects').select('approval_timeout_seconds').where('id', '=', key.projectId))!;
     const id = `apr_${randomBytes(12).toString('hex')}`;
     const expiresAt = at + project.approval_timeout_seconds * 1000;
@@ -80,7 +114,8 @@ export function createApproval(
           key_id: key.keyId,
           // An agent may paste a key or token by mistake: it is never stored or shown.
           action: redact(action),
-          context: redact(JSON.stringify(context)),
+          // Value by value: a pattern over the serialised JSON could swallow fields or break it.
+          context: JSON.stringify(redactValue(context)),
           status: 'pending',
           created_at: at,
           expires_at: expiresAt,
@@ -95,7 +130,7 @@ export function createApproval(
       action: 'approval.requested',
       details: { approval: id, action: redact(action).slice(0, 200), expires_at: expiresAt },
     });
-    return toApproval(row, at);
+    return ok(toApproval(row, at));
   });
 }
 
@@ -132,10 +167,12 @@ export function decideApproval(
     const allowed = checkCanDecide(ctx, actor, id);
     if (!allowed.ok) return allowed;
     const at = ctx.now();
+    // The reason goes back to the agent and onto every card: it is redacted like everything else people type.
+    const cleanReason = reason === null ? null : redact(reason);
     const { changes } = db.run(
       db.q
         .updateTable('approvals')
-        .set({ status: decision, reason, decided_by: actor.userId, decided_at: at })
+        .set({ status: decision, reason: cleanReason, decided_by: actor.userId, decided_at: at })
         .where('id', '=', id)
         .where('status', '=', 'pending')
         .where('expires_at', '>', at),
@@ -145,7 +182,7 @@ export function decideApproval(
       projectId: allowed.value.approval.projectId,
       actor: actor.userId,
       action: `approval.${decision}`,
-      details: { approval: id, ...(reason ? { reason: reason.slice(0, 500) } : {}) },
+      details: { approval: id, ...(cleanReason ? { reason: cleanReason.slice(0, 500) } : {}) },
     });
     ctx.jobs.enqueue(APPROVAL_REFRESH_JOB, { approval: id }, at);
     return ok(findApproval(ctx, id)!);
@@ -189,10 +226,15 @@ export function listPending(ctx: ServiceContext, actor: Actor, name: string): Re
   return ok({ project, approvals: rows.map((r) => toApproval(r, at)) });
 }
 
-/** Pending requests a person may decide, newest first, for App Home. */
+/**
+ * Pending requests a person may decide, newest first, for App Home. The
+ * person's authority is part of the query, before the limit: requests they
+ * may not decide never take the places of those they may.
+ */
 export function decidableBy(ctx: ServiceContext, actor: Actor, limit = 20): { approval: Approval; project: string }[] {
   const { db } = ctx;
   const at = ctx.now();
+  const deciders = PERMISSIONS.decide_approval as readonly Role[];
   const rows = db.all(
     db.q
       .selectFrom('approvals')
@@ -201,17 +243,16 @@ export function decidableBy(ctx: ServiceContext, actor: Actor, limit = 20): { ap
         j.onRef('memberships.project_id', '=', 'approvals.project_id').on('memberships.user_id', '=', actor.userId),
       )
       .selectAll('approvals')
-      .select(['projects.name as project_name', 'memberships.role as role'])
+      .select('projects.name as project_name')
       .where('approvals.status', '=', 'pending')
       .where('approvals.expires_at', '>', at)
       .where('projects.deleted_at', 'is', null)
+      .$if(!actor.isAdmin, (q) => q.where('memberships.role', 'in', deciders))
       .orderBy('approvals.created_at', 'desc')
-      .limit(200),
+      .orderBy('approvals.id', 'desc')
+      .limit(limit),
   );
-  return rows
-    .filter((r) => actor.isAdmin || can(r.role as Role | null, 'decide_approval'))
-    .slice(0, limit)
-    .map(({ project_name, role: _role, ...r }) => ({ approval: toApproval(r, at), project: project_name }));
+  return rows.map(({ project_name, ...r }) => ({ approval: toApproval(r, at), project: project_name }));
 }
 
 export interface Card {
@@ -233,11 +274,27 @@ export function recordCard(db: Db, id: string, card: Card): void {
   );
 }
 
-/** Where a request's card goes: the approvals channel, or each Owner by DM. */
-export function cardDestinations(db: Db, projectId: number): { channel: string | null; owners: string[] } {
-  const project = db.get(db.q.selectFrom('projects').select('approvals_channel').where('id', '=', projectId))!;
+/** One request is DMed to at most this many Owners (the longest-standing), when no channel is set. */
+export const MAX_CARD_DMS = LIMITS.cardDmsPerRequest;
+
+/**
+ * Where a request's card goes: the approvals channel, or the project's
+ * longest-standing Owners by DM (at most `MAX_CARD_DMS`). `live` is false once
+ * the project is deleted: then no card is posted at all.
+ */
+export function cardDestinations(db: Db, projectId: number): { channel: string | null; owners: string[]; live: boolean } {
+  const project = db.get(db.q.selectFrom('projects').select(['approvals_channel', 'deleted_at']).where('id', '=', projectId))!;
   const owners = db
-    .all(db.q.selectFrom('memberships').select('user_id').where('project_id', '=', projectId).where('role', '=', 'owner'))
+    .all(
+      db.q
+        .selectFrom('memberships')
+        .select('user_id')
+        .where('project_id', '=', projectId)
+        .where('role', '=', 'owner')
+        .orderBy('created_at')
+        .orderBy('user_id')
+        .limit(MAX_CARD_DMS),
+    )
     .map((o) => o.user_id);
-  return { channel: project.approvals_channel, owners };
+  return { channel: project.approvals_channel, owners, live: project.deleted_at === null };
 }

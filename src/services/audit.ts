@@ -3,7 +3,7 @@
  * before it, so a changed, removed or reordered event breaks the chain.
  */
 import { createHash } from 'node:crypto';
-import { redact } from '../core/secrets.ts';
+import { redactValue } from '../core/secrets.ts';
 import type { Selectable } from 'kysely';
 import type { Db } from '../db/database.ts';
 import type { AuditEventsTable } from '../db/schema.ts';
@@ -61,8 +61,8 @@ export function observeAuditEvents(db: Db, observer: ((event: RecordedAuditEvent
 
 /** Appends one event. Call inside the use case's transaction so the change and its record land together. */
 export function recordEvent(db: Db, at: number, input: AuditEventInput): void {
-  // Whatever a person typed (a label, a reason) that looks like a key or token is blanked.
-  const details = redact(JSON.stringify(input.details ?? {}));
+  // Whatever a person typed (a label, a reason) that looks like a key or token is blanked, value by value.
+  const details = JSON.stringify(redactValue(input.details ?? {}));
   db.transaction(() => {
     const last = db.get(db.q.selectFrom('audit_events').select('hash').orderBy('id', 'desc').limit(1));
     const prevHash = last?.hash ?? GENESIS_HASH;

@@ -157,8 +157,10 @@ export function beginReveal(
     if (!row) return fail('not_found', 'This key delivery no longer exists.');
     if (row.user_id !== actor.userId) return fail('forbidden', `Only <@${row.user_id}> can reveal this key.`);
     // Someone removed or demoted since the key was made may no longer have it.
-    const access = authorizeById(db, actor, keyById(db, row.key_id)!.projectId, 'manage_keys');
+    const key = keyById(db, row.key_id)!;
+    const access = authorizeById(db, actor, key.projectId, 'manage_keys');
     if (!access.ok) return access;
+    if (key.revokedAt !== null) return fail('expired', `Key ${key.publicId} has been revoked since; there is nothing to reveal.`);
     if (row.revealed_at !== null) return fail('already_done', 'This key was already revealed; it is shown only once.');
     if (row.expired_at !== null || at > row.reveal_until || !row.ciphertext) {
       return fail('expired', 'This key was not revealed within 15 minutes and has expired; rotate again for a new one.');

@@ -4,13 +4,16 @@
  * SHA-256 and a display form.
  */
 import { fail, ok, type Result } from '../core/errors.ts';
+import { LIMITS } from '../core/limits.ts';
+import { redact } from '../core/secrets.ts';
 import { displayKey, hashKey, KEY_ID_PATTERN, mintKey, newKeyId } from '../core/keys.ts';
 import type { Selectable } from 'kysely';
 import type { Db } from '../db/database.ts';
 import type { ApiKeysTable } from '../db/schema.ts';
 import { authorize, type Project } from './access.ts';
 import { recordEvent } from './audit.ts';
-import type { Actor, ServiceContext } from './context.ts';
+import type { Actor, Scheduler, ServiceContext } from './context.ts';
+import { APPROVAL_REFRESH_JOB } from './approvals.ts';
 import { createDelivery, type DeliveryTicket } from './deliveries.ts';
 
 export interface ApiKey {
@@ -31,8 +34,7 @@ export interface IssuedKey {
   readonly plaintext: string;
 }
 
-const MAX_ACTIVE_KEYS = 20;
-
+const MAX_ACTIVE_KEYS = LIMITS.activeKeysPerProject;
 
 type KeyRow = Pick<Selectable<ApiKeysTable>, (typeof KEY_COLUMNS)[number]>;
 
@@ -128,10 +130,16 @@ export function createKey(
     if (!access.ok) return access;
     const { project } = access.value;
     if (activeKeys(db, project.id).length >= MAX_ACTIVE_KEYS) {
-      return fail('conflict', `\`${name}\` already has ${MAX_ACTIVE_KEYS} active keys; revoke one first.`);
+      return fail('conflict', tooManyKeys(name));
     }
-    return ok(issueDeliveredKey(ctx, project, label, actor.userId));
+    // A label is shown in lists, DMs and the audit trail: a key pasted into it is never stored.
+    return ok(issueDeliveredKey(ctx, project, redact(label), actor.userId));
   });
+}
+
+/** The refusal when a project is at its bound of active keys. */
+export function tooManyKeys(name: string): string {
+  return `\`${name}\` already has ${MAX_ACTIVE_KEYS} active keys, the most a project may hold; revoke one first.`;
 }
 
 /** A new key on its way to one person: the plaintext is sealed into the delivery and dropped. */
@@ -159,8 +167,15 @@ export function listKeys(ctx: ServiceContext, actor: Actor, name: string): Resul
   return ok({ project, keys });
 }
 
-/** Marks a key revoked; the very next request with it is refused. Call inside a transaction. */
-export function revokeKeyRow(db: Db, at: number, key: ApiKey, actor: string, reason: string): boolean {
+/**
+ * Marks a key revoked; the very next request with it is refused. Everything
+ * still waiting on the key ends with it, so no button or job acts on it
+ * later: a rotation in its overlap that involves it is finished (revoked
+ * when it was the old key; kept, that is abandoned, when it was the new one),
+ * its pending approval requests expire (their cards are refreshed when
+ * `jobs` is given), and its sealed delivery is wiped. Call inside a transaction.
+ */
+export function revokeKeyRow(db: Db, at: number, key: ApiKey, actor: string, reason: string, jobs?: Scheduler): boolean {
   const { changes } = db.run(
     db.q
       .updateTable('api_keys')
@@ -175,6 +190,38 @@ export function revokeKeyRow(db: Db, at: number, key: ApiKey, actor: string, rea
     action: 'key.revoked',
     details: { key: key.publicId, display: key.display, reason },
   });
+  for (const [column, state] of [['old_key_id', 'revoked'], ['new_key_id', 'kept']] as const) {
+    const closed = db.all(
+      db.q
+        .updateTable('rotations')
+        .set({ state, finished_at: at, finished_by: actor })
+        .where(column, '=', key.id)
+        .where('state', '=', 'overlap')
+        .returning('id'),
+    );
+    for (const { id } of closed) {
+      recordEvent(db, at, {
+        projectId: key.projectId,
+        actor,
+        action: state === 'revoked' ? 'key.rotation_completed' : 'key.rotation_kept_both',
+        details: { rotation: id, key_revoked: key.publicId },
+      });
+    }
+  }
+  const expired = db.all(
+    db.q
+      .updateTable('approvals')
+      .set({ status: 'expired', decided_at: at })
+      .where('key_id', '=', key.id)
+      .where('status', '=', 'pending')
+      .returning('id'),
+  );
+  for (const { id } of expired) {
+    recordEvent(db, at, { projectId: key.projectId, actor, action: 'approval.expired', details: { approval: id, key_revoked: key.publicId } });
+    jobs?.enqueue(APPROVAL_REFRESH_JOB, { approval: id }, at);
+  }
+  // A revoked key is of no use to anyone: its one-time reveal and its GitHub retries end here.
+  db.run(db.q.updateTable('key_deliveries').set({ ciphertext: null }).where('key_id', '=', key.id));
   return true;
 }
 
@@ -192,7 +239,7 @@ export function revokeKey(
     const key = KEY_ID_PATTERN.test(publicId) ? findKey(db, project.id, publicId) : null;
     if (!key) return fail('not_found', `\`${name}\` has no key \`${publicId}\`; see \`/jamjet keys list ${name}\`.`);
     if (key.revokedAt !== null) return fail('already_done', `Key \`${publicId}\` of \`${name}\` is already revoked.`);
-    revokeKeyRow(db, ctx.now(), key, actor.userId, 'manual');
+    revokeKeyRow(db, ctx.now(), key, actor.userId, 'manual', ctx.jobs);
     return ok({ project, key });
   });
 }

@@ -4,11 +4,12 @@
  */
 import { sql } from 'kysely';
 import { fail, ok, type Result } from '../core/errors.ts';
-import { ROLE_LABELS, type Role } from '../core/roles.ts';
+import { LIMITS } from '../core/limits.ts';
+import { can, ROLE_LABELS, type Role } from '../core/roles.ts';
 import type { Db } from '../db/database.ts';
 import { authorize, forbidden, membershipRole, type Project } from './access.ts';
 import { recordEvent } from './audit.ts';
-import type { Actor, ServiceContext } from './context.ts';
+import { SYSTEM_ACTOR, type Actor, type ServiceContext } from './context.ts';
 
 /** An e-mail invitation nobody took up within this long is void. */
 export const INVITE_VALID_MS = 30 * 24 * 60 * 60_000;
@@ -129,6 +130,19 @@ export function addPendingInvite(
     if (existing) {
       return fail('conflict', `${address} already has a pending invitation to \`${name}\` as ${ROLE_LABELS[existing.role]}.`);
     }
+    const pending = db.get(
+      db.q
+        .selectFrom('pending_invites')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .where('project_id', '=', project.id)
+        .where('created_at', '>', ctx.now() - INVITE_VALID_MS),
+    )!.n;
+    if (pending >= LIMITS.pendingInvitesPerProject) {
+      return fail(
+        'conflict',
+        `\`${name}\` already has ${LIMITS.pendingInvitesPerProject} pending e-mail invitations, the most a project may hold; withdraw one with \`/jamjet members remove ${name} <email>\` first.`,
+      );
+    }
     const at = ctx.now();
     db.run(
       db.q
@@ -140,8 +154,62 @@ export function addPendingInvite(
   });
 }
 
-/** Turns the pending invitations for `email` into memberships of `userId`. */
-export function claimInvites(ctx: ServiceContext, userId: string, email: string): { project: string; role: Role }[] {
+/**
+ * Takes back a pending e-mail invitation (`members remove <project> <email>`):
+ * Admin and above; an invitation to become Owner only by an Owner. The
+ * address compares without case.
+ */
+export function withdrawInvite(ctx: ServiceContext, actor: Actor, name: string, email: string): Result<{ project: Project; role: Role }> {
+  const { db } = ctx;
+  const address = email.toLowerCase();
+  return db.transaction(() => {
+    const access = authorizeMemberChange(db, actor, name, () => false);
+    if (!access.ok) return access;
+    const { project, role: actorRole } = access.value;
+    const invite = db.get(
+      db.q
+        .selectFrom('pending_invites')
+        .select(['id', 'role'])
+        .where('project_id', '=', project.id)
+        .where('email', '=', address)
+        .where('created_at', '>', ctx.now() - INVITE_VALID_MS),
+    );
+    if (!invite) {
+      return fail(
+        'not_found',
+        `${address} has no pending invitation to \`${name}\`; to remove a member, mention them: \`/jamjet members remove ${name} @name\`.`,
+      );
+    }
+    if (invite.role === 'owner' && actorRole !== 'owner') return forbidden(name, actorRole, 'manage_owners');
+    const at = ctx.now();
+    db.run(db.q.deleteFrom('pending_invites').where('id', '=', invite.id));
+    recordEvent(db, at, { projectId: project.id, actor: actor.userId, action: 'member.invite_withdrawn', details: { email: address, role: invite.role } });
+    return ok({ project, role: invite.role });
+  });
+}
+
+/**
+ * Whether the person who made an invitation may still make it now: an
+ * invitation is a ticket, checked when it is used. `isAdmin` says who acts
+ * as Owner everywhere (JAMJET_ADMIN_USERS).
+ */
+function inviterMayStill(db: Db, projectId: number, inviter: string, role: Role, isAdmin: (userId: string) => boolean): boolean {
+  if (isAdmin(inviter)) return true;
+  const current = membershipRole(db, projectId, inviter);
+  return can(current, 'manage_members') && (role !== 'owner' || can(current, 'manage_owners'));
+}
+
+/**
+ * Turns the pending invitations for `email` into memberships of `userId`.
+ * An invitation whose inviter has since been removed or demoted below what
+ * it needed is withdrawn instead (audited as `member.invite_lapsed`).
+ */
+export function claimInvites(
+  ctx: ServiceContext,
+  userId: string,
+  email: string,
+  isAdmin: (userId: string) => boolean = () => false,
+): { project: string; role: Role }[] {
   const { db } = ctx;
   const address = email.toLowerCase();
   return db.transaction(() => {
@@ -158,6 +226,15 @@ export function claimInvites(ctx: ServiceContext, userId: string, email: string)
     const granted: { project: string; role: Role }[] = [];
     for (const invite of invites) {
       db.run(db.q.deleteFrom('pending_invites').where('id', '=', invite.id));
+      if (!inviterMayStill(db, invite.project_id, invite.invited_by, invite.role, isAdmin)) {
+        recordEvent(db, at, {
+          projectId: invite.project_id,
+          actor: SYSTEM_ACTOR,
+          action: 'member.invite_lapsed',
+          details: { email: address, role: invite.role, invited_by: invite.invited_by, reason: 'the inviter may no longer invite' },
+        });
+        continue;
+      }
       if (membershipRole(db, invite.project_id, userId)) continue;
       db.run(
         db.q.insertInto('memberships').values({

@@ -1,9 +1,11 @@
 import { fail, ok, type Result } from '../core/errors.ts';
 import { isProjectName, PROJECT_NAME_RULE } from '../core/names.ts';
+import { LIMITS } from '../core/limits.ts';
 import type { Role } from '../core/roles.ts';
 import { authorize, toProject, type Project } from './access.ts';
 import { recordEvent } from './audit.ts';
 import type { Actor, ServiceContext } from './context.ts';
+import { APPROVAL_REFRESH_JOB } from './approvals.ts';
 import { issueDeliveredKey, type NewKey } from './keys.ts';
 
 export interface ProjectWithRole {
@@ -23,6 +25,9 @@ export function createProjects(
   envs: readonly string[] | null,
 ): Result<NewKey[]> {
   if (!isProjectName(name)) return fail('bad_input', `\`${name}\` is not a valid project name. ${PROJECT_NAME_RULE}`);
+  if (envs && envs.length > LIMITS.envsPerCommand) {
+    return fail('bad_input', `One command creates at most ${LIMITS.envsPerCommand} environments; you listed ${envs.length}.`);
+  }
   const wanted = envs ? envs.map((env) => ({ name: `${name}-${env}`, env })) : [{ name, env: null }];
   for (const w of wanted) {
     if (!isProjectName(w.name)) return fail('bad_input', `\`${w.name}\` would not be a valid project name. ${PROJECT_NAME_RULE}`);
@@ -35,6 +40,21 @@ export function createProjects(
     if (taken.length > 0) {
       const names = taken.map((t) => `\`${t.name}\``).join(', ');
       return fail('conflict', `A project named ${names} already exists; choose another name.`);
+    }
+    if (!actor.isAdmin) {
+      const mine = db.get(
+        db.q
+          .selectFrom('projects')
+          .select((eb) => eb.fn.countAll<number>().as('n'))
+          .where('created_by', '=', actor.userId)
+          .where('deleted_at', 'is', null),
+      )!.n;
+      if (mine + wanted.length > LIMITS.projectsPerPerson) {
+        return fail(
+          'conflict',
+          `One person may have created at most ${LIMITS.projectsPerPerson} projects; you have ${mine}, so ${wanted.length} more would be too many. Delete one you no longer need first.`,
+        );
+      }
     }
     const at = ctx.now();
     const created: NewKey[] = [];
@@ -126,12 +146,21 @@ export function checkCanDelete(ctx: ServiceContext, actor: Actor, name: string):
   return access.ok ? ok(access.value.project) : access;
 }
 
-/** Soft-deletes after the person typed the project's name; the audit trail stays. */
-export function deleteProject(ctx: ServiceContext, actor: Actor, name: string, typedName: string): Result<Project> {
+/**
+ * Soft-deletes after the person typed the project's name; the audit trail
+ * stays. `projectId`, from the confirmation modal, must still name the
+ * project of that name: a project deleted and created again under the same
+ * name while the modal was open is not the one that was confirmed. Its
+ * pending approval requests expire with it (their cards are refreshed).
+ */
+export function deleteProject(ctx: ServiceContext, actor: Actor, name: string, typedName: string, projectId?: number): Result<Project> {
   const { db } = ctx;
   return db.transaction(() => {
     const access = authorize(db, actor, name, 'delete_project');
     if (!access.ok) return access;
+    if (projectId !== undefined && access.value.project.id !== projectId) {
+      return fail('conflict', `\`${name}\` is not the project this window was opened for (it was deleted and created again since); nothing was deleted.`);
+    }
     if (typedName.trim() !== name) {
       return fail('bad_input', `The name you typed does not match \`${name}\`; nothing was deleted.`);
     }
@@ -140,16 +169,39 @@ export function deleteProject(ctx: ServiceContext, actor: Actor, name: string, t
     db.run(db.q.updateTable('projects').set({ deleted_at: at, deleted_by: actor.userId }).where('id', '=', project.id));
     db.run(db.q.deleteFrom('pending_invites').where('project_id', '=', project.id));
     recordEvent(db, at, { projectId: project.id, actor: actor.userId, action: 'project.deleted', details: { name } });
+    // Nobody can decide its requests any more: they expire now, and their cards say so instead of offering buttons.
+    const expired = db.all(
+      db.q
+        .updateTable('approvals')
+        .set({ status: 'expired', decided_at: at })
+        .where('project_id', '=', project.id)
+        .where('status', '=', 'pending')
+        .returning('id'),
+    );
+    for (const { id } of expired) {
+      recordEvent(db, at, { projectId: project.id, actor: actor.userId, action: 'approval.expired', details: { approval: id, project_deleted: true } });
+      ctx.jobs.enqueue(APPROVAL_REFRESH_JOB, { approval: id }, at);
+    }
     return ok(project);
   });
 }
 
-/** Sets the channel where approval requests are posted. */
+/** Checks that the actor may choose the approvals channel, before Slack is asked about it. */
+export function checkCanSetChannel(ctx: ServiceContext, actor: Actor, name: string): Result<Project> {
+  const access = authorize(ctx.db, actor, name, 'governance');
+  return access.ok ? ok(access.value.project) : access;
+}
+
+/**
+ * Sets the channel where approval requests are posted, or with null takes it
+ * back (requests go to the Owners by DM). The caller has checked the channel
+ * with Slack: it exists, is not archived or shared, and the bot and the actor are in it.
+ */
 export function setApprovalsChannel(
   ctx: ServiceContext,
   actor: Actor,
   name: string,
-  channelId: string,
+  channelId: string | null,
 ): Result<Project> {
   const { db } = ctx;
   return db.transaction(() => {
@@ -161,7 +213,7 @@ export function setApprovalsChannel(
     recordEvent(db, at, {
       projectId: project.id,
       actor: actor.userId,
-      action: 'project.channel_set',
+      action: channelId === null ? 'project.channel_cleared' : 'project.channel_set',
       details: { channel: channelId, previous: project.approvalsChannel },
     });
     return ok({ ...project, approvalsChannel: channelId });

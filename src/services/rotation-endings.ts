@@ -6,11 +6,11 @@
 import { fail, ok, type Result } from '../core/errors.ts';
 import type { Db } from '../db/database.ts';
 import { can } from '../core/roles.ts';
-import { authorizeById, membershipRole } from './access.ts';
+import { authorizeById, findProjectById, membershipRole } from './access.ts';
 import { recordEvent } from './audit.ts';
 import { SYSTEM_ACTOR, type Actor, type ServiceContext } from './context.ts';
 import { keyById, revokeKeyRow } from './keys.ts';
-import { findRotation, finishRotation, REMINDER_JOB, type Rotation } from './rotations.ts';
+import { findRotation, finishRotation, REMINDER_JOB, writeRefusal, type Rotation } from './rotations.ts';
 
 export const SNOOZE_MS = 24 * 60 * 60_000;
 /** Revoking a key used this recently asks for confirmation first. */
@@ -33,8 +33,15 @@ function authorizeOpenRotation(ctx: ServiceContext, actor: Actor, rotationId: nu
   return rotation.state === 'overlap' ? ok(rotation) : fail('already_done', finishedSentence(rotation));
 }
 
+/**
+ * *Retry* on a failed GitHub target: Admins and Owners, and only while the
+ * rotation's new key is still the one GitHub should hold (`writeRefusal`).
+ */
 export function checkCanRetry(ctx: ServiceContext, actor: Actor, rotationId: number): Result<{ rotation: Rotation }> {
-  return authorizeRotation(ctx, actor, rotationId);
+  const access = authorizeRotation(ctx, actor, rotationId);
+  if (!access.ok) return access;
+  const refusal = writeRefusal(ctx.db, rotationId);
+  return refusal ? fail('already_done', refusal) : access;
 }
 
 export type RevokeOutcome = { done: true; rotation: Rotation } | { done: false; lastUsedAt: number };
@@ -51,7 +58,7 @@ export function revokeOldKey(ctx: ServiceContext, actor: Actor, rotationId: numb
     if (!confirmed && old.lastUsedAt !== null && at - old.lastUsedAt < RECENT_USE_MS) {
       return ok({ done: false, lastUsedAt: old.lastUsedAt });
     }
-    revokeKeyRow(db, at, old, actor.userId, 'rotation');
+    revokeKeyRow(db, at, old, actor.userId, 'rotation', ctx.jobs);
     finishRotation(ctx, rotation, 'revoked', actor.userId);
     return ok({ done: true, rotation: findRotation(db, rotationId)! });
   });
@@ -97,6 +104,8 @@ function finishedSentence(rotation: Rotation): string {
 export function reminderDue(db: Db, rotationId: number, remindAt: number): Rotation | null {
   const rotation = findRotation(db, rotationId);
   if (!rotation || rotation.state !== 'overlap' || rotation.remindAt !== remindAt) return null;
+  // A deleted project's keys no longer work: there is nothing left to finish.
+  if (!findProjectById(db, rotation.projectId)) return null;
   if (rotation.remindedAt !== null && rotation.remindedAt >= remindAt) return null;
   return rotation;
 }

@@ -6,13 +6,15 @@
 import type { Selectable } from 'kysely';
 import { fail, ok, type Result } from '../core/errors.ts';
 import { KEY_ID_PATTERN } from '../core/keys.ts';
+import { LIMITS } from '../core/limits.ts';
+import { redact } from '../core/secrets.ts';
 import type { Db } from '../db/database.ts';
 import type { RotationsTable, RotationState, TargetStatus } from '../db/schema.ts';
 import { authorize, toProject, type Project } from './access.ts';
 import { recordEvent } from './audit.ts';
 import type { Actor, ServiceContext } from './context.ts';
 import { createDelivery, findDelivery, wipeIfDone, type Delivery, type DeliveryTicket } from './deliveries.ts';
-import { activeKeys, issueKey, keyById, revokeKeyRow, type ApiKey, type IssuedKey } from './keys.ts';
+import { activeKeys, issueKey, keyById, revokeKeyRow, tooManyKeys, type ApiKey, type IssuedKey } from './keys.ts';
 import { targetsOf, toTarget, type Target } from './github-targets.ts';
 
 export const REMINDER_JOB = 'rotation.reminder';
@@ -48,6 +50,8 @@ export interface RotationDetails {
   readonly newKey: ApiKey;
   readonly delivery: Delivery;
   readonly targets: TargetOutcome[];
+  /** The new key of a later rotation of the same project: what GitHub should hold now instead. */
+  readonly replacedBy: ApiKey | null;
 }
 
 function toRotation(r: Selectable<RotationsTable>): Rotation {
@@ -89,6 +93,7 @@ export function rotationDetails(db: Db, id: number): RotationDetails | null {
       .orderBy('github_targets.id'),
   );
   const project = db.get(db.q.selectFrom('projects').selectAll().where('id', '=', rotation.projectId))!;
+  const later = laterRotation(db, rotation);
   return {
     rotation,
     project: toProject(project),
@@ -96,7 +101,46 @@ export function rotationDetails(db: Db, id: number): RotationDetails | null {
     newKey: keyById(db, rotation.newKeyId)!,
     delivery: findDelivery(db, rotation.deliveryId)!,
     targets: rows.map(({ status, message, ...target }) => ({ target: toTarget(target), status, message })),
+    replacedBy: later ? keyById(db, later.newKeyId) : null,
   };
+}
+
+/** The newest rotation of the same project started after `rotation`, if any. */
+function laterRotation(db: Db, rotation: Rotation): Rotation | null {
+  const row = db.get(
+    db.q
+      .selectFrom('rotations')
+      .selectAll()
+      .where('project_id', '=', rotation.projectId)
+      .where('id', '>', rotation.id)
+      .orderBy('id', 'desc')
+      .limit(1),
+  );
+  return row ? toRotation(row) : null;
+}
+
+/**
+ * Why a rotation's new key may no longer be written to GitHub, checked when
+ * the write happens (a Retry pressed days later, a write resumed at reveal),
+ * not when the button was made: the new key was revoked since, a later
+ * rotation put another key there, or the project was deleted. Null when the
+ * write may go ahead.
+ */
+export function writeRefusal(db: Db, rotationId: number): string | null {
+  const rotation = findRotation(db, rotationId);
+  if (!rotation) return 'That rotation no longer exists.';
+  const project = db.get(db.q.selectFrom('projects').select(['name', 'deleted_at']).where('id', '=', rotation.projectId))!;
+  if (project.deleted_at !== null) return `\`${project.name}\` was deleted; nothing is written to GitHub for it any more.`;
+  const newKey = keyById(db, rotation.newKeyId)!;
+  if (newKey.revokedAt !== null) {
+    return `The new key ${newKey.publicId} of this rotation has been revoked since, so it is not written to GitHub.`;
+  }
+  const later = laterRotation(db, rotation);
+  if (later) {
+    const replacement = keyById(db, later.newKeyId)!;
+    return `A later rotation of \`${project.name}\` (new key ${replacement.publicId}) replaced this one, so its key is not written to GitHub.`;
+  }
+  return null;
 }
 
 export function openRotation(db: Db, projectId: number): Rotation | null {
@@ -144,6 +188,8 @@ export function startRotation(
     } else {
       return fail('bad_input', `\`${name}\` has ${keys.length} active keys; name the one to rotate: ${keys.map((k) => k.publicId).join(', ')}.`);
     }
+    // A rotation adds a key until the old one is revoked: it counts against the bound like `keys create`.
+    if (!revokeNow && keys.length >= LIMITS.activeKeysPerProject) return fail('conflict', tooManyKeys(name));
     const at = ctx.now();
     // The leak response never waits: it closes the rotation in progress, keeping its keys.
     if (open) finishRotation(ctx, open, 'kept', actor.userId);
@@ -180,7 +226,7 @@ export function startRotation(
       action: 'key.rotation_started',
       details: { rotation: row.id, old: old.publicId, new: issued.key.publicId, overlap_seconds: overlapSeconds, revoke_now: revokeNow },
     });
-    if (revokeNow) revokeKeyRow(db, at, old, actor.userId, 'rotation --revoke-now');
+    if (revokeNow) revokeKeyRow(db, at, old, actor.userId, 'rotation --revoke-now', ctx.jobs);
     else ctx.jobs.enqueue(REMINDER_JOB, { rotation: row.id, remindAt }, remindAt!);
     return ok({ ...issued, rotation: findRotation(db, row.id)!, ticket, targets });
   });
@@ -203,7 +249,7 @@ export function recordTargetResult(
         .updateTable('rotation_targets')
         .set((eb) => ({
           status: result.ok ? 'written' : 'failed',
-          message: result.ok ? null : result.message,
+          message: result.ok ? null : redact(result.message),
           attempts: eb('attempts', '+', 1),
           updated_at: at,
         }))
@@ -224,9 +270,11 @@ export function recordTargetResult(
 export function finishRotation(ctx: ServiceContext, rotation: Rotation, state: 'revoked' | 'kept', by: string): void {
   const { db } = ctx;
   const at = ctx.now();
-  db.run(
+  const { changes } = db.run(
     db.q.updateTable('rotations').set({ state, finished_at: at, finished_by: by }).where('id', '=', rotation.id).where('state', '=', 'overlap'),
   );
+  // Already finished (revoking its old key finishes it too): recorded once.
+  if (changes === 0) return;
   recordEvent(db, at, {
     projectId: rotation.projectId,
     actor: by,

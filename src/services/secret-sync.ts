@@ -6,7 +6,7 @@
 import type { SecretStore } from '../github/types.ts';
 import type { ServiceContext } from './context.ts';
 import { toSecretTarget, type Target } from './github-targets.ts';
-import { recordTargetResult, rotationDetails } from './rotations.ts';
+import { recordTargetResult, rotationDetails, writeRefusal } from './rotations.ts';
 
 /**
  * Writes under way in this process. A target still `pending` that no write
@@ -20,7 +20,7 @@ const slot = (rotationId: number, targetId: number) => `${rotationId}:${targetId
 /** Targets whose write started but never finished, for lack of a process to finish it. */
 export function interruptedTargets(ctx: ServiceContext, rotationId: number): Target[] {
   const details = rotationDetails(ctx.db, rotationId);
-  if (!details) return [];
+  if (!details || writeRefusal(ctx.db, rotationId) !== null) return [];
   return details.targets
     .filter((t) => t.status === 'pending' && !writing.has(slot(rotationId, t.target.id)))
     .map((t) => t.target);
@@ -31,6 +31,11 @@ export interface SyncOptions {
   readonly pauseMs?: number;
 }
 
+/**
+ * Writes the new key to one target, first checking that the rotation may
+ * still write (`writeRefusal`): true when GitHub holds it, false when the
+ * write failed or was refused (then nothing is sent to GitHub or recorded).
+ */
 export async function writeTarget(
   ctx: ServiceContext,
   store: SecretStore,
@@ -45,6 +50,8 @@ export async function writeTarget(
   try {
     const attempts = options.attempts ?? 2;
     for (let attempt = 1; ; attempt++) {
+      // Checked before every attempt: the key may have been revoked or replaced during the pause.
+      if (writeRefusal(ctx.db, rotationId) !== null) return false;
       const result = await store.write(toSecretTarget(target), plaintext);
       if (result.ok) {
         recordTargetResult(ctx, rotationId, target, { ok: true }, actor);

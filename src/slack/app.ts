@@ -86,7 +86,7 @@ export function createSlackApp(deps: SlackDeps): SlackApp {
     log,
     actorOf: (userId: string): Actor => ({ userId, isAdmin: admins.has(userId) }),
   };
-  const claimer = new InviteClaimer(deps.services, surface, log);
+  const claimer = new InviteClaimer(deps.services, surface, log, (id) => admins.has(id));
 
   app.use(sameWorkspaceOnly(identity, log));
   const standings = new Standings(async (user) => (await app.client.users.info({ user })).user, identity, deps.services.now, log);

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { parseDuration } from '../core/duration.ts';
 import { isProjectName, parseEnvList, PROJECT_NAME_RULE } from '../core/names.ts';
 import { parseRole, type Role } from '../core/roles.ts';
+import { redact } from '../core/secrets.ts';
 import { code } from './mrkdwn.ts';
 
 const text = (input: unknown) => code(String(input));
@@ -34,6 +35,10 @@ export const invitee = z.string().transform((value, ctx): { userId: string } | {
   if (user) return { userId: user[1]! };
   const mailto = /^<mailto:([^|>]+)(?:\|[^>]*)?>$/.exec(value);
   const email = mailto ? mailto[1]! : value;
+  if (EMAIL.test(email) && redact(email) !== email) {
+    ctx.addIssue({ code: 'custom', message: 'That address contains an API key or token, so it cannot be an invitation; nothing was stored.' });
+    return z.NEVER;
+  }
   if (EMAIL.test(email)) return { email: email.toLowerCase() };
   ctx.addIssue({ code: 'custom', message: `${text(value)} is neither a Slack user nor an e-mail address.` });
   return z.NEVER;

@@ -9,7 +9,7 @@ import type { AppError } from '../core/errors.ts';
 import type { Logger } from '../logger.ts';
 import type { Actor, ServiceContext } from '../services/context.ts';
 import type { SecretStore } from '../github/types.ts';
-import type { ChatSurface, Message, UserDirectory } from './surface.ts';
+import type { ChannelDirectory, ChatSurface, Message, UserDirectory } from './surface.ts';
 
 /** Sends a further reply to the person who ran the command (Slack's response_url). */
 export type Responder = (message: Message) => Promise<void>;
@@ -28,6 +28,7 @@ export interface CommandContext {
   readonly services: ServiceContext;
   readonly chat: ChatSurface;
   readonly users: UserDirectory;
+  readonly channels: ChannelDirectory;
   readonly secrets: SecretStore;
   readonly channelId: string;
   readonly triggerId: string;

@@ -16,6 +16,8 @@ export class InviteClaimer {
     private readonly services: ServiceContext,
     private readonly users: UserDirectory,
     private readonly log: Logger,
+    /** Who acts as Owner everywhere (JAMJET_ADMIN_USERS): their invitations never lapse with a role. */
+    private readonly isAdmin: (userId: string) => boolean = () => false,
   ) {}
 
   async claimFor(userId: string): Promise<{ project: string; role: string }[]> {
@@ -29,7 +31,7 @@ export class InviteClaimer {
       const user = await this.users.getUser(userId);
       this.checked.set(userId, newest);
       if (!user?.email) return [];
-      const granted = claimInvites(this.services, userId, user.email);
+      const granted = claimInvites(this.services, userId, user.email, this.isAdmin);
       if (granted.length > 0) this.log.info('pending invitations claimed', { user: userId, projects: granted.map((g) => g.project) });
       return granted;
     } catch (error) {

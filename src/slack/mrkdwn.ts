@@ -1,8 +1,18 @@
-/** Text for Slack's mrkdwn. Anything a person typed goes through `escape`. */
+/**
+ * Text for Slack's mrkdwn. Anything a person or an agent typed goes through
+ * `escape` (or `code`), which also blanks keys and tokens, so the same
+ * redaction applies wherever such text is shown.
+ */
+import { redact } from '../core/secrets.ts';
 
 /** Neutralises `<!channel>`, fake links and mentions: Slack only reads &, < and > as control characters. */
-export function escape(text: string): string {
+export function escapeControls(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+/** Someone's text for mrkdwn: secrets blanked (`redact`), then Slack's control characters neutralised. */
+export function escape(text: string): string {
+  return escapeControls(redact(text));
 }
 
 /** Undoes Slack's own escaping of the text a person typed. */
@@ -20,9 +30,10 @@ const ECHO_LIMIT = 60;
  * sentence around it.
  */
 export function code(text: string): string {
-  let shown = text.replace(/[\r\n\t]+/g, ' ').replace(/[\u202a-\u202e\u2066-\u2069\u200e\u200f]/g, '');
+  // Redacted before it is cut, so no part of a key survives the cut.
+  let shown = redact(text).replace(/[\r\n\t]+/g, ' ').replace(/[\u202a-\u202e\u2066-\u2069\u200e\u200f]/g, '');
   if (shown.length > ECHO_LIMIT) shown = `${shown.slice(0, ECHO_LIMIT)}…`;
-  return `\`${escape(shown).replace(/`/g, "'")}\``;
+  return `\`${escapeControls(shown).replace(/`/g, "'")}\``;
 }
 
 /** A time Slack shows in each reader's own time zone. */

@@ -39,6 +39,32 @@ export interface UserDirectory {
   getUser(userId: string): Promise<SlackUser | null>;
 }
 
+/** A channel as `conversations.info` describes it to the bot. */
+export interface SlackChannel {
+  readonly id: string;
+  readonly isArchived: boolean;
+  /** Whether the bot itself is in the channel. */
+  readonly botIsMember: boolean;
+  /** Shared with another organisation (Slack Connect), or an invitation to share it is pending. */
+  readonly isExternal: boolean;
+  /** A direct message or group DM rather than a channel. */
+  readonly isDirect: boolean;
+}
+
+/** What the bot can learn about a channel before it relies on it. */
+export interface ChannelDirectory {
+  /**
+   * `conversations.info`; null when Slack answers `channel_not_found` (no such
+   * channel, or a private one the bot is not in). Other Slack errors throw.
+   */
+  getChannel(channelId: string): Promise<SlackChannel | null>;
+  /**
+   * Whether `userId` is in the channel: `conversations.members`, page by page
+   * (Slack's `cursor`), stopping at the first page that names them.
+   */
+  isChannelMember(channelId: string, userId: string): Promise<boolean>;
+}
+
 /** The Slack error code of a failed Web API call (`channel_not_found`, ...), or the error's message. */
 export function slackErrorCode(error: unknown): string {
   const data = (error as { data?: { error?: string } }).data;
@@ -65,7 +91,20 @@ const toUser = (u: UserLike): SlackUser => ({
   isGuest: Boolean(u.is_restricted || u.is_ultra_restricted),
 });
 
-export class WebApiSurface implements ChatSurface, UserDirectory {
+interface ChannelLike {
+  id?: string;
+  is_archived?: boolean;
+  is_member?: boolean;
+  is_ext_shared?: boolean;
+  is_pending_ext_shared?: boolean;
+  is_im?: boolean;
+  is_mpim?: boolean;
+}
+
+/** Members asked for per `conversations.members` page (Slack allows up to 1,000; it recommends 200 or fewer). */
+const MEMBERS_PAGE = 200;
+
+export class WebApiSurface implements ChatSurface, UserDirectory, ChannelDirectory {
   constructor(private readonly client: WebClient) {}
 
   async postDm(userId: string, message: Message): Promise<PostedMessage> {
@@ -98,6 +137,33 @@ export class WebApiSurface implements ChatSurface, UserDirectory {
       if (slackErrorCode(error) === 'users_not_found') return null;
       throw error;
     }
+  }
+
+  async getChannel(channelId: string): Promise<SlackChannel | null> {
+    try {
+      const result = await this.client.conversations.info({ channel: channelId });
+      const c = (result.channel ?? {}) as ChannelLike;
+      return {
+        id: c.id ?? channelId,
+        isArchived: Boolean(c.is_archived),
+        botIsMember: Boolean(c.is_member),
+        isExternal: Boolean(c.is_ext_shared || c.is_pending_ext_shared),
+        isDirect: Boolean(c.is_im || c.is_mpim),
+      };
+    } catch (error) {
+      if (slackErrorCode(error) === 'channel_not_found') return null;
+      throw error;
+    }
+  }
+
+  async isChannelMember(channelId: string, userId: string): Promise<boolean> {
+    let cursor: string | undefined;
+    do {
+      const page = await this.client.conversations.members({ channel: channelId, limit: MEMBERS_PAGE, ...(cursor ? { cursor } : {}) });
+      if ((page.members ?? []).includes(userId)) return true;
+      cursor = page.response_metadata?.next_cursor || undefined;
+    } while (cursor);
+    return false;
   }
 
   async getUser(userId: string): Promise<SlackUser | null> {

@@ -15,7 +15,7 @@ import type { Message } from '../../src/slack/surface.ts';
 import { CommandRouter } from '../../src/slack/router.ts';
 import { reveal, run } from '../e2e/keys-flow.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
-import { FakeSlack, slash } from '../helpers/slack.ts';
+import { BOT_USER, FakeSlack, slash } from '../helpers/slack.ts';
 import { Prng } from './prng.ts';
 
 const SEED = 20261128;
@@ -41,7 +41,9 @@ beforeEach(async () => {
     .addUser({ id: OWNER, email: 'owner@acme.test' })
     .addUser({ id: ADMIN, email: 'admin@acme.test' })
     .addUser({ id: OUTSIDER, email: 'outsider@acme.test' })
-    .addUser({ id: 'U0BOT', is_bot: true });
+    .addUser({ id: 'U0BOT', is_bot: true })
+    // The one channel the fuzz names that exists, with the app and the people in it.
+    .addChannel({ id: 'C0APPROVALS', members: [BOT_USER, OWNER, ADMIN, 'U0RESCUE'] });
   t = await startTestApp({ slack, env: { JOBS_POLL_SECONDS: '3600' } });
   await run(t, OWNER, 'projects create pay');
   key = await reveal(t, OWNER);
@@ -208,6 +210,7 @@ describe('fuzzing /jamjet', () => {
         services: t.app.services,
         chat: t.app.slack.surface,
         users: t.app.slack.surface,
+        channels: t.app.slack.surface,
         secrets: github,
         channelId: 'C0GENERAL',
         triggerId: `trigger-fuzz-${i}`,
@@ -467,6 +470,7 @@ describe('found by fuzzing', () => {
         services: t.app.services,
         chat: t.app.slack.surface,
         users: t.app.slack.surface,
+        channels: t.app.slack.surface,
         secrets: github,
         channelId: 'C0GENERAL',
         triggerId: 'trigger-found',

@@ -10,7 +10,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { backoffMs } from '../../src/jobs/queue.ts';
 import { reveal, readiness, run, waitForCall } from '../e2e/keys-flow.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
-import { buttonPayload, buttonsIn, FakeSlack, interact } from '../helpers/slack.ts';
+import { BOT_USER, buttonPayload, buttonsIn, FakeSlack, interact } from '../helpers/slack.ts';
 import { FlakySlack, mentions, rateLimited, serverError, type Attempt, type Failure } from './flaky-slack.ts';
 
 const OWNER = 'U0OWNER';
@@ -25,7 +25,10 @@ let key: string;
 
 beforeEach(async () => {
   clock = { now: Date.UTC(2026, 10, 28, 9, 0, 0) };
-  const slack = new FakeSlack().addUser({ id: OWNER, email: 'owner@acme.test' }).addUser({ id: OWNER2, email: 'owner2@acme.test' });
+  const slack = new FakeSlack()
+    .addUser({ id: OWNER, email: 'owner@acme.test' })
+    .addUser({ id: OWNER2, email: 'owner2@acme.test' })
+    .addChannel({ id: CHANNEL, members: [BOT_USER, OWNER] });
   flaky = new FlakySlack(slack, () => clock.now);
   t = await startTestApp({ slack, now: () => clock.now, env: { JOBS_POLL_SECONDS: '3600' } });
   await run(t, OWNER, 'projects create pay');

@@ -11,7 +11,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { openDb } from '../../src/db/database.ts';
 import { migrateToLatest } from '../../src/db/migrate.ts';
 import { findBrokenLink } from '../../src/services/audit.ts';
-import { FakeSlack, buttonsIn } from '../helpers/slack.ts';
+import { BOT_USER, FakeSlack, buttonsIn } from '../helpers/slack.ts';
 import { command, KEY, press, readiness, revealNewest, waitForButton, type LocalSlack } from './bot-flow.ts';
 import { sleep, startBot, stopAllBots, type BotProcess } from './bot-process.ts';
 
@@ -27,7 +27,7 @@ let closeSlack: () => Promise<void>;
 
 beforeEach(async () => {
   dir = mkdtempSync(join(tmpdir(), 'jamjet-drill-two-'));
-  const fake = new FakeSlack().addUser({ id: OWNER, email: 'owner@acme.test' });
+  const fake = new FakeSlack().addUser({ id: OWNER, email: 'owner@acme.test' }).addChannel({ id: CHANNEL, members: [BOT_USER, OWNER] });
   const listening = await fake.listen();
   slack = { fake, url: listening.url };
   closeSlack = listening.close;

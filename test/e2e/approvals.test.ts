@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
-import { buttonPayload, FakeSlack, interact, TEAM_ID } from '../helpers/slack.ts';
+import { BOT_USER, buttonPayload, FakeSlack, interact, TEAM_ID } from '../helpers/slack.ts';
 import { reveal, run, waitForCall } from './keys-flow.ts';
 
 const OWNER = 'U0OWNER';
@@ -63,6 +63,7 @@ beforeEach(async () => {
   clock = { now: Date.now() };
   const slack = new FakeSlack();
   for (const id of [OWNER, ADMIN, MEMBER, READER, OUTSIDER, OTHER_OWNER]) slack.addUser({ id, email: `${id}@acme.test` });
+  slack.addChannel({ id: CHANNEL, members: [BOT_USER, OWNER, ADMIN, MEMBER] });
   t = await startTestApp({ slack, now: () => clock.now, env: { JOBS_POLL_SECONDS: '3600' } });
   await run(t, OWNER, 'projects create payments');
   key = await reveal(t, OWNER);

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { findBrokenLink } from '../../src/services/audit.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
-import { FakeSlack, interact, slash, TEAM_ID } from '../helpers/slack.ts';
+import { BOT_USER, FakeSlack, interact, slash, TEAM_ID } from '../helpers/slack.ts';
 
 const OWNER = 'U0OWNER';
 const ADMIN = 'U0ADMIN';
@@ -32,7 +32,8 @@ beforeEach(async () => {
     .addUser({ id: READER, email: 'reader@acme.test' })
     .addUser({ id: OUTSIDER, email: 'outsider@acme.test' })
     .addUser({ id: 'U0BOTTY', is_bot: true })
-    .withoutUser('U0GHOST');
+    .withoutUser('U0GHOST')
+    .addChannel({ id: 'C0OPS', members: [BOT_USER, MEMBER] });
   t = await startTestApp({ slack, env: { JAMJET_ADMIN_USERS: RESCUER } });
   await run(OWNER, 'projects create payments');
   await run(OWNER, `members invite payments <@${ADMIN}|admin> admin`);
@@ -96,7 +97,7 @@ describe('help and whoami', () => {
 
   it('lists one group', async () => {
     const reply = await run(OUTSIDER, 'help members');
-    expect(reply.text).toContain('/jamjet members remove <project> <@user>');
+    expect(reply.text).toContain('/jamjet members remove <project> <@user|email>');
     expect(reply.text).not.toContain('/jamjet projects create');
   });
 

@@ -63,6 +63,18 @@ function userObject(user: FakeUser): Record<string, unknown> {
 
 /** Ids Slack could hand out for a person: U… or, on Enterprise Grid, W…. */
 const MEMBER_ID = /^[UW][A-Z0-9]{2,}$/;
+/** A channel as Slack keeps it; `members` are user ids, the bot is `BOT_USER`. */
+export interface FakeChannel {
+  id: string;
+  members: string[];
+  is_private?: boolean;
+  is_archived?: boolean;
+  is_ext_shared?: boolean;
+  is_mpim?: boolean;
+}
+
+/** The bot's own user id, as auth.test answers it. */
+export const BOT_USER = 'UBOT';
 
 function parseBody(raw: string): Record<string, unknown> {
   if (raw.trim().startsWith('{')) return JSON.parse(raw) as Record<string, unknown>;
@@ -77,6 +89,7 @@ export class FakeSlack {
   readonly calls: SlackCall[] = [];
   readonly users = new Map<string, FakeUser>();
   private readonly unknown = new Set<string>();
+  readonly channels = new Map<string, FakeChannel>();
   private readonly handlers = new Map<string, Handler>();
   private ts = 1_700_000_000;
 
@@ -93,6 +106,28 @@ export class FakeSlack {
       const user = this.users.get(id) ?? (MEMBER_ID.test(id) && !this.unknown.has(id) ? { id } : null);
       return user ? { ok: true, user: userObject(user) } : { ok: false, error: 'user_not_found' };
     });
+    // As Slack does: a private channel the bot is not in is indistinguishable from no channel.
+    const visible = (id: unknown) => {
+      const c = this.channels.get(String(id));
+      return c && (!c.is_private || c.members.includes(BOT_USER)) ? c : null;
+    };
+    this.on('conversations.info', (b) => {
+      const c = visible(b.channel);
+      if (!c) return { ok: false, error: 'channel_not_found' };
+      const { members, ...rest } = c;
+      return { ok: true, channel: { ...rest, is_channel: !c.is_private && !c.is_mpim, is_member: members.includes(BOT_USER) } };
+    });
+    this.on('conversations.members', (b) => {
+      const c = visible(b.channel);
+      if (!c) return { ok: false, error: 'channel_not_found' };
+      const limit = b.limit === undefined ? 100 : Number(b.limit);
+      if (!Number.isInteger(limit) || limit < 1 || limit > 1000) return { ok: false, error: 'invalid_limit' };
+      const start = b.cursor ? Number(Buffer.from(String(b.cursor), 'base64').toString('utf8').replace(/^offset:/, '')) : 0;
+      if (!Number.isInteger(start) || start < 0) return { ok: false, error: 'invalid_cursor' };
+      const page = c.members.slice(start, start + limit);
+      const next = start + limit < c.members.length ? Buffer.from(`offset:${start + limit}`).toString('base64') : '';
+      return { ok: true, members: page, response_metadata: { next_cursor: next } };
+    });
     this.on('users.lookupByEmail', (b) => {
       const user = [...this.users.values()].find((u) => u.email?.toLowerCase() === String(b.email).toLowerCase());
       return user ? { ok: true, user: userObject(user) } : { ok: false, error: 'users_not_found' };
@@ -102,6 +137,11 @@ export class FakeSlack {
   /** Replaces the answer to one Web API method. */
   on(method: string, handler: Handler): this {
     this.handlers.set(method, handler);
+    return this;
+  }
+
+  addChannel(channel: FakeChannel): this {
+    this.channels.set(channel.id, channel);
     return this;
   }
 

@@ -43,6 +43,7 @@ export function registerCommandListener(
         services: deps.services,
         chat: deps.surface,
         users: deps.surface,
+        channels: deps.surface,
         secrets: deps.secrets,
         channelId: command.channel_id,
         triggerId: command.trigger_id,

@@ -85,7 +85,14 @@ export function registerKeyListeners(app: Interactions, deps: ListenerDeps): voi
   app.action(ACTIONS.retry, retryValue, async ({ ack, body, respond }, { rotation: rotationId, target: targetId, ticket }) => {
     await ack();
     const allowed = checkCanRetry(services, deps.actorOf(body.user.id), rotationId);
-    if (!allowed.ok) return void (await refuse(respond, allowed.error));
+    if (!allowed.ok) {
+      // The key was revoked or replaced since the button was made: the report shows that now, without Retry.
+      const current = allowed.error.code === 'already_done' ? rotationDetails(services.db, rotationId) : null;
+      if (current && ticket.deliveryId === current.rotation.deliveryId) {
+        await respond({ replace_original: true, ...rotationReport(current, null) });
+      }
+      return void (await refuse(respond, allowed.error));
+    }
     // The key in the button must be this rotation's new key, not one from another rotation.
     if (ticket.deliveryId !== allowed.value.rotation.deliveryId) {
       return void (await refuse(respond, 'This button does not belong to that rotation.'));

@@ -4,16 +4,16 @@ import { CONFIRM_BLOCK, CONFIRM_INPUT, DELETE_PROJECT_CALLBACK, projectDeletedMo
 import type { ListenerDeps } from './deps.ts';
 import { textInput, type Interactions } from './dispatch.ts';
 
-/** The typed-name confirmation: the project in the metadata, and what was typed. */
+/** The typed-name confirmation: the project's name and id in the metadata, and what was typed. */
 const DeleteForm = z.object({
-  metadata: z.object({ project: z.string().min(1).max(63) }),
+  metadata: z.object({ project: z.string().min(1).max(63), id: z.number().int().positive() }),
   values: textInput(CONFIRM_BLOCK, CONFIRM_INPUT, 200).transform((typed) => typed ?? ''),
 });
 
 /** The typed-name confirmation of `projects delete`. */
 export function registerProjectListeners(app: Interactions, deps: ListenerDeps): void {
-  app.view(DELETE_PROJECT_CALLBACK, DeleteForm, async ({ ack, body }, { metadata: { project }, values: typed }) => {
-    const result = deleteProject(deps.services, deps.actorOf(body.user.id), project, typed);
+  app.view(DELETE_PROJECT_CALLBACK, DeleteForm, async ({ ack, body }, { metadata: { project, id }, values: typed }) => {
+    const result = deleteProject(deps.services, deps.actorOf(body.user.id), project, typed, id);
     if (!result.ok) {
       await ack({ response_action: 'errors', errors: { [CONFIRM_BLOCK]: result.error.message.replace(/`/g, '') } });
       return;

@@ -1,8 +1,8 @@
 /** Block Kit for approval cards. Pure functions; everything an SDK sent is escaped. */
 import type { KnownBlock, View } from '@slack/web-api';
 import type { Approval } from '../../services/approvals.ts';
-import { redact } from '../../core/secrets.ts';
-import { date, escape, mention } from '../mrkdwn.ts';
+import { mapStrings, redact, redactValue } from '../../core/secrets.ts';
+import { date, escape, escapeControls, mention } from '../mrkdwn.ts';
 import type { Message } from '../surface.ts';
 
 export const APPROVAL_ACTIONS = { approve: 'approval_approve', reject: 'approval_reject' } as const;
@@ -12,13 +12,29 @@ export const REASON_INPUT = 'text';
 
 const CONTEXT_LIMIT = 2500;
 
-/** The SDK's context as indented JSON, cut to fit a Slack section. */
+/** Lengths long texts in a context are cut to, tried in turn until the whole context fits. */
+const VALUE_CUTS = [500, 200, 80, 30];
+
+const cut = (max: number) => (text: string) => (text.length > max ? `${text.slice(0, max)}… (${text.length - max} more characters)` : text);
+
+/**
+ * The SDK's context as indented JSON, cut to fit a Slack section. Redacted
+ * value by value before it is serialised, so every field the agent sent is
+ * shown and no pattern runs across fields. When it is too long, long texts
+ * are shortened one by one first, so one padded field cannot push the
+ * others off the card; only a context with too many fields is cut at the end.
+ */
 export function renderContext(context: Record<string, unknown>): string | null {
   if (Object.keys(context).length === 0) return null;
-  let json = redact(JSON.stringify(context, null, 2));
+  const clean = redactValue(context);
+  let json = JSON.stringify(clean, null, 2);
+  for (const max of VALUE_CUTS) {
+    if (json.length <= CONTEXT_LIMIT) break;
+    json = JSON.stringify(mapStrings(clean, cut(max)), null, 2);
+  }
   if (json.length > CONTEXT_LIMIT) json = `${json.slice(0, CONTEXT_LIMIT)}\n… (${json.length - CONTEXT_LIMIT} more characters)`;
   // Neither Slack's control characters nor a closing fence may come from the SDK.
-  return '```' + escape(json).replace(/```/g, "'''") + '```';
+  return '```' + escapeControls(json).replace(/```/g, "'''") + '```';
 }
 
 export interface CardInput {

@@ -5,11 +5,12 @@ export const CONFIRM_BLOCK = 'confirm';
 export const CONFIRM_INPUT = 'name';
 
 /** The confirmation modal: the person types the project's name to delete it. */
-export function deleteProjectModal(project: string): View {
+export function deleteProjectModal(project: string, projectId: number): View {
   return {
     type: 'modal',
     callback_id: DELETE_PROJECT_CALLBACK,
-    private_metadata: JSON.stringify({ project }),
+    // The id too: the submission is checked against the project the window was opened for.
+    private_metadata: JSON.stringify({ project, id: projectId }),
     title: { type: 'plain_text', text: 'Delete project' },
     submit: { type: 'plain_text', text: 'Delete' },
     close: { type: 'plain_text', text: 'Cancel' },

@@ -66,20 +66,40 @@ export function revealModal(project: string, key: ApiKey, plaintext: string): Vi
 
 const STATUS_ICON = { written: ':white_check_mark:', failed: ':x:', pending: ':hourglass_flowing_sand:' } as const;
 
-/** Where the new key was written; failed targets get a *Retry* button carrying `ticket`. */
+/** The first line of a rotation report, from the rotation's state now (not when it started). */
+function reportHead({ rotation, project, oldKey, newKey, replacedBy }: RotationDetails): string {
+  const name = `\`${project.name}\``;
+  if (newKey.revokedAt !== null) {
+    return `:no_entry: ${name}: new key ${keyLabel(newKey)} was revoked ${date(newKey.revokedAt)}; it is no longer written to GitHub.`;
+  }
+  if (replacedBy) {
+    return `:fast_forward: ${name}: new key ${keyLabel(newKey)} was replaced by ${replacedBy.publicId} in a later rotation; it is no longer written to GitHub.`;
+  }
+  if (rotation.state === 'revoked' && rotation.remindAt === null) {
+    return `:rotating_light: ${name}: new key ${keyLabel(newKey)}; the old key ${oldKey.publicId} was revoked at once.`;
+  }
+  if (rotation.state === 'revoked') {
+    return `:lock: ${name}: new key ${keyLabel(newKey)}; the old key ${oldKey.publicId} was revoked ${date(rotation.finishedAt ?? rotation.createdAt)}.`;
+  }
+  if (rotation.state === 'kept') return `:handshake: ${name}: new key ${keyLabel(newKey)}; the rotation is finished and both keys were kept.`;
+  return `:arrows_counterclockwise: ${name}: new key ${keyLabel(newKey)}. The old key ${oldKey.publicId} stays valid until you revoke it${rotation.remindAt ? `; I will remind you ${date(rotation.remindAt)}` : ''}.`;
+}
+
+/**
+ * Where the new key was written; failed targets get a *Retry* button carrying
+ * `ticket`, while the new key is still the one GitHub should hold.
+ */
 export function rotationReport(details: RotationDetails, ticket: string | null): Message {
-  const { rotation, project, oldKey, newKey, targets } = details;
-  const head =
-    rotation.state === 'revoked' && rotation.remindAt === null
-      ? `:rotating_light: \`${project.name}\`: new key ${keyLabel(newKey)}; the old key ${oldKey.publicId} was revoked at once.`
-      : `:arrows_counterclockwise: \`${project.name}\`: new key ${keyLabel(newKey)}. The old key ${oldKey.publicId} stays valid until you revoke it${rotation.remindAt ? `; I will remind you ${date(rotation.remindAt)}` : ''}.`;
+  const { rotation, project, newKey, targets } = details;
+  const head = reportHead(details);
+  const retryable = ticket !== null && newKey.revokedAt === null && details.replacedBy === null;
   const blocks: KnownBlock[] = [section(head)];
   if (targets.length === 0) {
     blocks.push(context(`No GitHub targets are linked; link one with \`/jamjet github link ${project.name} owner/repo\`.`));
   }
   for (const { target, status, message } of targets) {
     const line = `${STATUS_ICON[status]} ${escape(describeSpec(target))}${message ? `: ${escape(message)}` : ''}`;
-    if (status === 'failed' && ticket) {
+    if (status === 'failed' && retryable) {
       blocks.push({
         type: 'section',
         text: { type: 'mrkdwn', text: line },

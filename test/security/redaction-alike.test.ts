@@ -1,0 +1,106 @@
+/**
+ * Kind 4, outputs not redacted alike: text a person or an agent supplies is
+ * redacted the same way wherever it goes: cards, DMs, replies, the API, the
+ * audit trail and the database.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { startTestApp, type TestApp } from '../helpers/app.ts';
+import { BOT_USER, buttonPayload, FakeSlack, interact, TEAM_ID } from '../helpers/slack.ts';
+import { reveal, run, waitForCall } from '../e2e/keys-flow.ts';
+
+const OWNER = 'U0OWNER';
+const CHANNEL = 'C0APPROVALS';
+const LEAKED = 'jj_0123456789abcdef0123456789abcdef';
+/** Any 8 characters of the leaked key's hex, which no redacted output may keep. */
+const FRAGMENT = /0123456789abcdef|89abcdef0123|cdef01234567/;
+
+let t: TestApp;
+let key: string;
+
+beforeEach(async () => {
+  const slack = new FakeSlack().addUser({ id: OWNER, email: 'owner@acme.test' }).addChannel({ id: CHANNEL, members: [BOT_USER, OWNER] });
+  t = await startTestApp({ slack });
+  await run(t, OWNER, 'projects create payments');
+  key = await reveal(t, OWNER);
+  await run(t, OWNER, `projects channel payments <#${CHANNEL}|approvals>`);
+});
+afterEach(async () => {
+  await t.stop();
+});
+
+/** Everything the bot said to Slack, kept in its database and wrote to its log. */
+function everywhere(): string {
+  const dump = (sql: string) => JSON.stringify(t.app.db.sqlite.prepare(sql).all());
+  return [
+    JSON.stringify(t.slack.calls.map((c) => c.body)),
+    dump('SELECT * FROM audit_events'),
+    dump('SELECT action, context, reason FROM approvals'),
+    dump('SELECT name FROM api_keys'),
+    dump('SELECT email FROM pending_invites'),
+    t.logs.join('\n'),
+  ].join('\n');
+}
+
+describe('a reject reason', () => {
+  it('the example: a reason holding a jj_ key is blanked on the card, in GET /v1/approvals/{id} and in the audit trail', async () => {
+    const res = await fetch(`http://127.0.0.1:${t.port}/v1/approvals`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ action: 'deploy' }),
+    });
+    const { id } = (await res.json()) as { id: string };
+    await waitForCall(t, 0, (c) => c.method === 'chat.postMessage' && c.body.channel === CHANNEL);
+    const from = t.slack.calls.length;
+    await interact(t.port, buttonPayload(OWNER, 'approval_reject', id, CHANNEL));
+    const modal = await waitForCall(t, from, (c) => c.method === 'views.open');
+    const view = modal.body.view as { callback_id: string; private_metadata: string };
+    const submitted = await interact(t.port, {
+      type: 'view_submission',
+      team: { id: TEAM_ID },
+      user: { id: OWNER },
+      api_app_id: 'A0APP',
+      view: {
+        id: 'V1',
+        callback_id: view.callback_id,
+        private_metadata: view.private_metadata,
+        state: { values: { reason: { text: { type: 'plain_text_input', value: `leaked: use ${LEAKED} instead` } } } },
+      },
+    });
+    expect(submitted.status).toBe(200);
+    await t.app.jobs.runDue();
+    const card = await waitForCall(t, from, (c) => c.method === 'chat.update');
+    expect(JSON.stringify(card.body)).toContain('leaked: use jj_[redacted] instead');
+
+    const answer = await fetch(`http://127.0.0.1:${t.port}/v1/approvals/${id}`, { headers: { authorization: `Bearer ${key}` } });
+    const json = (await answer.json()) as { status: string; reason: string };
+    expect(json).toMatchObject({ status: 'rejected', reason: 'leaked: use jj_[redacted] instead' });
+    expect(everywhere()).not.toMatch(FRAGMENT);
+  });
+});
+
+describe('text people type into commands', () => {
+  it('a key label holding a key is stored, listed, DMed and audited redacted', async () => {
+    const created = await run(t, OWNER, `keys create payments --name "ci ${LEAKED}"`);
+    expect(created.text).toContain('ci jj_[redacted]');
+    await waitForCall(t, 0, (c) => c.method === 'chat.postMessage' && String(c.body.text).includes('ci jj_[redacted]'));
+    expect((await run(t, OWNER, 'keys list payments')).text).toContain('ci jj_[redacted]');
+    expect(everywhere()).not.toMatch(FRAGMENT);
+  });
+
+  it('an argument echoed back in a refusal is redacted before it is cut, so no part of the key survives', async () => {
+    const padded = `${'x'.repeat(50)}${LEAKED}`;
+    for (const text of [`projects info ${LEAKED}`, `projects info ${padded}`, `keys list payments ${LEAKED}`, `nonsense${LEAKED}`]) {
+      const reply = await run(t, OWNER, text);
+      expect(reply.text).toMatch(/not a valid project name|Unexpected|no command/);
+      expect(reply.text).not.toMatch(FRAGMENT);
+    }
+    expect(everywhere()).not.toMatch(FRAGMENT);
+  });
+
+  it('an e-mail address holding a key is refused and never stored', async () => {
+    const reply = await run(t, OWNER, `members invite payments ${LEAKED}@evil.test`);
+    expect(reply.text).toContain('contains an API key or token');
+    expect(t.app.db.sqlite.prepare('SELECT count(*) AS n FROM pending_invites').get()).toEqual({ n: 0 });
+    expect(everywhere()).not.toMatch(FRAGMENT);
+  });
+});

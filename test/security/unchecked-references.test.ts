@@ -1,0 +1,85 @@
+/**
+ * Kind 7, unchecked references: an id a person types is checked with the
+ * system it names before the bot relies on it.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { startTestApp, type TestApp } from '../helpers/app.ts';
+import { BOT_USER, FakeSlack } from '../helpers/slack.ts';
+import { run } from '../e2e/keys-flow.ts';
+
+const OWNER = 'U0OWNER';
+const MEMBER = 'U0MEMBER';
+const STRANGER = 'U0STRANGER';
+
+let t: TestApp;
+
+beforeEach(async () => {
+  const crowd = Array.from({ length: 450 }, (_, i) => `U0CROWD${i}`);
+  const slack = new FakeSlack()
+    .addUser({ id: OWNER, email: 'owner@acme.test' })
+    .addUser({ id: MEMBER, email: 'member@acme.test' })
+    .addChannel({ id: 'C0OPS', members: [BOT_USER, OWNER] })
+    .addChannel({ id: 'C0OLD', members: [BOT_USER, OWNER], is_archived: true })
+    .addChannel({ id: 'C0NOBOT', members: [OWNER] })
+    .addChannel({ id: 'G0SECRET', members: [OWNER], is_private: true })
+    .addChannel({ id: 'C0SHARED', members: [BOT_USER, OWNER], is_ext_shared: true })
+    .addChannel({ id: 'C0FAR', members: [BOT_USER] })
+    // A big channel: the Owner is on the third page of members.
+    .addChannel({ id: 'C0BIG', members: [BOT_USER, ...crowd, OWNER] })
+    .addChannel({ id: 'C0BIGNOT', members: [BOT_USER, ...crowd] });
+  t = await startTestApp({ slack });
+  await run(t, OWNER, 'projects create payments');
+  await run(t, OWNER, `members invite payments <@${MEMBER}> member`);
+});
+afterEach(async () => {
+  await t.stop();
+});
+
+const channelOf = () => (t.app.db.sqlite.prepare('SELECT approvals_channel AS c FROM projects').get() as { c: string | null }).c;
+
+describe('projects channel', () => {
+  it.each([
+    ['C0GONE', 'I cannot see <#C0GONE>: it does not exist, or it is private and I am not in it.'],
+    ['G0SECRET', 'I cannot see <#G0SECRET>: it does not exist, or it is private and I am not in it.'],
+    ['C0OLD', '<#C0OLD> is archived; pick a channel that is in use.'],
+    ['C0NOBOT', 'I am not in <#C0NOBOT>; invite me there with `/invite @JamJet`, then run this again.'],
+    ['C0SHARED', '<#C0SHARED> is shared with another organisation (Slack Connect)'],
+    ['C0FAR', 'You are not in <#C0FAR>; join it first, or pick a channel you are in.'],
+    ['C0BIGNOT', 'You are not in <#C0BIGNOT>'],
+  ])('refuses %s with a sentence saying what to do, and changes nothing', async (id, sentence) => {
+    const reply = await run(t, OWNER, `projects channel payments <#${id}|x>`);
+    expect(reply.text).toContain(sentence);
+    expect(reply.text).toContain('/jamjet projects channel <project> <#channel|off>');
+    expect(channelOf()).toBeNull();
+    expect(t.app.db.sqlite.prepare("SELECT count(*) AS n FROM audit_events WHERE action LIKE 'project.channel%'").get()).toEqual({ n: 0 });
+  });
+
+  it('accepts a channel the app and the person are both in, reading every page of a big channel’s members', async () => {
+    const reply = await run(t, OWNER, 'projects channel payments <#C0BIG|big>');
+    expect(reply.text).toContain('will be posted in <#C0BIG>');
+    expect(channelOf()).toBe('C0BIG');
+    const pages = t.slack.callsTo('conversations.members').filter((c) => c.body.channel === 'C0BIG');
+    expect(pages.length).toBe(3);
+    expect(pages.every((p) => Number(p.body.limit) <= 1000)).toBe(true);
+  });
+
+  it('asks Slack nothing for someone without the role, so nothing about the channel leaks', async () => {
+    const reply = await run(t, STRANGER, 'projects channel payments <#C0OPS|ops>');
+    expect(reply.text).toContain('You have no access to project `payments`');
+    expect(t.slack.callsTo('conversations.info')).toEqual([]);
+  });
+
+  it('an app installed without the channel scopes says how to fix it, and changes nothing', async () => {
+    t.slack.on('conversations.info', () => ({ ok: false, error: 'missing_scope', needed: 'channels:read' }));
+    const reply = await run(t, OWNER, 'projects channel payments <#C0OPS|ops>');
+    expect(reply.text).toContain('(it needs the channels:read and groups:read scopes); reinstall it from manifest.yml');
+    expect(channelOf()).toBeNull();
+  });
+
+  it('a Slack failure while checking is reported and changes nothing', async () => {
+    t.slack.on('conversations.info', () => ({ ok: false, error: 'internal_error' }));
+    const reply = await run(t, OWNER, 'projects channel payments <#C0OPS|ops>');
+    expect(reply.text).toContain('Slack could not tell me about <#C0OPS> (`internal_error`)');
+    expect(channelOf()).toBeNull();
+  });
+});
