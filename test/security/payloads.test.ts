@@ -99,7 +99,9 @@ describe('view submissions', () => {
   it('still deletes with a well-formed submission (typed name trimmed)', async () => {
     const other = await slash(t.port, OWNER, 'projects create scratch');
     expect(other.text).toContain('scratch');
-    const res = await interact(t.port, submission('project_delete', JSON.stringify({ project: 'scratch' }), confirmTyped(' scratch ')));
+    await slash(t.port, OWNER, 'projects delete scratch');
+    const opened = t.slack.callsTo('views.open').at(-1)!.body.view as { private_metadata: string };
+    const res = await interact(t.port, submission('project_delete', opened.private_metadata, confirmTyped(' scratch ')));
     expect(res.json).toMatchObject({ response_action: 'update' });
     expect(JSON.stringify(res.json)).toContain('is deleted');
   });
