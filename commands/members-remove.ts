@@ -3,6 +3,7 @@ import { removeMember } from '../src/services/members.ts';
 import { projectName, userMention } from '../src/slack/args.ts';
 import { defineCommand } from '../src/slack/command.ts';
 import { mention } from '../src/slack/mrkdwn.ts';
+import { pausedNote } from '../src/slack/views/github.ts';
 
 export default defineCommand({
   group: 'members',
@@ -14,6 +15,6 @@ export default defineCommand({
   run(ctx, { project: name, user }) {
     const result = removeMember(ctx.services, ctx.actor, name, user);
     if (!result.ok) return result.error;
-    return { text: `:white_check_mark: ${mention(user)} no longer belongs to \`${name}\`.` };
+    return { text: `:white_check_mark: ${mention(user)} no longer belongs to \`${name}\`.${pausedNote(result.value.paused, name)}` };
   },
 });

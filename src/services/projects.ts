@@ -4,6 +4,7 @@ import type { Role } from '../core/roles.ts';
 import { authorize, toProject, type Project } from './access.ts';
 import { recordEvent } from './audit.ts';
 import type { Actor, ServiceContext } from './context.ts';
+import { freeTargetsOf } from './github-targets.ts';
 import { issueDeliveredKey, type NewKey } from './keys.ts';
 
 export interface ProjectWithRole {
@@ -139,6 +140,8 @@ export function deleteProject(ctx: ServiceContext, actor: Actor, name: string, t
     const { project } = access.value;
     db.run(db.q.updateTable('projects').set({ deleted_at: at, deleted_by: actor.userId }).where('id', '=', project.id));
     db.run(db.q.deleteFrom('pending_invites').where('project_id', '=', project.id));
+    // Its GitHub secrets are free to be linked again (by someone GitHub says may manage them).
+    freeTargetsOf(db, at, project.id, actor.userId);
     recordEvent(db, at, { projectId: project.id, actor: actor.userId, action: 'project.deleted', details: { name } });
     return ok(project);
   });

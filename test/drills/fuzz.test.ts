@@ -8,6 +8,9 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { COMMANDS } from '../../commands/index.ts';
 import type { SecretStore } from '../../src/github/types.ts';
+import { createTokenSealer } from '../../src/github/token-seal.ts';
+import { createGitHubUsers } from '../../src/github/users.ts';
+import type { GitHubPorts } from '../../src/services/github-connections.ts';
 import { createLogger } from '../../src/logger.ts';
 import type { Actor } from '../../src/services/context.ts';
 import type { CommandContext, Reply } from '../../src/slack/command.ts';
@@ -163,6 +166,17 @@ const github: SecretStore = {
       ? { ok: true, updatedAt: '' }
       : { ok: false, code: 'not_found', status: 404, message: 'GitHub found no such repository in this drill.', retryable: false },
   write: async () => ({ ok: true, updatedAt: '2026-11-28T09:00:00Z' }),
+  inspect: async (target) =>
+    target.kind !== 'org' && target.owner === 'acme'
+      ? { ok: true, existing: null, missing: null }
+      : { ok: false, code: 'not_found', status: 404, message: 'GitHub found no such repository in this drill.', retryable: false },
+};
+
+/** No GITHUB_CLIENT_ID: only the JamJet admin among the actors may link. */
+const githubPorts: GitHubPorts = {
+  store: github,
+  users: createGitHubUsers({ webUrl: 'http://127.0.0.1:9', apiUrl: 'http://127.0.0.1:9', clientId: null }),
+  sealer: createTokenSealer('xoxb-fuzz'),
 };
 
 /**
@@ -209,6 +223,7 @@ describe('fuzzing /jamjet', () => {
         chat: t.app.slack.surface,
         users: t.app.slack.surface,
         secrets: github,
+        github: githubPorts,
         channelId: 'C0GENERAL',
         triggerId: `trigger-fuzz-${i}`,
         log: createLogger('debug', (line) => logs.push(line)),
@@ -468,6 +483,7 @@ describe('found by fuzzing', () => {
         chat: t.app.slack.surface,
         users: t.app.slack.surface,
         secrets: github,
+        github: githubPorts,
         channelId: 'C0GENERAL',
         triggerId: 'trigger-found',
         log: createLogger('debug', (line) => logs.push(line)),

@@ -25,6 +25,7 @@ export function registerCommandListener(
         chat: deps.surface,
         users: deps.surface,
         secrets: deps.secrets,
+        github: deps.github,
         channelId: command.channel_id,
         triggerId: command.trigger_id,
         log,
