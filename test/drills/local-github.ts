@@ -55,6 +55,8 @@ export interface DeviceGrant {
   interval: number;
   expiresAt: number;
   lastPollAt: number | null;
+  /** GitHub may ask a client to slow down at any time (rate limits); the next poll gets slow_down. */
+  slowDownNext: boolean;
   /** Polls answered, by error (or `access_token`). */
   readonly answers: string[];
 }
@@ -219,6 +221,7 @@ export class LocalGitHub {
         interval: 5,
         expiresAt: this.now() + 900_000,
         lastPollAt: null,
+        slowDownNext: false,
         answers: [],
       };
       this.grants.push(grant);
@@ -242,7 +245,8 @@ export class LocalGitHub {
       const at = this.now();
       if (at >= grant.expiresAt) return answer({ error: 'expired_token' });
       // Polling faster than the interval: GitHub adds 5 seconds to it.
-      if (grant.lastPollAt !== null && at - grant.lastPollAt < grant.interval * 1000) {
+      if (grant.slowDownNext || (grant.lastPollAt !== null && at - grant.lastPollAt < grant.interval * 1000)) {
+        grant.slowDownNext = false;
         grant.lastPollAt = at;
         grant.interval += 5;
         return answer({ error: 'slow_down', interval: grant.interval });
