@@ -172,10 +172,10 @@ const github: SecretStore = {
       : { ok: false, code: 'not_found', status: 404, message: 'GitHub found no such repository in this drill.', retryable: false },
 };
 
-/** No GITHUB_CLIENT_ID: only the JamJet admin among the actors may link. */
+/** Device flow on, against an address where nothing listens: nobody gets connected, so only the JamJet admin among the actors may link. */
 const githubPorts: GitHubPorts = {
   store: github,
-  users: createGitHubUsers({ webUrl: 'http://127.0.0.1:9', apiUrl: 'http://127.0.0.1:9', clientId: null }),
+  users: createGitHubUsers({ webUrl: 'http://127.0.0.1:9', apiUrl: 'http://127.0.0.1:9', clientId: 'Iv1.fuzz' }),
   sealer: createTokenSealer('xoxb-fuzz'),
 };
 

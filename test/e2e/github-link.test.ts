@@ -205,6 +205,7 @@ describe('lifecycle', () => {
     expect(removed.text).toContain('Paused the GitHub target they linked');
     expect(removed.text).toContain('acme/adam-scratch (repository secret JAMJET_API_KEY)');
     expect(removed.text).not.toContain('acme/app');
+    expect((await run(w.t, ALICE, 'github list alpha')).text).toMatch(/acme\/adam-scratch \(repository secret JAMJET_API_KEY\), linked by <@U0ADAM> .* paused/);
 
     const { report } = await rotate(ALICE, 'alpha');
     expect(report).toContain('1 of 1 GitHub targets written');
