@@ -6,11 +6,14 @@
  */
 import type { Logger } from '../logger.ts';
 import type { ServiceContext } from '../services/context.ts';
-import { DEVICE_POLL_JOB, pollConnect, type GitHubPorts } from '../services/github-connections.ts';
+import { DEVICE_POLL_JOB, pollConnect, type GitHubPorts, type PollOutcome } from '../services/github-connections.ts';
 import type { ChatSurface } from '../slack/surface.ts';
 import { connectOutcomeMessage } from '../slack/views/github.ts';
 import { slackCall } from './handlers.ts';
 import type { JobQueue } from './queue.ts';
+
+/** The DM that says how a device flow ended; its payload holds the outcome (a login at most, never a token). */
+export const CONNECT_NOTICE_JOB = 'github.connect_notice';
 
 export interface GitHubJobDeps {
   readonly services: ServiceContext;
@@ -40,6 +43,13 @@ export function registerGitHubHandlers(queue: JobQueue, deps: GitHubJobDeps): ()
       return;
     }
     log.info('github device flow ended', { flow, outcome: outcome.kind });
+    // The flow is over whatever Slack does next: the DM is a job of its own, retried until Slack takes it.
+    services.jobs.enqueue(CONNECT_NOTICE_JOB, { ...outcome }, services.now());
+    queue.kick();
+  });
+
+  queue.register(CONNECT_NOTICE_JOB, async (job) => {
+    const outcome = job.payload as Exclude<PollOutcome, { kind: 'done' | 'wait' }>;
     await slackCall(() => chat.postDm(outcome.userId, connectOutcomeMessage(outcome)));
   });
 

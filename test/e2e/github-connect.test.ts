@@ -106,6 +106,22 @@ describe('github connect', () => {
     expect(flows()).toMatchObject([{ outcome: 'expired' }]);
   });
 
+  it('tells the person even when Slack fails the first DM', async () => {
+    const code = await startConnect(w, ANN);
+    w.github.decide(code, 'approved', 'ann-gh');
+    let failures = 1;
+    let ts = 1;
+    w.t.slack.on('chat.postMessage', (b) => (failures-- > 0 ? { ok: false, error: 'internal_error' } : { ok: true, channel: `D${String(b.channel)}`, ts: `${ts++}.0001` }));
+    const notices = () => w.t.slack.callsTo('chat.postMessage').filter((c) => String(c.body.text).includes('connected to GitHub as *ann-gh*'));
+    await tick(w, 5_000);
+    expect(connections()).toEqual([{ user_id: ANN, github_login: 'ann-gh' }]);
+    await expect.poll(() => notices().length).toBe(1);
+    expect(failures).toBe(0);
+    // The queue's backoff, then Slack takes it.
+    await tick(w, 20_000);
+    await expect.poll(() => notices().length).toBe(2);
+  });
+
   it('survives a restart: the poll is a durable job', async () => {
     const code = await startConnect(w, ANN);
     await w.restart();
