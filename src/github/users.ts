@@ -127,7 +127,16 @@ export function createGitHubUsers(options: GitHubUsersOptions): GitHubUsers {
       const res = await call(`${webUrl}/login/device/code`, form({ client_id: clientId, scope: SCOPES }));
       if (isUnavailable(res)) return res;
       const j = res.json;
-      if (res.status === 200 && typeof j.device_code === 'string' && typeof j.user_code === 'string' && typeof j.verification_uri === 'string') {
+      // GitHub's answer is shown in Slack: only a plausible code and an http(s) address of sane size.
+      if (
+        res.status === 200 &&
+        typeof j.device_code === 'string' &&
+        j.device_code.length <= 200 &&
+        typeof j.user_code === 'string' &&
+        /^[A-Za-z0-9-]{4,32}$/.test(j.user_code) &&
+        typeof j.verification_uri === 'string' &&
+        /^https?:\/\/[^\s<>|]{1,300}$/.test(j.verification_uri)
+      ) {
         return {
           kind: 'ok',
           code: {

@@ -53,6 +53,10 @@ describe("GitHub on a person's behalf", () => {
       code: { deviceCode: 'dc', userCode: 'ABCD-1234', verificationUri: 'https://github.com/login/device', expiresIn: 899, interval: 5 },
     });
     expect(sent).toContain('client_id=Iv1.abc');
+    nock(WEB)
+      .post('/login/device/code')
+      .reply(200, { device_code: 'dc', user_code: '<!channel>', verification_uri: 'javascript:alert(1)', expires_in: 900, interval: 5 });
+    expect(await users.requestDeviceCode()).toMatchObject({ kind: 'refused' });
     nock(WEB).post('/login/device/code').reply(200, { error: 'device_flow_disabled' });
     expect(await users.requestDeviceCode()).toEqual({ kind: 'refused', detail: 'device_flow_disabled' });
   });
