@@ -177,7 +177,10 @@ export function createGitHubUsers(options: GitHubUsersOptions): GitHubUsers {
       if (isUnavailable(res)) return res;
       if (res.status === 401) return { kind: 'unauthorized' };
       const { login, id } = res.json;
-      if (res.status === 200 && typeof login === 'string' && typeof id === 'number') return { kind: 'ok', login, id };
+      // Logins are shown in Slack and kept: only what GitHub allows (managed users add _shortcode).
+      if (res.status === 200 && typeof login === 'string' && /^[A-Za-z0-9_.-]{1,100}$/.test(login) && Number.isSafeInteger(id)) {
+        return { kind: 'ok', login, id: id as number };
+      }
       return { kind: 'unavailable', detail: `GitHub answered /user with HTTP ${res.status}${detail(res.json)}` };
     },
 
