@@ -76,6 +76,8 @@ export class LocalGitHub {
   /** Organisation memberships: org (lower-case) → login → role and state. */
   readonly orgs = new Map<string, Map<string, { role: 'admin' | 'member'; state: 'active' | 'pending' }>>();
   readonly tokens = new Map<string, Account>();
+  /** Tokens revoked on GitHub (Settings → Applications): 401 from then on. */
+  readonly revoked = new Set<string>();
   readonly grants: DeviceGrant[] = [];
   /** The device-flow app's client id; other ids are refused. */
   clientId = 'Iv1.jamjettest';
@@ -178,7 +180,7 @@ export class LocalGitHub {
   private account(req: IncomingMessage): Account | null {
     const header = req.headers.authorization ?? '';
     const token = header.replace(/^(token|bearer)\s+/i, '');
-    if (!token) return null;
+    if (!token || this.revoked.has(token)) return null;
     return this.tokens.get(token) ?? BOT;
   }
 
@@ -263,7 +265,7 @@ export class LocalGitHub {
 
     // ------------------------------------------------------------ REST API
     const who = this.account(req);
-    if (!who) return send(401, { message: 'Requires authentication' });
+    if (!who) return send(401, { message: 'Bad credentials' });
     const scopeHeader: Record<string, string> = who.scopes === null ? {} : { 'x-oauth-scopes': who.scopes };
     const hasScope = (scope: string) => who.scopes === null || who.scopes.split(',').map((s) => s.trim()).includes(scope);
     const m = (re: RegExp) => re.exec(path);

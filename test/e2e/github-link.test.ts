@@ -103,6 +103,18 @@ describe('the attack of the issue', () => {
   });
 });
 
+describe('a GitHub token revoked since it was connected', () => {
+  it('is forgotten, and the person is asked to connect again', async () => {
+    const aliceToken = [...w.github.tokens.entries()].find(([, a]) => a.login === 'alice')![0];
+    w.github.revoked.add(aliceToken);
+    const reply = await run(w.t, ALICE, 'github link alpha acme/app');
+    expect(reply.text).toContain('Your GitHub connection (alice) no longer works (the token expired or was revoked): run `/jamjet github connect` again');
+    expect(w.t.app.db.sqlite.prepare('SELECT count(*) AS n FROM github_connections WHERE user_id = ?').get(ALICE)).toEqual({ n: 0 });
+    expect((await run(w.t, ALICE, 'github link alpha acme/app')).text).toContain('run `/jamjet github connect` first');
+    expect(targetsCount()).toBe(0);
+  });
+});
+
 describe("GitHub's precedence: one test per level", () => {
   it.each([
     ['environment over repository', 'github link alpha acme/app', 'github link side acme/app --env production', 'would take precedence'],
