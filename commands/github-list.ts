@@ -18,7 +18,10 @@ export default defineCommand({
     if (targets.length === 0) {
       return { text: `\`${name}\` writes to no GitHub secrets. Link one with \`/jamjet github link ${name} owner/repo\`.` };
     }
-    const lines = targets.map((t) => `• ${t.id}: ${escape(describeSpec(t))}, linked by ${mention(t.createdBy)} ${date(t.createdAt)}`);
+    const lines = targets.map((t) => {
+      const paused = t.pausedAt === null ? '' : ` :double_vertical_bar: paused ${date(t.pausedAt)}: ${mention(t.createdBy)} is no longer Admin or Owner; link it again to resume`;
+      return `• ${t.id}: ${escape(describeSpec(t))}, linked by ${mention(t.createdBy)} ${date(t.createdAt)}${paused}`;
+    });
     return { text: `*GitHub targets of \`${name}\`* (${targets.length})\n${lines.join('\n')}` };
   },
 });

@@ -2,6 +2,8 @@
 import type { AnyCommand } from '../src/slack/command.ts';
 import approvalsList from './approvals-list.ts';
 import audit from './audit.ts';
+import githubConnect from './github-connect.ts';
+import githubDisconnect from './github-disconnect.ts';
 import githubLink from './github-link.ts';
 import githubList from './github-list.ts';
 import githubUnlink from './github-unlink.ts';
@@ -39,6 +41,8 @@ export const COMMANDS: readonly AnyCommand[] = [
   keysCreate,
   keysRotate,
   keysRevoke,
+  githubConnect,
+  githubDisconnect,
   githubLink,
   githubList,
   githubUnlink,

@@ -4,6 +4,7 @@ import { removeMember, withdrawInvite } from '../src/services/members.ts';
 import { invitee, projectName } from '../src/slack/args.ts';
 import { defineCommand } from '../src/slack/command.ts';
 import { escape, mention } from '../src/slack/mrkdwn.ts';
+import { pausedNote } from '../src/slack/views/github.ts';
 
 export default defineCommand({
   group: 'members',
@@ -23,6 +24,6 @@ export default defineCommand({
     }
     const result = removeMember(ctx.services, ctx.actor, name, who.userId);
     if (!result.ok) return result.error;
-    return { text: `:white_check_mark: ${mention(who.userId)} no longer belongs to \`${name}\`.` };
+    return { text: `:white_check_mark: ${mention(who.userId)} no longer belongs to \`${name}\`.${pausedNote(result.value.paused, name)}` };
   },
 });

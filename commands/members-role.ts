@@ -4,6 +4,7 @@ import { changeRole } from '../src/services/members.ts';
 import { projectName, role, userMention } from '../src/slack/args.ts';
 import { defineCommand } from '../src/slack/command.ts';
 import { mention } from '../src/slack/mrkdwn.ts';
+import { pausedNote } from '../src/slack/views/github.ts';
 
 export default defineCommand({
   group: 'members',
@@ -16,7 +17,7 @@ export default defineCommand({
     const result = changeRole(ctx.services, ctx.actor, name, user, wanted);
     if (!result.ok) return result.error;
     return {
-      text: `:white_check_mark: ${mention(user)} is now ${ROLE_LABELS[wanted]} in \`${name}\` (was ${ROLE_LABELS[result.value.previous]}).`,
+      text: `:white_check_mark: ${mention(user)} is now ${ROLE_LABELS[wanted]} in \`${name}\` (was ${ROLE_LABELS[result.value.previous]}).${pausedNote(result.value.paused, name)}`,
     };
   },
 });

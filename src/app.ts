@@ -10,6 +10,10 @@ import { COMMANDS } from '../commands/index.ts';
 import { createHttpServer } from './api/server.ts';
 import { createApiHandler } from './api/v1.ts';
 import { createGitHubSecretStore } from './github/index.ts';
+import { createTokenSealer } from './github/token-seal.ts';
+import { createGitHubUsers } from './github/users.ts';
+import { registerGitHubHandlers } from './jobs/github-handlers.ts';
+import type { GitHubPorts } from './services/github-connections.ts';
 import { registerApprovalHandlers } from './jobs/approval-handlers.ts';
 import { registerJobHandlers } from './jobs/handlers.ts';
 import { JobQueue } from './jobs/queue.ts';
@@ -122,6 +126,12 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
         return result;
       },
     };
+    // User tokens are sealed under a key derived from the bot token, which the database does not hold.
+    const github: GitHubPorts = {
+      store: secrets,
+      users: createGitHubUsers({ webUrl: config.github.webUrl, apiUrl: config.github.apiUrl, clientId: config.github.clientId }),
+      sealer: createTokenSealer(config.slack.botToken),
+    };
 
     const clientOptions: WebClientOptions = {
       slackApiUrl: config.slack.apiUrl,
@@ -140,6 +150,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       config,
       services,
       secrets,
+      github,
       usage,
       kick: () => jobs.kick(),
       log,
@@ -149,6 +160,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     });
     registerJobHandlers(jobs, { services, chat: slack.surface, usage, log });
     registerApprovalHandlers(jobs, { services, chat: slack.surface, usage, log });
+    const stopGitHubTimers = registerGitHubHandlers(jobs, { services, chat: slack.surface, github, log });
 
     server = createHttpServer(
       {
@@ -216,6 +228,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
         if (stopped) return;
         stopped = true;
         await ticker.stop();
+        stopGitHubTimers();
         clearInterval(flusher);
         await jobs.runDue().catch(() => 0);
         if (!slack.receiver) await slack.app.stop();

@@ -46,6 +46,14 @@ const schema = z
       .url({ error: 'should be a URL such as https://api.github.com' })
       .default('https://api.github.com')
       .transform((u) => u.replace(/\/+$/, '')),
+    GITHUB_CLIENT_ID: z
+      .string()
+      .regex(/^[\w.-]{1,100}$/, { error: 'should be the Client ID of a GitHub App or OAuth App with device flow enabled' })
+      .optional(),
+    GITHUB_WEB_URL: z
+      .url({ error: 'should be a URL such as https://github.com' })
+      .transform((u) => u.replace(/\/+$/, ''))
+      .optional(),
     JAMJET_ADMIN_USERS: z
       .string()
       .default('')
@@ -110,7 +118,14 @@ export interface Config {
   /** Port of the Prometheus `/metrics` endpoint; null: no endpoint. */
   readonly metricsPort: number | null;
   readonly databasePath: string;
-  readonly github: { readonly apiUrl: string; readonly auth: GitHubAuthConfig | null };
+  readonly github: {
+    readonly apiUrl: string;
+    readonly auth: GitHubAuthConfig | null;
+    /** Turns on `github connect` (GitHub's OAuth device flow); null: only JAMJET_ADMIN_USERS link targets. */
+    readonly clientId: string | null;
+    /** Where the device flow runs: https://github.com, or the GHES host. No trailing slash. */
+    readonly webUrl: string;
+  };
   readonly adminUsers: readonly string[];
   readonly jobsPollSeconds: number;
   readonly logLevel: 'debug' | 'info' | 'warn' | 'error';
@@ -154,11 +169,27 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     host: e.HOST,
     metricsPort: e.METRICS_PORT ?? null,
     databasePath: e.DATABASE_URL.slice('sqlite:'.length),
-    github: { apiUrl: e.GITHUB_API_URL, auth: github },
+    github: {
+      apiUrl: e.GITHUB_API_URL,
+      auth: github,
+      clientId: e.GITHUB_CLIENT_ID ?? null,
+      webUrl: e.GITHUB_WEB_URL ?? webUrlFor(e.GITHUB_API_URL),
+    },
     adminUsers: e.JAMJET_ADMIN_USERS,
     jobsPollSeconds: e.JOBS_POLL_SECONDS,
     logLevel: e.LOG_LEVEL,
   };
+}
+
+/**
+ * GitHub's web address for an API base: https://github.com for
+ * https://api.github.com, and the same host without `/api/v3` for GitHub
+ * Enterprise Server (https://ghe.example.com/api/v3 -> https://ghe.example.com).
+ */
+export function webUrlFor(apiUrl: string): string {
+  const url = new URL(apiUrl);
+  if (url.hostname === 'api.github.com') return 'https://github.com';
+  return `${url.origin}${url.pathname.replace(/\/api\/v3\/?$/, '').replace(/\/+$/, '')}`;
 }
 
 /** Reads `.env` when present (without overriding the real environment), then validates. */

@@ -87,6 +87,42 @@ export interface GithubTargetsTable {
   created_by: string;
   created_at: number;
   removed_at: number | null;
+  /** Set while the linker is no longer Admin or Owner: the target is not written. */
+  paused_at: number | null;
+  paused_reason: string | null;
+}
+
+export interface GithubConnectionsTable {
+  user_id: string;
+  github_login: string;
+  github_id: number;
+  /** The user token, sealed (see src/github/token-seal.ts); never plaintext. */
+  token_sealed: Buffer;
+  connected_at: number;
+}
+
+export type DeviceFlowOutcome = 'connected' | 'denied' | 'expired' | 'failed' | 'cancelled';
+
+export interface GithubDeviceFlowsTable {
+  id: Generated<number>;
+  user_id: string;
+  /** Sealed like a token; wiped when the flow ends. */
+  device_code_sealed: Buffer | null;
+  user_code: string;
+  verification_uri: string;
+  interval_seconds: number;
+  expires_at: number;
+  created_at: number;
+  finished_at: number | null;
+  outcome: DeviceFlowOutcome | null;
+}
+
+export interface GithubWrittenSecretsTable {
+  /** The secret's identity as GitHub compares it (see secretKey in github-targets). */
+  secret_key: string;
+  /** GitHub's `updated_at` read back right after this bot's write. */
+  updated_at: string;
+  written_at: number;
 }
 
 export type RotationState = 'overlap' | 'revoked' | 'kept';
@@ -173,6 +209,9 @@ export interface Schema {
   api_keys: ApiKeysTable;
   key_deliveries: KeyDeliveriesTable;
   github_targets: GithubTargetsTable;
+  github_connections: GithubConnectionsTable;
+  github_device_flows: GithubDeviceFlowsTable;
+  github_written_secrets: GithubWrittenSecretsTable;
   rotations: RotationsTable;
   rotation_targets: RotationTargetsTable;
   jobs: JobsTable;

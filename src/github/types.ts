@@ -18,10 +18,34 @@ export type SecretResult =
 
 export type SecretFailure = Extract<SecretResult, { ok: false }>;
 
+/** What `inspect` learns about a target with the bot's own credential. */
+export type Inspection =
+  | {
+      readonly ok: true;
+      /** The secret as GitHub holds it now, or null when it does not exist. */
+      readonly existing: { readonly updatedAt: string } | null;
+      /**
+       * Null when the credential can write there; otherwise one sentence
+       * naming the permission that is missing.
+       */
+      readonly missing: string | null;
+    }
+  | SecretFailure;
+
 export interface SecretStore {
-  /** Verifies the target exists and the credentials can read its public key (used when linking a target). */
+  /** Verifies the target exists and the credentials can read its public key. */
   check(target: SecretTarget): Promise<SecretResult>;
-  /** Encrypts `value` with the target's public key (libsodium sealed box), PUTs it with key_id, then reads the secret's metadata back. */
+  /**
+   * Before a link: reads the public key, what the bot's credential may do
+   * there (a GitHub App's installation permissions; a token's OAuth scopes
+   * from `X-OAuth-Scopes` and its account's repository permission or
+   * organisation role), and whether the secret exists (`GET .../secrets/{name}`).
+   */
+  inspect(target: SecretTarget): Promise<Inspection>;
+  /**
+   * Encrypts `value` with the target's public key (libsodium sealed box), PUTs it with key_id, then reads the secret's metadata back.
+   * An organisation secret that exists keeps its visibility and selected repositories; `visibility` applies only when it is created.
+   */
   write(target: SecretTarget, value: string): Promise<SecretResult>;
 }
 

@@ -129,6 +129,8 @@ export function wipeIfDone(db: Db, deliveryId: string): void {
       .where('rotations.delivery_id', '=', deliveryId)
       .where('rotation_targets.status', '!=', 'written')
       .where('github_targets.removed_at', 'is', null)
+      // A paused target is not retried: no reason to keep the key for it.
+      .where('github_targets.paused_at', 'is', null)
       .limit(1),
   );
   if (retryable) return;

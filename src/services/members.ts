@@ -10,6 +10,7 @@ import type { Db } from '../db/database.ts';
 import { authorize, forbidden, membershipRole, type Project } from './access.ts';
 import { recordEvent } from './audit.ts';
 import { SYSTEM_ACTOR, type Actor, type ServiceContext } from './context.ts';
+import { pauseTargetsOf, type Target } from './github-targets.ts';
 
 /** An e-mail invitation nobody took up within this long is void. */
 export const INVITE_VALID_MS = 30 * 24 * 60 * 60_000;
@@ -263,7 +264,7 @@ export function changeRole(
   name: string,
   userId: string,
   role: Role,
-): Result<{ project: Project; previous: Role }> {
+): Result<{ project: Project; previous: Role; paused: Target[] }> {
   const { db } = ctx;
   return db.transaction(() => {
     const access = authorizeMemberChange(db, actor, name, () => role === 'owner');
@@ -286,7 +287,9 @@ export function changeRole(
       action: 'member.role_changed',
       details: { user: userId, from: previous, to: role },
     });
-    return ok({ project, previous });
+    // GitHub targets they linked are no longer backed by someone who may manage keys.
+    const paused = role === 'owner' || role === 'admin' ? [] : pauseTargetsOf(db, at, project.id, userId, actor.userId);
+    return ok({ project, previous, paused });
   });
 }
 
@@ -295,7 +298,7 @@ export function removeMember(
   actor: Actor,
   name: string,
   userId: string,
-): Result<{ project: Project; previous: Role }> {
+): Result<{ project: Project; previous: Role; paused: Target[] }> {
   const { db } = ctx;
   return db.transaction(() => {
     const access = authorizeMemberChange(db, actor, name, () => false);
@@ -315,7 +318,8 @@ export function removeMember(
       action: 'member.removed',
       details: { user: userId, role: previous },
     });
-    return ok({ project, previous });
+    const paused = pauseTargetsOf(db, at, project.id, userId, actor.userId);
+    return ok({ project, previous, paused });
   });
 }
 

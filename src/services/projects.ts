@@ -6,6 +6,7 @@ import { authorize, toProject, type Project } from './access.ts';
 import { recordEvent } from './audit.ts';
 import type { Actor, ServiceContext } from './context.ts';
 import { APPROVAL_REFRESH_JOB } from './approvals.ts';
+import { freeTargetsOf } from './github-targets.ts';
 import { issueDeliveredKey, type NewKey } from './keys.ts';
 
 export interface ProjectWithRole {
@@ -168,6 +169,8 @@ export function deleteProject(ctx: ServiceContext, actor: Actor, name: string, t
     const { project } = access.value;
     db.run(db.q.updateTable('projects').set({ deleted_at: at, deleted_by: actor.userId }).where('id', '=', project.id));
     db.run(db.q.deleteFrom('pending_invites').where('project_id', '=', project.id));
+    // Its GitHub secrets are free to be linked again (by someone GitHub says may manage them).
+    freeTargetsOf(db, at, project.id, actor.userId);
     recordEvent(db, at, { projectId: project.id, actor: actor.userId, action: 'project.deleted', details: { name } });
     // Nobody can decide its requests any more: they expire now, and their cards say so instead of offering buttons.
     const expired = db.all(

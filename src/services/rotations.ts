@@ -52,6 +52,8 @@ export interface RotationDetails {
   readonly targets: TargetOutcome[];
   /** The new key of a later rotation of the same project: what GitHub should hold now instead. */
   readonly replacedBy: ApiKey | null;
+  /** The project's paused targets: linked, but not written until someone re-links them. */
+  readonly paused: Target[];
 }
 
 function toRotation(r: Selectable<RotationsTable>): Rotation {
@@ -90,6 +92,8 @@ export function rotationDetails(db: Db, id: number): RotationDetails | null {
       .where('rotation_targets.rotation_id', '=', id)
       // An unlinked target is never written again, not even by a Retry.
       .where('github_targets.removed_at', 'is', null)
+      // Nor is a paused one: its linker no longer backs it.
+      .where('github_targets.paused_at', 'is', null)
       .orderBy('github_targets.id'),
   );
   const project = db.get(db.q.selectFrom('projects').selectAll().where('id', '=', rotation.projectId))!;
@@ -102,6 +106,7 @@ export function rotationDetails(db: Db, id: number): RotationDetails | null {
     delivery: findDelivery(db, rotation.deliveryId)!,
     targets: rows.map(({ status, message, ...target }) => ({ target: toTarget(target), status, message })),
     replacedBy: later ? keyById(db, later.newKeyId) : null,
+    paused: targetsOf(db, rotation.projectId).filter((t) => t.pausedAt !== null),
   };
 }
 
@@ -214,7 +219,8 @@ export function startRotation(
         })
         .returning('id'),
     )!;
-    const targets = targetsOf(db, project.id);
+    // A paused target is not written: its linker no longer backs it (it shows in the report).
+    const targets = targetsOf(db, project.id).filter((t) => t.pausedAt === null);
     for (const target of targets) {
       db.run(
         db.q.insertInto('rotation_targets').values({ rotation_id: row.id, target_id: target.id, status: 'pending', updated_at: at }),

@@ -5,7 +5,7 @@
  */
 import type { SecretStore } from '../github/types.ts';
 import type { ServiceContext } from './context.ts';
-import { toSecretTarget, type Target } from './github-targets.ts';
+import { recordWritten, toSecretTarget, type Target } from './github-targets.ts';
 import { recordTargetResult, rotationDetails, writeRefusal } from './rotations.ts';
 
 /**
@@ -52,8 +52,15 @@ export async function writeTarget(
     for (let attempt = 1; ; attempt++) {
       // Checked before every attempt: the key may have been revoked or replaced during the pause.
       if (writeRefusal(ctx.db, rotationId) !== null) return false;
+      // Checked when written, not when the rotation started: a target paused or unlinked since is left alone.
+      if (!isWritable(ctx, target.id)) {
+        recordTargetResult(ctx, rotationId, target, { ok: false, message: 'Not written: the target was paused or unlinked meanwhile.' }, actor);
+        return false;
+      }
       const result = await store.write(toSecretTarget(target), plaintext);
       if (result.ok) {
+        // What GitHub holds now is the bot's: a later link of this secret needs no --replace-existing.
+        recordWritten(ctx.db, ctx.now(), target, result.updatedAt);
         recordTargetResult(ctx, rotationId, target, { ok: true }, actor);
         return true;
       }
@@ -88,4 +95,9 @@ export async function writeTargets(
   } finally {
     keys.forEach((k) => writing.delete(k));
   }
+}
+
+function isWritable(ctx: ServiceContext, targetId: number): boolean {
+  const row = ctx.db.get(ctx.db.q.selectFrom('github_targets').select(['removed_at', 'paused_at']).where('id', '=', targetId));
+  return row !== undefined && row.removed_at === null && row.paused_at === null;
 }

@@ -9,6 +9,7 @@ import type { Config } from '../config.ts';
 import type { SecretStore } from '../github/types.ts';
 import { boltLogger, type Logger } from '../logger.ts';
 import type { Actor, ServiceContext } from '../services/context.ts';
+import type { GitHubPorts } from '../services/github-connections.ts';
 import type { UsageRecorder } from '../services/key-auth.ts';
 import type { AnyCommand } from './command.ts';
 import { InviteClaimer } from './invites.ts';
@@ -35,6 +36,7 @@ export interface SlackDeps {
   readonly config: Config;
   readonly services: ServiceContext;
   readonly secrets: SecretStore;
+  readonly github: GitHubPorts;
   readonly usage: UsageRecorder;
   readonly kick: () => void;
   readonly log: Logger;
@@ -81,6 +83,7 @@ export function createSlackApp(deps: SlackDeps): SlackApp {
     services: deps.services,
     surface,
     secrets: deps.secrets,
+    github: deps.github,
     usage: deps.usage,
     kick: deps.kick,
     log,

@@ -9,6 +9,7 @@ import type { AppError } from '../core/errors.ts';
 import type { Logger } from '../logger.ts';
 import type { Actor, ServiceContext } from '../services/context.ts';
 import type { SecretStore } from '../github/types.ts';
+import type { GitHubPorts } from '../services/github-connections.ts';
 import type { ChannelDirectory, ChatSurface, Message, UserDirectory } from './surface.ts';
 
 /** Sends a further reply to the person who ran the command (Slack's response_url). */
@@ -30,6 +31,8 @@ export interface CommandContext {
   readonly users: UserDirectory;
   readonly channels: ChannelDirectory;
   readonly secrets: SecretStore;
+  /** GitHub on a person's behalf (device flow, their permissions) and the token sealer. */
+  readonly github: GitHubPorts;
   readonly channelId: string;
   readonly triggerId: string;
   readonly log: Logger;

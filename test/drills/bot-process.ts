@@ -24,6 +24,8 @@ export interface BotOptions {
   /** A label for failure messages. */
   readonly name?: string;
   readonly startTimeoutMs?: number;
+  /** JAMJET_ADMIN_USERS: Slack ids that may link GitHub targets without a GitHub connection. */
+  readonly adminUsers?: readonly string[];
 }
 
 export interface LogLine {
@@ -133,7 +135,7 @@ export async function startBot(options: BotOptions): Promise<BotProcess> {
     GITHUB_APP_ID: '',
     GITHUB_APP_PRIVATE_KEY: '',
     GITHUB_APP_INSTALLATION_ID: '',
-    JAMJET_ADMIN_USERS: '',
+    JAMJET_ADMIN_USERS: (options.adminUsers ?? []).join(','),
   };
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
     cwd: ROOT,

@@ -58,7 +58,7 @@ const reminders = () => slack.fake.callsTo('chat.postMessage').filter((c) => Str
 describe('SIGKILL in the middle of a rotation', () => {
   it('keeps both keys working, reminds exactly once after a restart, and still reveals the pre-crash key', async () => {
     const file = join(dir, 'jamjet.db');
-    let bot: BotProcess = await startBot({ name: 'first', slackUrl: slack.url, databaseFile: file, githubUrl: github.url });
+    let bot: BotProcess = await startBot({ name: 'first', slackUrl: slack.url, databaseFile: file, githubUrl: github.url, adminUsers: [OWNER] });
 
     // A project, its first key revealed through the DM button, and a linked repository.
     expect((await command(bot, slack, OWNER, `projects create ${PROJECT}`)).text).toContain('created');
@@ -152,7 +152,13 @@ describe('the GitHub write a crash interrupted, on a test clock', () => {
     startTestApp({
       slack: new FakeSlack().addUser({ id: OWNER, email: 'owner@acme.test' }),
       now: () => clock.now,
-      env: { DATABASE_URL: `sqlite:${file}`, GITHUB_TOKEN: 'ghp_drilldrilldrilldrilldrilldrill0002', GITHUB_API_URL: github.url, JOBS_POLL_SECONDS: '3600' },
+      env: {
+        DATABASE_URL: `sqlite:${file}`,
+        GITHUB_TOKEN: 'ghp_drilldrilldrilldrilldrilldrill0002',
+        GITHUB_API_URL: github.url,
+        JOBS_POLL_SECONDS: '3600',
+        JAMJET_ADMIN_USERS: OWNER,
+      },
     });
 
   /** A linked project and a rotation whose process died before writing GitHub; returns the DM's Reveal value. */

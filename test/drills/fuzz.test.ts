@@ -8,6 +8,9 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { COMMANDS } from '../../commands/index.ts';
 import type { SecretStore } from '../../src/github/types.ts';
+import { createTokenSealer } from '../../src/github/token-seal.ts';
+import { createGitHubUsers } from '../../src/github/users.ts';
+import type { GitHubPorts } from '../../src/services/github-connections.ts';
 import { createLogger } from '../../src/logger.ts';
 import type { Actor } from '../../src/services/context.ts';
 import type { CommandContext, Reply } from '../../src/slack/command.ts';
@@ -165,6 +168,17 @@ const github: SecretStore = {
       ? { ok: true, updatedAt: '' }
       : { ok: false, code: 'not_found', status: 404, message: 'GitHub found no such repository in this drill.', retryable: false },
   write: async () => ({ ok: true, updatedAt: '2026-11-28T09:00:00Z' }),
+  inspect: async (target) =>
+    target.kind !== 'org' && target.owner === 'acme'
+      ? { ok: true, existing: null, missing: null }
+      : { ok: false, code: 'not_found', status: 404, message: 'GitHub found no such repository in this drill.', retryable: false },
+};
+
+/** Device flow on, against an address where nothing listens: nobody gets connected, so only the JamJet admin among the actors may link. */
+const githubPorts: GitHubPorts = {
+  store: github,
+  users: createGitHubUsers({ webUrl: 'http://127.0.0.1:9', apiUrl: 'http://127.0.0.1:9', clientId: 'Iv1.fuzz' }),
+  sealer: createTokenSealer('xoxb-fuzz'),
 };
 
 /**
@@ -212,6 +226,7 @@ describe('fuzzing /jamjet', () => {
         users: t.app.slack.surface,
         channels: t.app.slack.surface,
         secrets: github,
+        github: githubPorts,
         channelId: 'C0GENERAL',
         triggerId: `trigger-fuzz-${i}`,
         log: createLogger('debug', (line) => logs.push(line)),
@@ -472,6 +487,7 @@ describe('found by fuzzing', () => {
         users: t.app.slack.surface,
         channels: t.app.slack.surface,
         secrets: github,
+        github: githubPorts,
         channelId: 'C0GENERAL',
         triggerId: 'trigger-found',
         log: createLogger('debug', (line) => logs.push(line)),

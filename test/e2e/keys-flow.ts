@@ -60,9 +60,17 @@ export async function reveal(t: TestApp, user: string, after = 0): Promise<strin
   return shown![0];
 }
 
-/** GitHub answers the public-key check that `github link` makes. */
+/**
+ * GitHub answers the checks `github link` makes with the bot's credential:
+ * the public key, the bot account's write access, and no such secret yet.
+ */
 export function serveCheck(github: FakeGitHub, target: SecretTarget) {
-  nock(GITHUB_URL).get(pathsFor(target).publicKey).reply(200, { key_id: github.keyId, key: github.publicKeyBase64 });
+  const paths = pathsFor(target);
+  nock(GITHUB_URL).get(paths.publicKey).reply(200, { key_id: github.keyId, key: github.publicKeyBase64 });
+  if (target.kind !== 'org') {
+    nock(GITHUB_URL).get(`/repos/${target.owner}/${target.repo}`).reply(200, { id: 1, permissions: { admin: false, push: true, pull: true } });
+  }
+  nock(GITHUB_URL).get(paths.secret).reply(404, { message: 'Not Found' });
 }
 
 export async function run(t: TestApp, user: string, text: string) {

@@ -10,6 +10,8 @@ const ADMIN = 'U0ADMIN';
 const MEMBER = 'U0MEMBER';
 const READER = 'U0READER';
 const OUTSIDER = 'U0OUTSIDE';
+/** A JamJet admin (JAMJET_ADMIN_USERS): links targets without a GitHub connection. */
+const ROOT = 'U0ROOT';
 
 let t: TestApp;
 let github: FakeGitHub;
@@ -18,9 +20,9 @@ const count = (table: string) => (t.app.db.sqlite.prepare(`SELECT count(*) AS n 
 
 beforeEach(async () => {
   const slack = new FakeSlack();
-  for (const id of [OWNER, ADMIN, MEMBER, READER, OUTSIDER]) slack.addUser({ id, email: `${id}@acme.test` });
+  for (const id of [OWNER, ADMIN, MEMBER, READER, OUTSIDER, ROOT]) slack.addUser({ id, email: `${id}@acme.test` });
   github = await new FakeGitHub(GITHUB_URL).init();
-  t = await startTestApp({ slack, env: { GITHUB_TOKEN: 'ghp_testtokentesttokentesttokentest0001', GITHUB_API_URL: GITHUB_URL } });
+  t = await startTestApp({ slack, env: { GITHUB_TOKEN: 'ghp_testtokentesttokentesttokentest0001', GITHUB_API_URL: GITHUB_URL, JAMJET_ADMIN_USERS: ROOT } });
   await run(t, OWNER, 'projects create payments --envs prod');
   await run(t, OWNER, `members invite payments-prod <@${ADMIN}> admin`);
   await run(t, OWNER, `members invite payments-prod <@${MEMBER}> member`);
@@ -78,8 +80,10 @@ describe('github targets', () => {
 
   it('links with the environment default secret name, lists and unlinks, Admin and above only', async () => {
     expect((await run(t, MEMBER, 'github link payments-prod acme/api --env prod')).text).toContain('You need to be Admin or above');
+    const notConnected = await run(t, ADMIN, 'github link payments-prod acme/api --env prod');
+    expect(notConnected.text).toContain('ask a JamJet admin (JAMJET_ADMIN_USERS) to link it');
     serveCheck(github, target);
-    const linked = await run(t, ADMIN, 'github link payments-prod acme/api --env prod');
+    const linked = await run(t, ROOT, 'github link payments-prod acme/api --env prod');
     expect(linked.text).toContain('acme/api environment prod (secret JAMJET_API_KEY_PROD)');
     expect((await run(t, READER, 'github list payments-prod')).text).toContain('1: acme/api environment prod (secret JAMJET_API_KEY_PROD)');
     expect((await run(t, READER, 'github unlink payments-prod 1')).text).toContain('You need to be Admin or above');
@@ -91,7 +95,7 @@ describe('github targets', () => {
     const { pathsFor } = await import('../github/fake-github.ts');
     const nock = (await import('nock')).default;
     nock(GITHUB_URL).get(pathsFor(target).publicKey).reply(404, { message: 'Not Found' });
-    const reply = await run(t, ADMIN, 'github link payments-prod acme/api --env prod');
+    const reply = await run(t, ROOT, 'github link payments-prod acme/api --env prod');
     expect(reply.text).toMatch(/prod/);
     expect(reply.text).toMatch(/Usage: `\/jamjet github link/);
     expect(count('github_targets')).toBe(0);
@@ -99,13 +103,13 @@ describe('github targets', () => {
 
   it('keeps each secret to one project and writes only JAMJET_ names', async () => {
     serveCheck(github, target);
-    await run(t, ADMIN, 'github link payments-prod acme/api --env prod');
+    await run(t, ROOT, 'github link payments-prod acme/api --env prod');
     await run(t, OUTSIDER, 'projects create evil');
     const hijack = await run(t, OUTSIDER, 'github link evil acme/api --env prod --secret JAMJET_API_KEY_PROD');
-    expect(hijack.text).toContain('already holds the key of another project');
+    expect(hijack.text).toContain('already holds the key of a project you have no access to');
     expect(hijack.text).not.toContain('payments');
-    const other = await run(t, OUTSIDER, 'github link evil ACME/API --env prod --secret jamjet_api_key_prod');
-    expect(other.text).toContain('already holds the key of another project');
+    const other = await run(t, OUTSIDER, 'github link evil ACME/API --env PROD --secret jamjet_api_key_prod');
+    expect(other.text).toContain('already holds the key of a project you have no access to');
     expect((await run(t, OUTSIDER, 'github link evil acme/api --secret NPM_TOKEN')).text).toContain('must start with JAMJET_');
     expect(count('github_targets')).toBe(1);
   });
@@ -119,7 +123,7 @@ describe('github targets', () => {
       ['github link payments-prod --org acme --visibility selected', /The visibility is all or private/],
       ['github unlink payments-prod seven', /The target id is the number/],
     ] as const) {
-      expect((await run(t, ADMIN, text)).text).toMatch(expected);
+      expect((await run(t, ROOT, text)).text).toMatch(expected);
     }
     expect(count('github_targets')).toBe(0);
   });
@@ -127,7 +131,7 @@ describe('github targets', () => {
   it('explains what to set when GitHub is not configured', async () => {
     await t.stop();
     const slack = new FakeSlack().addUser({ id: OWNER });
-    t = await startTestApp({ slack });
+    t = await startTestApp({ slack, env: { JAMJET_ADMIN_USERS: OWNER } });
     await run(t, OWNER, 'projects create solo');
     const reply = await run(t, OWNER, 'github link solo acme/api');
     expect(reply.text).toContain('GitHub is not configured: set GITHUB_TOKEN');

@@ -12,7 +12,8 @@ export const VALUE = 'jj_0123456789abcdef0123456789abcdef';
 export const UPDATED_AT = '2025-11-28T05:00:00Z';
 export const NO_RETRY = { retry: { enabled: false }, throttle: { enabled: false } };
 
-export type Step = 'public_key' | 'write' | 'read_back';
+/** `reach`: an organisation secret's visibility, read before each write. */
+export type Step = 'public_key' | 'reach' | 'write' | 'read_back';
 
 export interface Recorded {
   step: Step;
@@ -70,6 +71,8 @@ export class FakeGitHub {
     const readBack = { name: target.secretName.toUpperCase(), created_at: UPDATED_AT, updated_at: UPDATED_AT };
     const steps: [Step, 'get' | 'put', string, [number, unknown]][] = [
       ['public_key', 'get', paths.publicKey, [200, { key_id: this.keyId, key: this.publicKeyBase64 }]],
+      // An organisation secret the bot creates: it does not exist yet.
+      ...(target.kind === 'org' ? [['reach', 'get', paths.secret, [404, { message: 'Not Found' }]] as [Step, 'get', string, [number, unknown]]] : []),
       ['write', 'put', paths.secret, [201, {}]],
       ['read_back', 'get', paths.secret, [200, readBack]],
     ];

@@ -29,9 +29,11 @@ describe.each([
     expect(result).toEqual({ ok: true, updatedAt: UPDATED_AT });
     expect(unmatched.count).toBe(0);
     // Public key, then PUT, then the read-back that supplies updatedAt.
-    expect(github.calls.map((c) => `${c.method} ${c.step}`)).toEqual(['GET public_key', 'PUT write', 'GET read_back']);
+    expect(github.calls.map((c) => `${c.method} ${c.step}`)).toEqual(
+      target.kind === 'org' ? ['GET public_key', 'GET reach', 'PUT write', 'GET read_back'] : ['GET public_key', 'PUT write', 'GET read_back'],
+    );
     expect(github.calls.every((c) => c.headers.authorization === `token ${TOKEN}`)).toBe(true);
-    const body = github.calls[1]!.body!;
+    const body = github.calls.find((c) => c.step === 'write')!.body!;
     expect(body.key_id).toBe(github.keyId);
     expect(github.open(body.encrypted_value as string)).toBe(VALUE);
     expect(JSON.stringify(body)).not.toContain(VALUE);
@@ -48,7 +50,7 @@ describe('writing secrets', () => {
     const target: SecretTarget = { kind: 'org', org: 'acme', secretName: 'K', visibility: 'all' };
     const github = (await new FakeGitHub(apiUrl).init()).serve(target);
     expect((await store().write(target, VALUE)).ok).toBe(true);
-    expect(github.calls[1]!.body!.visibility).toBe('all');
+    expect(github.calls.find((c) => c.step === 'write')!.body!.visibility).toBe('all');
   });
 
   it('escapes environment names with spaces into one path segment', async () => {

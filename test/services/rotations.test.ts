@@ -3,7 +3,7 @@ import type { SecretResult, SecretStore, SecretTarget } from '../../src/github/t
 import { findLiveProject } from '../../src/services/access.ts';
 import type { Actor } from '../../src/services/context.ts';
 import { beginReveal, finishReveal, openForRetry, REVEAL_EXPIRY_JOB, type DeliveryTicket } from '../../src/services/deliveries.ts';
-import { linkTarget, type Target, type TargetSpec } from '../../src/services/github-targets.ts';
+import { targetsOf, type Target, type TargetSpec } from '../../src/services/github-targets.ts';
 import { authenticateKey, UsageRecorder } from '../../src/services/key-auth.ts';
 import { activeKeys, issueKey, revokeKey, type ApiKey } from '../../src/services/keys.ts';
 import { addMember } from '../../src/services/members.ts';
@@ -308,6 +308,7 @@ describe('GitHub targets and the kept ciphertext', () => {
     const writes: { target: SecretTarget; value: string }[] = [];
     const store: SecretStore = {
       check: async () => written,
+      inspect: async () => ({ ok: true, existing: null, missing: null }),
       write: async (target, value) => {
         writes.push({ target, value });
         return results[Math.min(writes.length - 1, results.length - 1)]!;
@@ -316,10 +317,13 @@ describe('GitHub targets and the kept ciphertext', () => {
     return { store, writes };
   }
 
+  /** A linked target as `github link` leaves it (the authority checks are tested in test/github/). */
   function link(spec: TargetSpec = repoSpec): Target {
-    const result = linkTarget(ctx, owner, 'payments', spec);
-    if (!result.ok) throw new Error(result.error.message);
-    return result.value;
+    const projectId = (ctx.db.sqlite.prepare("SELECT id FROM projects WHERE name = 'payments'").get() as { id: number }).id;
+    const { lastInsertRowid } = ctx.db.sqlite
+      .prepare('INSERT INTO github_targets (project_id, kind, owner, repo, environment, visibility, secret_name, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(projectId, spec.kind, spec.owner, spec.repo, spec.environment, spec.visibility, spec.secretName, owner.userId, ctx.now());
+    return targetsOf(ctx.db, projectId).find((t) => t.id === Number(lastInsertRowid))!;
   }
 
   const outcomes = (rotationId: number) =>

@@ -18,6 +18,7 @@ const ADDS: Record<string, string[]> = {
   '003_approvals': ['approvals', 'approval_cards', 'approvals_pending'],
   '004_jobs_finished_index': ['jobs_finished'],
   '005_audit_chain_guard': ['audit_events_chain'],
+  '006_github_authority': ['github_connections', 'github_device_flows', 'github_device_flows_open', 'github_written_secrets'],
   '007_bounds': ['approvals_pending_key', 'pending_invites_project', 'projects_live_creator'],
   '008_slack_requests_seen': ['slack_requests_seen', 'slack_requests_seen_expiry'],
 };

@@ -45,6 +45,7 @@ export function registerCommandListener(
         users: deps.surface,
         channels: deps.surface,
         secrets: deps.secrets,
+        github: deps.github,
         channelId: command.channel_id,
         triggerId: command.trigger_id,
         log,

@@ -1,6 +1,7 @@
 import type { SecretStore } from '../../github/types.ts';
 import type { Logger } from '../../logger.ts';
 import type { Actor, ServiceContext } from '../../services/context.ts';
+import type { GitHubPorts } from '../../services/github-connections.ts';
 import type { UsageRecorder } from '../../services/key-auth.ts';
 import type { WebApiSurface } from '../surface.ts';
 
@@ -9,6 +10,7 @@ export interface ListenerDeps {
   readonly services: ServiceContext;
   readonly surface: WebApiSurface;
   readonly secrets: SecretStore;
+  readonly github: GitHubPorts;
   readonly usage: UsageRecorder;
   readonly log: Logger;
   /** Runs due jobs now (card edits after a decision). */

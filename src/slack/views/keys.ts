@@ -114,6 +114,13 @@ export function rotationReport(details: RotationDetails, ticket: string | null):
       blocks.push(section(line));
     }
   }
+  for (const target of details.paused) {
+    blocks.push(
+      section(
+        `:double_vertical_bar: ${escape(describeSpec(target))}: paused, not written. ${mention(target.createdBy)} linked it and is no longer Admin or Owner; an Admin or Owner who is a GitHub admin there may link it again with \`/jamjet github link ${project.name}\`.`,
+      ),
+    );
+  }
   const failed = targets.filter((t) => t.status === 'failed').length;
   const summary = targets.length === 0 ? 'no GitHub targets' : `${targets.length - failed} of ${targets.length} GitHub targets written`;
   return { text: `${head} (${summary})`, blocks };
