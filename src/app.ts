@@ -236,6 +236,8 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
           listening.close(() => resolve());
           listening.closeAllConnections();
         });
+        // Commands already answered may still be sending their DMs or writing to GitHub.
+        await slack.settled();
         if (metricsListening) {
           removeStateSource();
           await new Promise<void>((resolve) => {

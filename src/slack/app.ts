@@ -21,6 +21,7 @@ import { Interactions } from './listeners/dispatch.ts';
 import { registerKeyListeners } from './listeners/keys.ts';
 import { registerProjectListeners } from './listeners/projects.ts';
 import { acceptOnce } from './replay.ts';
+import { WorkInHand } from './work-in-hand.ts';
 import { WebApiSurface } from './surface.ts';
 import { Standings, whoMayUse } from './who-may-use.ts';
 
@@ -52,6 +53,8 @@ export interface SlackApp {
   /** Set in HTTP mode: the listener for `/slack/events`, accepting each signed request once, then Bolt's. */
   readonly events: RequestListener | null;
   readonly surface: WebApiSurface;
+  /** Resolves once the follow-ups of commands already answered have finished. */
+  settled(): Promise<void>;
 }
 
 export function createSlackApp(deps: SlackDeps): SlackApp {
@@ -79,6 +82,7 @@ export function createSlackApp(deps: SlackDeps): SlackApp {
   });
   const surface = new WebApiSurface(app.client);
   const admins = new Set(config.adminUsers);
+  const inHand = new WorkInHand();
   const listenerDeps: ListenerDeps = {
     services: deps.services,
     surface,
@@ -87,6 +91,7 @@ export function createSlackApp(deps: SlackDeps): SlackApp {
     usage: deps.usage,
     kick: deps.kick,
     log,
+    inHand,
     actorOf: (userId: string): Actor => ({ userId, isAdmin: admins.has(userId) }),
   };
   const claimer = new InviteClaimer(deps.services, surface, log, (id) => admins.has(id));
@@ -109,7 +114,7 @@ export function createSlackApp(deps: SlackDeps): SlackApp {
   const events = receiver
     ? acceptOnce(receiver.requestListener, { signingSecret: config.slack.signingSecret!, services: deps.services, log })
     : null;
-  return { app, receiver, events, surface };
+  return { app, receiver, events, surface, settled: () => inHand.settled() };
 }
 
 /** Refuses requests from any workspace but the one the bot token belongs to. */

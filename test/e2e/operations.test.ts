@@ -46,6 +46,8 @@ describe('metrics on METRICS_PORT', () => {
         JOBS_POLL_SECONDS: '3600',
         GITHUB_TOKEN,
         GITHUB_API_URL: GITHUB_URL,
+        // Without GITHUB_CLIENT_ID only a JamJet admin may link a GitHub target.
+        JAMJET_ADMIN_USERS: OWNER,
       },
     });
   });

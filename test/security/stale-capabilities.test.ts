@@ -18,6 +18,8 @@ import { GITHUB_URL, KEY, press, readiness, reveal, run, serveCheck, waitForButt
 const OWNER = 'U0OWNER';
 const ADMIN = 'U0ADMIN';
 const MEMBER = 'U0MEMBER';
+/** A JamJet admin (JAMJET_ADMIN_USERS): links targets without a GitHub connection. */
+const ROOT = 'U0ROOT';
 const CHANNEL = 'C0APPROVALS';
 const REPO: SecretTarget = { kind: 'repo', owner: 'acme', repo: 'api', secretName: 'JAMJET_API_KEY' };
 const HOUR = 3_600_000;
@@ -43,6 +45,7 @@ beforeEach(async () => {
       GITHUB_TOKEN: 'ghp_testtokentesttokentesttokentest0001',
       GITHUB_API_URL: GITHUB_URL,
       JOBS_POLL_SECONDS: '3600',
+      JAMJET_ADMIN_USERS: ROOT,
     },
   });
 });
@@ -60,7 +63,7 @@ async function failedRotation(): Promise<{ retry: string; newKey: string; newId:
   await reveal(t, OWNER);
   await run(t, OWNER, `members invite payments <@${ADMIN}> admin`);
   serveCheck(github, REPO);
-  expect((await run(t, ADMIN, 'github link payments acme/api')).text).toContain('as target 1');
+  expect((await run(t, ROOT, 'github link payments acme/api')).text).toContain('as target 1');
   github.serve(REPO, { write: { status: 403, body: { message: 'nope' } } });
   await run(t, ADMIN, 'keys rotate payments');
   const newKey = await reveal(t, ADMIN);

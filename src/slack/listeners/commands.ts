@@ -59,7 +59,7 @@ export function registerCommandListener(
     await ack(toAck(reply, joined));
     if (reply?.followUp) {
       try {
-        await reply.followUp(ephemeral(respond));
+        await deps.inHand.run(() => reply.followUp!(ephemeral(respond)));
       } catch (error) {
         log.error('command follow-up failed', { error });
         await respond({ response_type: 'ephemeral', text: ':x: Part of that command failed on our side; see `/jamjet audit` for what was done.' }).catch(() => {});
