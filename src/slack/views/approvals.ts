@@ -2,6 +2,7 @@
 import type { KnownBlock, View } from '@slack/web-api';
 import type { Approval } from '../../services/approvals.ts';
 import { redact } from '../../core/secrets.ts';
+import { button, context, LIMITS, modalText, section, truncate } from '../limits.ts';
 import { date, escape, mention } from '../mrkdwn.ts';
 import type { Message } from '../surface.ts';
 
@@ -10,15 +11,23 @@ export const REJECT_CALLBACK = 'approval_reject_reason';
 export const REASON_BLOCK = 'reason';
 export const REASON_INPUT = 'text';
 
-const CONTEXT_LIMIT = 2500;
+/** Room for the note that says how much of the context is not shown. */
+const HIDDEN_NOTE = 40;
 
-/** The SDK's context as indented JSON, cut to fit a Slack section. */
+/**
+ * The SDK's context as indented JSON in a code block that fits a Slack
+ * section (3,000 characters counted after escaping): cut on a character
+ * boundary, never through an escape, and saying how many characters are not shown.
+ */
 export function renderContext(context: Record<string, unknown>): string | null {
   if (Object.keys(context).length === 0) return null;
-  let json = redact(JSON.stringify(context, null, 2));
-  if (json.length > CONTEXT_LIMIT) json = `${json.slice(0, CONTEXT_LIMIT)}\n… (${json.length - CONTEXT_LIMIT} more characters)`;
   // Neither Slack's control characters nor a closing fence may come from the SDK.
-  return '```' + escape(json).replace(/```/g, "'''") + '```';
+  const body = escape(redact(JSON.stringify(context, null, 2))).replace(/```/g, "'''");
+  const room = LIMITS.sectionText - 6;
+  if (body.length <= room) return '```' + body + '```';
+  const shown = truncate(body, room - HIDDEN_NOTE, true);
+  // The count is of escaped characters, the same unit as the cut.
+  return '```' + `${shown}\n(${body.length - shown.length + 1} more characters)` + '```';
 }
 
 export interface CardInput {
@@ -26,6 +35,8 @@ export interface CardInput {
   readonly project: string;
   readonly keyLabel: string;
   readonly note?: string;
+  /** Leave out the context: the card Slack refused was too large; point to `approvals list` instead. */
+  readonly withoutContext?: boolean;
 }
 
 function outcome(a: Approval): string {
@@ -41,31 +52,29 @@ function outcome(a: Approval): string {
   }
 }
 
-export function approvalCard({ approval, project, keyLabel, note }: CardInput): Message {
+export function approvalCard({ approval, project, keyLabel, note, withoutContext }: CardInput): Message {
   const action = escape(redact(approval.action));
-  const blocks: KnownBlock[] = [
-    { type: 'section', text: { type: 'mrkdwn', text: `:raised_hand: *Approval requested* in \`${project}\`\n>${action.replace(/\n/g, '\n>')}` } },
-  ];
-  const context = renderContext(approval.context);
-  if (context) blocks.push({ type: 'section', text: { type: 'mrkdwn', text: context } });
-  blocks.push({
-    type: 'context',
-    elements: [{ type: 'mrkdwn', text: `Asked by key ${keyLabel} · request \`${approval.id}\` · expires ${date(approval.expiresAt)}` }],
-  });
-  if (note) blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: note }] });
+  const blocks: KnownBlock[] = [section(`:raised_hand: *Approval requested* in \`${project}\`\n>${action.replace(/\n/g, '\n>')}`)];
+  const shown = withoutContext ? null : renderContext(approval.context);
+  if (shown) blocks.push(section(shown));
+  if (withoutContext && Object.keys(approval.context).length > 0) {
+    blocks.push(context(`The request's context is too large for a Slack card; \`/jamjet approvals list ${project}\` lists the pending requests.`));
+  }
+  blocks.push(context(`Asked by key ${keyLabel} · request \`${approval.id}\` · expires ${date(approval.expiresAt)}`));
+  if (note) blocks.push(context(note));
   if (approval.status === 'pending') {
     blocks.push({
       type: 'actions',
       elements: [
-        { type: 'button', action_id: APPROVAL_ACTIONS.approve, style: 'primary', text: { type: 'plain_text', text: 'Approve' }, value: approval.id },
-        { type: 'button', action_id: APPROVAL_ACTIONS.reject, style: 'danger', text: { type: 'plain_text', text: 'Reject' }, value: approval.id },
+        button({ actionId: APPROVAL_ACTIONS.approve, style: 'primary', text: 'Approve', value: approval.id }),
+        button({ actionId: APPROVAL_ACTIONS.reject, style: 'danger', text: 'Reject', value: approval.id }),
       ],
     });
   } else {
-    blocks.push({ type: 'section', text: { type: 'mrkdwn', text: outcome(approval) } });
+    blocks.push(section(outcome(approval)));
   }
   const state = approval.status === 'pending' ? 'Approval requested' : `Approval ${approval.status}`;
-  return { text: `${state} in \`${project}\`: ${action.slice(0, 150)}`, blocks };
+  return { text: `${state} in \`${project}\`: ${truncate(action, 150)}`, blocks };
 }
 
 /** *Reject* asks for an optional reason. */
@@ -74,11 +83,11 @@ export function rejectModal(approval: Approval, project: string): View {
     type: 'modal',
     callback_id: REJECT_CALLBACK,
     private_metadata: JSON.stringify({ approval: approval.id }),
-    title: { type: 'plain_text', text: 'Reject request' },
-    submit: { type: 'plain_text', text: 'Reject' },
-    close: { type: 'plain_text', text: 'Cancel' },
+    title: modalText('Reject request'),
+    submit: modalText('Reject'),
+    close: modalText('Cancel'),
     blocks: [
-      { type: 'section', text: { type: 'mrkdwn', text: `Reject in \`${project}\`:\n>${escape(redact(approval.action))}` } },
+      section(`Reject in \`${project}\`:\n>${escape(redact(approval.action)).replace(/\n/g, '\n>')}`),
       {
         type: 'input',
         block_id: REASON_BLOCK,
