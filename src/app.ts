@@ -13,6 +13,7 @@ import { createGitHubSecretStore } from './github/index.ts';
 import { registerApprovalHandlers } from './jobs/approval-handlers.ts';
 import { registerJobHandlers } from './jobs/handlers.ts';
 import { JobQueue } from './jobs/queue.ts';
+import { SlackPacer } from './jobs/slack-pace.ts';
 import { JobTicker } from './jobs/ticker.ts';
 import { verifyChain } from './services/audit.ts';
 import { UsageRecorder } from './services/key-auth.ts';
@@ -107,8 +108,9 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       commands: COMMANDS,
       clientOptions,
     });
-    registerJobHandlers(jobs, { services, chat: slack.surface, usage, log });
-    registerApprovalHandlers(jobs, { services, chat: slack.surface, usage, log });
+    const pacer = new SlackPacer(db, now, log.child({ component: 'slack-pace' }));
+    registerJobHandlers(jobs, { services, chat: slack.surface, usage, log, pacer });
+    registerApprovalHandlers(jobs, { services, chat: slack.surface, usage, log, pacer });
 
     server = createHttpServer(
       {
@@ -167,6 +169,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
         await ticker.stop();
         clearInterval(flusher);
         await jobs.runDue().catch(() => 0);
+        jobs.close();
         if (!slack.receiver) await slack.app.stop();
         await new Promise<void>((resolve) => {
           listening.close(() => resolve());

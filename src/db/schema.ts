@@ -159,6 +159,12 @@ export interface ApprovalCardsTable {
   ts: string;
 }
 
+/** A Slack rate limit being waited out: `scope` is `channel:<id>` or `method:<name>`, `until` epoch ms. */
+export interface SlackPausesTable {
+  scope: string;
+  until: number;
+}
+
 export interface Schema {
   projects: ProjectsTable;
   memberships: MembershipsTable;
@@ -172,4 +178,5 @@ export interface Schema {
   jobs: JobsTable;
   approvals: ApprovalsTable;
   approval_cards: ApprovalCardsTable;
+  slack_pauses: SlackPausesTable;
 }

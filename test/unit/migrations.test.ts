@@ -18,6 +18,7 @@ const ADDS: Record<string, string[]> = {
   '003_approvals': ['approvals', 'approval_cards', 'approvals_pending'],
   '004_jobs_finished_index': ['jobs_finished'],
   '005_audit_chain_guard': ['audit_events_chain'],
+  '009_slack_pauses': ['slack_pauses'],
 };
 
 let db: Db | undefined;

@@ -103,11 +103,12 @@ export function rotationReport(details: RotationDetails, ticket: string | null):
 }
 
 /** The end-of-overlap reminder, with the buttons that finish the rotation. */
-export function reminderMessage(details: RotationDetails): Message {
+export function reminderMessage(details: RotationDetails, note?: string): Message {
   const { rotation, project, oldKey, newKey } = details;
   const used = oldKey.lastUsedAt ? `last used ${date(oldKey.lastUsedAt)}` : 'never used';
   const head = `:alarm_clock: The overlap of the \`${project.name}\` rotation is over. Old key ${keyLabel(oldKey)} was ${used}; new key ${newKey.publicId}.`;
   const blocks: KnownBlock[] = [section(head)];
+  if (note) blocks.push(context(note));
   const unwritten = details.targets.filter((t) => t.status !== 'written');
   if (unwritten.length > 0) {
     const where = truncate(unwritten.map((t) => escape(describeSpec(t.target))).join('; '), 2000);
