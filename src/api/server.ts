@@ -13,14 +13,21 @@ export interface HttpRoutes {
   readonly slack: RequestListener | null;
   readonly api: ApiHandler | null;
   readonly healthy: () => boolean;
+  /** Whether the bot can receive Slack's requests now (Socket Mode: connected). */
+  readonly slackReady?: () => boolean;
 }
 
 export function createHttpServer(routes: HttpRoutes, log: Logger): Server {
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0]!;
     if (path === '/healthz' && (req.method === 'GET' || req.method === 'HEAD')) {
-      const ok = routes.healthy();
-      sendJson(res, ok ? 200 : 503, ok ? { ok: true } : { ok: false, error: { code: 'database_unavailable', message: 'The database does not answer.' } });
+      if (!routes.healthy()) {
+        sendJson(res, 503, { ok: false, error: { code: 'database_unavailable', message: 'The database does not answer.' } });
+      } else if (routes.slackReady && !routes.slackReady()) {
+        sendJson(res, 503, { ok: false, error: { code: 'slack_not_connected', message: 'The bot is not connected to Slack yet.' } });
+      } else {
+        sendJson(res, 200, { ok: true });
+      }
       return;
     }
     if (path === '/slack/events' && routes.slack) {

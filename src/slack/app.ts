@@ -2,7 +2,7 @@
  * Bolt wiring. Listeners are adapters: acknowledge, translate the payload,
  * call one command or service, render the result.
  */
-import { App, HTTPReceiver, type AnyMiddlewareArgs, type Middleware } from '@slack/bolt';
+import { App, HTTPReceiver, SocketModeReceiver, type AnyMiddlewareArgs, type Middleware } from '@slack/bolt';
 import type { WebClientOptions } from '@slack/web-api';
 import type { Config } from '../config.ts';
 import type { SecretStore } from '../github/types.ts';
@@ -45,6 +45,8 @@ export interface SlackApp {
   /** Set in HTTP mode: the listener for `/slack/events`. */
   readonly receiver: HTTPReceiver | null;
   readonly surface: WebApiSurface;
+  /** Whether Slack's requests can reach the bot: always in HTTP mode; in Socket Mode, while connected. */
+  ready(): boolean;
 }
 
 export function createSlackApp(deps: SlackDeps): SlackApp {
@@ -59,6 +61,26 @@ export function createSlackApp(deps: SlackDeps): SlackApp {
         // Slack's payloads are far smaller; Bolt reads the body before it checks the signature.
         bodyLimit: 1024 * 1024,
       });
+  // Socket Mode opens its connection through SLACK_API_URL too (GovSlack, tests),
+  // and retries a lost connection for as long as the bot runs.
+  const socket = config.slack.appToken
+    ? new SocketModeReceiver({
+        appToken: config.slack.appToken,
+        logger,
+        installerOptions: { clientOptions: { ...deps.clientOptions, retryConfig: { retries: 10, factor: 1.5, maxTimeout: 30_000 } } },
+      })
+    : null;
+  let connected = false;
+  socket?.client.on('connected', () => {
+    connected = true;
+    log.info('connected to Slack (Socket Mode)');
+  });
+  for (const state of ['disconnected', 'reconnecting', 'connecting'] as const) {
+    socket?.client.on(state, () => {
+      if (connected) log.warn('Socket Mode connection lost; reconnecting', { state });
+      connected = false;
+    });
+  }
   const app = new App({
     token: config.slack.botToken,
     botId: identity.botId,
@@ -68,7 +90,7 @@ export function createSlackApp(deps: SlackDeps): SlackApp {
     convoStore: false,
     logger,
     clientOptions: deps.clientOptions,
-    ...(receiver ? { receiver } : { appToken: config.slack.appToken!, socketMode: true }),
+    receiver: receiver ?? socket!,
   });
   const surface = new WebApiSurface(app.client);
   const admins = new Set(config.adminUsers);
@@ -96,7 +118,7 @@ export function createSlackApp(deps: SlackDeps): SlackApp {
     log.error('slack listener failed', { error });
   });
 
-  return { app, receiver, surface };
+  return { app, receiver, surface, ready: () => receiver !== null || connected };
 }
 
 /** Refuses requests from any workspace but the one the bot token belongs to. */
