@@ -21,6 +21,7 @@ import { judge } from '../helpers/slack-rules.ts';
 import { reveal, run, waitForCall } from './keys-flow.ts';
 
 const OWNER = 'U0OWNER';
+const OWNER2 = 'U0OWNER2';
 const CHANNEL = 'C0APPROVALS';
 /** The longest project name the grammar allows: 63 characters. */
 const NAME = `p${'a'.repeat(60)}-1`;
@@ -92,7 +93,9 @@ describe('every surface at its largest, against a fake that refuses what Slack r
 
   beforeEach(async () => {
     clock = { now: Date.now() };
-    const slack = new FakeSlack({ now: () => clock.now }).addUser({ id: OWNER, email: 'owner@acme.test' });
+    const slack = new FakeSlack({ now: () => clock.now })
+      .addUser({ id: OWNER, email: 'owner@acme.test' })
+      .addUser({ id: OWNER2, email: 'owner2@acme.test' });
     t = await startTestApp({ slack, now: () => clock.now, env: { JOBS_POLL_SECONDS: '3600' } });
     expect((await run(t, OWNER, `projects create ${NAME}`)).text).toContain('created');
     key = await reveal(t, OWNER);
@@ -276,6 +279,25 @@ describe('every surface at its largest, against a fake that refuses what Slack r
       await t.app.jobs.runDue();
       expect(t.slack.calls.some((c) => c.method === 'chat.update' && c.ok === true && JSON.stringify(c.body).includes('Rejected'))).toBe(true);
     });
+  });
+
+  it('sends a reminder Slack refuses for good to the next Owner at once, naming who could not be reached', async () => {
+    await run(t, OWNER, `members invite ${NAME} <@${OWNER2}> owner`);
+    let ts = 1;
+    t.slack.on('chat.postMessage', (b) =>
+      b.channel === OWNER && String(b.text).includes('overlap of the')
+        ? { ok: false, error: 'account_inactive' }
+        : { ok: true, channel: String(b.channel).replace(/^U/, 'D'), ts: `1800000000.${String(ts++).padStart(6, '0')}` },
+    );
+    expect((await run(t, OWNER, `keys rotate ${NAME} --overlap 0s`)).text).toContain('Rotating');
+    for (let i = 0; i < 3; i++, clock.now += 1000) await t.app.jobs.runDue();
+    const reminders = t.slack.calls.filter((c) => c.method === 'chat.postMessage' && String(c.body.text).includes('overlap of the'));
+    expect(reminders.map((c) => [c.body.channel, c.ok])).toEqual([
+      [OWNER, false],
+      [OWNER2, true],
+    ]);
+    expect(JSON.stringify(reminders[1]!.body.blocks)).toContain(`I could not reach <@${OWNER}> (` + '`account_inactive`)');
+    expect(sql().prepare("SELECT status, attempts FROM jobs WHERE kind = 'rotation.reminder'").get()).toEqual({ status: 'done', attempts: 1 });
   });
 
   it('builds a rotation report with 25 failing GitHub targets that Slack takes', () => {
