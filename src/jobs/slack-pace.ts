@@ -7,6 +7,7 @@
  * one channel drains at Slack's pace with no refused calls, and a 429 pauses
  * that channel or method for every job, in every process on the database.
  */
+import { sql } from 'kysely';
 import type { Db } from '../db/database.ts';
 import type { Logger } from '../logger.ts';
 import { slackErrorCode } from '../slack/surface.ts';
@@ -118,7 +119,10 @@ export class SlackPacer {
       this.db.q
         .insertInto('slack_pauses')
         .values({ scope, until })
-        .onConflict((oc) => oc.column('scope').doUpdateSet({ until: (eb) => eb.fn('max', [eb.ref('slack_pauses.until'), eb.ref('excluded.until')]) })),
+        .onConflict((oc) =>
+          // Portable SQL (SQLite and PostgreSQL): the later pause wins.
+          oc.column('scope').doUpdateSet({ until: sql<number>`CASE WHEN excluded.until > slack_pauses.until THEN excluded.until ELSE slack_pauses.until END` }),
+        ),
     );
     this.nextFree.set(scope, Math.max(this.nextFree.get(scope) ?? 0, until));
   }
