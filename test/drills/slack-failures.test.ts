@@ -274,14 +274,9 @@ describe('the reveal modal while Slack fails', () => {
 });
 
 describe('a rate limit that lasts', () => {
-  // BUG (src/jobs/queue.ts JobQueue.runOne): a retry asked for by Slack's
-  // rate limit (RetryLater, from slackCall in src/jobs/handlers.ts) counts
-  // toward maxAttempts (10) like a failure. Ten 429s with Retry-After: 1,
-  // about ten seconds of rate limiting, and the approval.post job is `dead`
-  // ("job gave up"): the card is never posted while the request stays
-  // pending, although the README promises "A card that Slack fails to take
-  // is retried by the job queue, so no request is lost". Reminders and
-  // expiry edits die the same way.
+  // Waiting out Slack's rate limit (RetryLater from the pacer) uses up no
+  // attempt, and jobs retry for as long as their work matters: a long run
+  // of 429s delays the card, never drops it.
   it('still posts the card, once, after twelve 429s in a row', async () => {
     await run(t, OWNER, `projects channel pay <#${CHANNEL}|approvals>`);
     flaky.fail('chat.postMessage', Array.from({ length: 12 }, () => rateLimited(1)), (b) => b.channel === CHANNEL);

@@ -300,6 +300,20 @@ describe('every surface at its largest, against a fake that refuses what Slack r
     expect(sql().prepare("SELECT status, attempts FROM jobs WHERE kind = 'rotation.reminder'").get()).toEqual({ status: 'done', attempts: 1 });
   });
 
+  it('tells the Owners when a request expired before Slack ever took its card', async () => {
+    t.slack.on('chat.postMessage', (b) =>
+      b.channel === CHANNEL ? [500, { ok: false, error: 'internal_error' }] : { ok: true, channel: String(b.channel).replace(/^U/, 'D'), ts: '1800000000.000100' },
+    );
+    const id = await create('deploy during an outage', {});
+    await t.app.jobs.runDue();
+    // Slack fails until the request has expired (1 hour); the queue keeps trying meanwhile.
+    for (let i = 0; i < 40; i++, clock.now += 5 * 60_000) await t.app.jobs.runDue();
+    const told = t.slack.calls.filter((c) => c.method === 'chat.postMessage' && c.body.channel === OWNER && String(c.body.text).includes(id));
+    expect(told).toHaveLength(1);
+    expect(String(told[0]!.body.text)).toContain('expired before Slack took its card');
+    expect(sql().prepare("SELECT status FROM jobs WHERE kind = 'approval.post'").get()).toEqual({ status: 'done' });
+  });
+
   it('builds a rotation report with 25 failing GitHub targets that Slack takes', () => {
     const targets = Array.from({ length: 25 }, (_, i) => ({
       target: { id: i + 1, projectId, kind: 'environment', owner: `org-${i}`, repo: `repo-${'r'.repeat(90)}`, environment: `env-${i}`, secretName: 'JAMJET_API_KEY', createdBy: OWNER, createdAt: 0 },
