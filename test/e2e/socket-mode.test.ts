@@ -114,3 +114,39 @@ describe('Socket Mode', () => {
     await expect(startTestApp({ env: { SLACK_APP_TOKEN: 'xoxb-not-an-app-token' } })).rejects.toThrow('SLACK_APP_TOKEN should look like xapp-');
   });
 });
+
+describe('Socket Mode start-up of the real process', () => {
+  it('exits 1 with one line naming SLACK_APP_TOKEN and the missing scope, no stack trace', async () => {
+    const { spawn } = await import('node:child_process');
+    const { fileURLToPath } = await import('node:url');
+    const fake = new FakeSlack().on('apps.connections.open', () => ({ ok: false, error: 'missing_scope', needed: 'connections:write', provided: '' }));
+    const server = await fake.listen();
+    try {
+      const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+        cwd: fileURLToPath(new URL('../../', import.meta.url)),
+        env: {
+          PATH: process.env.PATH ?? '',
+          SLACK_BOT_TOKEN: 'xoxb-test-token',
+          SLACK_APP_TOKEN: APP_TOKEN,
+          SLACK_API_URL: `${server.url}/api/`,
+          DATABASE_URL: 'sqlite::memory:',
+          PORT: '0',
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let output = '';
+      child.stdout.on('data', (c: Buffer) => (output += c.toString()));
+      child.stderr.on('data', (c: Buffer) => (output += c.toString()));
+      const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+      expect(code).toBe(1);
+      // Info lines (the migrations) may come first; the refusal is one error line.
+      const errors = output.trim().split('\n').filter((l) => !l.includes('"level":"info"'));
+      expect(errors, output).toHaveLength(1);
+      expect(errors[0]).toContain('SLACK_APP_TOKEN lacks the connections:write scope');
+      expect(output).not.toMatch(/\n\s+at /);
+      expect(output).not.toContain(APP_TOKEN);
+    } finally {
+      await server.close();
+    }
+  }, 30_000);
+});
