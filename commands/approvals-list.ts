@@ -3,7 +3,7 @@ import { redact } from '../src/core/secrets.ts';
 import { listPending } from '../src/services/approvals.ts';
 import { page, projectName } from '../src/slack/args.ts';
 import { defineCommand } from '../src/slack/command.ts';
-import { pageOf } from '../src/slack/limits.ts';
+import { pageOf, truncate } from '../src/slack/limits.ts';
 import { date, escape } from '../src/slack/mrkdwn.ts';
 
 export default defineCommand({
@@ -20,7 +20,7 @@ export default defineCommand({
     const { approvals } = result.value;
     if (approvals.length === 0) return { text: `\`${name}\` has no pending approval requests.` };
     const lines = approvals.map(
-      (a) => `• \`${a.id}\` ${escape(redact(a.action).slice(0, 150))}: asked ${date(a.createdAt)}, expires ${date(a.expiresAt)}`,
+      (a) => `• \`${a.id}\` ${truncate(escape(redact(a.action)).replace(/\s+/g, ' '), 300)}: asked ${date(a.createdAt)}, expires ${date(a.expiresAt)}`,
     );
     return pageOf({ title: `*Pending approvals of \`${name}\`* (${approvals.length})`, lines, page: n, command: `approvals list ${name}` });
   },
