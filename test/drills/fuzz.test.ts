@@ -117,7 +117,8 @@ const ARGUMENTS: Record<string, (r: Prng) => string> = {
   visibility: (r) => r.pick(['all', 'private', 'public']),
 };
 
-const keyIds = () => (t.app.db.sqlite.prepare('SELECT public_id FROM api_keys').all() as { public_id: string }[]).map((k) => k.public_id);
+// In creation order: the unique index on public_id would otherwise order them by their random ids, and the fuzz would differ run to run.
+const keyIds = () => (t.app.db.sqlite.prepare('SELECT public_id FROM api_keys ORDER BY id').all() as { public_id: string }[]).map((k) => k.public_id);
 
 /** A command as its usage line says, with mostly sensible arguments and a little noise. */
 function commandText(r: Prng): string {
