@@ -38,7 +38,8 @@ export function homeView({ roles, approvals, rotations, isAdmin, notice }: HomeI
       ],
     });
   }
-  blocks.push(...more(15, approvals.length, '`/jamjet approvals list <project>` shows every pending request.'));
+  // The list above is already cut by its query, so no count: only that more are waiting.
+  if (approvals.length > 15) blocks.push(context('More are waiting: `/jamjet approvals list <project>` shows every pending request.'));
 
   const names = new Map(roles.map((r) => [r.projectId, r.project]));
   blocks.push({ type: 'divider' }, section(`*Rotations in their overlap* (${rotations.length})`));
