@@ -43,6 +43,9 @@ export function approvals(dir: string): Promise<BenchResult> {
   return scoped(async (cleanup) => {
     const product = await startProduct(cleanup, dir, 'approvals');
     const projects = Array.from({ length: PROJECTS }, (_, i) => createBenchProject(product.app, `bench-approvals-${i}`));
+    // Each project posts to its own channel: Slack takes about one post a second per channel.
+    const setChannel = product.app.db.sqlite.prepare('UPDATE projects SET approvals_channel = ? WHERE id = ?');
+    for (const [i, p] of projects.entries()) setChannel.run(`C0BENCH${i}`, p.project.id);
     await product.app.jobs.runDue();
     const authorizations = projects.map((p) => p.authorization);
     const bare = await startBareServer(cleanup, {

@@ -15,6 +15,7 @@ import { keyCheck } from './key-check.ts';
 import { cleanUpOnSignals, Cleanup } from './lib/cleanup.ts';
 import { productErrors } from './lib/product.ts';
 import { formatTable, writeResults, type BenchResult } from './lib/report.ts';
+import { slackDrain } from './slack-drain.ts';
 import { slashAck } from './slash-ack.ts';
 import { startup } from './startup.ts';
 
@@ -25,6 +26,7 @@ const BENCHMARKS: [string, (dir: string) => Promise<BenchResult>][] = [
   ['approvals', approvals],
   ['jobs', jobs],
   ['startup', startup],
+  ['slack-drain', slackDrain],
 ];
 
 const RESULTS_DIR = fileURLToPath(new URL('./results/', import.meta.url));

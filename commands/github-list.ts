@@ -1,17 +1,19 @@
 import { z } from 'zod';
 import { describeSpec, listTargets } from '../src/services/github-targets.ts';
-import { projectName } from '../src/slack/args.ts';
+import { page, projectName } from '../src/slack/args.ts';
 import { defineCommand } from '../src/slack/command.ts';
+import { pageOf } from '../src/slack/limits.ts';
 import { date, escape, mention } from '../src/slack/mrkdwn.ts';
 
 export default defineCommand({
   group: 'github',
   verb: 'list',
-  usage: 'github list <project>',
+  usage: 'github list <project> [--page N]',
   summary: 'List the GitHub Actions secrets a project writes its key to.',
   positionals: ['project'],
-  schema: z.object({ project: projectName }),
-  run(ctx, { project: name }) {
+  flags: { page: 'value' },
+  schema: z.object({ project: projectName, page }),
+  run(ctx, { project: name, page: n }) {
     const result = listTargets(ctx.services, ctx.actor, name);
     if (!result.ok) return result.error;
     const { targets } = result.value;
@@ -22,6 +24,6 @@ export default defineCommand({
       const paused = t.pausedAt === null ? '' : ` :double_vertical_bar: paused ${date(t.pausedAt)}: ${mention(t.createdBy)} is no longer Admin or Owner; link it again to resume`;
       return `• ${t.id}: ${escape(describeSpec(t))}, linked by ${mention(t.createdBy)} ${date(t.createdAt)}${paused}`;
     });
-    return { text: `*GitHub targets of \`${name}\`* (${targets.length})\n${lines.join('\n')}` };
+    return pageOf({ title: `*GitHub targets of \`${name}\`* (${targets.length})`, lines, page: n, command: `github list ${name}` });
   },
 });

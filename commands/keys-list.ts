@@ -1,17 +1,19 @@
 import { z } from 'zod';
 import { listKeys } from '../src/services/keys.ts';
-import { projectName } from '../src/slack/args.ts';
+import { page, projectName } from '../src/slack/args.ts';
 import { defineCommand } from '../src/slack/command.ts';
+import { pageOf } from '../src/slack/limits.ts';
 import { date, escape, mention } from '../src/slack/mrkdwn.ts';
 
 export default defineCommand({
   group: 'keys',
   verb: 'list',
-  usage: 'keys list <project>',
+  usage: 'keys list <project> [--page N]',
   summary: 'List the API keys of a project: name, id, display form, creator, last use and state.',
   positionals: ['project'],
-  schema: z.object({ project: projectName }),
-  run(ctx, { project: name }) {
+  flags: { page: 'value' },
+  schema: z.object({ project: projectName, page }),
+  run(ctx, { project: name, page: n }) {
     const result = listKeys(ctx.services, ctx.actor, name);
     if (!result.ok) return result.error;
     const { keys } = result.value;
@@ -22,6 +24,6 @@ export default defineCommand({
       return `• *${escape(k.name)}* \`${k.publicId}\` \`${k.display}\`: ${state}; created by ${mention(k.createdBy)} ${date(k.createdAt)}; ${used}`;
     });
     const active = keys.filter((k) => k.revokedAt === null).length;
-    return { text: `*API keys of \`${name}\`* (${active} active)\n${lines.join('\n')}` };
+    return pageOf({ title: `*API keys of \`${name}\`* (${active} active)`, lines, page: n, command: `keys list ${name}` });
   },
 });

@@ -1,28 +1,27 @@
 import { z } from 'zod';
 import { ROLE_LABELS } from '../src/core/roles.ts';
 import { listProjects } from '../src/services/projects.ts';
+import { page } from '../src/slack/args.ts';
 import { defineCommand } from '../src/slack/command.ts';
-
-const SHOWN = 100;
+import { pageOf } from '../src/slack/limits.ts';
 
 export default defineCommand({
   group: 'projects',
   verb: 'list',
-  usage: 'projects list',
+  usage: 'projects list [--page N]',
   summary: 'List the projects you belong to (workspace admins see all).',
   positionals: [],
-  schema: z.object({}),
-  run(ctx) {
+  flags: { page: 'value' },
+  schema: z.object({ page }),
+  run(ctx, { page: n }) {
     const projects = listProjects(ctx.services, ctx.actor);
     if (projects.length === 0) {
       return { text: 'You belong to no project yet. Create one with `/jamjet projects create <name>`.' };
     }
-    // A Slack message holds about 40,000 characters: show the first hundred.
-    const lines = projects.slice(0, SHOWN).map(({ project, role }) => {
+    const lines = projects.map(({ project, role }) => {
       const as = role ? ROLE_LABELS[role] : 'workspace admin';
       return `• \`${project.name}\`: ${as}`;
     });
-    if (projects.length > SHOWN) lines.push(`…and ${projects.length - SHOWN} more.`);
-    return { text: `*Your projects* (${projects.length})\n${lines.join('\n')}` };
+    return pageOf({ title: `*Your projects* (${projects.length})`, lines, page: n, command: 'projects list' });
   },
 });

@@ -17,6 +17,7 @@ import type { GitHubPorts } from './services/github-connections.ts';
 import { registerApprovalHandlers } from './jobs/approval-handlers.ts';
 import { registerJobHandlers } from './jobs/handlers.ts';
 import { JobQueue } from './jobs/queue.ts';
+import { SlackPacer } from './jobs/slack-pace.ts';
 import { JobTicker } from './jobs/ticker.ts';
 import { countingFetch, createMetricsServer, githubWrites, setStateSource } from './metrics.ts';
 import { observeAuditEvents, verifyChain } from './services/audit.ts';
@@ -86,6 +87,39 @@ function listenError(error: NodeJS.ErrnoException, setting: 'PORT' | 'METRICS_PO
   return error;
 }
 
+/** The scope an app-level token needs to open Socket Mode connections. */
+const SOCKET_SCOPE = 'connections:write';
+
+/**
+ * Checks SLACK_APP_TOKEN before Socket Mode starts: Slack's
+ * `apps.connections.open` (https://api.slack.com/methods/apps.connections.open)
+ * answers `invalid_auth`, `not_authed` or `missing_scope` (with `needed`) for a
+ * token that can never connect, where the Socket Mode client would retry
+ * forever. Throws a StartupError naming SLACK_APP_TOKEN and what is missing.
+ */
+async function checkAppToken(appToken: string, options: WebClientOptions): Promise<void> {
+  if (!appToken.startsWith('xapp-')) {
+    throw new StartupError(
+      `SLACK_APP_TOKEN is not an app-level token (it should start with xapp-); create one with the ${SOCKET_SCOPE} scope under Basic Information, App-Level Tokens.`,
+    );
+  }
+  try {
+    await new WebClient(appToken, { ...options, retryConfig: { retries: 0 } }).apps.connections.open();
+  } catch (error) {
+    const data = (error as { data?: { error?: string; needed?: string } }).data;
+    if (data?.error === 'missing_scope') {
+      throw new StartupError(
+        `SLACK_APP_TOKEN lacks the ${data.needed ?? SOCKET_SCOPE} scope; add it to the app-level token under Basic Information, App-Level Tokens.`,
+      );
+    }
+    throw new StartupError(
+      data?.error
+        ? `Slack refused SLACK_APP_TOKEN (${data.error}); create an app-level token with the ${SOCKET_SCOPE} scope under Basic Information, App-Level Tokens.`
+        : `Cannot reach Slack at SLACK_API_URL to open Socket Mode with SLACK_APP_TOKEN: ${(error as Error).message}.`,
+    );
+  }
+}
+
 export async function startApp(config: Config, options: AppOptions = {}): Promise<RunningApp> {
   const log = options.log ?? createLogger(config.logLevel);
   const now = options.now ?? Date.now;
@@ -146,6 +180,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     };
     // The same quick retries: a wrong token or URL stops start-up within seconds.
     const identity = await whoAmI(new WebClient(config.slack.botToken, clientOptions));
+    if (config.slack.appToken) await checkAppToken(config.slack.appToken, clientOptions);
     const slack = createSlackApp({
       config,
       services,
@@ -158,9 +193,10 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       commands: COMMANDS,
       clientOptions,
     });
-    registerJobHandlers(jobs, { services, chat: slack.surface, usage, log });
-    registerApprovalHandlers(jobs, { services, chat: slack.surface, usage, log });
-    const stopGitHubTimers = registerGitHubHandlers(jobs, { services, chat: slack.surface, github, log });
+    const pacer = new SlackPacer(db, now, log.child({ component: 'slack-pace' }));
+    registerJobHandlers(jobs, { services, chat: slack.surface, usage, log, pacer });
+    registerApprovalHandlers(jobs, { services, chat: slack.surface, usage, log, pacer });
+    const stopGitHubTimers = registerGitHubHandlers(jobs, { services, chat: slack.surface, github, log, pacer });
 
     server = createHttpServer(
       {
@@ -174,6 +210,8 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
             return false;
           }
         },
+        // In Socket Mode the bot receives nothing until Slack's hello: not healthy before.
+        slackReady: () => slack.ready(),
       },
       log,
     );
@@ -231,6 +269,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
         stopGitHubTimers();
         clearInterval(flusher);
         await jobs.runDue().catch(() => 0);
+        jobs.close();
         if (!slack.receiver) await slack.app.stop();
         await new Promise<void>((resolve) => {
           listening.close(() => resolve());

@@ -6,7 +6,7 @@
  * file only.
  */
 import nock from 'nock';
-import { FakeSlack } from '../../test/helpers/slack.ts';
+import { FakeSlack, type FakeSlackOptions } from '../../test/helpers/slack.ts';
 import type { Cleanup } from './cleanup.ts';
 
 nock.restore();
@@ -19,8 +19,9 @@ export interface RunningFakeSlack {
   readonly url: string;
 }
 
-export async function startFakeSlack(cleanup: Cleanup): Promise<RunningFakeSlack> {
-  const slack = new FakeSlack();
+/** Slack's pace (one post a second per channel, short bursts) unless `options` say otherwise. */
+export async function startFakeSlack(cleanup: Cleanup, options: FakeSlackOptions = {}): Promise<RunningFakeSlack> {
+  const slack = new FakeSlack(options);
   const server = await slack.listen();
   cleanup.add(() => server.close());
   return { slack, url: server.url };

@@ -33,9 +33,9 @@ export function productEnv(slackUrl: string, databasePath: string, port = 0): Re
   };
 }
 
-export async function startProduct(cleanup: Cleanup, dir: string, name: string): Promise<Product> {
+export async function startProduct(cleanup: Cleanup, dir: string, name: string, env: Record<string, string> = {}): Promise<Product> {
   const fake = await startFakeSlack(cleanup);
-  const config = parseConfig(productEnv(fake.url, join(dir, `${name}.db`)));
+  const config = parseConfig({ ...productEnv(fake.url, join(dir, `${name}.db`)), ...env });
   const log = createLogger('error', (line) => {
     if (productErrors.length < MAX_KEPT_ERRORS) productErrors.push(line);
   });

@@ -14,6 +14,8 @@ export interface HttpRoutes {
   readonly slack: RequestListener | null;
   readonly api: ApiHandler | null;
   readonly healthy: () => boolean;
+  /** Whether the bot can receive Slack's requests now (Socket Mode: connected). */
+  readonly slackReady?: () => boolean;
 }
 
 export function createHttpServer(routes: HttpRoutes, log: Logger): Server {
@@ -21,8 +23,13 @@ export function createHttpServer(routes: HttpRoutes, log: Logger): Server {
     const path = (req.url ?? '/').split('?')[0]!;
     observeRequest(req, res, path);
     if (path === '/healthz' && (req.method === 'GET' || req.method === 'HEAD')) {
-      const ok = routes.healthy();
-      sendJson(res, ok ? 200 : 503, ok ? { ok: true } : { ok: false, error: { code: 'database_unavailable', message: 'The database does not answer.' } });
+      if (!routes.healthy()) {
+        sendJson(res, 503, { ok: false, error: { code: 'database_unavailable', message: 'The database does not answer.' } });
+      } else if (routes.slackReady && !routes.slackReady()) {
+        sendJson(res, 503, { ok: false, error: { code: 'slack_not_connected', message: 'The bot is not connected to Slack yet.' } });
+      } else {
+        sendJson(res, 200, { ok: true });
+      }
       return;
     }
     if (path === '/slack/events' && routes.slack) {

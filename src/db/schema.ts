@@ -201,6 +201,12 @@ export interface SlackRequestsSeenTable {
   expires_at: number;
 }
 
+/** A Slack rate limit being waited out: `scope` is `channel:<id>` or `method:<name>`, `until` epoch ms. */
+export interface SlackPausesTable {
+  scope: string;
+  until: number;
+}
+
 export interface Schema {
   projects: ProjectsTable;
   memberships: MembershipsTable;
@@ -218,4 +224,5 @@ export interface Schema {
   approvals: ApprovalsTable;
   approval_cards: ApprovalCardsTable;
   slack_requests_seen: SlackRequestsSeenTable;
+  slack_pauses: SlackPausesTable;
 }

@@ -1,7 +1,10 @@
 /**
- * Approval cards are posted and edited by jobs: a Slack failure is retried
- * until the card is there, and each card is recorded once so a retry never
- * posts it twice.
+ * Approval cards are posted and edited by jobs: a Slack outage is retried
+ * until the request is decided or expires, each card is recorded once so a
+ * retry never posts it twice, and posts keep Slack's pace per channel. A
+ * refusal that will never succeed takes its fallback at once: a card Slack
+ * refuses goes again without the context (pointing to `approvals list`); a
+ * channel the bot cannot use sends the card to the Owners by DM, saying why.
  */
 import {
   APPROVAL_EXPIRE_JOB,
@@ -18,23 +21,50 @@ import { projectName } from '../services/access.ts';
 import { keyById } from '../services/keys.ts';
 import { slackErrorCode } from '../slack/surface.ts';
 import { approvalCard } from '../slack/views/approvals.ts';
-import { channel as channelRef, code } from '../slack/mrkdwn.ts';
+import { channel as channelRef, code, mention } from '../slack/mrkdwn.ts';
 import type { JobDeps } from './handlers.ts';
-import { slackCall } from './handlers.ts';
 import type { JobQueue } from './queue.ts';
+import { channelScope, isPermanentRefusal, methodScope } from './slack-pace.ts';
 
 /** Errors that mean the bot cannot post in the approvals channel at all. */
 const CHANNEL_UNUSABLE = new Set(['not_in_channel', 'channel_not_found', 'is_archived', 'restricted_action']);
+/** Errors that mean this card is what Slack refuses: a smaller one may go. */
+const CARD_REFUSED = new Set(['invalid_blocks', 'invalid_arguments', 'msg_too_long', 'no_text', 'invalid_attachments']);
+
+interface Posted {
+  readonly channel: string;
+  readonly ts: string;
+}
 
 export function registerApprovalHandlers(queue: JobQueue, deps: JobDeps): void {
-  const { services, chat, log } = deps;
+  const { services, chat, log, pacer } = deps;
   const { db } = services;
 
-  const cardFor = (approval: Approval, note?: string) => {
+  const cardFor = (approval: Approval, note?: string, withoutContext = false) => {
     const key = keyById(db, approval.keyId)!;
     const project = projectName(db, approval.projectId);
-    return approvalCard({ approval, project, keyLabel: `${key.publicId} (\`${key.display}\`)`, note });
+    return approvalCard({ approval, project, keyLabel: `${key.publicId} (\`${key.display}\`)`, note, withoutContext });
   };
+
+  /** Posts the card to a channel or (dm) a person, falling back to the card without its context when Slack refuses it. */
+  async function postCard(jobId: number, destination: string, dm: boolean, approval: Approval, note?: string): Promise<Posted> {
+    const send = (withoutContext: boolean) =>
+      pacer.call(jobId, channelScope(destination), () => {
+        const card = cardFor(approval, note, withoutContext);
+        return dm ? chat.postDm(destination, card) : chat.postMessage(destination, card);
+      });
+    let at: Posted;
+    try {
+      at = await send(false);
+    } catch (error) {
+      if (!CARD_REFUSED.has(slackErrorCode(error))) throw error;
+      log.warn('approval card refused; posting it without the context', { approval: approval.id, reason: slackErrorCode(error) });
+      at = await send(true);
+    }
+    recordCard(db, approval.id, { destination, ...at });
+    await catchUp(jobId, approval, at);
+    return at;
+  }
 
   queue.register(APPROVAL_POST_JOB, async (job) => {
     const id = (job.payload as { approval: string }).approval;
@@ -42,48 +72,91 @@ export function registerApprovalHandlers(queue: JobQueue, deps: JobDeps): void {
     if (!approval) return;
     const posted = new Set(cardsOf(db, id).map((c) => c.destination));
     const { channel, owners, live } = cardDestinations(db, approval.projectId);
-    // Checked when the job runs: a project deleted since the request has no one left to decide it, and a
-    // request that expired before anyone saw it (its time ran out, or its key was revoked) needs no card.
-    if (!live || (approval.status === 'expired' && posted.size === 0)) return;
+    // Checked when the job runs: a project deleted since the request has no one left to decide it.
+    if (!live) return;
+    if (approval.status === 'expired' && posted.size === 0) {
+      // Expired early (its key was revoked): nobody needs asking. Its time ran out before Slack took
+      // the card: say so to the Owners, once.
+      const ranOut = approval.decidedAt === null || approval.decidedAt >= approval.expiresAt;
+      if (ranOut) await tellOwnersLost(approval, owners);
+      return;
+    }
     let dmOwners = channel === null;
     let note = channel === null ? 'No approvals channel is set: set one with `/jamjet projects channel <project> #channel`.' : undefined;
     if (channel !== null && !posted.has(channel)) {
       try {
-        const at = await slackCall(() => chat.postMessage(channel, cardFor(approval)));
-        recordCard(db, id, { destination: channel, ...at });
-        await catchUp(approval, at);
+        await postCard(job.id, channel, false, approval);
       } catch (error) {
         const reason = slackErrorCode(error);
-        if (!CHANNEL_UNUSABLE.has(reason)) throw error;
+        if (!CHANNEL_UNUSABLE.has(reason) && !CARD_REFUSED.has(reason)) throw error;
         log.warn('approvals channel unusable; sending the card to the Owners', { approval: id, reason });
         dmOwners = true;
-        note = `I could not post in ${channelRef(channel)} (${code(reason)}); invite me there with \`/invite\`.`;
+        note = CHANNEL_UNUSABLE.has(reason)
+          ? `I could not post in ${channelRef(channel)} (${code(reason)}); invite me there with \`/invite\`.`
+          : `Slack refused this card in ${channelRef(channel)} (${code(reason)}).`;
       }
+    } else if (channel !== null) {
+      // The channel has its card; Owners got DMs only if an earlier run fell back to them.
+      dmOwners = owners.some((o) => posted.has(o));
     }
     if (!dmOwners) return;
-    for (const owner of owners.filter((o) => !posted.has(o))) {
-      const at = await slackCall(() => chat.postDm(owner, cardFor(approval, note)));
-      recordCard(db, id, { destination: owner, ...at });
-      await catchUp(approval, at);
+    const unreachable: string[] = [];
+    let reached = 0;
+    for (const owner of owners) {
+      if (posted.has(owner)) {
+        reached++;
+        continue;
+      }
+      try {
+        await postCard(job.id, owner, true, approval, note);
+        reached++;
+      } catch (error) {
+        if (!isPermanentRefusal(error)) throw error;
+        log.warn('approval card refused for an Owner', { approval: id, owner, reason: slackErrorCode(error) });
+        unreachable.push(`${mention(owner)} (${code(slackErrorCode(error))})`);
+      }
     }
+    // No one could be asked: keep trying, like an outage, while the request is pending.
+    if (reached === 0) throw new Error(`no Owner could be sent the card: ${unreachable.join(', ')}`);
   });
 
-  /** A decision that landed while the card was on its way: show it on the card too. */
-  async function catchUp(posted: Approval, at: { channel: string; ts: string }) {
-    const current = findApproval(services, posted.id);
-    if (current && current.status !== posted.status) await chat.updateMessage(at, cardFor(current));
+  /** The request lapsed without any card: the Owners learn which one, so the agent is not waiting on nobody unnoticed. */
+  async function tellOwnersLost(approval: Approval, owners: string[]): Promise<void> {
+    const project = projectName(db, approval.projectId);
+    const text = `:warning: Request \`${approval.id}\` in \`${project}\` expired before Slack took its card, so no one was asked; the agent was told it expired.`;
+    log.error('approval expired before its card was posted', { approval: approval.id });
+    for (const owner of owners) {
+      await chat.postDm(owner, { text }).catch((error: unknown) => log.warn('owner not told', { owner, reason: slackErrorCode(error) }));
+    }
   }
 
-  const refresh = async (id: string) => {
+  /** A decision that landed while the card was on its way: show it on the card too. */
+  async function catchUp(jobId: number, posted: Approval, at: Posted) {
+    const current = findApproval(services, posted.id);
+    if (current && current.status !== posted.status) await update(jobId, at, current);
+  }
+
+  /** Edits one card; a card that no longer exists or cannot be edited is left as it is. */
+  async function update(jobId: number, at: Posted, approval: Approval): Promise<void> {
+    const send = (withoutContext: boolean) =>
+      pacer.call(jobId, methodScope('chat.update'), () => chat.updateMessage(at, cardFor(approval, undefined, withoutContext)));
+    try {
+      await send(false);
+    } catch (error) {
+      const reason = slackErrorCode(error);
+      if (CARD_REFUSED.has(reason)) return void (await send(true));
+      if (!isPermanentRefusal(error)) throw error;
+      log.warn('approval card not edited', { approval: approval.id, channel: at.channel, reason });
+    }
+  }
+
+  const refresh = async (jobId: number, id: string) => {
     const approval = findApproval(services, id);
     if (!approval) return;
-    const message = cardFor(approval);
-    for (const card of cardsOf(db, id)) {
-      await slackCall(() => chat.updateMessage(card, message));
-    }
+    for (const card of cardsOf(db, id)) await update(jobId, card, approval);
   };
 
-  queue.register(APPROVAL_REFRESH_JOB, async (job) => refresh((job.payload as { approval: string }).approval));
+  queue.register(APPROVAL_REFRESH_JOB, async (job) => refresh(job.id, (job.payload as { approval: string }).approval));
 
   queue.register(APPROVAL_EXPIRE_JOB, async (job) => {
     const id = (job.payload as { approval: string }).approval;
@@ -93,6 +166,6 @@ export function registerApprovalHandlers(queue: JobQueue, deps: JobDeps): void {
       // The timeout is checked against the request's own expiry, never early.
       throw Object.assign(new Error('not yet expired'), { retryAfterMs: approval.expiresAt - services.now() });
     }
-    if (expireApproval(services, id)) await refresh(id);
+    if (expireApproval(services, id)) await refresh(job.id, id);
   });
 }

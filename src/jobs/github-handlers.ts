@@ -9,8 +9,8 @@ import type { ServiceContext } from '../services/context.ts';
 import { DEVICE_POLL_JOB, pollConnect, type GitHubPorts, type PollOutcome } from '../services/github-connections.ts';
 import type { ChatSurface } from '../slack/surface.ts';
 import { connectOutcomeMessage } from '../slack/views/github.ts';
-import { slackCall } from './handlers.ts';
 import type { JobQueue } from './queue.ts';
+import { channelScope, isPermanentRefusal, type SlackPacer } from './slack-pace.ts';
 
 /** The DM that says how a device flow ended; its payload holds the outcome (a login at most, never a token). */
 export const CONNECT_NOTICE_JOB = 'github.connect_notice';
@@ -20,11 +20,13 @@ export interface GitHubJobDeps {
   readonly chat: ChatSurface;
   readonly github: GitHubPorts;
   readonly log: Logger;
+  /** Keeps Slack's pace per channel and honours its 429 pauses, shared with every other job. */
+  readonly pacer: SlackPacer;
 }
 
 /** Registers the poll; returns a stop function that cancels the wake-up timers. */
 export function registerGitHubHandlers(queue: JobQueue, deps: GitHubJobDeps): () => void {
-  const { services, chat, github, log } = deps;
+  const { services, chat, github, log, pacer } = deps;
   const timers = new Set<NodeJS.Timeout>();
 
   queue.register(DEVICE_POLL_JOB, async (job) => {
@@ -50,7 +52,13 @@ export function registerGitHubHandlers(queue: JobQueue, deps: GitHubJobDeps): ()
 
   queue.register(CONNECT_NOTICE_JOB, async (job) => {
     const outcome = job.payload as Exclude<PollOutcome, { kind: 'done' | 'wait' }>;
-    await slackCall(() => chat.postDm(outcome.userId, connectOutcomeMessage(outcome)));
+    try {
+      await pacer.call(job.id, channelScope(outcome.userId), () => chat.postDm(outcome.userId, connectOutcomeMessage(outcome)));
+    } catch (error) {
+      // A deactivated account will never take the DM: nobody is left to tell.
+      if (!isPermanentRefusal(error)) throw error;
+      log.warn('github connect outcome not delivered', { user: outcome.userId, outcome: outcome.kind });
+    }
   });
 
   return () => {

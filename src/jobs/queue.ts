@@ -1,8 +1,11 @@
 /**
  * The durable job queue: reminders, expiries and Slack posts to retry are
  * rows, claimed atomically when due (one BEGIN IMMEDIATE per claim, so two
- * processes on one database never take the same job), retried with backoff,
- * and taken back from a worker that died holding them.
+ * processes on one database never take the same job), retried with backoff
+ * for as long as their work matters (a handler returns once it no longer
+ * does), and taken back from a worker that died holding them. A job told to
+ * come back soon (Slack's pace) wakes the queue at that moment instead of
+ * waiting for the next poll.
  */
 import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
@@ -24,7 +27,10 @@ export type JobHandler = (job: Job, queue: JobQueue) => Promise<void>;
 export interface QueueOptions {
   readonly batchSize?: number;
   readonly leaseMs?: number;
+  /** Unset: a failing job retries (backoff up to an hour) until its handler says the work is over. */
   readonly maxAttempts?: number;
+  /** A job due within this many milliseconds wakes the queue by timer rather than waiting for the poll. */
+  readonly wakeWithinMs?: number;
 }
 
 const BASE_BACKOFF_MS = 15_000;
@@ -42,8 +48,12 @@ export class JobQueue {
   private readonly batchSize: number;
   private readonly leaseMs: number;
   private readonly maxAttempts: number;
+  private readonly wakeWithinMs: number;
   private running: Promise<number> | null = null;
   private again = false;
+  private wake: NodeJS.Timeout | null = null;
+  private wakeAt = Infinity;
+  private closed = false;
 
   constructor(
     private readonly db: Db,
@@ -53,7 +63,35 @@ export class JobQueue {
   ) {
     this.batchSize = options.batchSize ?? 100;
     this.leaseMs = options.leaseMs ?? 5 * 60_000;
-    this.maxAttempts = options.maxAttempts ?? 10;
+    this.maxAttempts = options.maxAttempts ?? Infinity;
+    this.wakeWithinMs = options.wakeWithinMs ?? 60_000;
+  }
+
+  /** Stops waking by timer; the poller and explicit runs still work until the database closes. */
+  close(): void {
+    this.closed = true;
+    if (this.wake) clearTimeout(this.wake);
+    this.wake = null;
+  }
+
+  /** Arms one timer for the earliest pending job due soon, so paced Slack posts go at their moment. */
+  private armWake(): void {
+    if (this.closed) return;
+    const next = this.db.get(this.db.q.selectFrom('jobs').select((eb) => eb.fn.min('run_at').as('at')).where('status', '=', 'pending'));
+    const at = next?.at ?? null;
+    if (at === null) return;
+    const delay = Math.max(20, at - this.now());
+    if (delay > this.wakeWithinMs) return;
+    const when = Date.now() + delay;
+    if (this.wake && this.wakeAt <= when) return;
+    if (this.wake) clearTimeout(this.wake);
+    this.wakeAt = when;
+    this.wake = setTimeout(() => {
+      this.wake = null;
+      this.wakeAt = Infinity;
+      this.kick();
+    }, delay);
+    this.wake.unref();
   }
 
   register(kind: string, handler: JobHandler): void {
@@ -149,6 +187,11 @@ export class JobQueue {
       return ran;
     })().finally(() => {
       this.running = null;
+      try {
+        this.armWake();
+      } catch (error) {
+        this.log.warn('job wake-up not armed', { error });
+      }
     });
     return this.running;
   }
@@ -200,7 +243,8 @@ export class JobQueue {
         return;
       }
       const delay = retryAfter ?? backoffMs(job.attempts);
-      this.log.warn('job failed, will retry', { job: job.id, kind: job.kind, attempts: job.attempts, inMs: delay, error });
+      if (error instanceof RetryLater) this.log.debug('job waits its turn', { job: job.id, kind: job.kind, inMs: delay, reason: message });
+      else this.log.warn('job failed, will retry', { job: job.id, kind: job.kind, attempts: job.attempts, inMs: delay, error });
       // Being told to come back later (Slack's Retry-After) is not a failure:
       // it does not use up an attempt, so a long rate limit delays but never drops.
       const attempts = retryAfter !== undefined ? job.attempts - 1 : job.attempts;

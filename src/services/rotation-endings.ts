@@ -130,6 +130,25 @@ export function reminderRecipient(db: Db, rotation: Rotation): string {
   return owner?.user_id ?? rotation.requestedBy;
 }
 
+/**
+ * Everyone the reminder may go to, in order: the recipient above, then the
+ * project's other Owners by how long they have been Owners. When Slack
+ * refuses the first for good (deactivated, gone), the next one is asked.
+ */
+export function reminderRecipients(db: Db, rotation: Rotation): string[] {
+  const owners = db
+    .all(
+      db.q
+        .selectFrom('memberships')
+        .select('user_id')
+        .where('project_id', '=', rotation.projectId)
+        .where('role', '=', 'owner')
+        .orderBy('created_at'),
+    )
+    .map((o) => o.user_id);
+  return [...new Set([reminderRecipient(db, rotation), ...owners])];
+}
+
 export function recordReminderSent(ctx: ServiceContext, rotationId: number, at: { channel: string; ts: string }): void {
   const { db } = ctx;
   db.transaction(() => {

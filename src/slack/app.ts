@@ -3,7 +3,7 @@
  * call one command or service, render the result.
  */
 import type { RequestListener } from 'node:http';
-import { App, HTTPReceiver, type AnyMiddlewareArgs, type Middleware } from '@slack/bolt';
+import { App, HTTPReceiver, SocketModeReceiver, type AnyMiddlewareArgs, type Middleware } from '@slack/bolt';
 import type { WebClientOptions } from '@slack/web-api';
 import type { Config } from '../config.ts';
 import type { SecretStore } from '../github/types.ts';
@@ -55,6 +55,8 @@ export interface SlackApp {
   readonly surface: WebApiSurface;
   /** Resolves once the follow-ups of commands already answered have finished. */
   settled(): Promise<void>;
+  /** Whether Slack's requests can reach the bot: always in HTTP mode; in Socket Mode, while connected. */
+  ready(): boolean;
 }
 
 export function createSlackApp(deps: SlackDeps): SlackApp {
@@ -69,6 +71,26 @@ export function createSlackApp(deps: SlackDeps): SlackApp {
         // Slack's payloads are far smaller; Bolt reads the body before it checks the signature.
         bodyLimit: 1024 * 1024,
       });
+  // Socket Mode opens its connection through SLACK_API_URL too (GovSlack, tests),
+  // and retries a lost connection for as long as the bot runs.
+  const socket = config.slack.appToken
+    ? new SocketModeReceiver({
+        appToken: config.slack.appToken,
+        logger,
+        installerOptions: { clientOptions: { ...deps.clientOptions, retryConfig: { retries: 10, factor: 1.5, maxTimeout: 30_000 } } },
+      })
+    : null;
+  let connected = false;
+  socket?.client.on('connected', () => {
+    connected = true;
+    log.info('connected to Slack (Socket Mode)');
+  });
+  for (const state of ['disconnected', 'reconnecting', 'connecting'] as const) {
+    socket?.client.on(state, () => {
+      if (connected) log.warn('Socket Mode connection lost; reconnecting', { state });
+      connected = false;
+    });
+  }
   const app = new App({
     token: config.slack.botToken,
     botId: identity.botId,
@@ -78,7 +100,7 @@ export function createSlackApp(deps: SlackDeps): SlackApp {
     convoStore: false,
     logger,
     clientOptions: deps.clientOptions,
-    ...(receiver ? { receiver } : { appToken: config.slack.appToken!, socketMode: true }),
+    receiver: receiver ?? socket!,
   });
   const surface = new WebApiSurface(app.client);
   const admins = new Set(config.adminUsers);
@@ -114,7 +136,7 @@ export function createSlackApp(deps: SlackDeps): SlackApp {
   const events = receiver
     ? acceptOnce(receiver.requestListener, { signingSecret: config.slack.signingSecret!, services: deps.services, log })
     : null;
-  return { app, receiver, events, surface, settled: () => inHand.settled() };
+  return { app, receiver, events, surface, settled: () => inHand.settled(), ready: () => receiver !== null || connected };
 }
 
 /** Refuses requests from any workspace but the one the bot token belongs to. */

@@ -75,3 +75,11 @@ export const limit = (max: number) =>
     .int({ error: `The limit must be a whole number from 1 to ${max}.` })
     .min(1, { error: `The limit must be a whole number from 1 to ${max}.` })
     .max(max, { error: `The limit must be a whole number from 1 to ${max}.` });
+
+/** `--page N` of a paged list: a whole number from 1 (the pager refuses a page past the end). */
+export const page = z.coerce
+  .number({ error: 'The page must be a whole number from 1.' })
+  .int({ error: 'The page must be a whole number from 1.' })
+  .min(1, { error: 'The page must be a whole number from 1.' })
+  .max(100_000, { error: 'The page must be a whole number from 1.' })
+  .default(1);

@@ -32,7 +32,11 @@ const ECHO_LIMIT = 60;
 export function code(text: string): string {
   // Redacted before it is cut, so no part of a key survives the cut.
   let shown = redact(text).replace(/[\r\n\t]+/g, ' ').replace(/[\u202a-\u202e\u2066-\u2069\u200e\u200f]/g, '');
-  if (shown.length > ECHO_LIMIT) shown = `${shown.slice(0, ECHO_LIMIT)}…`;
+  if (shown.length > ECHO_LIMIT) {
+    // Never half of a surrogate pair (an emoji) before the "…".
+    const high = shown.charCodeAt(ECHO_LIMIT - 1);
+    shown = `${shown.slice(0, high >= 0xd800 && high <= 0xdbff ? ECHO_LIMIT - 1 : ECHO_LIMIT)}…`;
+  }
   return `\`${escapeControls(shown).replace(/`/g, "'")}\``;
 }
 

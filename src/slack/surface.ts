@@ -3,6 +3,7 @@
  * the Web API client; everything above it stays testable without Slack.
  */
 import type { KnownBlock, View, WebClient } from '@slack/web-api';
+import { fitMessage, fitView } from './limits.ts';
 
 export interface Message {
   readonly text: string;
@@ -113,20 +114,22 @@ export class WebApiSurface implements ChatSurface, UserDirectory, ChannelDirecto
   }
 
   async postMessage(channel: string, message: Message): Promise<PostedMessage> {
-    const result = await this.client.chat.postMessage({ channel, text: message.text, blocks: message.blocks, unfurl_links: false });
+    const fitted = fitMessage(message);
+    const result = await this.client.chat.postMessage({ channel, text: fitted.text, blocks: fitted.blocks, unfurl_links: false });
     return { channel: result.channel ?? channel, ts: result.ts ?? '' };
   }
 
   async updateMessage(at: PostedMessage, message: Message): Promise<void> {
-    await this.client.chat.update({ channel: at.channel, ts: at.ts, text: message.text, blocks: message.blocks ?? [] });
+    const fitted = fitMessage(message);
+    await this.client.chat.update({ channel: at.channel, ts: at.ts, text: fitted.text, blocks: fitted.blocks ?? [] });
   }
 
   async openModal(triggerId: string, view: View): Promise<void> {
-    await this.client.views.open({ trigger_id: triggerId, view });
+    await this.client.views.open({ trigger_id: triggerId, view: fitView(view) });
   }
 
   async publishHome(userId: string, view: View): Promise<void> {
-    await this.client.views.publish({ user_id: userId, view });
+    await this.client.views.publish({ user_id: userId, view: fitView(view) });
   }
 
   async lookupByEmail(email: string): Promise<SlackUser | null> {

@@ -19,6 +19,8 @@ export interface Attempt {
   readonly at: number;
   /** 200 when Slack took it. */
   readonly status: number;
+  /** Seconds of Retry-After on a 429. */
+  readonly retryAfter?: number;
 }
 
 type Body = Record<string, unknown>;
@@ -46,7 +48,8 @@ export class FlakySlack {
       slack.on(method, (body) => {
         const rule = this.rules.get(method)!.find((r) => r.failures.length > 0 && r.match(body));
         const failure = rule?.failures.shift();
-        this.attempts.push({ method, body, at: this.now(), status: failure ? failure[0] : 200 });
+        const retryAfter = failure?.[2]?.['retry-after'];
+        this.attempts.push({ method, body, at: this.now(), status: failure ? failure[0] : 200, ...(retryAfter ? { retryAfter: Number(retryAfter) } : {}) });
         return failure ?? answer(body);
       });
     }

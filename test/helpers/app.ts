@@ -46,6 +46,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     async stop() {
       await app.stop();
       nock.cleanAll();
+      slack.assertNoRefusals();
     },
   };
 }

@@ -6,6 +6,7 @@ import { createHmac } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import nock from 'nock';
+import { judge } from './slack-rules.ts';
 
 export const SLACK_HOST = 'http://slack.test';
 export const SIGNING_SECRET = '8f742231b10e8888abcd99yyyzzz85a5'.replace(/[yz]/g, 'e');
@@ -16,6 +17,8 @@ export interface SlackCall {
   readonly method: string;
   readonly body: Record<string, unknown>;
   readonly raw: string;
+  /** Whether Slack took it (HTTP 200 and `ok: true`); set once answered. */
+  ok?: boolean;
 }
 
 /** An answer body, or [status, body] or [status, body, headers] for an HTTP failure such as 429. */
@@ -85,15 +88,60 @@ function parseBody(raw: string): Record<string, unknown> {
   return out;
 }
 
+/** A payload the fake refused as real Slack would (`invalid_blocks`, `msg_too_long`, ...). */
+export interface Refusal {
+  readonly method: string;
+  readonly error: string;
+  readonly detail: string;
+}
+
+export interface FakeSlackOptions {
+  /** The clock of Slack's rate limiter, in epoch milliseconds; real time by default. */
+  readonly now?: () => number;
+  /** chat.postMessage per channel per second, about 1 in real Slack. */
+  readonly postsPerSecond?: number;
+  /** How many posts to one channel may come at once before the per-second pace applies. */
+  readonly burst?: number;
+}
+
+/** Commands and button answers read well below Slack's cut (docs/ARCHITECTURE.md, section 13): lists are paged. */
+export const ANSWER_LIMIT = 4000;
+
+/**
+ * Checks a command's or an interaction's answer as Slack would, plus the
+ * product's own answer size; throws naming what is wrong, so a test that
+ * produces an oversized answer fails.
+ */
+export function assertFits(method: string, body: Record<string, unknown>): void {
+  const verdict = judge(method, body);
+  if (verdict) throw new Error(`Slack would refuse this ${method} (${verdict.error}): ${verdict.detail}`);
+  if (typeof body.text === 'string' && body.text.length > ANSWER_LIMIT) {
+    throw new Error(`a ${method} answer of ${body.text.length} characters; keep answers under ${ANSWER_LIMIT} and page lists`);
+  }
+}
+
 export class FakeSlack {
   readonly calls: SlackCall[] = [];
   readonly users = new Map<string, FakeUser>();
   private readonly unknown = new Set<string>();
   readonly channels = new Map<string, FakeChannel>();
+  /** Payloads refused for breaking Slack's limits; a test app's stop() fails when any are left unclaimed. */
+  readonly refusals: Refusal[] = [];
+  /** chat.postMessage calls answered 429, by channel. */
+  readonly rateLimited: { channel: string; at: number; retryAfter: number }[] = [];
+  /** Set by a test that provokes refusals on purpose. */
+  expectRefusals = false;
   private readonly handlers = new Map<string, Handler>();
+  private readonly buckets = new Map<string, { tokens: number; at: number }>();
+  private readonly now: () => number;
+  private readonly postsPerSecond: number;
+  private readonly burst: number;
   private ts = 1_700_000_000;
 
-  constructor() {
+  constructor(options: FakeSlackOptions = {}) {
+    this.now = options.now ?? Date.now;
+    this.postsPerSecond = options.postsPerSecond ?? 1;
+    this.burst = options.burst ?? 5;
     this.on('auth.test', () => ({ ok: true, team_id: TEAM_ID, user_id: 'UBOT', bot_id: 'BBOT', team: 'Acme' }));
     this.on('chat.postMessage', (b) => ({ ok: true, channel: String(b.channel).replace(/^U/, 'D'), ts: `${this.ts++}.000100` }));
     this.on('chat.update', (b) => ({ ok: true, channel: b.channel, ts: b.ts }));
@@ -159,10 +207,48 @@ export class FakeSlack {
     return this;
   }
 
-  /** Records a Web API call and computes Slack's answer. */
+  /**
+   * Slack's per-channel posting pace as a token bucket: `burst` posts at
+   * once, then `postsPerSecond`. Returns 0 when the post may go, else the
+   * whole seconds to wait (Retry-After).
+   */
+  private pace(channel: string): number {
+    const at = this.now();
+    const bucket = this.buckets.get(channel) ?? { tokens: this.burst, at };
+    bucket.tokens = Math.min(this.burst, bucket.tokens + ((at - bucket.at) / 1000) * this.postsPerSecond);
+    bucket.at = at;
+    this.buckets.set(channel, bucket);
+    if (bucket.tokens >= 1) {
+      bucket.tokens -= 1;
+      return 0;
+    }
+    return Math.max(1, Math.ceil((1 - bucket.tokens) / this.postsPerSecond));
+  }
+
+  /** Records a Web API call and computes Slack's answer: limits first, then the rate limit, then the handler. */
   answer(method: string, raw: string): [number, Record<string, unknown>, Record<string, string>] {
     const body = parseBody(raw);
-    this.calls.push({ method, body, raw });
+    const call: SlackCall = { method, body, raw };
+    this.calls.push(call);
+    const answer = this.compute(method, body);
+    call.ok = answer[0] === 200 && answer[1].ok === true;
+    return answer;
+  }
+
+  private compute(method: string, body: Record<string, unknown>): [number, Record<string, unknown>, Record<string, string>] {
+    const verdict = judge(method, body);
+    if (verdict) {
+      this.refusals.push({ method, ...verdict });
+      return [200, { ok: false, error: verdict.error, response_metadata: { messages: [`[ERROR] ${verdict.detail}`] } }, {}];
+    }
+    if (method === 'chat.postMessage') {
+      const channel = String(body.channel);
+      const wait = this.pace(channel);
+      if (wait > 0) {
+        this.rateLimited.push({ channel, at: this.now(), retryAfter: wait });
+        return [429, { ok: false, error: 'ratelimited' }, { 'retry-after': String(wait) }];
+      }
+    }
     const handler = this.handlers.get(method);
     if (!handler) return [200, { ok: false, error: 'unknown_method' }, {}];
     const answer = handler(body);
@@ -184,8 +270,7 @@ export class FakeSlack {
       .post(/.*/)
       .reply((uri, requestBody) => {
         const raw = typeof requestBody === 'string' ? requestBody : JSON.stringify(requestBody);
-        this.calls.push({ method: 'response_url', body: parseBody(raw), raw });
-        return [200, 'ok'];
+        return this.hook(raw);
       });
     return this;
   }
@@ -202,8 +287,8 @@ export class FakeSlack {
         const raw = Buffer.concat(chunks).toString('utf8');
         const path = (req.url ?? '').split('?')[0]!;
         if (path.startsWith('/hooks/')) {
-          this.calls.push({ method: 'response_url', body: parseBody(raw), raw });
-          res.writeHead(200).end('ok');
+          const [status, text] = this.hook(raw);
+          res.writeHead(status).end(text);
           return;
         }
         const [status, body, headers] = this.answer(path.replace(/^\/api\//, ''), raw);
@@ -224,9 +309,35 @@ export class FakeSlack {
     };
   }
 
+  /** A reply through response_url: Slack answers 400 with the error for a payload it refuses. */
+  private hook(raw: string): [number, string] {
+    const body = parseBody(raw);
+    this.calls.push({ method: 'response_url', body, raw });
+    const verdict = judge('response_url', body) ?? answerTooLong(body);
+    if (verdict) {
+      this.refusals.push({ method: 'response_url', ...verdict });
+      return [400, verdict.error];
+    }
+    return [200, 'ok'];
+  }
+
+  /** Fails naming every payload Slack would have refused, unless the test expects refusals. */
+  assertNoRefusals(): void {
+    if (this.expectRefusals || this.refusals.length === 0) return;
+    const list = this.refusals.map((r) => `${r.method}: ${r.error}: ${r.detail}`).join('\n');
+    throw new Error(`Slack refused ${this.refusals.length} payload(s) the product built:\n${list}`);
+  }
+
   callsTo(method: string): SlackCall[] {
     return this.calls.filter((c) => c.method === method);
   }
+}
+
+function answerTooLong(body: Record<string, unknown>) {
+  const text = body.text;
+  return typeof text === 'string' && text.length > ANSWER_LIMIT
+    ? { error: 'answer_too_long', detail: `an answer of ${text.length} characters, over ${ANSWER_LIMIT}` }
+    : null;
 }
 
 export function sign(body: string, timestamp = Math.floor(Date.now() / 1000), secret = SIGNING_SECRET) {
@@ -279,6 +390,7 @@ export async function slash(port: number, user: string, text: string, options: S
   } catch {
     json = null;
   }
+  if (json && res.status === 200) assertFits('response_url', json as Record<string, unknown>);
   return { status: res.status, raw, json, text: json?.text ?? '' };
 }
 
@@ -291,7 +403,10 @@ export async function interact(port: number, payload: Record<string, unknown>) {
     body,
   });
   const raw = await res.text();
-  return { status: res.status, raw, json: raw ? (JSON.parse(raw) as Record<string, unknown>) : null };
+  const json = raw ? (JSON.parse(raw) as Record<string, unknown>) : null;
+  // A modal submission may answer with errors or a new view; a message answer must fit.
+  if (json && res.status === 200 && json.response_action === undefined) assertFits('response_url', json);
+  return { status: res.status, raw, json };
 }
 
 let pressCount = 0;

@@ -21,6 +21,7 @@ const ADDS: Record<string, string[]> = {
   '006_github_authority': ['github_connections', 'github_device_flows', 'github_device_flows_open', 'github_written_secrets'],
   '007_bounds': ['approvals_pending_key', 'pending_invites_project', 'projects_live_creator'],
   '008_slack_requests_seen': ['slack_requests_seen', 'slack_requests_seen_expiry'],
+  '009_slack_pauses': ['slack_pauses'],
 };
 
 let db: Db | undefined;

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { ROLE_LABELS, isRole } from '../../core/roles.ts';
 import type { AnyCommand, Reply } from '../command.ts';
 import type { InviteClaimer } from '../invites.ts';
+import { fitMessage } from '../limits.ts';
 import { CommandRouter } from '../router.ts';
 import { ephemeral } from './respond.ts';
 import type { ListenerDeps } from './deps.ts';
@@ -70,10 +71,10 @@ export function registerCommandListener(
 
 function toAck(reply: Reply | null, notes: string[]) {
   if (!reply && notes.length === 0) return undefined;
-  const text = [...notes, reply?.text ?? ''].filter(Boolean).join('\n');
+  const fitted = fitMessage({ text: [...notes, reply?.text ?? ''].filter(Boolean).join('\n'), blocks: reply?.blocks });
   return {
     response_type: reply?.inChannel ? ('in_channel' as const) : ('ephemeral' as const),
-    text,
-    ...(reply?.blocks ? { blocks: reply.blocks } : {}),
+    text: fitted.text,
+    ...(fitted.blocks ? { blocks: fitted.blocks } : {}),
   };
 }

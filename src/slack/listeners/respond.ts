@@ -1,5 +1,6 @@
 import type { RespondFn } from '@slack/bolt';
 import type { Responder } from '../command.ts';
+import { fitMessage } from '../limits.ts';
 
 /**
  * Replies only the person who acted sees, through Slack's response_url,
@@ -7,6 +8,7 @@ import type { Responder } from '../command.ts';
  */
 export function ephemeral(respond: RespondFn): Responder {
   return async (message) => {
-    await respond({ response_type: 'ephemeral', replace_original: false, text: message.text, blocks: message.blocks });
+    const fitted = fitMessage(message);
+    await respond({ response_type: 'ephemeral', replace_original: false, text: fitted.text, blocks: fitted.blocks });
   };
 }

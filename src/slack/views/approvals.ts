@@ -1,7 +1,8 @@
 /** Block Kit for approval cards. Pure functions; everything an SDK sent is escaped. */
 import type { KnownBlock, View } from '@slack/web-api';
 import type { Approval } from '../../services/approvals.ts';
-import { mapStrings, redact, redactValue } from '../../core/secrets.ts';
+import { mapStrings, redactValue } from '../../core/secrets.ts';
+import { button, context, LIMITS, modalText, section, truncate } from '../limits.ts';
 import { date, escape, escapeControls, mention } from '../mrkdwn.ts';
 import type { Message } from '../surface.ts';
 
@@ -10,7 +11,8 @@ export const REJECT_CALLBACK = 'approval_reject_reason';
 export const REASON_BLOCK = 'reason';
 export const REASON_INPUT = 'text';
 
-const CONTEXT_LIMIT = 2500;
+/** Room for the note that says how much of the context is not shown. */
+const HIDDEN_NOTE = 40;
 
 /** Lengths long texts in a context are cut to, tried in turn until the whole context fits. */
 const VALUE_CUTS = [500, 200, 80, 30];
@@ -18,23 +20,29 @@ const VALUE_CUTS = [500, 200, 80, 30];
 const cut = (max: number) => (text: string) => (text.length > max ? `${text.slice(0, max)}… (${text.length - max} more characters)` : text);
 
 /**
- * The SDK's context as indented JSON, cut to fit a Slack section. Redacted
- * value by value before it is serialised, so every field the agent sent is
- * shown and no pattern runs across fields. When it is too long, long texts
- * are shortened one by one first, so one padded field cannot push the
- * others off the card; only a context with too many fields is cut at the end.
+ * The SDK's context as indented JSON in a code block that fits a Slack
+ * section (3,000 characters counted after escaping). Redacted value by value
+ * before it is serialised, so every field the agent sent is shown and no
+ * pattern runs across fields. When it is too long, long texts are shortened
+ * one by one first, so one padded field cannot push the others off the card;
+ * only a context with too many fields is cut at the end, on a character
+ * boundary, never through an escape, saying how many characters are not shown.
  */
 export function renderContext(context: Record<string, unknown>): string | null {
   if (Object.keys(context).length === 0) return null;
   const clean = redactValue(context);
-  let json = JSON.stringify(clean, null, 2);
-  for (const max of VALUE_CUTS) {
-    if (json.length <= CONTEXT_LIMIT) break;
-    json = JSON.stringify(mapStrings(clean, cut(max)), null, 2);
-  }
-  if (json.length > CONTEXT_LIMIT) json = `${json.slice(0, CONTEXT_LIMIT)}\n… (${json.length - CONTEXT_LIMIT} more characters)`;
   // Neither Slack's control characters nor a closing fence may come from the SDK.
-  return '```' + escapeControls(json).replace(/```/g, "'''") + '```';
+  const render = (value: unknown) => escapeControls(JSON.stringify(value, null, 2)).replace(/```/g, "'''");
+  const room = LIMITS.sectionText - 6;
+  let body = render(clean);
+  for (const max of VALUE_CUTS) {
+    if (body.length <= room) break;
+    body = render(mapStrings(clean, cut(max)));
+  }
+  if (body.length <= room) return '```' + body + '```';
+  const shown = truncate(body, room - HIDDEN_NOTE, true);
+  // The count is of escaped characters, the same unit as the cut.
+  return '```' + `${shown}\n(${body.length - shown.length + 1} more characters)` + '```';
 }
 
 export interface CardInput {
@@ -42,6 +50,8 @@ export interface CardInput {
   readonly project: string;
   readonly keyLabel: string;
   readonly note?: string;
+  /** Leave out the context: the card Slack refused was too large; point to `approvals list` instead. */
+  readonly withoutContext?: boolean;
 }
 
 function outcome(a: Approval): string {
@@ -57,31 +67,29 @@ function outcome(a: Approval): string {
   }
 }
 
-export function approvalCard({ approval, project, keyLabel, note }: CardInput): Message {
-  const action = escape(redact(approval.action));
-  const blocks: KnownBlock[] = [
-    { type: 'section', text: { type: 'mrkdwn', text: `:raised_hand: *Approval requested* in \`${project}\`\n>${action.replace(/\n/g, '\n>')}` } },
-  ];
-  const context = renderContext(approval.context);
-  if (context) blocks.push({ type: 'section', text: { type: 'mrkdwn', text: context } });
-  blocks.push({
-    type: 'context',
-    elements: [{ type: 'mrkdwn', text: `Asked by key ${keyLabel} · request \`${approval.id}\` · expires ${date(approval.expiresAt)}` }],
-  });
-  if (note) blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: note }] });
+export function approvalCard({ approval, project, keyLabel, note, withoutContext }: CardInput): Message {
+  const action = escape(approval.action);
+  const blocks: KnownBlock[] = [section(`:raised_hand: *Approval requested* in \`${project}\`\n>${action.replace(/\n/g, '\n>')}`)];
+  const shown = withoutContext ? null : renderContext(approval.context);
+  if (shown) blocks.push(section(shown));
+  if (withoutContext && Object.keys(approval.context).length > 0) {
+    blocks.push(context(`The request's context is too large for a Slack card; \`/jamjet approvals list ${project}\` lists the pending requests.`));
+  }
+  blocks.push(context(`Asked by key ${keyLabel} · request \`${approval.id}\` · expires ${date(approval.expiresAt)}`));
+  if (note) blocks.push(context(note));
   if (approval.status === 'pending') {
     blocks.push({
       type: 'actions',
       elements: [
-        { type: 'button', action_id: APPROVAL_ACTIONS.approve, style: 'primary', text: { type: 'plain_text', text: 'Approve' }, value: approval.id },
-        { type: 'button', action_id: APPROVAL_ACTIONS.reject, style: 'danger', text: { type: 'plain_text', text: 'Reject' }, value: approval.id },
+        button({ actionId: APPROVAL_ACTIONS.approve, style: 'primary', text: 'Approve', value: approval.id }),
+        button({ actionId: APPROVAL_ACTIONS.reject, style: 'danger', text: 'Reject', value: approval.id }),
       ],
     });
   } else {
-    blocks.push({ type: 'section', text: { type: 'mrkdwn', text: outcome(approval) } });
+    blocks.push(section(outcome(approval)));
   }
   const state = approval.status === 'pending' ? 'Approval requested' : `Approval ${approval.status}`;
-  return { text: `${state} in \`${project}\`: ${action.slice(0, 150)}`, blocks };
+  return { text: `${state} in \`${project}\`: ${truncate(action, 150)}`, blocks };
 }
 
 /** *Reject* asks for an optional reason. */
@@ -90,11 +98,11 @@ export function rejectModal(approval: Approval, project: string): View {
     type: 'modal',
     callback_id: REJECT_CALLBACK,
     private_metadata: JSON.stringify({ approval: approval.id }),
-    title: { type: 'plain_text', text: 'Reject request' },
-    submit: { type: 'plain_text', text: 'Reject' },
-    close: { type: 'plain_text', text: 'Cancel' },
+    title: modalText('Reject request'),
+    submit: modalText('Reject'),
+    close: modalText('Cancel'),
     blocks: [
-      { type: 'section', text: { type: 'mrkdwn', text: `Reject in \`${project}\`:\n>${escape(redact(approval.action))}` } },
+      section(`Reject in \`${project}\`:\n>${escape(approval.action).replace(/\n/g, '\n>')}`),
       {
         type: 'input',
         block_id: REASON_BLOCK,

@@ -1,4 +1,5 @@
 import type { View } from '@slack/web-api';
+import { modalText } from '../limits.ts';
 
 export const DELETE_PROJECT_CALLBACK = 'project_delete';
 export const CONFIRM_BLOCK = 'confirm';
@@ -11,9 +12,9 @@ export function deleteProjectModal(project: string, projectId: number): View {
     callback_id: DELETE_PROJECT_CALLBACK,
     // The id too: the submission is checked against the project the window was opened for.
     private_metadata: JSON.stringify({ project, id: projectId }),
-    title: { type: 'plain_text', text: 'Delete project' },
-    submit: { type: 'plain_text', text: 'Delete' },
-    close: { type: 'plain_text', text: 'Cancel' },
+    title: modalText('Delete project'),
+    submit: modalText('Delete'),
+    close: modalText('Cancel'),
     blocks: [
       {
         type: 'section',
@@ -35,8 +36,8 @@ export function deleteProjectModal(project: string, projectId: number): View {
 export function projectDeletedModal(project: string): View {
   return {
     type: 'modal',
-    title: { type: 'plain_text', text: 'Project deleted' },
-    close: { type: 'plain_text', text: 'Done' },
+    title: modalText('Project deleted'),
+    close: modalText('Done'),
     blocks: [{ type: 'section', text: { type: 'mrkdwn', text: `:wastebasket: \`${project}\` is deleted. Its audit trail is kept.` } }],
   };
 }

@@ -3,6 +3,7 @@ import { ROLE_LABELS, type Role } from '../../core/roles.ts';
 import type { Approval } from '../../services/approvals.ts';
 import type { Rotation } from '../../services/rotations.ts';
 import { redact } from '../../core/secrets.ts';
+import { button, context as contextBlock, fitView, header, section as sectionBlock } from '../limits.ts';
 import { date, escape } from '../mrkdwn.ts';
 import { APPROVAL_ACTIONS } from './approvals.ts';
 
@@ -14,12 +15,14 @@ export interface HomeInput {
   readonly notice?: string;
 }
 
-const section = (text: string): KnownBlock => ({ type: 'section', text: { type: 'mrkdwn', text } });
-const context = (text: string): KnownBlock => ({ type: 'context', elements: [{ type: 'mrkdwn', text }] });
+const section = (text: string): KnownBlock => sectionBlock(text);
+const context = (text: string): KnownBlock => contextBlock(text);
+const more = (shown: number, total: number, where: string): KnownBlock[] =>
+  total > shown ? [context(`…and ${total - shown} more: ${where}`)] : [];
 
 /** App Home: your projects and roles, approvals you may decide, rotations in their overlap. */
 export function homeView({ roles, approvals, rotations, isAdmin, notice }: HomeInput): View {
-  const blocks: KnownBlock[] = [{ type: 'header', text: { type: 'plain_text', text: 'JamJet control plane' } }];
+  const blocks: KnownBlock[] = [header('JamJet control plane')];
   if (notice) blocks.push(section(notice));
   blocks.push(context('Projects, members, API keys and approvals for JamJet. Type `/jamjet help` anywhere for every command.'));
 
@@ -30,11 +33,13 @@ export function homeView({ roles, approvals, rotations, isAdmin, notice }: HomeI
     blocks.push({
       type: 'actions',
       elements: [
-        { type: 'button', action_id: APPROVAL_ACTIONS.approve, style: 'primary', text: { type: 'plain_text', text: 'Approve' }, value: approval.id },
-        { type: 'button', action_id: APPROVAL_ACTIONS.reject, style: 'danger', text: { type: 'plain_text', text: 'Reject' }, value: approval.id },
+        button({ actionId: APPROVAL_ACTIONS.approve, style: 'primary', text: 'Approve', value: approval.id }),
+        button({ actionId: APPROVAL_ACTIONS.reject, style: 'danger', text: 'Reject', value: approval.id }),
       ],
     });
   }
+  // The list above is already cut by its query, so no count: only that more are waiting.
+  if (approvals.length > 15) blocks.push(context('More are waiting: `/jamjet approvals list <project>` shows every pending request.'));
 
   const names = new Map(roles.map((r) => [r.projectId, r.project]));
   blocks.push({ type: 'divider' }, section(`*Rotations in their overlap* (${rotations.length})`));
@@ -43,10 +48,12 @@ export function homeView({ roles, approvals, rotations, isAdmin, notice }: HomeI
     const when = r.remindAt ? `reminder ${date(r.remindAt)}` : 'no reminder';
     blocks.push(section(`\`${names.get(r.projectId) ?? 'project'}\`: started by <@${r.requestedBy}> ${date(r.createdAt)}; ${when}`));
   }
+  blocks.push(...more(10, rotations.length, 'each rotation has its reminder DM.'));
 
   blocks.push({ type: 'divider' }, section(`*Your projects* (${roles.length})`));
   if (roles.length === 0) blocks.push(context('None yet. Create one with `/jamjet projects create <name>`.'));
   for (const { project, role } of roles.slice(0, 40)) blocks.push(section(`\`${project}\` · ${ROLE_LABELS[role]}`));
+  blocks.push(...more(40, roles.length, '`/jamjet projects list` lists them all.'));
   if (isAdmin) blocks.push(context('You are a workspace admin: you act as Owner on every project.'));
-  return { type: 'home', blocks: blocks.slice(0, 100) };
+  return fitView({ type: 'home', blocks });
 }

@@ -4,6 +4,7 @@ import type { ApiKey } from '../../services/keys.ts';
 import type { Delivery } from '../../services/deliveries.ts';
 import { describeSpec } from '../../services/github-targets.ts';
 import type { RotationDetails } from '../../services/rotations.ts';
+import { button, context as contextBlock, LIMITS, modalText, section as sectionBlock, truncate } from '../limits.ts';
 import { date, escape, mention } from '../mrkdwn.ts';
 import type { Message } from '../surface.ts';
 
@@ -16,8 +17,8 @@ export const ACTIONS = {
 } as const;
 export const REVOKE_CONFIRM_CALLBACK = 'rotation_revoke_confirm';
 
-const section = (text: string): KnownBlock => ({ type: 'section', text: { type: 'mrkdwn', text } });
-const context = (text: string): KnownBlock => ({ type: 'context', elements: [{ type: 'mrkdwn', text }] });
+const section = (text: string): KnownBlock => sectionBlock(text);
+const context = (text: string): KnownBlock => contextBlock(text);
 
 export const keyLabel = (key: ApiKey) => `\`${key.display}\` (${key.publicId}, ${escape(key.name)})`;
 
@@ -41,9 +42,7 @@ export function revealMessage(project: string, key: ApiKey, delivery: Delivery, 
     text = `${intro} Reveal it once, before ${date(delivery.revealUntil)}.`;
     blocks.push({
       type: 'actions',
-      elements: [
-        { type: 'button', action_id: ACTIONS.reveal, style: 'primary', text: { type: 'plain_text', text: 'Reveal key' }, value: ticket },
-      ],
+      elements: [button({ actionId: ACTIONS.reveal, style: 'primary', text: 'Reveal key', value: ticket })],
     });
     blocks.push(context(`Only you can reveal it, once, before ${date(delivery.revealUntil)}. Store it in your secret manager right away.`));
   }
@@ -54,8 +53,8 @@ export function revealMessage(project: string, key: ApiKey, delivery: Delivery, 
 export function revealModal(project: string, key: ApiKey, plaintext: string): View {
   return {
     type: 'modal',
-    title: { type: 'plain_text', text: 'Your new API key' },
-    close: { type: 'plain_text', text: 'Done' },
+    title: modalText('Your new API key'),
+    close: modalText('Done'),
     blocks: [
       section(`API key ${keyLabel(key)} for \`${project}\`. Copy it now: it will not be shown again.`),
       { type: 'section', text: { type: 'plain_text', text: plaintext, emoji: false } },
@@ -97,53 +96,57 @@ export function rotationReport(details: RotationDetails, ticket: string | null):
   if (targets.length === 0) {
     blocks.push(context(`No GitHub targets are linked; link one with \`/jamjet github link ${project.name} owner/repo\`.`));
   }
+  // A failed target gets its own block with a Retry button; the others share
+  // sections, so a project with many targets still fits Slack's 50 blocks.
+  let shared: string[] = [];
+  const flush = () => {
+    if (shared.length > 0) blocks.push(section(shared.join('\n')));
+    shared = [];
+  };
   for (const { target, status, message } of targets) {
     const line = `${STATUS_ICON[status]} ${escape(describeSpec(target))}${message ? `: ${escape(message)}` : ''}`;
-    if (status === 'failed' && retryable) {
-      blocks.push({
-        type: 'section',
-        text: { type: 'mrkdwn', text: line },
-        accessory: {
-          type: 'button',
-          action_id: ACTIONS.retry,
-          text: { type: 'plain_text', text: 'Retry' },
-          value: `${rotation.id}:${target.id}:${ticket}`,
-        },
-      });
+    if (status === 'failed' && retryable && blocks.length < LIMITS.messageBlocks - 3) {
+      flush();
+      blocks.push(
+        sectionBlock(line, { accessory: button({ actionId: ACTIONS.retry, text: 'Retry', value: `${rotation.id}:${target.id}:${ticket}` }) }),
+      );
     } else {
-      blocks.push(section(line));
+      const joined = [...shared, line].join('\n');
+      if (joined.length > LIMITS.sectionText - 100) flush();
+      shared.push(truncate(line, 600));
     }
   }
   for (const target of details.paused) {
-    blocks.push(
-      section(
-        `:double_vertical_bar: ${escape(describeSpec(target))}: paused, not written. ${mention(target.createdBy)} linked it and is no longer Admin or Owner; an Admin or Owner who is a GitHub admin there may link it again with \`/jamjet github link ${project.name}\`.`,
-      ),
-    );
+    const line = `:double_vertical_bar: ${escape(describeSpec(target))}: paused, not written. ${mention(target.createdBy)} linked it and is no longer Admin or Owner; an Admin or Owner who is a GitHub admin there may link it again with \`/jamjet github link ${project.name}\`.`;
+    const joined = [...shared, line].join('\n');
+    if (joined.length > LIMITS.sectionText - 100) flush();
+    shared.push(truncate(line, 600));
   }
+  flush();
   const failed = targets.filter((t) => t.status === 'failed').length;
   const summary = targets.length === 0 ? 'no GitHub targets' : `${targets.length - failed} of ${targets.length} GitHub targets written`;
   return { text: `${head} (${summary})`, blocks };
 }
 
 /** The end-of-overlap reminder, with the buttons that finish the rotation. */
-export function reminderMessage(details: RotationDetails): Message {
+export function reminderMessage(details: RotationDetails, note?: string): Message {
   const { rotation, project, oldKey, newKey } = details;
   const used = oldKey.lastUsedAt ? `last used ${date(oldKey.lastUsedAt)}` : 'never used';
   const head = `:alarm_clock: The overlap of the \`${project.name}\` rotation is over. Old key ${keyLabel(oldKey)} was ${used}; new key ${newKey.publicId}.`;
   const blocks: KnownBlock[] = [section(head)];
+  if (note) blocks.push(context(note));
   const unwritten = details.targets.filter((t) => t.status !== 'written');
   if (unwritten.length > 0) {
-    const where = unwritten.map((t) => escape(describeSpec(t.target))).join('; ');
+    const where = truncate(unwritten.map((t) => escape(describeSpec(t.target))).join('; '), 2000);
     blocks.push(section(`:warning: The new key is not on GitHub yet: ${where}. Revoking the old key now breaks what still uses it there.`));
   }
   if (rotation.state === 'overlap') {
     blocks.push({
       type: 'actions',
       elements: [
-        { type: 'button', action_id: ACTIONS.revokeOld, style: 'danger', text: { type: 'plain_text', text: 'Revoke old key' }, value: String(rotation.id) },
-        { type: 'button', action_id: ACTIONS.snooze, text: { type: 'plain_text', text: 'Snooze 1 day' }, value: String(rotation.id) },
-        { type: 'button', action_id: ACTIONS.keepBoth, text: { type: 'plain_text', text: 'Keep both' }, value: String(rotation.id) },
+        button({ actionId: ACTIONS.revokeOld, style: 'danger', text: 'Revoke old key', value: String(rotation.id) }),
+        button({ actionId: ACTIONS.snooze, text: 'Snooze 1 day', value: String(rotation.id) }),
+        button({ actionId: ACTIONS.keepBoth, text: 'Keep both', value: String(rotation.id) }),
       ],
     });
   } else {
@@ -165,9 +168,9 @@ export function revokeConfirmModal(details: RotationDetails, lastUsedAt: number)
     type: 'modal',
     callback_id: REVOKE_CONFIRM_CALLBACK,
     private_metadata: JSON.stringify({ rotation: details.rotation.id }),
-    title: { type: 'plain_text', text: 'Revoke old key?' },
-    submit: { type: 'plain_text', text: 'Revoke now' },
-    close: { type: 'plain_text', text: 'Cancel' },
+    title: modalText('Revoke old key?'),
+    submit: modalText('Revoke now'),
+    close: modalText('Cancel'),
     blocks: [
       section(
         `:warning: Old key ${keyLabel(details.oldKey)} of \`${details.project.name}\` was used ${date(lastUsedAt)}, less than 15 minutes ago. Something still calls with it; revoking it breaks those calls at once.`,

@@ -1,0 +1,140 @@
+/**
+ * Slack's rate limits for the job queue (docs/ARCHITECTURE.md, section 9): posting is about
+ * one message a second per channel, other methods are limited per method, and
+ * a 429's Retry-After applies to every caller. Jobs ask the pacer before they
+ * call Slack; a job that would be refused is told when to come back instead
+ * of calling (a RetryLater, which uses up no attempt), so a burst of cards to
+ * one channel drains at Slack's pace with no refused calls, and a 429 pauses
+ * that channel or method for every job, in every process on the database.
+ */
+import { sql } from 'kysely';
+import type { Db } from '../db/database.ts';
+import type { Logger } from '../logger.ts';
+import { slackErrorCode } from '../slack/surface.ts';
+import { RetryLater } from './queue.ts';
+
+/** What a Slack call is limited by: `channel:<id>` for posts, `method:<name>` otherwise. */
+export type PaceScope = `channel:${string}` | `method:${string}`;
+
+export interface PacerOptions {
+  /** Milliseconds between posts to one channel; Slack allows about one a second. */
+  readonly channelIntervalMs?: number;
+}
+
+/** Slack refusals that no retry can change: the work takes its fallback at once. */
+export const PERMANENT_REFUSALS = new Set([
+  'invalid_blocks',
+  'invalid_arguments',
+  'msg_too_long',
+  'no_text',
+  'invalid_attachments',
+  'channel_not_found',
+  'is_archived',
+  'not_in_channel',
+  'restricted_action',
+  'user_disabled',
+  'account_inactive',
+  'user_not_found',
+  'cannot_dm_bot',
+  'message_not_found',
+  'cant_update_message',
+  'edit_window_closed',
+]);
+
+/** True when Slack refused for good (bad payload, gone channel or person): retrying changes nothing. */
+export function isPermanentRefusal(error: unknown): boolean {
+  return PERMANENT_REFUSALS.has(slackErrorCode(error));
+}
+
+/**
+ * Per-scope pacing and pauses. Slots are kept in this process (posts from one
+ * process are spaced); pauses from a 429 are written to `slack_pauses` so
+ * other processes honour them too.
+ */
+export class SlackPacer {
+  private readonly nextFree = new Map<PaceScope, number>();
+  /** A job told to come back at a slot keeps that slot: `${jobId}|${scope}` → epoch ms. */
+  private readonly reserved = new Map<string, number>();
+  private readonly intervalMs: number;
+
+  constructor(
+    private readonly db: Db,
+    private readonly now: () => number,
+    private readonly log: Logger,
+    options: PacerOptions = {},
+  ) {
+    this.intervalMs = options.channelIntervalMs ?? 1000;
+  }
+
+  /** The end of a 429 pause on `scope`, or 0. */
+  pausedUntil(scope: PaceScope): number {
+    // Compiled once: every paced call reads it.
+    const read = this.db.statement('slack-pause', (q) => q.selectFrom('slack_pauses').select('until').where('scope', '=', '?'));
+    return read.get(scope)?.until ?? 0;
+  }
+
+  /**
+   * Runs `call` for job `jobId` when `scope` allows it now; otherwise throws
+   * RetryLater naming when this job's turn comes (its slot is kept for it).
+   * A 429 pauses the scope for everyone until Retry-After and throws
+   * RetryLater; every other failure is thrown as it came.
+   */
+  async call<T>(jobId: number, scope: PaceScope, call: () => Promise<T>): Promise<T> {
+    const at = this.now();
+    const key = `${jobId}|${scope}`;
+    const paused = this.pausedUntil(scope);
+    const mine = this.reserved.get(key);
+    const paces = scope.startsWith('channel:');
+    if (mine !== undefined && at < mine && paused <= mine) throw new RetryLater(`waiting for its turn on ${scope}`, mine - at);
+    const free = mine !== undefined && paused <= mine ? mine : Math.max(this.nextFree.get(scope) ?? 0, paused);
+    if (at < free) {
+      // Take the next free slot and keep it for this job.
+      this.reserved.set(key, free);
+      this.nextFree.set(scope, paces ? free + this.intervalMs : free);
+      throw new RetryLater(`waiting for its turn on ${scope}`, free - at);
+    }
+    this.reserved.delete(key);
+    const before = this.nextFree.get(scope) ?? 0;
+    const taken = Math.max(before, at + this.intervalMs);
+    if (paces) this.nextFree.set(scope, taken);
+    this.forgetOldReservations(at);
+    try {
+      return await call();
+    } catch (error) {
+      const retryAfter = (error as { retryAfter?: number }).retryAfter;
+      if (typeof retryAfter !== 'number') {
+        // Nothing was posted: give the slot back, so a fallback can go at once.
+        if (paces && this.nextFree.get(scope) === taken) this.nextFree.set(scope, before);
+        throw error;
+      }
+      const until = this.now() + retryAfter * 1000;
+      this.pause(scope, until);
+      this.log.warn('slack rate limit: pausing', { scope, retryAfterSeconds: retryAfter });
+      throw new RetryLater(`Slack rate limit on ${scope}`, retryAfter * 1000);
+    }
+  }
+
+  /** Pauses `scope` until `until` for every job in every process (a later pause wins). */
+  pause(scope: PaceScope, until: number): void {
+    this.db.run(
+      this.db.q
+        .insertInto('slack_pauses')
+        .values({ scope, until })
+        .onConflict((oc) =>
+          // Portable SQL (SQLite and PostgreSQL): the later pause wins.
+          oc.column('scope').doUpdateSet({ until: sql<number>`CASE WHEN excluded.until > slack_pauses.until THEN excluded.until ELSE slack_pauses.until END` }),
+        ),
+    );
+    this.nextFree.set(scope, Math.max(this.nextFree.get(scope) ?? 0, until));
+  }
+
+  /** Slots of jobs that finished some other way (the request expired, the reminder was acted on). */
+  private forgetOldReservations(at: number): void {
+    if (this.reserved.size < 1000) return;
+    for (const [key, slot] of this.reserved) if (slot < at - 60_000) this.reserved.delete(key);
+  }
+}
+
+/** The scope a post to `channel` (a channel id, or a user id for a DM) is limited by. */
+export const channelScope = (channel: string): PaceScope => `channel:${channel}`;
+export const methodScope = (method: string): PaceScope => `method:${method}`;
