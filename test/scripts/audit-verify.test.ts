@@ -78,7 +78,7 @@ describe('npm run audit:verify', () => {
     const empty = join(dir, 'empty.db');
     new BetterSqlite3(empty).close();
     await expect(verify(empty)).rejects.toThrow(`${empty} has no audit trail`);
-    await expect(verify(join(dir, 'missing.db'))).rejects.toThrow(/^Cannot open .*missing\.db: /);
+    await expect(verify(join(dir, 'missing.db'))).rejects.toThrow(`There is no database at ${join(dir, 'missing.db')}.`);
   });
 
   it('runs as a command: the line on stdout, exit 1 for a tampered copy, DATABASE_URL when no path is given', () => {
