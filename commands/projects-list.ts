@@ -9,7 +9,7 @@ export default defineCommand({
   group: 'projects',
   verb: 'list',
   usage: 'projects list',
-  summary: 'List the projects you belong to (workspace admins see all).',
+  summary: 'List the projects you belong to (people in JAMJET_ADMIN_USERS see all).',
   positionals: [],
   schema: z.object({}),
   run(ctx) {
@@ -19,7 +19,7 @@ export default defineCommand({
     }
     // A Slack message holds about 40,000 characters: show the first hundred.
     const lines = projects.slice(0, SHOWN).map(({ project, role }) => {
-      const as = role ? ROLE_LABELS[role] : 'workspace admin';
+      const as = role ? ROLE_LABELS[role] : 'Owner through JAMJET_ADMIN_USERS';
       return `• \`${project.name}\`: ${as}`;
     });
     if (projects.length > SHOWN) lines.push(`…and ${projects.length - SHOWN} more.`);

@@ -13,7 +13,7 @@ export default defineCommand({
   run(ctx) {
     const roles = rolesOf(ctx.services, ctx.actor.userId);
     const lines = [`You are ${mention(ctx.actor.userId)}.`];
-    if (ctx.actor.isAdmin) lines.push('You are a JamJet workspace admin: you act as Owner on every project.');
+    if (ctx.actor.isAdmin) lines.push('You are in JAMJET_ADMIN_USERS (set by whoever runs the bot; not a Slack admin role): you act as Owner on every project.');
     if (roles.length === 0) lines.push('You belong to no project yet. Create one with `/jamjet projects create <name>`.');
     else lines.push(...roles.map((r) => `• \`${r.project}\`: ${ROLE_LABELS[r.role]}`));
     return { text: lines.join('\n') };

@@ -47,6 +47,6 @@ export function homeView({ roles, approvals, rotations, isAdmin, notice }: HomeI
   blocks.push({ type: 'divider' }, section(`*Your projects* (${roles.length})`));
   if (roles.length === 0) blocks.push(context('None yet. Create one with `/jamjet projects create <name>`.'));
   for (const { project, role } of roles.slice(0, 40)) blocks.push(section(`\`${project}\` · ${ROLE_LABELS[role]}`));
-  if (isAdmin) blocks.push(context('You are a workspace admin: you act as Owner on every project.'));
+  if (isAdmin) blocks.push(context('You are in JAMJET_ADMIN_USERS (set by whoever runs the bot; not a Slack admin role): you act as Owner on every project.'));
   return { type: 'home', blocks: blocks.slice(0, 100) };
 }
