@@ -82,19 +82,21 @@ function openDatabase(path: string): Db {
   }
 }
 
-/** Why opening failed, in words: SQLite's and the file system's codes. */
+const FILE_SYSTEM_REASONS: Record<string, string> = {
+  EACCES: 'permission denied',
+  EPERM: 'not permitted',
+  EROFS: 'read-only file system',
+  ENOSPC: 'no space left',
+};
+
+/** Why opening failed, in words: the file system's codes (`syscall` mkdir, chmod) and SQLite's. */
 function databaseReason(error: unknown, path: string): string {
-  const { code, message } = error as { code?: string; message?: string };
+  const { code, message, syscall } = error as { code?: string; message?: string; syscall?: string };
   const folder = dirname(path);
+  if (code === 'ENOTDIR' || (code === 'EEXIST' && syscall === 'mkdir')) return `a part of the folder ${folder} is a file, not a folder`;
+  if (syscall === 'mkdir') return `the folder ${folder} cannot be created (${FILE_SYSTEM_REASONS[code ?? ''] ?? code})`;
+  if (syscall) return `${syscall} failed on the file (${FILE_SYSTEM_REASONS[code ?? ''] ?? code})`;
   switch (code) {
-    case 'EACCES':
-    case 'EPERM':
-      return `permission denied on ${folder} or the file`;
-    case 'ENOTDIR':
-    case 'EEXIST':
-      return `a part of the folder ${folder} is a file, not a folder`;
-    case 'EROFS':
-      return `${folder} is on a read-only file system`;
     case 'SQLITE_NOTADB':
       return 'the file exists but is not an SQLite database';
     case 'SQLITE_CANTOPEN':

@@ -128,9 +128,10 @@ export function openDb(path: string): Db {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   const sqlite = new BetterSqlite3(path);
   try {
-    // Key hashes, sealed deliveries and the audit trail: readable by this user only.
+    // Reads the file's header: a file that is not a database fails here (SQLITE_NOTADB), untouched.
+    sqlite.pragma('schema_version');
+    // Key hashes, sealed deliveries and the audit trail: readable by this user only (-wal and -shm follow).
     if (path !== ':memory:') chmodSync(path, 0o600);
-    // The first statement reads the file: a file that is not a database fails here (SQLITE_NOTADB).
     sqlite.pragma('journal_mode = WAL');
     sqlite.pragma('foreign_keys = ON');
     sqlite.pragma('busy_timeout = 5000');
