@@ -54,6 +54,14 @@ describe('start-up with a database that cannot be used', () => {
     return message;
   };
 
+  it('creates the folder and the database readable by their owner only', async () => {
+    const file = join(dir, 'new-folder', 'jamjet.db');
+    const t = await startTestApp({ env: { DATABASE_URL: `sqlite:${file}` } });
+    await t.stop();
+    expect(statSync(join(dir, 'new-folder')).mode & 0o777).toBe(0o700);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+  });
+
   it('names DATABASE_URL when the folder cannot be created', async () => {
     // /sys refuses new folders, even to root.
     const message = await refusal('sqlite:/sys/jamjet-nowhere/jamjet.db');
