@@ -81,6 +81,20 @@ describe('npm run audit:verify', () => {
     await expect(verify(join(dir, 'missing.db'))).rejects.toThrow(`There is no database at ${join(dir, 'missing.db')}.`);
   });
 
+  it('refuses an in-memory or malformed DATABASE_URL, and extra arguments, in one sentence', async () => {
+    const saved = process.env.DATABASE_URL;
+    try {
+      process.env.DATABASE_URL = 'sqlite::memory:';
+      await expect(main([], () => {})).rejects.toThrow('DATABASE_URL is sqlite::memory:, which lives only inside the running bot; there is no file to read.');
+      process.env.DATABASE_URL = 'mysql://db/jamjet';
+      await expect(main([], () => {})).rejects.toThrow(/^Configuration error: DATABASE_URL should look like sqlite:/);
+    } finally {
+      if (saved === undefined) delete process.env.DATABASE_URL;
+      else process.env.DATABASE_URL = saved;
+    }
+    await expect(main(['a.db', 'b.db'], () => {})).rejects.toThrow('audit:verify takes at most one database path.\nUsage: npm run audit:verify [-- <database path>]');
+  });
+
   it('runs as a command: the line on stdout, exit 1 for a tampered copy, DATABASE_URL when no path is given', () => {
     const root = fileURLToPath(new URL('../../', import.meta.url));
     const tsx = pathToFileURL(join(root, 'node_modules/tsx/dist/loader.mjs')).href;

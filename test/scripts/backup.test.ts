@@ -92,7 +92,8 @@ describe('npm run backup', () => {
     try {
       expect(await main([target], (line) => lines.push(line))).toBe(0);
     } finally {
-      process.env.DATABASE_URL = saved;
+      if (saved === undefined) delete process.env.DATABASE_URL;
+      else process.env.DATABASE_URL = saved;
     }
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(new RegExp(`^Backed up ${source} to ${target} \\(\\d+\\.\\d MiB, mode 0600\\): \\d+ migrations up to \\d{3}_\\w+, \\d+ audit events, chain intact\\.$`));
