@@ -1,14 +1,16 @@
 /**
- * startup: from spawning `node --import tsx src/main.ts` until `GET /healthz`
- * answers 200, and resident memory a second later, with a database holding
- * 10,000 projects and 100,000 keys against an empty (migrated) one. No goal
- * is set; the figures show whether start-up or memory grow with the data.
+ * startup: from spawning the compiled product (`node dist/src/main.js`, what
+ * `npm start` runs) until `GET /healthz` answers 200, and resident memory a
+ * second later, with a database holding 10,000 projects and 100,000 keys,
+ * against an empty (migrated) one. Goal: start under 1 s and RSS at rest
+ * under 120 MiB with the big database; the ratio shows whether start-up
+ * grows with the data.
  */
 import { copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Db } from '../src/db/database.ts';
-import { freePort, rssMiB, startChild, stopChild } from './lib/child.ts';
+import { buildProduct, freePort, rssMiB, startChild, stopChild } from './lib/child.ts';
 import { scoped, type Cleanup } from './lib/cleanup.ts';
 import { startFakeSlack } from './lib/fake-slack.ts';
 import { productEnv } from './lib/product.ts';
@@ -18,9 +20,11 @@ import { median, round } from './lib/stats.ts';
 
 const PROJECTS = 10_000;
 const KEYS_PER_PROJECT = 10;
-/** Starts per database, alternating, after one unmeasured start (tsx's cache, the page cache). */
+/** Starts per database, alternating, after one unmeasured start (the page cache). */
 const STARTS = 5;
 const AT_REST_MS = 1_000;
+const GOAL_START_MS = 1_000;
+const GOAL_RSS_MIB = 120;
 
 interface Start {
   readonly ms: number;
@@ -55,6 +59,7 @@ function startOnce(dir: string, slackUrl: string, source: string): Promise<Start
 
 export function startup(dir: string): Promise<BenchResult> {
   return scoped(async (cleanup) => {
+    buildProduct();
     const fake = await startFakeSlack(cleanup);
     const empty = join(dir, 'startup-empty.db');
     const big = join(dir, 'startup-big.db');
@@ -74,8 +79,8 @@ export function startup(dir: string): Promise<BenchResult> {
     return {
       name: 'startup',
       ratio,
-      goal: 'none set (report)',
-      met: null,
+      goal: `start < ${GOAL_START_MS / 1000} s, RSS at rest < ${GOAL_RSS_MIB} MiB`,
+      met: ms(bigStarts) < GOAL_START_MS && rss(bigStarts) < GOAL_RSS_MIB,
       product: { label: `startup, ${PROJECTS / 1000}k projects/${(PROJECTS * KEYS_PER_PROJECT) / 1000}k keys`, medianMs: ms(bigStarts), p99Ms: null, rps: null, note: `RSS at rest ${rss(bigStarts)} MiB` },
       baseline: { label: 'startup, empty database', medianMs: ms(emptyStarts), p99Ms: null, rps: null, note: `RSS at rest ${rss(emptyStarts)} MiB` },
       figures: {

@@ -9,7 +9,7 @@ export default defineCommand({
   group: 'projects',
   verb: 'list',
   usage: 'projects list [--page N]',
-  summary: 'List the projects you belong to (workspace admins see all).',
+  summary: 'List the projects you belong to (people in JAMJET_ADMIN_USERS see all).',
   positionals: [],
   flags: { page: 'value' },
   schema: z.object({ page }),
@@ -19,7 +19,7 @@ export default defineCommand({
       return { text: 'You belong to no project yet. Create one with `/jamjet projects create <name>`.' };
     }
     const lines = projects.map(({ project, role }) => {
-      const as = role ? ROLE_LABELS[role] : 'workspace admin';
+      const as = role ? ROLE_LABELS[role] : 'Owner through JAMJET_ADMIN_USERS';
       return `• \`${project.name}\`: ${as}`;
     });
     return pageOf({ title: `*Your projects* (${projects.length})`, lines, page: n, command: 'projects list' });

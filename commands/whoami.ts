@@ -16,7 +16,7 @@ export default defineCommand({
   run(ctx, { page: n }) {
     const roles = rolesOf(ctx.services, ctx.actor.userId);
     const title = [`You are ${mention(ctx.actor.userId)}.`];
-    if (ctx.actor.isAdmin) title.push('You are a JamJet workspace admin: you act as Owner on every project.');
+    if (ctx.actor.isAdmin) title.push('You are in JAMJET_ADMIN_USERS (set by whoever runs the bot; not a Slack admin role): you act as Owner on every project.');
     if (roles.length === 0) title.push('You belong to no project yet. Create one with `/jamjet projects create <name>`.');
     else title.push(`Your projects (${roles.length}):`);
     const lines = roles.map((r) => `• \`${r.project}\`: ${ROLE_LABELS[r.role]}`);

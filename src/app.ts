@@ -5,6 +5,7 @@
  */
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
+import { dirname } from 'node:path';
 import { WebClient, type WebClientOptions } from '@slack/web-api';
 import { COMMANDS } from '../commands/index.ts';
 import { createHttpServer } from './api/server.ts';
@@ -120,15 +121,58 @@ async function checkAppToken(appToken: string, options: WebClientOptions): Promi
   }
 }
 
+/**
+ * Opens the database of `DATABASE_URL`; any failure (a folder that cannot be
+ * created, a path under a file, a file that is not a database) becomes one
+ * StartupError sentence naming DATABASE_URL and the path.
+ */
+function openDatabase(path: string): Db {
+  try {
+    return openDb(path);
+  } catch (error) {
+    throw new StartupError(`Cannot open the database of DATABASE_URL (sqlite:${path}): ${databaseReason(error, path)}.`);
+  }
+}
+
+const FILE_SYSTEM_REASONS: Record<string, string> = {
+  EACCES: 'permission denied',
+  EPERM: 'not permitted',
+  EROFS: 'read-only file system',
+  ENOSPC: 'no space left',
+};
+
+/** Why opening failed, in words: the file system's codes (`syscall` mkdir, chmod) and SQLite's. */
+function databaseReason(error: unknown, path: string): string {
+  const { code, message, syscall } = error as { code?: string; message?: string; syscall?: string };
+  const folder = dirname(path);
+  if (code === 'ENOTDIR' || (code === 'EEXIST' && syscall === 'mkdir')) return `a part of the folder ${folder} is a file, not a folder`;
+  if (syscall === 'mkdir') return `the folder ${folder} cannot be created (${FILE_SYSTEM_REASONS[code ?? ''] ?? code})`;
+  if (syscall) return `${syscall} failed on the file (${FILE_SYSTEM_REASONS[code ?? ''] ?? code})`;
+  switch (code) {
+    case 'SQLITE_NOTADB':
+      return 'the file exists but is not an SQLite database';
+    case 'SQLITE_CANTOPEN':
+      return 'SQLite cannot open that path (is it a folder, or a folder without write permission?)';
+    default:
+      return `${code ? `${code}: ` : ''}${message ?? String(error)}`;
+  }
+}
+
 export async function startApp(config: Config, options: AppOptions = {}): Promise<RunningApp> {
   const log = options.log ?? createLogger(config.logLevel);
   const now = options.now ?? Date.now;
-  const db = openDb(config.databasePath);
+  const db = openDatabase(config.databasePath);
   let server: Server | null = null;
   let metricsServer: Server | null = null;
   let removeStateSource = () => {};
   try {
-    const applied = await migrateToLatest(db.kysely);
+    const applied = await migrateToLatest(db.kysely).catch((error: unknown) => {
+      // migrateToLatest names the failing migration; the ones before it stay applied.
+      const failure = (error as Error).message.split('\n')[0]!.replace(/\.$/, '');
+      throw new StartupError(
+        `${failure} (DATABASE_URL sqlite:${config.databasePath}); the migrations before it stay applied: fix the database or restore its backup, then start again.`,
+      );
+    });
     if (applied.length > 0) log.info('database migrated', { applied });
     const jobs = new JobQueue(db, now, log.child({ component: 'jobs' }));
     const services: ServiceContext = { db, now, jobs };

@@ -197,3 +197,16 @@ export function loadConfig(envFile = '.env'): Config {
   if (existsSync(envFile)) process.loadEnvFile(envFile);
   return parseConfig(process.env);
 }
+
+/**
+ * `DATABASE_URL` alone (the environment, then `.env` when present), for the
+ * operator's scripts (backup, audit:verify) that need no Slack settings.
+ * Returns the SQLite path (`:memory:` for `sqlite::memory:`); throws
+ * ConfigError with one line naming the variable.
+ */
+export function loadDatabasePath(envFile = '.env'): string {
+  if (existsSync(envFile)) process.loadEnvFile(envFile);
+  const parsed = schema.shape.DATABASE_URL.safeParse(process.env.DATABASE_URL || undefined);
+  if (!parsed.success) throw new ConfigError(`Configuration error: DATABASE_URL ${parsed.error.issues[0]!.message}.`);
+  return parsed.data.slice('sqlite:'.length);
+}

@@ -1,5 +1,8 @@
-/** The product as its own process (`node --import tsx src/main.ts`), for start-up and memory. */
-import { spawn, type ChildProcess } from 'node:child_process';
+/**
+ * The product as its own process, the way `npm start` runs it (`node
+ * dist/src/main.js`, compiled by `npm run build`), for start-up and memory.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
@@ -7,9 +10,21 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Cleanup } from './cleanup.ts';
 import { LOOPBACK } from './loopback.ts';
 
-const MAIN = fileURLToPath(new URL('../../src/main.ts', import.meta.url));
-const TSX = import.meta.resolve('tsx');
-const LOOPBACK_MODULE = new URL('./loopback.ts', import.meta.url).href;
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const MAIN = `${ROOT}dist/src/main.js`;
+/**
+ * lib/loopback.ts for a process that runs no TypeScript: a `listen` without a
+ * host binds 127.0.0.1 (the same patch, as a JavaScript module).
+ */
+const LOOPBACK_PRELOAD = `data:text/javascript,${encodeURIComponent(`
+import { Server } from 'node:net';
+const listen = Server.prototype.listen;
+Server.prototype.listen = function (...args) {
+  const [first, second] = args;
+  if (typeof first === 'number' && typeof second !== 'string') args.splice(1, 0, ${JSON.stringify(LOOPBACK)});
+  else if (first && typeof first === 'object' && 'port' in first && !first.host) args[0] = { ...first, host: ${JSON.stringify(LOOPBACK)} };
+  return listen.apply(this, args);
+};`)}`;
 const HEALTH_POLL_MS = 10;
 const HEALTH_TIMEOUT_MS = 1_000;
 const START_TIMEOUT_MS = 30_000;
@@ -31,8 +46,15 @@ export interface Started {
   readonly startMs: number;
 }
 
+/** Compiles the product (`npm run build`), so what is measured is the code in this tree. */
+export function buildProduct(): void {
+  const tsc = `${ROOT}node_modules/typescript/bin/tsc`;
+  const result = spawnSync(process.execPath, [tsc, '-p', `${ROOT}tsconfig.build.json`], { cwd: ROOT, encoding: 'utf8' });
+  if (result.status !== 0) throw new Error(`npm run build failed: ${result.stdout}${result.stderr}`);
+}
+
 /**
- * Spawns the product with exactly `env` (plus what node and tsx need to run)
+ * Spawns the compiled product with exactly `env` (plus what node needs to run)
  * and waits until it is healthy. It runs in `cwd`, away from the repository,
  * so a developer's `.env` cannot change what is measured. The child is killed
  * by `cleanup`, also when it never gets healthy.
@@ -42,7 +64,7 @@ export async function startChild(cleanup: Cleanup, cwd: string, env: Record<stri
     ['PATH', 'HOME', 'TMPDIR'].flatMap((name) => (process.env[name] ? [[name, process.env[name]]] : [])),
   );
   const started = performance.now();
-  const child = spawn(process.execPath, ['--import', TSX, '--import', LOOPBACK_MODULE, MAIN], {
+  const child = spawn(process.execPath, ['--import', LOOPBACK_PRELOAD, MAIN], {
     cwd,
     env: { ...inherited, ...env },
     stdio: ['ignore', 'ignore', 'pipe'],

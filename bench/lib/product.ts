@@ -27,6 +27,7 @@ export function productEnv(slackUrl: string, databasePath: string, port = 0): Re
     SLACK_SIGNING_SECRET: SIGNING_SECRET,
     SLACK_API_URL: `${slackUrl}/api/`,
     PORT: String(port),
+    HOST: LOOPBACK,
     DATABASE_URL: `sqlite:${databasePath}`,
     LOG_LEVEL: 'error',
     JOBS_POLL_SECONDS: '1',

@@ -173,17 +173,28 @@ export class Db {
   }
 }
 
-/** Opens (and creates) the database file with the settings the product relies on. */
+/**
+ * Opens (and creates) the database file with the settings the product relies on.
+ * Throws the file system's error (`code` EACCES, ENOTDIR, EEXIST...) when the
+ * folder cannot be made, or SQLite's (`code` SQLITE_NOTADB, SQLITE_CANTOPEN).
+ */
 export function openDb(path: string): Db {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   const sqlite = new BetterSqlite3(path);
-  // Key hashes, sealed deliveries and the audit trail: readable by this user only.
-  if (path !== ':memory:') chmodSync(path, 0o600);
-  sqlite.pragma('journal_mode = WAL');
-  sqlite.pragma('foreign_keys = ON');
-  sqlite.pragma('busy_timeout = 5000');
-  sqlite.pragma('synchronous = NORMAL');
-  // So that INSERT OR REPLACE on the audit trail fires its no-delete trigger.
-  sqlite.pragma('recursive_triggers = ON');
+  try {
+    // Reads the file's header: a file that is not a database fails here (SQLITE_NOTADB), untouched.
+    sqlite.pragma('schema_version');
+    // Key hashes, sealed deliveries and the audit trail: readable by this user only (-wal and -shm follow).
+    if (path !== ':memory:') chmodSync(path, 0o600);
+    sqlite.pragma('journal_mode = WAL');
+    sqlite.pragma('foreign_keys = ON');
+    sqlite.pragma('busy_timeout = 5000');
+    sqlite.pragma('synchronous = NORMAL');
+    // So that INSERT OR REPLACE on the audit trail fires its no-delete trigger.
+    sqlite.pragma('recursive_triggers = ON');
+  } catch (error) {
+    sqlite.close();
+    throw error;
+  }
   return new Db(sqlite);
 }

@@ -76,7 +76,7 @@ export function membershipRole(db: Db, projectId: number, userId: string): Role 
   return row?.role ?? null;
 }
 
-/** The role that counts for permissions: a workspace admin acts as Owner. */
+/** The role that counts for permissions: someone in JAMJET_ADMIN_USERS acts as Owner. */
 export function effectiveRole(db: Db, projectId: number, actor: Actor): Role | null {
   if (actor.isAdmin) return 'owner';
   return membershipRole(db, projectId, actor.userId);

@@ -147,3 +147,34 @@ export function findBrokenLink(db: Db): number | null {
   }
   return null;
 }
+
+/** What is wrong with a broken event, for the operator reading `audit:verify`. */
+export interface ChainBreak {
+  readonly id: number;
+  readonly action: string;
+  readonly actor: string;
+  readonly projectId: number | null;
+  /** Epoch milliseconds, as stored. */
+  readonly createdAt: number;
+  /**
+   * `changed`: the event's own hash no longer matches its contents;
+   * `does_not_follow`: its contents match, but it does not continue the event
+   * before it (an event before it was removed, or it was inserted).
+   */
+  readonly reason: 'changed' | 'does_not_follow';
+}
+
+/** Describes event `id`, found broken by `verifyChain`. Throws when there is no such event. */
+export function describeBreak(db: Db, id: number): ChainBreak {
+  const row = db.sqlite.prepare<[number], EventRow>('SELECT * FROM audit_events WHERE id = ?').get(id);
+  if (!row) throw new Error(`audit event ${id} does not exist`);
+  const own = hashEvent(row.prev_hash, { projectId: row.project_id, actor: row.actor, action: row.action, details: row.details, at: row.created_at });
+  return {
+    id: row.id,
+    action: row.action,
+    actor: row.actor,
+    projectId: row.project_id,
+    createdAt: row.created_at,
+    reason: own === row.hash ? 'does_not_follow' : 'changed',
+  };
+}

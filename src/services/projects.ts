@@ -11,7 +11,7 @@ import { issueDeliveredKey, type NewKey } from './keys.ts';
 
 export interface ProjectWithRole {
   readonly project: Project;
-  /** The person's own membership; null for a workspace admin who is not a member. */
+  /** The person's own membership; null for someone in JAMJET_ADMIN_USERS who is not a member. */
   readonly role: Role | null;
 }
 
@@ -84,7 +84,7 @@ export function createProjects(
   });
 }
 
-/** The projects a person belongs to; workspace admins see every project. */
+/** The projects a person belongs to; people in JAMJET_ADMIN_USERS see every project. */
 export function listProjects(ctx: ServiceContext, actor: Actor): ProjectWithRole[] {
   const { db } = ctx;
   if (!actor.isAdmin) {

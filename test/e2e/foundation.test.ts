@@ -104,7 +104,16 @@ describe('help and whoami', () => {
   it('shows each person their own roles', async () => {
     expect((await run(READER, 'whoami')).text).toContain('`payments`: Read-only');
     expect((await run(OUTSIDER, 'whoami')).text).toContain('You belong to no project yet');
-    expect((await run(RESCUER, 'whoami')).text).toContain('workspace admin');
+    expect((await run(RESCUER, 'whoami')).text).toContain('You are in JAMJET_ADMIN_USERS (set by whoever runs the bot; not a Slack admin role)');
+  });
+
+  it('names JAMJET_ADMIN_USERS, not a Slack admin, where it grants Owner everywhere', async () => {
+    expect((await run(RESCUER, 'projects list')).text).toMatch(/`payments`: Owner through JAMJET_ADMIN_USERS/);
+    expect((await run(OUTSIDER, 'help projects')).text).toContain('people in JAMJET_ADMIN_USERS see all');
+    for (const who of [RESCUER, OUTSIDER]) {
+      expect((await run(who, 'help')).text).not.toMatch(/workspace admin/i);
+      expect((await run(who, 'whoami')).text).not.toMatch(/workspace admin/i);
+    }
   });
 });
 

@@ -1,7 +1,14 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import BetterSqlite3 from 'better-sqlite3';
 import nock from 'nock';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { StartupError } from '../../src/app.ts';
 import { startTestApp } from '../helpers/app.ts';
 import { FakeSlack } from '../helpers/slack.ts';
 
@@ -26,5 +33,91 @@ describe('start-up', () => {
     } finally {
       taken.close();
     }
+  });
+});
+
+describe('start-up with a database that cannot be used', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'jamjet-startup-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  const refusal = async (databaseUrl: string): Promise<string> => {
+    const error: unknown = await startTestApp({ env: { DATABASE_URL: databaseUrl } }).then(
+      async (running) => {
+        await running.stop();
+        throw new Error('the app started');
+      },
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(StartupError);
+    const message = (error as Error).message;
+    expect(message.split('\n')).toHaveLength(1);
+    return message;
+  };
+
+  it('creates the folder and the database readable by their owner only', async () => {
+    const file = join(dir, 'new-folder', 'jamjet.db');
+    const t = await startTestApp({ env: { DATABASE_URL: `sqlite:${file}` } });
+    await t.stop();
+    expect(statSync(join(dir, 'new-folder')).mode & 0o777).toBe(0o700);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+  });
+
+  it('names DATABASE_URL when the folder cannot be created', async () => {
+    // /sys refuses new folders, even to root.
+    const message = await refusal('sqlite:/sys/jamjet-nowhere/jamjet.db');
+    expect(message).toMatch(
+      /^Cannot open the database of DATABASE_URL \(sqlite:\/sys\/jamjet-nowhere\/jamjet\.db\): the folder \/sys\/jamjet-nowhere cannot be created \((permission denied|not permitted|ENOENT)\)\.$/,
+    );
+  });
+
+  it('names DATABASE_URL when the path runs through a file', async () => {
+    const file = join(dir, 'a-file');
+    writeFileSync(file, 'not a folder');
+    const message = await refusal(`sqlite:${file}/jamjet.db`);
+    expect(message).toBe(`Cannot open the database of DATABASE_URL (sqlite:${file}/jamjet.db): a part of the folder ${file} is a file, not a folder.`);
+  });
+
+  it('names DATABASE_URL when the file is not a database, and leaves the file as it was', async () => {
+    const file = join(dir, 'notes.txt');
+    const text = 'These are notes, not an SQLite database.\n'.repeat(200);
+    writeFileSync(file, text, { mode: 0o644 });
+    const message = await refusal(`sqlite:${file}`);
+    expect(message).toBe(`Cannot open the database of DATABASE_URL (sqlite:${file}): the file exists but is not an SQLite database.`);
+    expect(readFileSync(file, 'utf8')).toBe(text);
+    expect(statSync(file).mode & 0o777).toBe(0o644);
+    expect(existsSync(`${file}-wal`)).toBe(false);
+  });
+
+  it('names the migration that failed', async () => {
+    // A table in the way of 003_approvals: 001 and 002 apply, 003 cannot.
+    const file = join(dir, 'in-the-way.db');
+    const sqlite = new BetterSqlite3(file);
+    sqlite.exec('CREATE TABLE approvals (id INTEGER PRIMARY KEY)');
+    sqlite.close();
+    const message = await refusal(`sqlite:${file}`);
+    expect(message).toMatch(/^Migration 003_approvals failed: .*approvals.* already exists \(DATABASE_URL sqlite:/);
+    expect(message).toContain('the migrations before it stay applied');
+  });
+
+  it('stops npm start with that one line and exit code 1', () => {
+    const root = fileURLToPath(new URL('../../', import.meta.url));
+    const file = join(dir, 'also-notes.txt');
+    writeFileSync(file, 'plain text');
+    // From an empty folder, so no developer's .env takes part; tsx by path, as that folder has no node_modules.
+    const tsx = pathToFileURL(join(root, 'node_modules/tsx/dist/loader.mjs')).href;
+    const result = spawnSync(process.execPath, ['--import', tsx, join(root, 'src/main.ts')], {
+      cwd: dir,
+      env: { PATH: process.env.PATH ?? '', SLACK_BOT_TOKEN: 'xoxb-1', SLACK_SIGNING_SECRET: 'ab'.repeat(16), DATABASE_URL: `sqlite:${file}` },
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+    expect(result.status).toBe(1);
+    const lines = result.stdout.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(JSON.parse(lines[0]!)).toMatchObject({
+      level: 'error',
+      msg: `Cannot open the database of DATABASE_URL (sqlite:${file}): the file exists but is not an SQLite database.`,
+    });
+    expect(result.stderr).toBe('');
   });
 });

@@ -54,6 +54,6 @@ export function homeView({ roles, approvals, rotations, isAdmin, notice }: HomeI
   if (roles.length === 0) blocks.push(context('None yet. Create one with `/jamjet projects create <name>`.'));
   for (const { project, role } of roles.slice(0, 40)) blocks.push(section(`\`${project}\` · ${ROLE_LABELS[role]}`));
   blocks.push(...more(40, roles.length, '`/jamjet projects list` lists them all.'));
-  if (isAdmin) blocks.push(context('You are a workspace admin: you act as Owner on every project.'));
+  if (isAdmin) blocks.push(context('You are in JAMJET_ADMIN_USERS (set by whoever runs the bot; not a Slack admin role): you act as Owner on every project.'));
   return fitView({ type: 'home', blocks });
 }
