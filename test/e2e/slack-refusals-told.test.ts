@@ -1,0 +1,76 @@
+/**
+ * When Slack refuses a call made for someone who just acted (a rate limit on
+ * views.open, users.info or a DM), that person is told what happened and
+ * what to do, never left with a button that did nothing or a reply blaming
+ * the bot; a burst of DMs waits out a short Retry-After instead of falling
+ * back to replies Slack only takes five of.
+ */
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { startTestApp, type TestApp } from '../helpers/app.ts';
+import { BOT_USER, buttonPayload, FakeSlack, interact } from '../helpers/slack.ts';
+import { readiness, reveal, run, waitForCall } from './keys-flow.ts';
+
+const OWNER = 'U0OWNER';
+const CHANNEL = 'C0APPROVALS';
+const RATE_LIMITED = () => [429, { ok: false, error: 'ratelimited' }, { 'retry-after': '7' }] as [number, Record<string, unknown>, Record<string, string>];
+
+let t: TestApp;
+let key: string;
+
+beforeEach(async () => {
+  const slack = new FakeSlack().addUser({ id: OWNER, email: 'owner@acme.test' }).addChannel({ id: CHANNEL, members: [BOT_USER, OWNER] });
+  t = await startTestApp({ slack, env: { JOBS_POLL_SECONDS: '3600' } });
+  await run(t, OWNER, 'projects create pay');
+  key = await reveal(t, OWNER);
+});
+afterEach(async () => {
+  await t.stop();
+});
+
+const ephemeralsSince = (from: number) =>
+  t.slack.calls.slice(from).filter((c) => c.method === 'response_url' && c.body.replace_original === false).map((c) => String(c.body.text));
+
+describe('a window Slack would not open', () => {
+  it('tells the person who pressed Reject, and the request stays pending', async () => {
+    await run(t, OWNER, `projects channel pay <#${CHANNEL}|approvals>`);
+    const res = await fetch(`http://127.0.0.1:${t.port}/v1/approvals`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ action: 'deploy', context: {} }),
+    });
+    const { id } = (await res.json()) as { id: string };
+    await t.app.jobs.runDue();
+    t.slack.on('views.open', RATE_LIMITED);
+    const from = t.slack.calls.length;
+    await interact(t.port, buttonPayload(OWNER, 'approval_reject', id, CHANNEL));
+    await vi.waitFor(() => expect(ephemeralsSince(from)).toHaveLength(1));
+    expect(ephemeralsSince(from)[0]).toMatch(/^:warning: Slack could not open the reject window \(`ratelimited`\); the request is still pending, press \*Reject\* again\.$/);
+    expect(t.app.db.sqlite.prepare('SELECT status FROM approvals WHERE id = ?').get(id)).toEqual({ status: 'pending' });
+  });
+
+  it('tells the person who pressed Revoke old key while the old key is in use, and revokes nothing', async () => {
+    await run(t, OWNER, 'keys rotate pay');
+    await reveal(t, OWNER, t.slack.calls.length - 3);
+    // The old key was used a moment ago: revoking asks for confirmation in a window.
+    expect((await readiness(t, 'pay', key)).status).toBe(200);
+    const rotation = (t.app.db.sqlite.prepare('SELECT id FROM rotations').get() as { id: number }).id;
+    t.slack.on('views.open', RATE_LIMITED);
+    const from = t.slack.calls.length;
+    await interact(t.port, buttonPayload(OWNER, 'rotation_revoke_old', String(rotation)));
+    await vi.waitFor(() => expect(ephemeralsSince(from)).toHaveLength(1));
+    expect(ephemeralsSince(from)[0]).toContain('Slack could not open the confirmation window (`ratelimited`); the old key is not revoked');
+    expect((await readiness(t, 'pay', key)).status).toBe(200);
+  });
+});
+
+describe('a command Slack rate-limits underneath', () => {
+  it('says Slack asked to slow down and when to try again, not that the bot failed', async () => {
+    t.slack.on('views.open', RATE_LIMITED);
+    const deleting = await run(t, OWNER, 'projects delete pay');
+    expect(deleting.text).toMatch(/^:hourglass: Slack asked JamJet to slow down \(`ratelimited`\) while running that command \(reference `[0-9a-f]{8}`\); try again in 7 s\./);
+    t.slack.on('users.info', RATE_LIMITED);
+    const inviting = await run(t, OWNER, 'members invite pay <@U0NEWCOMER>');
+    expect(inviting.text).toContain('Slack asked JamJet to slow down');
+    expect(inviting.text).not.toContain('our side');
+  });
+});
