@@ -104,6 +104,9 @@ export interface FakeSlackOptions {
   readonly burst?: number;
 }
 
+/** Replies Slack takes through one response_url (within its 30 minutes). */
+export const RESPONSE_URL_USES = 5;
+
 /** Commands and button answers read well below Slack's cut (docs/ARCHITECTURE.md, section 13): lists are paged. */
 export const ANSWER_LIMIT = 4000;
 
@@ -132,6 +135,8 @@ export class FakeSlack {
   /** Set by a test that provokes refusals on purpose. */
   expectRefusals = false;
   private readonly handlers = new Map<string, Handler>();
+  /** Replies sent to each response_url path. */
+  private readonly hookUses = new Map<string, number>();
   private readonly buckets = new Map<string, { tokens: number; at: number }>();
   private readonly now: () => number;
   private readonly postsPerSecond: number;
@@ -270,7 +275,7 @@ export class FakeSlack {
       .post(/.*/)
       .reply((uri, requestBody) => {
         const raw = typeof requestBody === 'string' ? requestBody : JSON.stringify(requestBody);
-        return this.hook(raw);
+        return this.hook(uri, raw);
       });
     return this;
   }
@@ -287,7 +292,7 @@ export class FakeSlack {
         const raw = Buffer.concat(chunks).toString('utf8');
         const path = (req.url ?? '').split('?')[0]!;
         if (path.startsWith('/hooks/')) {
-          const [status, text] = this.hook(raw);
+          const [status, text] = this.hook(path, raw);
           res.writeHead(status).end(text);
           return;
         }
@@ -309,15 +314,27 @@ export class FakeSlack {
     };
   }
 
-  /** A reply through response_url: Slack answers 400 with the error for a payload it refuses. */
-  private hook(raw: string): [number, string] {
+  /**
+   * A reply through response_url: Slack answers 400 with the error for a
+   * payload it refuses, and takes at most five replies per response_url
+   * ("up to five times within 30 minutes"); the sixth is refused (404 `used_url`).
+   */
+  private hook(path: string, raw: string): [number, string] {
     const body = parseBody(raw);
-    this.calls.push({ method: 'response_url', body, raw });
-    const verdict = judge('response_url', body) ?? answerTooLong(body);
+    const call: SlackCall = { method: 'response_url', body, raw };
+    this.calls.push(call);
+    const uses = (this.hookUses.get(path) ?? 0) + 1;
+    this.hookUses.set(path, uses);
+    const verdict =
+      judge('response_url', body) ??
+      answerTooLong(body) ??
+      (uses > RESPONSE_URL_USES ? { error: 'used_url', detail: `reply ${uses} to one response_url; Slack takes ${RESPONSE_URL_USES}` } : null);
     if (verdict) {
       this.refusals.push({ method: 'response_url', ...verdict });
-      return [400, verdict.error];
+      call.ok = false;
+      return [verdict.error === 'used_url' ? 404 : 400, verdict.error];
     }
+    call.ok = true;
     return [200, 'ok'];
   }
 
@@ -370,7 +387,8 @@ export function slashForm(user: string, text: string, options: SlashOptions = {}
     command: '/jamjet',
     text,
     api_app_id: 'A0APP',
-    response_url: `${options.hooks ?? HOOKS_HOST}/commands/T0TEAM/1/xyz`,
+    // Each command its own response_url, as Slack gives: each takes five replies.
+    response_url: `${options.hooks ?? HOOKS_HOST}/commands/T0TEAM/${slashCount}/xyz`,
     trigger_id: `trigger-${user}-s${slashCount}`,
   }).toString();
 }
@@ -404,8 +422,9 @@ export async function interact(port: number, payload: Record<string, unknown>) {
   });
   const raw = await res.text();
   const json = raw ? (JSON.parse(raw) as Record<string, unknown>) : null;
-  // A modal submission may answer with errors or a new view; a message answer must fit.
+  // A modal submission may answer with errors or a new view, which must fit as views.update's would; a message answer must fit.
   if (json && res.status === 200 && json.response_action === undefined) assertFits('response_url', json);
+  if (json && res.status === 200 && (json.response_action === 'update' || json.response_action === 'push')) assertFits('views.update', { view: json.view });
   return { status: res.status, raw, json };
 }
 
