@@ -74,3 +74,27 @@ describe('a command Slack rate-limits underneath', () => {
     expect(inviting.text).not.toContain('our side');
   });
 });
+
+describe('a burst of DMs to the person who asked', () => {
+  it('brings the keys of ten environments by DM at Slack’s pace, one refused call at most per DM, no reply needed', async () => {
+    const from = t.slack.calls.length;
+    await run(t, OWNER, 'projects create shop --envs a1,b2,c3,d4,e5,f6,g7,h8,i9,j10');
+    const dms = () => t.slack.calls.slice(from).filter((c) => c.method === 'chat.postMessage' && c.body.channel === OWNER);
+    await vi.waitFor(() => expect(dms().filter((c) => c.ok)).toHaveLength(10), { timeout: 15_000 });
+    expect(dms().filter((c) => !c.ok).length).toBeLessThanOrEqual(10);
+    expect(t.slack.calls.slice(from).filter((c) => c.method === 'response_url')).toEqual([]);
+  }, 20_000);
+
+  it('puts every Reveal button Slack would not DM into one reply, within the five a response_url takes', async () => {
+    t.slack.on('chat.postMessage', () => ({ ok: false, error: 'messages_tab_disabled' }));
+    const from = t.slack.calls.length;
+    await run(t, OWNER, 'projects create shop --envs a1,b2,c3,d4,e5,f6,g7,h8,i9,j10');
+    const replies = () => t.slack.calls.slice(from).filter((c) => c.method === 'response_url');
+    await vi.waitFor(() => expect(replies()).toHaveLength(1), { timeout: 15_000 });
+    expect(replies()[0]!.ok).toBe(true);
+    const buttons = JSON.stringify(replies()[0]!.body.blocks).match(/"action_id":"key_reveal"/g) ?? [];
+    expect(buttons).toHaveLength(10);
+    expect(JSON.stringify(replies()[0]!.body.blocks)).toContain('I could not DM you (`messages_tab_disabled`)');
+  }, 20_000);
+});
+
