@@ -240,6 +240,16 @@ describe('every surface at its largest, against a fake that refuses what Slack r
     expect(await allPages('help', /^• `\/jamjet/)).toBeGreaterThan(20);
   });
 
+  it('answers projects info for a project of 300 Owners with every line, naming 20 and how many more', async () => {
+    const member = sql().prepare("INSERT INTO memberships (project_id, user_id, role, added_by, created_at) VALUES (?, ?, 'owner', ?, ?)");
+    for (let i = 0; i < 299; i++) member.run(projectId, `W0OWNER${String(i).padStart(6, '0')}`, OWNER, clock.now);
+    const { text } = await run(t, OWNER, `projects info ${NAME}`);
+    expect(text.length).toBeLessThanOrEqual(ANSWER_LIMIT);
+    expect(text).not.toContain(ELLIPSIS);
+    expect(text).toContain(`and 280 more (\`/jamjet members list ${NAME}\`)`);
+    expect(text).toContain('Approval timeout:');
+  });
+
   it('publishes App Home with 120 requests to decide and 200 projects within 100 blocks', async () => {
     seedPending(120);
     const project = sql().prepare('INSERT INTO projects (name, created_by, created_at) VALUES (?, ?, ?)');
