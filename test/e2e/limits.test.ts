@@ -250,6 +250,15 @@ describe('every surface at its largest, against a fake that refuses what Slack r
     expect(text).toContain('Approval timeout:');
   });
 
+  it('refuses an e-mail invitation longer than an address can be, storing nothing and echoing it cut', async () => {
+    for (const address of [`${'a'.repeat(3000)}@x.test`, `<mailto:${'b'.repeat(250)}@x.test|${'b'.repeat(250)}@x.test>`]) {
+      const { text } = await run(t, OWNER, `members invite ${NAME} ${address}`);
+      expect(text).toMatch(/^:warning: `[ab]{60}…` is longer than the 254 characters an e-mail address can have\.\nUsage: /);
+    }
+    expect(sql().prepare('SELECT COUNT(*) AS n FROM pending_invites').get()).toEqual({ n: 0 });
+    expect((await run(t, OWNER, `members invite ${NAME} ${'c'.repeat(240)}@x.test`)).text).toContain('No one in this workspace uses');
+  });
+
   it('publishes App Home with 120 requests to decide and 200 projects within 100 blocks', async () => {
     seedPending(120);
     const project = sql().prepare('INSERT INTO projects (name, created_by, created_at) VALUES (?, ?, ?)');
