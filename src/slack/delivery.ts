@@ -3,7 +3,6 @@
  * Slack refuses it, the button goes into the command's own reply instead, so
  * the key is never lost.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { KnownBlock } from '@slack/web-api';
 import type { Logger } from '../logger.ts';
 import { findDelivery, recordDm, encodeTicket, type DeliveryTicket } from '../services/deliveries.ts';
@@ -11,7 +10,7 @@ import type { ApiKey } from '../services/keys.ts';
 import type { ServiceContext } from '../services/context.ts';
 import type { Responder } from './command.ts';
 import { code } from './mrkdwn.ts';
-import { slackErrorCode, type ChatSurface, type Message, type PostedMessage } from './surface.ts';
+import { patiently, slackErrorCode, type ChatSurface, type Message, type PostedMessage } from './surface.ts';
 import { revealMessage } from './views/keys.ts';
 
 export interface KeyToDeliver {
@@ -30,27 +29,13 @@ export interface DeliveryDeps {
 export const DM_PATIENCE_MS = 10_000;
 
 /**
- * A DM to the person who just acted: a 429 whose Retry-After (seconds, the
- * `retryAfter` of @slack/web-api's rate-limit error) fits in what is left of
- * `patienceMs` is waited out and the DM tried again, so a burst of DMs (a key
- * for each of ten environments) reaches the DM at Slack's pace of about one
- * a second instead of falling back to replies. Other failures, and a wait
- * longer than that, throw as they came.
+ * A DM to the person who just acted: a 429 is waited out (see `patiently`)
+ * within `patienceMs`, so a burst of DMs (a key for each of ten environments)
+ * reaches the DM at Slack's pace of about one a second instead of falling
+ * back to replies.
  */
-export async function postDmPatiently(chat: ChatSurface, userId: string, message: Message, patienceMs = DM_PATIENCE_MS): Promise<PostedMessage> {
-  let waited = 0;
-  for (;;) {
-    try {
-      return await chat.postDm(userId, message);
-    } catch (error) {
-      const retryAfter = (error as { retryAfter?: unknown }).retryAfter;
-      if (typeof retryAfter !== 'number') throw error;
-      const ms = Math.max(1, retryAfter) * 1000;
-      if (waited + ms > patienceMs) throw error;
-      await sleep(ms);
-      waited += ms;
-    }
-  }
+export function postDmPatiently(chat: ChatSurface, userId: string, message: Message, patienceMs = DM_PATIENCE_MS): Promise<PostedMessage> {
+  return patiently(() => chat.postDm(userId, message), patienceMs);
 }
 
 export async function deliverKey(deps: DeliveryDeps, userId: string, item: KeyToDeliver, respond: Responder): Promise<void> {

@@ -7,7 +7,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
-import { BOT_USER, buttonPayload, FakeSlack, interact } from '../helpers/slack.ts';
+import { BOT_USER, buttonPayload, FakeSlack, interact, sign, TEAM_ID } from '../helpers/slack.ts';
 import { readiness, reveal, run, waitForCall } from './keys-flow.ts';
 
 const OWNER = 'U0OWNER';
@@ -98,3 +98,25 @@ describe('a burst of DMs to the person who asked', () => {
   }, 20_000);
 });
 
+
+describe('App Home while Slack rate-limits views.publish', () => {
+  it('waits out a short Retry-After and publishes the tab once', async () => {
+    let refused = 0;
+    t.slack.on('views.publish', () => (refused++ === 0 ? [429, { ok: false, error: 'ratelimited' }, { 'retry-after': '1' }] : { ok: true, view: { id: 'V2' } }));
+    const body = JSON.stringify({
+      token: 'legacy',
+      team_id: TEAM_ID,
+      api_app_id: 'A0APP',
+      type: 'event_callback',
+      event_id: 'Ev0HOME429',
+      event_time: Math.floor(Date.now() / 1000),
+      event: { type: 'app_home_opened', user: OWNER, channel: `D${OWNER}`, tab: 'home', event_ts: '1700000000.000100' },
+    });
+    const from = t.slack.calls.length;
+    const res = await fetch(`http://127.0.0.1:${t.port}/slack/events`, { method: 'POST', headers: { 'content-type': 'application/json', ...sign(body) }, body });
+    expect(res.status).toBe(200);
+    const published = () => t.slack.calls.slice(from).filter((c) => c.method === 'views.publish');
+    await vi.waitFor(() => expect(published().map((c) => c.ok)).toEqual([false, true]), { timeout: 5000 });
+    expect(JSON.stringify(published()[1]!.body.view)).toContain('`pay`');
+  });
+});
