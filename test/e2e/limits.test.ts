@@ -335,6 +335,19 @@ describe('every surface at its largest, against a fake that refuses what Slack r
     expect(sql().prepare("SELECT status FROM jobs WHERE kind = 'approval.post'").get()).toEqual({ status: 'done' });
   });
 
+  it('tells the Owner of every one of 20 requests that lapsed in one outage, at Slack’s pace, each once', async () => {
+    t.slack.on('chat.postMessage', (b) =>
+      b.channel === CHANNEL ? [500, { ok: false, error: 'internal_error' }] : { ok: true, channel: String(b.channel).replace(/^U/, 'D'), ts: `${clock.now}.000100` },
+    );
+    const ids: string[] = [];
+    for (let i = 0; i < 20; i++) ids.push(await create(`deploy during an outage ${i}`, {}));
+    for (let i = 0; i < 40; i++, clock.now += 5 * 60_000) await t.app.jobs.runDue();
+    for (let i = 0; i < 60; i++, clock.now += 1000) await t.app.jobs.runDue();
+    const told = t.slack.calls.filter((c) => c.method === 'chat.postMessage' && c.ok && c.body.channel === OWNER && String(c.body.text).includes('expired before Slack took its card'));
+    for (const id of ids) expect(told.filter((c) => String(c.body.text).includes(id)), id).toHaveLength(1);
+    expect(t.slack.rateLimited.filter((r) => r.channel === OWNER).length).toBeLessThanOrEqual(20);
+  });
+
   it('builds a rotation report with 25 failing GitHub targets that Slack takes', () => {
     const targets = Array.from({ length: 25 }, (_, i) => ({
       target: { id: i + 1, projectId, kind: 'environment', owner: `org-${i}`, repo: `repo-${'r'.repeat(90)}`, environment: `env-${i}`, secretName: 'JAMJET_API_KEY', createdBy: OWNER, createdAt: 0 },
