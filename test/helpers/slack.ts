@@ -102,7 +102,24 @@ export interface FakeSlackOptions {
   readonly postsPerSecond?: number;
   /** How many posts to one channel may come at once before the per-second pace applies. */
   readonly burst?: number;
+  /** False for a drill that sends thousands of commands a second, far faster than people type: no 429s at all. */
+  readonly rateLimits?: boolean;
 }
+
+/**
+ * Calls a minute Slack allows each method the product calls besides posting
+ * (its rate-limit tiers: Tier 3 about 50, Tier 4 about 100); past that it
+ * answers 429 with Retry-After. chat.postMessage is paced per channel instead.
+ */
+export const METHOD_TIERS: Record<string, number> = {
+  'chat.update': 50,
+  'conversations.info': 50,
+  'conversations.members': 100,
+  'users.info': 100,
+  'users.lookupByEmail': 100,
+  'views.open': 100,
+  'views.publish': 100,
+};
 
 /** Replies Slack takes through one response_url (within its 30 minutes). */
 export const RESPONSE_URL_USES = 5;
@@ -130,7 +147,7 @@ export class FakeSlack {
   readonly channels = new Map<string, FakeChannel>();
   /** Payloads refused for breaking Slack's limits; a test app's stop() fails when any are left unclaimed. */
   readonly refusals: Refusal[] = [];
-  /** chat.postMessage calls answered 429, by channel. */
+  /** Calls answered 429: chat.postMessage by channel, other methods as `method:<name>`. */
   readonly rateLimited: { channel: string; at: number; retryAfter: number }[] = [];
   /** Set by a test that provokes refusals on purpose. */
   expectRefusals = false;
@@ -138,15 +155,18 @@ export class FakeSlack {
   /** Replies sent to each response_url path. */
   private readonly hookUses = new Map<string, number>();
   private readonly buckets = new Map<string, { tokens: number; at: number }>();
+  private readonly methodBuckets = new Map<string, { tokens: number; at: number }>();
   private readonly now: () => number;
   private readonly postsPerSecond: number;
   private readonly burst: number;
+  private readonly rateLimits: boolean;
   private ts = 1_700_000_000;
 
   constructor(options: FakeSlackOptions = {}) {
     this.now = options.now ?? Date.now;
     this.postsPerSecond = options.postsPerSecond ?? 1;
     this.burst = options.burst ?? 5;
+    this.rateLimits = options.rateLimits ?? true;
     this.on('auth.test', () => ({ ok: true, team_id: TEAM_ID, user_id: 'UBOT', bot_id: 'BBOT', team: 'Acme' }));
     this.on('chat.postMessage', (b) => ({ ok: true, channel: String(b.channel).replace(/^U/, 'D'), ts: `${this.ts++}.000100` }));
     this.on('chat.update', (b) => ({ ok: true, channel: b.channel, ts: b.ts }));
@@ -230,6 +250,20 @@ export class FakeSlack {
     return Math.max(1, Math.ceil((1 - bucket.tokens) / this.postsPerSecond));
   }
 
+  /** A method's own limit (Slack's tiers, per minute per workspace): a whole minute's calls may come at once. Returns the seconds to wait, or 0. */
+  private paceMethod(method: string, perMinute: number): number {
+    const at = this.now();
+    const bucket = this.methodBuckets.get(method) ?? { tokens: perMinute, at };
+    bucket.tokens = Math.min(perMinute, bucket.tokens + ((at - bucket.at) / 60_000) * perMinute);
+    bucket.at = at;
+    this.methodBuckets.set(method, bucket);
+    if (bucket.tokens >= 1) {
+      bucket.tokens -= 1;
+      return 0;
+    }
+    return Math.max(1, Math.ceil(((1 - bucket.tokens) * 60) / perMinute));
+  }
+
   /** Records a Web API call and computes Slack's answer: limits first, then the rate limit, then the handler. */
   answer(method: string, raw: string): [number, Record<string, unknown>, Record<string, string>] {
     const body = parseBody(raw);
@@ -246,11 +280,19 @@ export class FakeSlack {
       this.refusals.push({ method, ...verdict });
       return [200, { ok: false, error: verdict.error, response_metadata: { messages: [`[ERROR] ${verdict.detail}`] } }, {}];
     }
-    if (method === 'chat.postMessage') {
+    if (method === 'chat.postMessage' && this.rateLimits) {
       const channel = String(body.channel);
       const wait = this.pace(channel);
       if (wait > 0) {
         this.rateLimited.push({ channel, at: this.now(), retryAfter: wait });
+        return [429, { ok: false, error: 'ratelimited' }, { 'retry-after': String(wait) }];
+      }
+    }
+    const perMinute = METHOD_TIERS[method];
+    if (perMinute !== undefined && this.rateLimits) {
+      const wait = this.paceMethod(method, perMinute);
+      if (wait > 0) {
+        this.rateLimited.push({ channel: `method:${method}`, at: this.now(), retryAfter: wait });
         return [429, { ok: false, error: 'ratelimited' }, { 'retry-after': String(wait) }];
       }
     }
