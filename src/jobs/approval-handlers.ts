@@ -65,7 +65,7 @@ export function registerApprovalHandlers(queue: JobQueue, deps: JobDeps): void {
       at = await send(true);
     }
     recordCard(db, approval.id, { destination, ...at });
-    await catchUp(jobId, approval, at);
+    await catchUp(approval);
     return at;
   }
 
@@ -148,10 +148,16 @@ export function registerApprovalHandlers(queue: JobQueue, deps: JobDeps): void {
     }
   });
 
-  /** A decision that landed while the card was on its way: show it on the card too. */
-  async function catchUp(jobId: number, posted: Approval, at: Posted) {
+  /**
+   * A decision that landed while the card was on its way: show it on the card too, by a refresh job of its own, so
+   * a rate limit on the edit is retried there (this job, retried, finds the card posted and would not edit it).
+   */
+  async function catchUp(posted: Approval) {
     const current = findApproval(services, posted.id);
-    if (current && current.status !== posted.status) await update(jobId, at, current);
+    if (current && current.status !== posted.status) {
+      services.jobs.enqueue(APPROVAL_REFRESH_JOB, { approval: posted.id }, services.now());
+      queue.kick();
+    }
   }
 
   /** Edits one card; a card that no longer exists or cannot be edited is left as it is. */
@@ -184,6 +190,13 @@ export function registerApprovalHandlers(queue: JobQueue, deps: JobDeps): void {
       // The timeout is checked against the request's own expiry, never early.
       throw Object.assign(new Error('not yet expired'), { retryAfterMs: approval.expiresAt - services.now() });
     }
-    if (expireApproval(services, id)) await refresh(job.id, id);
+    // The edits are a refresh job of their own, enqueued with the expiry: a rate limit retries them there, where this
+    // job, retried, would find the request already expired and edit nothing.
+    const expired = db.transaction(() => {
+      if (!expireApproval(services, id)) return false;
+      services.jobs.enqueue(APPROVAL_REFRESH_JOB, { approval: id }, services.now());
+      return true;
+    });
+    if (expired) queue.kick();
   });
 }

@@ -199,6 +199,34 @@ describe('every surface at its largest, against a fake that refuses what Slack r
     expect(drainMs).toBeLessThanOrEqual(1.2 * 95_000);
   }, 60_000);
 
+  it('edits 100 cards that expire at once within chat.update’s limit: each once, at most one refused call per card', async () => {
+    const keyId = (sql().prepare('SELECT id FROM api_keys WHERE project_id = ?').get(projectId) as { id: number }).id;
+    const approval = sql().prepare("INSERT INTO approvals (id, project_id, key_id, action, context, status, created_at, expires_at) VALUES (?, ?, ?, 'deploy', '{}', 'pending', ?, ?)");
+    const card = sql().prepare('INSERT INTO approval_cards (approval_id, destination, channel, ts) VALUES (?, ?, ?, ?)');
+    const job = sql().prepare("INSERT INTO jobs (kind, payload, run_at, status, created_at) VALUES ('approval.expire', ?, ?, 'pending', ?)");
+    const ids = Array.from({ length: 100 }, (_, i) => `apr_${(i + 4096).toString(16).padStart(24, '0')}`);
+    for (const [i, id] of ids.entries()) {
+      approval.run(id, projectId, keyId, clock.now, clock.now + 1000);
+      card.run(id, CHANNEL, CHANNEL, `1700000000.${String(i).padStart(6, '0')}`);
+      job.run(JSON.stringify({ approval: id }), clock.now + 1000, clock.now);
+    }
+    clock.now += 1000;
+    const started = clock.now;
+    const edited = () => t.slack.calls.filter((c) => c.method === 'chat.update' && c.ok);
+    while (edited().length < 100 && clock.now - started < 600_000) {
+      await t.app.jobs.runDue();
+      if (edited().length < 100) clock.now += 250;
+    }
+    for (const [i, id] of ids.entries()) {
+      const edits = edited().filter((c) => c.body.ts === `1700000000.${String(i).padStart(6, '0')}`);
+      expect(edits, id).toHaveLength(1);
+      expect(JSON.stringify(edits[0]!.body.blocks)).toContain('Expired');
+    }
+    expect(t.slack.rateLimited.filter((r) => r.channel === 'method:chat.update').length).toBeLessThanOrEqual(100);
+    // Slack lets 50 through at once, then about one every 1.2 s.
+    expect(clock.now - started).toBeLessThanOrEqual(1.2 * 60_000);
+  }, 60_000);
+
   it('answers approvals list with 120 pending requests in pages that fit', async () => {
     seedPending(120);
     expect(await allPages(`approvals list ${NAME}`, /^• `apr_/)).toBe(120);
