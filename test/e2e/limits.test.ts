@@ -68,6 +68,15 @@ describe('truncate', () => {
     }
   });
 
+  it('shortens long context values with emoji on character boundaries, never showing half an emoji as \\ud83d', () => {
+    for (const offset of [0, 1]) {
+      const shown = renderContext({ note: `${'x'.repeat(offset)}${'😀'.repeat(2000)}`, other: '😀'.repeat(700 + offset) })!;
+      expect(shown.length).toBeLessThanOrEqual(3000);
+      expect(shown).not.toMatch(/\\ud[89ab][0-9a-f]{2}/i);
+      expect(shown).not.toMatch(LONE_SURROGATE);
+    }
+  });
+
   it('pages a list by size: every line once, each page under the budget, "N more" and the next --page', () => {
     const lines = Array.from({ length: 500 }, (_, i) => `• line ${i} ${'w'.repeat(i % 90)}`);
     const seen: string[] = [];
