@@ -8,7 +8,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { BOT_USER, buttonPayload, FakeSlack, interact, sign, TEAM_ID } from '../helpers/slack.ts';
-import { readiness, reveal, run, waitForCall } from './keys-flow.ts';
+import { readiness, reveal, run } from './keys-flow.ts';
 
 const OWNER = 'U0OWNER';
 const CHANNEL = 'C0APPROVALS';
