@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { createProjects } from '../src/services/projects.ts';
 import { envList, projectName } from '../src/slack/args.ts';
 import { defineCommand } from '../src/slack/command.ts';
-import { deliverKey } from '../src/slack/delivery.ts';
+import { deliverKeys } from '../src/slack/delivery.ts';
 
 export default defineCommand({
   group: 'projects',
@@ -20,11 +20,13 @@ export default defineCommand({
     const plural = created.length > 1 ? 'Projects' : 'Project';
     return {
       text: `:white_check_mark: ${plural} ${names} created. You are Owner. I am sending you the first API key of each by DM, to reveal once.\nNext: \`/jamjet members invite ${created[0]!.project.name} @teammate member\`.`,
-      followUp: async (respond) => {
-        for (const item of created) {
-          await deliverKey(ctx, ctx.actor.userId, { project: item.project.name, key: item.key, ticket: item.ticket }, respond);
-        }
-      },
+      followUp: (respond) =>
+        deliverKeys(
+          ctx,
+          ctx.actor.userId,
+          created.map((item) => ({ project: item.project.name, key: item.key, ticket: item.ticket })),
+          respond,
+        ),
     };
   },
 });

@@ -6,6 +6,16 @@ import { projectName } from '../src/slack/args.ts';
 import { defineCommand } from '../src/slack/command.ts';
 import { channel, date, mention } from '../src/slack/mrkdwn.ts';
 
+/** Owners named in the answer; past this, how many more and where the whole list is. */
+const OWNERS_SHOWN = 20;
+
+/** At most 20 mentions, then "and N more", so a project of hundreds of Owners still answers in full below Slack's cut. */
+function ownersLine(owners: readonly string[], project: string): string {
+  const shown = owners.slice(0, OWNERS_SHOWN).map(mention).join(', ');
+  const more = owners.length - OWNERS_SHOWN;
+  return more > 0 ? `${shown} and ${more} more (\`/jamjet members list ${project}\`)` : shown;
+}
+
 export default defineCommand({
   group: 'projects',
   verb: 'info',
@@ -21,7 +31,7 @@ export default defineCommand({
       text: [
         `*Project \`${project.name}\`*${project.environment ? ` (environment ${project.environment})` : ''}`,
         `Your role: ${ROLE_LABELS[role]}`,
-        `Owners: ${owners.map(mention).join(', ')}`,
+        `Owners: ${ownersLine(owners, project.name)}`,
         `Members: ${memberCount}`,
         `Approvals channel: ${project.approvalsChannel ? channel(project.approvalsChannel) : 'not set (requests go to Owners by DM)'}`,
         `Approval timeout: ${formatDuration(project.approvalTimeoutSeconds)}`,

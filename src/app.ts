@@ -164,6 +164,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   const db = openDatabase(config.databasePath);
   let server: Server | null = null;
   let metricsServer: Server | null = null;
+  let startedTicker: JobTicker | null = null;
   let removeStateSource = () => {};
   try {
     const applied = await migrateToLatest(db.kysely).catch((error: unknown) => {
@@ -274,9 +275,14 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       metricsPort = metrics.port;
       removeStateSource = setStateSource(() => operationalState(db, now()));
     }
-    if (!slack.receiver) await slack.app.start();
+    // Jobs do not wait for Socket Mode: expiries and reminders go on while Slack's hello is late (the Web API is separate).
     const ticker = new JobTicker(jobs, config.jobsPollSeconds, log);
+    startedTicker = ticker;
     await ticker.start();
+    if (!slack.receiver) {
+      log.info('opening the Socket Mode connection; /healthz answers 503 until Slack says hello');
+      await slack.app.start();
+    }
     const flusher = setInterval(() => usage.flush(), USAGE_FLUSH_MS);
     flusher.unref();
     // Check the audit trail in the background: a broken chain means someone edited the file.
@@ -334,6 +340,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       },
     };
   } catch (error) {
+    await startedTicker?.stop();
     server?.close();
     metricsServer?.close();
     removeStateSource();

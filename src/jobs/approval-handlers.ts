@@ -26,6 +26,9 @@ import type { JobDeps } from './handlers.ts';
 import type { JobQueue } from './queue.ts';
 import { channelScope, isPermanentRefusal, methodScope } from './slack-pace.ts';
 
+/** One Owner's DM saying a request lapsed before Slack took its card. */
+export const APPROVAL_LOST_JOB = 'approval.lost_notice';
+
 /** Errors that mean the bot cannot post in the approvals channel at all. */
 const CHANNEL_UNUSABLE = new Set(['not_in_channel', 'channel_not_found', 'is_archived', 'restricted_action']);
 /** Errors that mean this card is what Slack refuses: a smaller one may go. */
@@ -62,7 +65,7 @@ export function registerApprovalHandlers(queue: JobQueue, deps: JobDeps): void {
       at = await send(true);
     }
     recordCard(db, approval.id, { destination, ...at });
-    await catchUp(jobId, approval, at);
+    await catchUp(approval);
     return at;
   }
 
@@ -120,20 +123,41 @@ export function registerApprovalHandlers(queue: JobQueue, deps: JobDeps): void {
     if (reached === 0) throw new Error(`no Owner could be sent the card: ${unreachable.join(', ')}`);
   });
 
-  /** The request lapsed without any card: the Owners learn which one, so the agent is not waiting on nobody unnoticed. */
+  /**
+   * The request lapsed without any card: the Owners learn which one, so the agent is not waiting on nobody unnoticed.
+   * Each Owner's DM is a job of its own, paced with every other post to them and retried until Slack takes it (a burst
+   * of lapsed requests would otherwise meet Slack's rate limit and leave most Owners untold).
+   */
   async function tellOwnersLost(approval: Approval, owners: string[]): Promise<void> {
-    const project = projectName(db, approval.projectId);
-    const text = `:warning: Request \`${approval.id}\` in \`${project}\` expired before Slack took its card, so no one was asked; the agent was told it expired.`;
     log.error('approval expired before its card was posted', { approval: approval.id });
-    for (const owner of owners) {
-      await chat.postDm(owner, { text }).catch((error: unknown) => log.warn('owner not told', { owner, reason: slackErrorCode(error) }));
-    }
+    for (const owner of owners) services.jobs.enqueue(APPROVAL_LOST_JOB, { approval: approval.id, owner }, services.now());
   }
 
-  /** A decision that landed while the card was on its way: show it on the card too. */
-  async function catchUp(jobId: number, posted: Approval, at: Posted) {
+  queue.register(APPROVAL_LOST_JOB, async (job) => {
+    const { approval: id, owner } = job.payload as { approval: string; owner: string };
+    const approval = findApproval(services, id);
+    if (!approval) return;
+    const project = projectName(db, approval.projectId);
+    const text = `:warning: Request \`${approval.id}\` in \`${project}\` expired before Slack took its card, so no one was asked; the agent was told it expired.`;
+    try {
+      await pacer.call(job.id, channelScope(owner), () => chat.postDm(owner, { text }));
+    } catch (error) {
+      // A deactivated Owner will never take it; the other Owners have DMs of their own.
+      if (!isPermanentRefusal(error)) throw error;
+      log.warn('owner not told of a lapsed request', { approval: id, owner, reason: slackErrorCode(error) });
+    }
+  });
+
+  /**
+   * A decision that landed while the card was on its way: show it on the card too, by a refresh job of its own, so
+   * a rate limit on the edit is retried there (this job, retried, finds the card posted and would not edit it).
+   */
+  async function catchUp(posted: Approval) {
     const current = findApproval(services, posted.id);
-    if (current && current.status !== posted.status) await update(jobId, at, current);
+    if (current && current.status !== posted.status) {
+      services.jobs.enqueue(APPROVAL_REFRESH_JOB, { approval: posted.id }, services.now());
+      queue.kick();
+    }
   }
 
   /** Edits one card; a card that no longer exists or cannot be edited is left as it is. */
@@ -166,6 +190,13 @@ export function registerApprovalHandlers(queue: JobQueue, deps: JobDeps): void {
       // The timeout is checked against the request's own expiry, never early.
       throw Object.assign(new Error('not yet expired'), { retryAfterMs: approval.expiresAt - services.now() });
     }
-    if (expireApproval(services, id)) await refresh(job.id, id);
+    // The edits are a refresh job of their own, enqueued with the expiry: a rate limit retries them there, where this
+    // job, retried, would find the request already expired and edit nothing.
+    const expired = db.transaction(() => {
+      if (!expireApproval(services, id)) return false;
+      services.jobs.enqueue(APPROVAL_REFRESH_JOB, { approval: id }, services.now());
+      return true;
+    });
+    if (expired) queue.kick();
   });
 }

@@ -28,6 +28,8 @@ export const userMention = z.string().transform((value, ctx) => {
 });
 
 const EMAIL = /^[^\s@<>|]+@[^\s@<>|]+\.[^\s@<>|]+$/;
+/** The longest address mail can carry (RFC 5321's 256-octet path, less its angle brackets). */
+const EMAIL_MAX = 254;
 
 /** A person to invite: a mention, or an e-mail address in Slack's `<mailto:...>` form or plain. */
 export const invitee = z.string().transform((value, ctx): { userId: string } | { email: string } => {
@@ -37,6 +39,10 @@ export const invitee = z.string().transform((value, ctx): { userId: string } | {
   const email = mailto ? mailto[1]! : value;
   if (EMAIL.test(email) && redact(email) !== email) {
     ctx.addIssue({ code: 'custom', message: 'That address contains an API key or token, so it cannot be an invitation; nothing was stored.' });
+    return z.NEVER;
+  }
+  if (EMAIL.test(email) && email.length > EMAIL_MAX) {
+    ctx.addIssue({ code: 'custom', message: `${text(email)} is longer than the ${EMAIL_MAX} characters an e-mail address can have.` });
     return z.NEVER;
   }
   if (EMAIL.test(email)) return { email: email.toLowerCase() };

@@ -112,6 +112,13 @@ export class CommandRouter {
 /** What the person sees when Slack or the bot itself failed underneath them. */
 export function failureReply(error: unknown, reference: string): Reply {
   const slack = (error as { data?: { error?: string } }).data?.error;
+  // @slack/web-api's rate-limit error carries no `data`, only Slack's Retry-After in seconds.
+  const retryAfter = (error as { retryAfter?: unknown }).retryAfter;
+  if (typeof retryAfter === 'number') {
+    return {
+      text: `:hourglass: Slack asked JamJet to slow down (${code('ratelimited')}) while running that command (reference ${code(reference)}); try again in ${Math.max(1, Math.ceil(retryAfter))} s. The audit trail shows what, if anything, changed.`,
+    };
+  }
   const cause = slack ? `Slack refused a request (${code(slackErrorCode(error))})` : 'Something went wrong on our side';
   return {
     text: `:x: ${cause} while running that command (reference ${code(reference)}). The audit trail shows what, if anything, changed; try again in a moment.`,

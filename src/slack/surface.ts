@@ -75,6 +75,29 @@ export function slackErrorCode(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+/**
+ * Runs a Web API call made for someone who is waiting (their DM, their App
+ * Home): a 429 whose Retry-After (seconds, the `retryAfter` of
+ * @slack/web-api's rate-limit error) fits in what is left of `patienceMs` is
+ * waited out and the call made again. Other failures, and a longer wait,
+ * throw as they came. Not for jobs: they leave the wait to the pacer.
+ */
+export async function patiently<T>(call: () => Promise<T>, patienceMs: number): Promise<T> {
+  let waited = 0;
+  for (;;) {
+    try {
+      return await call();
+    } catch (error) {
+      const retryAfter = (error as { retryAfter?: unknown }).retryAfter;
+      if (typeof retryAfter !== 'number') throw error;
+      const ms = Math.max(1, retryAfter) * 1000;
+      if (waited + ms > patienceMs) throw error;
+      await new Promise((resolve) => setTimeout(resolve, ms));
+      waited += ms;
+    }
+  }
+}
+
 interface UserLike {
   id?: string;
   is_bot?: boolean;

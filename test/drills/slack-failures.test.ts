@@ -232,7 +232,8 @@ describe('reveal-expiry edits while Slack fails', () => {
 
 describe('the reveal DM after keys create while Slack fails', () => {
   it.each([
-    ['429 with Retry-After', rateLimited(3), 'ratelimited'],
+    // A Retry-After longer than the DM waits for the person (10 s): a shorter one is waited out (slack-refusals-told).
+    ['429 with Retry-After', rateLimited(30), 'ratelimited'],
     ['500', serverError, '500'],
   ] as const)('Slack answering %s: the Reveal button comes in the command’s reply instead, and it works', async (_name, failure, reason) => {
     flaky.fail('chat.postMessage', [failure], (b) => b.channel === OWNER);

@@ -68,6 +68,15 @@ describe('truncate', () => {
     }
   });
 
+  it('shortens long context values with emoji on character boundaries, never showing half an emoji as \\ud83d', () => {
+    for (const offset of [0, 1]) {
+      const shown = renderContext({ note: `${'x'.repeat(offset)}${'😀'.repeat(2000)}`, other: '😀'.repeat(700 + offset) })!;
+      expect(shown.length).toBeLessThanOrEqual(3000);
+      expect(shown).not.toMatch(/\\ud[89ab][0-9a-f]{2}/i);
+      expect(shown).not.toMatch(LONE_SURROGATE);
+    }
+  });
+
   it('pages a list by size: every line once, each page under the budget, "N more" and the next --page', () => {
     const lines = Array.from({ length: 500 }, (_, i) => `• line ${i} ${'w'.repeat(i % 90)}`);
     const seen: string[] = [];
@@ -199,6 +208,34 @@ describe('every surface at its largest, against a fake that refuses what Slack r
     expect(drainMs).toBeLessThanOrEqual(1.2 * 95_000);
   }, 60_000);
 
+  it('edits 100 cards that expire at once within chat.update’s limit: each once, at most one refused call per card', async () => {
+    const keyId = (sql().prepare('SELECT id FROM api_keys WHERE project_id = ?').get(projectId) as { id: number }).id;
+    const approval = sql().prepare("INSERT INTO approvals (id, project_id, key_id, action, context, status, created_at, expires_at) VALUES (?, ?, ?, 'deploy', '{}', 'pending', ?, ?)");
+    const card = sql().prepare('INSERT INTO approval_cards (approval_id, destination, channel, ts) VALUES (?, ?, ?, ?)');
+    const job = sql().prepare("INSERT INTO jobs (kind, payload, run_at, status, created_at) VALUES ('approval.expire', ?, ?, 'pending', ?)");
+    const ids = Array.from({ length: 100 }, (_, i) => `apr_${(i + 4096).toString(16).padStart(24, '0')}`);
+    for (const [i, id] of ids.entries()) {
+      approval.run(id, projectId, keyId, clock.now, clock.now + 1000);
+      card.run(id, CHANNEL, CHANNEL, `1700000000.${String(i).padStart(6, '0')}`);
+      job.run(JSON.stringify({ approval: id }), clock.now + 1000, clock.now);
+    }
+    clock.now += 1000;
+    const started = clock.now;
+    const edited = () => t.slack.calls.filter((c) => c.method === 'chat.update' && c.ok);
+    while (edited().length < 100 && clock.now - started < 600_000) {
+      await t.app.jobs.runDue();
+      if (edited().length < 100) clock.now += 250;
+    }
+    for (const [i, id] of ids.entries()) {
+      const edits = edited().filter((c) => c.body.ts === `1700000000.${String(i).padStart(6, '0')}`);
+      expect(edits, id).toHaveLength(1);
+      expect(JSON.stringify(edits[0]!.body.blocks)).toContain('Expired');
+    }
+    expect(t.slack.rateLimited.filter((r) => r.channel === 'method:chat.update').length).toBeLessThanOrEqual(100);
+    // Slack lets 50 through at once, then about one every 1.2 s.
+    expect(clock.now - started).toBeLessThanOrEqual(1.2 * 60_000);
+  }, 60_000);
+
   it('answers approvals list with 120 pending requests in pages that fit', async () => {
     seedPending(120);
     expect(await allPages(`approvals list ${NAME}`, /^• `apr_/)).toBe(120);
@@ -238,6 +275,25 @@ describe('every surface at its largest, against a fake that refuses what Slack r
     for (let i = 0; i < 100; i++) recordEvent(t.app.db, clock.now, { projectId, actor: OWNER, action: 'test.event', details: { note: '<&>'.repeat(300), i } });
     expect(await allPages(`audit ${NAME} --limit 100`, /^• /)).toBe(100);
     expect(await allPages('help', /^• `\/jamjet/)).toBeGreaterThan(20);
+  });
+
+  it('answers projects info for a project of 300 Owners with every line, naming 20 and how many more', async () => {
+    const member = sql().prepare("INSERT INTO memberships (project_id, user_id, role, added_by, created_at) VALUES (?, ?, 'owner', ?, ?)");
+    for (let i = 0; i < 299; i++) member.run(projectId, `W0OWNER${String(i).padStart(6, '0')}`, OWNER, clock.now);
+    const { text } = await run(t, OWNER, `projects info ${NAME}`);
+    expect(text.length).toBeLessThanOrEqual(ANSWER_LIMIT);
+    expect(text).not.toContain(ELLIPSIS);
+    expect(text).toContain(`and 280 more (\`/jamjet members list ${NAME}\`)`);
+    expect(text).toContain('Approval timeout:');
+  });
+
+  it('refuses an e-mail invitation longer than an address can be, storing nothing and echoing it cut', async () => {
+    for (const address of [`${'a'.repeat(3000)}@x.test`, `<mailto:${'b'.repeat(250)}@x.test|${'b'.repeat(250)}@x.test>`]) {
+      const { text } = await run(t, OWNER, `members invite ${NAME} ${address}`);
+      expect(text).toMatch(/^:warning: `[ab]{60}…` is longer than the 254 characters an e-mail address can have\.\nUsage: /);
+    }
+    expect(sql().prepare('SELECT COUNT(*) AS n FROM pending_invites').get()).toEqual({ n: 0 });
+    expect((await run(t, OWNER, `members invite ${NAME} ${'c'.repeat(240)}@x.test`)).text).toContain('No one in this workspace uses');
   });
 
   it('publishes App Home with 120 requests to decide and 200 projects within 100 blocks', async () => {
@@ -314,6 +370,19 @@ describe('every surface at its largest, against a fake that refuses what Slack r
     expect(told).toHaveLength(1);
     expect(String(told[0]!.body.text)).toContain('expired before Slack took its card');
     expect(sql().prepare("SELECT status FROM jobs WHERE kind = 'approval.post'").get()).toEqual({ status: 'done' });
+  });
+
+  it('tells the Owner of every one of 20 requests that lapsed in one outage, at Slack’s pace, each once', async () => {
+    t.slack.on('chat.postMessage', (b) =>
+      b.channel === CHANNEL ? [500, { ok: false, error: 'internal_error' }] : { ok: true, channel: String(b.channel).replace(/^U/, 'D'), ts: `${clock.now}.000100` },
+    );
+    const ids: string[] = [];
+    for (let i = 0; i < 20; i++) ids.push(await create(`deploy during an outage ${i}`, {}));
+    for (let i = 0; i < 40; i++, clock.now += 5 * 60_000) await t.app.jobs.runDue();
+    for (let i = 0; i < 60; i++, clock.now += 1000) await t.app.jobs.runDue();
+    const told = t.slack.calls.filter((c) => c.method === 'chat.postMessage' && c.ok && c.body.channel === OWNER && String(c.body.text).includes('expired before Slack took its card'));
+    for (const id of ids) expect(told.filter((c) => String(c.body.text).includes(id)), id).toHaveLength(1);
+    expect(t.slack.rateLimited.filter((r) => r.channel === OWNER).length).toBeLessThanOrEqual(20);
   });
 
   it('builds a rotation report with 25 failing GitHub targets that Slack takes', () => {

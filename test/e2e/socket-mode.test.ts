@@ -5,10 +5,15 @@
  * button presses and events over the WebSocket; a `disconnect` makes it
  * reconnect. A bad or under-scoped app token stops start-up in one sentence.
  */
+import { mkdtempSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import nock from 'nock';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
+import { testDb } from '../helpers/db.ts';
 import { buttonPayload, FakeSlack, slashForm, TEAM_ID } from '../helpers/slack.ts';
 import { FakeSocketMode } from '../helpers/socket-mode.ts';
 
@@ -95,6 +100,29 @@ describe('Socket Mode', () => {
     const again = ws.envelope('slash_commands', slashPayload(OWNER, 'projects list'));
     await vi.waitFor(() => expect(String(ws!.ackOf(again)?.payload?.text)).toContain('`pay`'), { timeout: 10_000 });
   }, 60_000);
+
+  it('runs due jobs while Slack has not said hello yet, and is not healthy meanwhile', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'jamjet-socket-'));
+    const path = join(dir, 'jamjet.db');
+    const db = await testDb(path);
+    db.sqlite.prepare("INSERT INTO jobs (kind, payload, run_at, status, created_at) VALUES ('delivery.wipe', '{\"delivery\":\"gone\"}', 0, 'pending', 0)").run();
+    await db.close();
+    ws = await new FakeSocketMode().listen();
+    ws.autoHello = false;
+    const port = await freePort();
+    const starting = startTestApp({ slack: socketSlack(ws), env: { SLACK_APP_TOKEN: APP_TOKEN, PORT: String(port), DATABASE_URL: `sqlite:${path}` } });
+    await vi.waitFor(() => expect(ws!.connections.length).toBe(1), { timeout: 10_000 });
+    const peek = new Database(path, { readonly: true });
+    try {
+      await vi.waitFor(() => expect(peek.prepare("SELECT status FROM jobs WHERE kind = 'delivery.wipe'").get()).toEqual({ status: 'done' }), { timeout: 10_000 });
+    } finally {
+      peek.close();
+    }
+    expect((await health(port)).status).toBe(503);
+    ws.hello();
+    t = await starting;
+    expect((await health(port)).status).toBe(200);
+  }, 30_000);
 
   it('stops start-up with one sentence naming SLACK_APP_TOKEN when Slack refuses it', async () => {
     const slack = new FakeSlack().on('apps.connections.open', () => ({ ok: false, error: 'invalid_auth' }));

@@ -31,17 +31,34 @@ function textObject(where: string, t: unknown, max: number, plainOnly = false): 
   if (!isObject(t)) fail(`${where}: a text object is required`);
   if (t.type !== 'plain_text' && t.type !== 'mrkdwn') fail(`${where}: text type ${String(t.type)}`);
   if (plainOnly && t.type !== 'plain_text') fail(`${where}: must be plain_text`);
+  // `emoji` belongs to plain_text only, `verbatim` to mrkdwn only.
+  if (t.type === 'mrkdwn' && t.emoji !== undefined) fail(`${where}: emoji is only for plain_text`);
+  if (t.type === 'plain_text' && t.verbatim !== undefined) fail(`${where}: verbatim is only for mrkdwn`);
   if (typeof t.text !== 'string' || t.text.length === 0) fail(`${where}: empty text`);
   if (t.text.length > max) fail(`${where}: text of ${t.text.length} characters, max ${max}`);
 }
 
 function confirmObject(where: string, c: unknown): void {
   if (!isObject(c)) fail(`${where}: confirm must be an object`);
+  if (c.style !== undefined && c.style !== 'primary' && c.style !== 'danger') fail(`${where}: style ${String(c.style)}`);
   textObject(`${where}.title`, c.title, 100, true);
   textObject(`${where}.text`, c.text, 300);
   textObject(`${where}.confirm`, c.confirm, 30, true);
   textObject(`${where}.deny`, c.deny, 30, true);
 }
+
+/** An option object: text 75 (plain_text in selects and overflow), value 150, description 75. */
+function options(where: string, list: unknown, min: number, max: number): void {
+  if (!Array.isArray(list) || list.length < min || list.length > max) fail(`${where}: ${min} to ${max} options`);
+  list.forEach((o, i) => {
+    if (!isObject(o)) fail(`${where}[${i}]: option must be an object`);
+    textObject(`${where}[${i}].text`, o.text, 75);
+    if (len(o.value) === 0 || len(o.value) > 150) fail(`${where}[${i}]: option value of ${len(o.value)} characters, 1 to 150`);
+    if (o.description !== undefined) textObject(`${where}[${i}].description`, o.description, 75);
+  });
+}
+
+const isWhole = (v: unknown, min: number, max: number) => typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max;
 
 function element(where: string, e: unknown): void {
   if (!isObject(e)) fail(`${where}: element must be an object`);
@@ -52,23 +69,42 @@ function element(where: string, e: unknown): void {
       if (len(e.value) > 2000) fail(`${where}: button value of ${len(e.value)} characters, max 2000`);
       if (len(e.url) > 3000) fail(`${where}: url over 3000`);
       if (e.style !== undefined && e.style !== 'primary' && e.style !== 'danger') fail(`${where}: style ${String(e.style)}`);
+      if (e.accessibility_label !== undefined && (len(e.accessibility_label) === 0 || len(e.accessibility_label) > 75)) fail(`${where}: accessibility_label, 1 to 75`);
       if (e.confirm !== undefined) confirmObject(`${where}.confirm`, e.confirm);
       return;
     case 'plain_text_input':
       if (e.placeholder !== undefined) textObject(`${where}.placeholder`, e.placeholder, 150, true);
-      if (e.max_length !== undefined && (typeof e.max_length !== 'number' || e.max_length > 3000)) fail(`${where}: max_length`);
+      if (e.max_length !== undefined && !isWhole(e.max_length, 1, 3000)) fail(`${where}: max_length must be a whole number from 1 to 3000`);
+      if (e.min_length !== undefined && !isWhole(e.min_length, 0, 3000)) fail(`${where}: min_length must be a whole number from 0 to 3000`);
+      if (typeof e.min_length === 'number' && typeof e.max_length === 'number' && e.min_length > e.max_length) fail(`${where}: min_length over max_length`);
+      if (typeof e.initial_value === 'string' && typeof e.max_length === 'number' && e.initial_value.length > e.max_length) fail(`${where}: initial_value over max_length`);
       return;
     case 'image':
       if (len(e.alt_text) === 0) fail(`${where}: image without alt_text`);
       return;
     case 'static_select':
+    case 'multi_static_select':
+      if (e.placeholder !== undefined) textObject(`${where}.placeholder`, e.placeholder, 150, true);
+      if (e.option_groups === undefined) options(`${where}.options`, e.options, 1, 100);
+      else if (!Array.isArray(e.option_groups) || e.option_groups.length === 0 || e.option_groups.length > 100) fail(`${where}: 1 to 100 option_groups`);
+      else e.option_groups.forEach((g, i) => isObject(g) ? (textObject(`${where}.option_groups[${i}].label`, g.label, 75, true), options(`${where}.option_groups[${i}].options`, g.options, 1, 100)) : fail(`${where}: option group`));
+      if (e.confirm !== undefined) confirmObject(`${where}.confirm`, e.confirm);
+      return;
     case 'users_select':
     case 'conversations_select':
     case 'channels_select':
-    case 'overflow':
     case 'datepicker':
+      if (e.placeholder !== undefined) textObject(`${where}.placeholder`, e.placeholder, 150, true);
+      if (e.confirm !== undefined) confirmObject(`${where}.confirm`, e.confirm);
+      return;
+    case 'overflow':
+      options(`${where}.options`, e.options, 2, 5);
+      if (e.confirm !== undefined) confirmObject(`${where}.confirm`, e.confirm);
+      return;
     case 'checkboxes':
     case 'radio_buttons':
+      options(`${where}.options`, e.options, 1, 10);
+      if (e.confirm !== undefined) confirmObject(`${where}.confirm`, e.confirm);
       return;
     default:
       fail(`${where}: unknown element type ${String(e.type)}`);
@@ -97,10 +133,13 @@ function block(where: string, b: unknown): void {
     case 'header':
       textObject(`${where}.text`, b.text, 150, true);
       return;
-    case 'actions':
+    case 'actions': {
       if (!Array.isArray(b.elements) || b.elements.length === 0 || b.elements.length > 25) fail(`${where}: 1 to 25 actions elements`);
       b.elements.forEach((e, i) => element(`${where}.elements[${i}]`, e));
+      const ids = b.elements.map((e) => (isObject(e) ? e.action_id : undefined)).filter((id) => id !== undefined);
+      if (new Set(ids).size !== ids.length) fail(`${where}: action_id repeated in one block`);
       return;
+    }
     case 'divider':
       return;
     case 'input':
@@ -121,6 +160,8 @@ function blocks(value: unknown, max: number): void {
   if (!Array.isArray(value)) fail('blocks must be an array');
   if (value.length > max) fail(`${value.length} blocks, max ${max}`);
   value.forEach((b, i) => block(`blocks[${i}]`, b));
+  const ids = value.map((b) => (isObject(b) ? b.block_id : undefined)).filter((id) => id !== undefined);
+  if (new Set(ids).size !== ids.length) fail('a block_id repeated in one payload');
 }
 
 /** A message body for chat.postMessage, chat.update, chat.postEphemeral or a response_url. */
@@ -143,6 +184,10 @@ function view(v: unknown): void {
     textObject('view.title', v.title, 24, true);
     if (v.submit !== undefined) textObject('view.submit', v.submit, 24, true);
     if (v.close !== undefined) textObject('view.close', v.close, 24, true);
+    // Slack: "submit is required when an input block is within the blocks array".
+    if (v.submit === undefined && Array.isArray(v.blocks) && v.blocks.some((b) => isObject(b) && b.type === 'input')) {
+      fail('view.submit is required with an input block', 'invalid_arguments');
+    }
   } else if (v.type !== 'home') fail(`view type ${String(v.type)}`, 'invalid_arguments');
   if (len(v.private_metadata) > 3000) fail(`private_metadata of ${len(v.private_metadata)} characters, max 3000`, 'invalid_arguments');
   if (len(v.callback_id) > 255) fail('callback_id over 255', 'invalid_arguments');

@@ -102,7 +102,27 @@ export interface FakeSlackOptions {
   readonly postsPerSecond?: number;
   /** How many posts to one channel may come at once before the per-second pace applies. */
   readonly burst?: number;
+  /** False for a drill that sends thousands of commands a second, far faster than people type: no 429s at all. */
+  readonly rateLimits?: boolean;
 }
+
+/**
+ * Calls a minute Slack allows each method the product calls besides posting
+ * (its rate-limit tiers: Tier 3 about 50, Tier 4 about 100); past that it
+ * answers 429 with Retry-After. chat.postMessage is paced per channel instead.
+ */
+export const METHOD_TIERS: Record<string, number> = {
+  'chat.update': 50,
+  'conversations.info': 50,
+  'conversations.members': 100,
+  'users.info': 100,
+  'users.lookupByEmail': 100,
+  'views.open': 100,
+  'views.publish': 100,
+};
+
+/** Replies Slack takes through one response_url (within its 30 minutes). */
+export const RESPONSE_URL_USES = 5;
 
 /** Commands and button answers read well below Slack's cut (docs/ARCHITECTURE.md, section 13): lists are paged. */
 export const ANSWER_LIMIT = 4000;
@@ -127,21 +147,26 @@ export class FakeSlack {
   readonly channels = new Map<string, FakeChannel>();
   /** Payloads refused for breaking Slack's limits; a test app's stop() fails when any are left unclaimed. */
   readonly refusals: Refusal[] = [];
-  /** chat.postMessage calls answered 429, by channel. */
+  /** Calls answered 429: chat.postMessage by channel, other methods as `method:<name>`. */
   readonly rateLimited: { channel: string; at: number; retryAfter: number }[] = [];
   /** Set by a test that provokes refusals on purpose. */
   expectRefusals = false;
   private readonly handlers = new Map<string, Handler>();
+  /** Replies sent to each response_url path. */
+  private readonly hookUses = new Map<string, number>();
   private readonly buckets = new Map<string, { tokens: number; at: number }>();
+  private readonly methodBuckets = new Map<string, { tokens: number; at: number }>();
   private readonly now: () => number;
   private readonly postsPerSecond: number;
   private readonly burst: number;
+  private readonly rateLimits: boolean;
   private ts = 1_700_000_000;
 
   constructor(options: FakeSlackOptions = {}) {
     this.now = options.now ?? Date.now;
     this.postsPerSecond = options.postsPerSecond ?? 1;
     this.burst = options.burst ?? 5;
+    this.rateLimits = options.rateLimits ?? true;
     this.on('auth.test', () => ({ ok: true, team_id: TEAM_ID, user_id: 'UBOT', bot_id: 'BBOT', team: 'Acme' }));
     this.on('chat.postMessage', (b) => ({ ok: true, channel: String(b.channel).replace(/^U/, 'D'), ts: `${this.ts++}.000100` }));
     this.on('chat.update', (b) => ({ ok: true, channel: b.channel, ts: b.ts }));
@@ -225,6 +250,20 @@ export class FakeSlack {
     return Math.max(1, Math.ceil((1 - bucket.tokens) / this.postsPerSecond));
   }
 
+  /** A method's own limit (Slack's tiers, per minute per workspace): a whole minute's calls may come at once. Returns the seconds to wait, or 0. */
+  private paceMethod(method: string, perMinute: number): number {
+    const at = this.now();
+    const bucket = this.methodBuckets.get(method) ?? { tokens: perMinute, at };
+    bucket.tokens = Math.min(perMinute, bucket.tokens + ((at - bucket.at) / 60_000) * perMinute);
+    bucket.at = at;
+    this.methodBuckets.set(method, bucket);
+    if (bucket.tokens >= 1) {
+      bucket.tokens -= 1;
+      return 0;
+    }
+    return Math.max(1, Math.ceil(((1 - bucket.tokens) * 60) / perMinute));
+  }
+
   /** Records a Web API call and computes Slack's answer: limits first, then the rate limit, then the handler. */
   answer(method: string, raw: string): [number, Record<string, unknown>, Record<string, string>] {
     const body = parseBody(raw);
@@ -241,11 +280,19 @@ export class FakeSlack {
       this.refusals.push({ method, ...verdict });
       return [200, { ok: false, error: verdict.error, response_metadata: { messages: [`[ERROR] ${verdict.detail}`] } }, {}];
     }
-    if (method === 'chat.postMessage') {
+    if (method === 'chat.postMessage' && this.rateLimits) {
       const channel = String(body.channel);
       const wait = this.pace(channel);
       if (wait > 0) {
         this.rateLimited.push({ channel, at: this.now(), retryAfter: wait });
+        return [429, { ok: false, error: 'ratelimited' }, { 'retry-after': String(wait) }];
+      }
+    }
+    const perMinute = METHOD_TIERS[method];
+    if (perMinute !== undefined && this.rateLimits) {
+      const wait = this.paceMethod(method, perMinute);
+      if (wait > 0) {
+        this.rateLimited.push({ channel: `method:${method}`, at: this.now(), retryAfter: wait });
         return [429, { ok: false, error: 'ratelimited' }, { 'retry-after': String(wait) }];
       }
     }
@@ -270,7 +317,7 @@ export class FakeSlack {
       .post(/.*/)
       .reply((uri, requestBody) => {
         const raw = typeof requestBody === 'string' ? requestBody : JSON.stringify(requestBody);
-        return this.hook(raw);
+        return this.hook(uri, raw);
       });
     return this;
   }
@@ -287,7 +334,7 @@ export class FakeSlack {
         const raw = Buffer.concat(chunks).toString('utf8');
         const path = (req.url ?? '').split('?')[0]!;
         if (path.startsWith('/hooks/')) {
-          const [status, text] = this.hook(raw);
+          const [status, text] = this.hook(path, raw);
           res.writeHead(status).end(text);
           return;
         }
@@ -309,15 +356,27 @@ export class FakeSlack {
     };
   }
 
-  /** A reply through response_url: Slack answers 400 with the error for a payload it refuses. */
-  private hook(raw: string): [number, string] {
+  /**
+   * A reply through response_url: Slack answers 400 with the error for a
+   * payload it refuses, and takes at most five replies per response_url
+   * ("up to five times within 30 minutes"); the sixth is refused (404 `used_url`).
+   */
+  private hook(path: string, raw: string): [number, string] {
     const body = parseBody(raw);
-    this.calls.push({ method: 'response_url', body, raw });
-    const verdict = judge('response_url', body) ?? answerTooLong(body);
+    const call: SlackCall = { method: 'response_url', body, raw };
+    this.calls.push(call);
+    const uses = (this.hookUses.get(path) ?? 0) + 1;
+    this.hookUses.set(path, uses);
+    const verdict =
+      judge('response_url', body) ??
+      answerTooLong(body) ??
+      (uses > RESPONSE_URL_USES ? { error: 'used_url', detail: `reply ${uses} to one response_url; Slack takes ${RESPONSE_URL_USES}` } : null);
     if (verdict) {
       this.refusals.push({ method: 'response_url', ...verdict });
-      return [400, verdict.error];
+      call.ok = false;
+      return [verdict.error === 'used_url' ? 404 : 400, verdict.error];
     }
+    call.ok = true;
     return [200, 'ok'];
   }
 
@@ -370,7 +429,8 @@ export function slashForm(user: string, text: string, options: SlashOptions = {}
     command: '/jamjet',
     text,
     api_app_id: 'A0APP',
-    response_url: `${options.hooks ?? HOOKS_HOST}/commands/T0TEAM/1/xyz`,
+    // Each command its own response_url, as Slack gives: each takes five replies.
+    response_url: `${options.hooks ?? HOOKS_HOST}/commands/T0TEAM/${slashCount}/xyz`,
     trigger_id: `trigger-${user}-s${slashCount}`,
   }).toString();
 }
@@ -404,8 +464,9 @@ export async function interact(port: number, payload: Record<string, unknown>) {
   });
   const raw = await res.text();
   const json = raw ? (JSON.parse(raw) as Record<string, unknown>) : null;
-  // A modal submission may answer with errors or a new view; a message answer must fit.
+  // A modal submission may answer with errors or a new view, which must fit as views.update's would; a message answer must fit.
   if (json && res.status === 200 && json.response_action === undefined) assertFits('response_url', json);
+  if (json && res.status === 200 && (json.response_action === 'update' || json.response_action === 'push')) assertFits('views.update', { view: json.view });
   return { status: res.status, raw, json };
 }
 

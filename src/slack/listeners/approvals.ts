@@ -7,6 +7,8 @@ import type { BlockAction, RespondFn } from '@slack/bolt';
 import { z } from 'zod';
 import { checkCanDecide, decidedSentence, decideApproval } from '../../services/approvals.ts';
 import { APPROVAL_ACTIONS, REASON_BLOCK, REASON_INPUT, REJECT_CALLBACK, rejectModal } from '../views/approvals.ts';
+import { code } from '../mrkdwn.ts';
+import { slackErrorCode } from '../surface.ts';
 import type { ListenerDeps } from './deps.ts';
 import { ephemeral } from './respond.ts';
 import { textInput, type Interactions } from './dispatch.ts';
@@ -39,7 +41,13 @@ export function registerApprovalListeners(app: Interactions, deps: ListenerDeps,
     if (!allowed.ok) return void (await tell(body, respond, `:warning: ${allowed.error.message}`));
     const { approval, project } = allowed.value;
     if (approval.status !== 'pending') return void (await tell(body, respond, `:warning: ${decidedSentence(approval)}`));
-    await deps.surface.openModal(body.trigger_id, rejectModal(approval, project.name));
+    try {
+      await deps.surface.openModal(body.trigger_id, rejectModal(approval, project.name));
+    } catch (error) {
+      // Without the window nothing happens where they pressed: say so, so they press again.
+      deps.log.warn('reject window not opened', { approval: id, error });
+      await tell(body, respond, `:warning: Slack could not open the reject window (${code(slackErrorCode(error))}); the request is still pending, press *Reject* again.`);
+    }
   });
 
   app.view(REJECT_CALLBACK, RejectForm, async ({ ack, body }, { metadata: { approval: id }, values: reason }) => {

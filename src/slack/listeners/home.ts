@@ -4,8 +4,12 @@ import { decidableBy } from '../../services/approvals.ts';
 import { rolesOf } from '../../services/members.ts';
 import { openRotationsFor } from '../../services/rotations.ts';
 import type { InviteClaimer } from '../invites.ts';
+import { patiently } from '../surface.ts';
 import { homeView } from '../views/home.ts';
 import type { ListenerDeps } from './deps.ts';
+
+/** The longest publishing App Home waits out Slack's rate limit, in milliseconds. */
+const HOME_PATIENCE_MS = 10_000;
 
 /** Builds and publishes a person's App Home: projects, approvals to decide, rotations in overlap. */
 export function homePublisher(deps: ListenerDeps) {
@@ -15,7 +19,9 @@ export function homePublisher(deps: ListenerDeps) {
     const roles = rolesOf(services, userId);
     const rotations = openRotationsFor(services.db, roles.map((r) => r.projectId));
     const approvals = decidableBy(services, actor);
-    await deps.surface.publishHome(userId, homeView({ roles, approvals, rotations, isAdmin: actor.isAdmin, notice }));
+    // The person is looking at the tab (or pressed a button on it): wait out a short rate limit rather than leave it stale.
+    const view = homeView({ roles, approvals, rotations, isAdmin: actor.isAdmin, notice });
+    await patiently(() => deps.surface.publishHome(userId, view), HOME_PATIENCE_MS);
   };
 }
 

@@ -115,7 +115,12 @@ export function registerKeyListeners(app: Interactions, deps: ListenerDeps): voi
     if (!result.ok) return void (await refuse(respond, result.error));
     const details = rotationDetails(services.db, rotationId)!;
     if (!result.value.done) {
-      await surface.openModal(body.trigger_id, revokeConfirmModal(details, result.value.lastUsedAt));
+      try {
+        await surface.openModal(body.trigger_id, revokeConfirmModal(details, result.value.lastUsedAt));
+      } catch (error) {
+        log.warn('revoke confirmation not opened', { rotation: rotationId, error });
+        await refuse(respond, `Slack could not open the confirmation window (${code(slackErrorCode(error))}); the old key is not revoked, press *Revoke old key* again.`);
+      }
       return;
     }
     await respond({ replace_original: true, ...reminderMessage(details) });

@@ -17,7 +17,13 @@ const HIDDEN_NOTE = 40;
 /** Lengths long texts in a context are cut to, tried in turn until the whole context fits. */
 const VALUE_CUTS = [500, 200, 80, 30];
 
-const cut = (max: number) => (text: string) => (text.length > max ? `${text.slice(0, max)}… (${text.length - max} more characters)` : text);
+/** `text` cut to `max` UTF-16 units, never between the halves of an emoji (JSON would show the half as `\\ud83d`). */
+const cut = (max: number) => (text: string) => {
+  if (text.length <= max) return text;
+  const high = text.charCodeAt(max - 1);
+  const end = high >= 0xd800 && high <= 0xdbff ? max - 1 : max;
+  return `${text.slice(0, end)}… (${text.length - end} more characters)`;
+};
 
 /**
  * The SDK's context as indented JSON in a code block that fits a Slack
