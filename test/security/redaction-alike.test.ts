@@ -104,3 +104,37 @@ describe('text people type into commands', () => {
     expect(everywhere()).not.toMatch(FRAGMENT);
   });
 });
+
+describe('secrets that do not look like the usual ones', () => {
+  const PGP_BODY = 'lQOYBFSECRETPGPBODYmQINBF';
+  const SSH_BODY = 'b3BlbnNzaC1rZXktdjEAAAAASECRET';
+
+  it('an OpenPGP private key block and a cut-off OpenSSH key are blanked in the action, the context, the card, the API and the database', async () => {
+    const pgp = `-----BEGIN PGP PRIVATE KEY BLOCK-----\n${PGP_BODY}\n-----END PGP PRIVATE KEY BLOCK-----`;
+    const res = await fetch(`http://127.0.0.1:${t.port}/v1/approvals`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ action: `sign with ${pgp}`, context: { pgp, ssh: `-----BEGIN OPENSSH PRIVATE KEY-----\n${SSH_BODY}`, payee: 'mallory' } }),
+    });
+    expect(res.status).toBe(201);
+    const card = await waitForCall(t, 0, (c) => c.method === 'chat.postMessage' && c.body.channel === CHANNEL);
+    expect(JSON.stringify(card.body)).toContain('[redacted private key]');
+    expect(JSON.stringify(card.body)).toContain('mallory');
+    expect(everywhere()).not.toContain(PGP_BODY);
+    expect(everywhere()).not.toContain(SSH_BODY);
+  });
+
+  it('a key split by zero-width characters, which Slack shows whole, is blanked too', async () => {
+    const split = `${LEAKED.slice(0, 12)}\u200b${LEAKED.slice(12, 20)}\u2060${LEAKED.slice(20)}`;
+    const res = await fetch(`http://127.0.0.1:${t.port}/v1/approvals`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ action: `use ${split}`, context: { [split]: split, list: [[`x${split}\ufeff`]] } }),
+    });
+    expect(res.status).toBe(201);
+    const card = await waitForCall(t, 0, (c) => c.method === 'chat.postMessage' && c.body.channel === CHANNEL);
+    expect(JSON.stringify(card.body)).toContain('use jj_[redacted]');
+    const shown = (s: string) => s.replace(/[\u200b\u2060\ufeff]|\\u200b|\\u2060|\\ufeff/g, '');
+    expect(shown(everywhere())).not.toMatch(FRAGMENT);
+  });
+});
