@@ -237,3 +237,22 @@ describe('standings', () => {
     expect(asked).toBe(1);
   });
 });
+
+describe('invite targets', () => {
+  it('will not give a Slack Connect visitor a role, by mention or by address, on a plain or an Enterprise Grid install', async () => {
+    const slack = fakeSlack()
+      .addUser({ id: 'U0PARTNER', email: 'p@partner.test', team_id: 'T0PARTNER' })
+      .addUser({ id: 'W0RIVAL', email: 'r@rival.test', team_id: 'T0RIVAL', enterprise_id: 'E0RIVAL' });
+    await start(slack);
+    await slash(t.port, OWNER, 'projects create payments');
+    const members = () => t.app.db.sqlite.prepare('SELECT user_id, role FROM memberships ORDER BY user_id').all();
+    const before = members();
+    expect((await slash(t.port, OWNER, 'members invite payments <@U0PARTNER|p> owner')).text).toContain('belongs to another Slack organisation');
+    expect((await slash(t.port, OWNER, 'members invite payments <@W0RIVAL>')).text).toContain('belongs to another Slack organisation');
+    expect((await slash(t.port, OWNER, 'members invite payments <mailto:p@partner.test|p@partner.test> admin')).text).toContain(
+      'someone from another Slack organisation',
+    );
+    expect(members()).toEqual(before);
+    expect(t.app.db.sqlite.prepare('SELECT count(*) AS n FROM pending_invites').get()).toEqual({ n: 0 });
+  });
+});
