@@ -4,6 +4,7 @@
  * audit trail and the database.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { githubMessage } from '../../src/github/failures.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { BOT_USER, buttonPayload, FakeSlack, interact, TEAM_ID } from '../helpers/slack.ts';
 import { reveal, run, waitForCall } from '../e2e/keys-flow.ts';
@@ -136,5 +137,26 @@ describe('secrets that do not look like the usual ones', () => {
     expect(JSON.stringify(card.body)).toContain('use jj_[redacted]');
     const shown = (s: string) => s.replace(/[\u200b\u2060\ufeff]|\\u200b|\\u2060|\\ufeff/g, '');
     expect(shown(everywhere())).not.toMatch(FRAGMENT);
+  });
+});
+
+describe('answers that repeat what they were given', () => {
+  it('a 404 does not send back a key pasted into the path, under /v1/ or anywhere else, nor a 16 KiB path', async () => {
+    for (const path of [`/v1/${LEAKED}`, `/${LEAKED}/x`, `/v1/approvals/${LEAKED}/x`, `/v1/${'a'.repeat(16_000)}`]) {
+      const res = await fetch(`http://127.0.0.1:${t.port}${path}`, { headers: { authorization: `Bearer ${key}` } });
+      expect(res.status).toBe(404);
+      const text = await res.text();
+      expect(text).not.toMatch(FRAGMENT);
+      expect(text.length).toBeLessThan(400);
+    }
+    expect(everywhere()).not.toMatch(FRAGMENT);
+  });
+
+  it('GitHub’s error text is redacted like everything else before it is shown, not only for the credentials in use', () => {
+    const token = 'ghs_0123456789abcdefghijABCDEFGHIJ0123';
+    const shown = githubMessage({ message: `Bad credentials for ${token}`, errors: [{ message: `key ${LEAKED}` }] }, ['some-other-secret']);
+    expect(shown).toContain('Bad credentials for gh*_[redacted]');
+    expect(shown).not.toContain(token.slice(4, 20));
+    expect(shown).not.toMatch(FRAGMENT);
   });
 });
