@@ -256,3 +256,35 @@ describe('invite targets', () => {
     expect(t.app.db.sqlite.prepare('SELECT count(*) AS n FROM pending_invites').get()).toEqual({ n: 0 });
   });
 });
+
+describe('role targets', () => {
+  it('raises no one Slack says may not use JamJet, so a deactivated account cannot become the Owner left; lowering still works', async () => {
+    const slack = fakeSlack().addUser({ id: 'U0BOB', email: 'bob@acme.test' });
+    await start(slack);
+    await slash(t.port, OWNER, 'projects create payments');
+    await slash(t.port, OWNER, 'members invite payments <@U0BOB> admin');
+    // Bob leaves the company; later, in Slack, a colleague of his becomes a guest and another a partner's.
+    slack.addUser({ id: 'U0BOB', email: 'bob@acme.test', deleted: true });
+    clock.now += STANDING_TTL_MS;
+    const before = state();
+    expect((await slash(t.port, OWNER, 'members role payments <@U0BOB> owner')).text).toContain('has no active account in this workspace');
+    expect(state()).toEqual(before);
+    expect((await slash(t.port, OWNER, 'members role payments <@U0BOB> read_only')).text).toContain('is now Read-only');
+    slack.addUser({ id: 'U0BOB', email: 'bob@acme.test', team_id: 'T0PARTNER' });
+    expect((await slash(t.port, OWNER, 'members role payments <@U0BOB> member')).text).toContain('belongs to another Slack organisation');
+    slack.addUser({ id: 'U0BOB', email: 'bob@acme.test', is_restricted: true });
+    expect((await slash(t.port, OWNER, 'members role payments <@U0BOB> admin')).text).toContain('is a Slack guest');
+    expect(t.app.db.sqlite.prepare("SELECT role FROM memberships WHERE user_id = 'U0BOB'").get()).toEqual({ role: 'read_only' });
+  });
+
+  it('tells someone without a say in the project nothing about the member', async () => {
+    const slack = fakeSlack().addUser({ id: 'U0BOB', email: 'bob@acme.test' }).addUser({ id: 'U0EVE', email: 'eve@acme.test' });
+    await start(slack);
+    await slash(t.port, OWNER, 'projects create payments');
+    await slash(t.port, OWNER, 'members invite payments <@U0BOB> member');
+    slack.addUser({ id: 'U0BOB', deleted: true });
+    const reply = (await slash(t.port, 'U0EVE', 'members role payments <@U0BOB> owner')).text;
+    expect(reply).toContain('no access');
+    expect(reply).not.toContain('active account');
+  });
+});
