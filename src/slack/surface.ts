@@ -103,7 +103,8 @@ const atHome = (u: UserLike, home: HomeTeam): boolean =>
 const toUser = (u: UserLike, home: HomeTeam | null): SlackUser => ({
   id: u.id ?? '',
   email: u.profile?.email ?? null,
-  isBot: Boolean(u.is_bot),
+  // Slack describes Slackbot with `is_bot: false`; it is no person all the same.
+  isBot: Boolean(u.is_bot) || u.id === 'USLACKBOT',
   deleted: Boolean(u.deleted),
   isGuest: Boolean(u.is_restricted || u.is_ultra_restricted),
   isExternal: home ? !atHome(u, home) : Boolean(u.is_stranger),

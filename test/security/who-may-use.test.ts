@@ -255,6 +255,14 @@ describe('invite targets', () => {
     expect(members()).toEqual(before);
     expect(t.app.db.sqlite.prepare('SELECT count(*) AS n FROM pending_invites').get()).toEqual({ n: 0 });
   });
+
+  it('will not give Slackbot a role, whose users.info says is_bot: false', async () => {
+    await start(fakeSlack().addUser({ id: 'USLACKBOT', is_bot: false }));
+    await slash(t.port, OWNER, 'projects create payments');
+    const before = state();
+    expect((await slash(t.port, OWNER, 'members invite payments <@USLACKBOT|slackbot> owner')).text).toContain('is an app, not a person');
+    expect(state()).toEqual(before);
+  });
 });
 
 describe('role targets', () => {
