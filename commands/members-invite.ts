@@ -34,6 +34,9 @@ export default defineCommand({
       if (!user || user.deleted) return { code: 'unknown_user', message: `I cannot find ${mention(who.userId)} in this workspace.` };
       if (user.isBot) return { code: 'bad_input', message: `${mention(who.userId)} is an app, not a person.` };
       if (user.isGuest) return { code: 'bad_input', message: `${mention(who.userId)} is a Slack guest, and guests cannot use JamJet.` };
+      if (user.isExternal) {
+        return { code: 'bad_input', message: `${mention(who.userId)} belongs to another Slack organisation, and only this organisation's people can use JamJet.` };
+      }
       userId = user.id;
     } else {
       const user = await ctx.users.lookupByEmail(who.email);
@@ -46,6 +49,9 @@ export default defineCommand({
       }
       if (user.isBot || user.deleted) return { code: 'unknown_user', message: `${escape(who.email)} does not belong to an active person in this workspace.` };
       if (user.isGuest) return { code: 'bad_input', message: `${escape(who.email)} belongs to a Slack guest, and guests cannot use JamJet.` };
+      if (user.isExternal) {
+        return { code: 'bad_input', message: `${escape(who.email)} belongs to someone from another Slack organisation, and only this organisation's people can use JamJet.` };
+      }
       userId = user.id;
     }
     const result = addMember(ctx.services, ctx.actor, name, userId, wanted);

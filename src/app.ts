@@ -240,7 +240,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     });
     const pacer = new SlackPacer(db, now, log.child({ component: 'slack-pace' }));
     registerJobHandlers(jobs, { services, chat: slack.surface, usage, log, pacer });
-    registerApprovalHandlers(jobs, { services, chat: slack.surface, usage, log, pacer });
+    registerApprovalHandlers(jobs, { services, chat: slack.surface, channels: slack.surface, usage, log, pacer });
     const stopGitHubTimers = registerGitHubHandlers(jobs, { services, chat: slack.surface, github, log, pacer });
 
     server = createHttpServer(

@@ -6,7 +6,7 @@
 import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import type { Logger } from '../logger.ts';
 import { observeRequest } from '../metrics.ts';
-import { sendError, sendJson } from './respond.ts';
+import { sendError, sendJson, sendNoRoute } from './respond.ts';
 
 export type ApiHandler = (req: IncomingMessage, res: ServerResponse, path: string) => Promise<void>;
 
@@ -44,7 +44,7 @@ export function createHttpServer(routes: HttpRoutes, log: Logger): Server {
       });
       return;
     }
-    sendError(res, 404, 'not_found', `No route for ${req.method ?? 'GET'} ${path}.`);
+    sendNoRoute(res, req.method, path);
   });
   server.keepAliveTimeout = 65_000;
   return server;

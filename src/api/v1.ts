@@ -8,7 +8,7 @@ import type { KeyIdentity, UsageRecorder } from '../services/key-auth.ts';
 import { requireKey } from './auth.ts';
 import { readJson } from './body.ts';
 import { APPROVALS_RATE_LIMIT, RateLimiter } from './rate-limit.ts';
-import { sendError, sendJson } from './respond.ts';
+import { sendError, sendJson, sendNoRoute } from './respond.ts';
 import type { ApiHandler } from './server.ts';
 
 export interface ApiDeps {
@@ -129,6 +129,6 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
       return sendJson(res, 200, approvalJson(approval));
     }
 
-    sendError(res, 404, 'not_found', `No route for ${req.method ?? 'GET'} ${path}.`);
+    sendNoRoute(res, req.method, path);
   };
 }

@@ -11,14 +11,53 @@ const SECRETS: [RegExp, string][] = [
   [/github_pat_\w+/g, 'github_pat_[redacted]'],
   // A Reveal or Retry button's value: a delivery id and the key that opens it.
   [/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.[A-Za-z0-9_-]{43}/g, '[redacted button value]'],
-  [/-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----/g, '[redacted private key]'],
-  // A private key cut off before its end line is still a secret: everything after its start goes.
-  [/-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*$/g, '[redacted private key]'],
 ];
 
-/** One piece of text with every secret in it blanked. Never run it over serialised JSON: use `redactValue`. */
+/**
+ * A private key's armour line, PEM (`RSA`, `EC`, `OPENSSH`, `ENCRYPTED`, ...)
+ * or OpenPGP (`PGP PRIVATE KEY BLOCK`). The words around `PRIVATE KEY` are
+ * bounded, so a hostile run of capitals cannot make the match quadratic.
+ */
+const KEY_BEGIN = /-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY[A-Z ]{0,20}-----/g;
+const KEY_END = /-----END [A-Z0-9 ]{0,40}PRIVATE KEY[A-Z ]{0,20}-----/g;
+
+/**
+ * Characters that show as nothing: a key with one inside it reads as a whole
+ * key on a card, so they are dropped before secrets are looked for.
+ */
+const INVISIBLE = /[\u00ad\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]/g;
+
+/**
+ * Blanks every private key from its armour's start line to its end line, or
+ * to the end of the text when the end line is missing (a key cut off is
+ * still a secret). Each start and end is searched for once from where the
+ * previous one stopped, so the time is linear in the text.
+ */
+function blankPrivateKeys(text: string): string {
+  if (!text.includes('-----BEGIN ')) return text;
+  let out = '';
+  let from = 0;
+  for (;;) {
+    KEY_BEGIN.lastIndex = from;
+    const begin = KEY_BEGIN.exec(text);
+    if (!begin) break;
+    out += `${text.slice(from, begin.index)}[redacted private key]`;
+    KEY_END.lastIndex = begin.index + begin[0].length;
+    const end = KEY_END.exec(text);
+    if (!end) return out;
+    from = end.index + end[0].length;
+  }
+  return out + text.slice(from);
+}
+
+/**
+ * One piece of text with every secret in it blanked, and with characters
+ * that show as nothing (zero-width spaces, direction marks) dropped, so a key
+ * split by one is still found. Never run it over serialised JSON: use
+ * `redactValue`.
+ */
 export function redact(text: string): string {
-  let out = text;
+  let out = blankPrivateKeys(text.replace(INVISIBLE, ''));
   for (const [pattern, replacement] of SECRETS) out = out.replace(pattern, replacement);
   return out;
 }

@@ -4,6 +4,7 @@
  * GitHub's (sanitised) text, never from request bodies or headers, so the
  * secret value, token and private key cannot leak through them.
  */
+import { redact } from '../core/secrets.ts';
 import { describeTarget } from './names.ts';
 import type { GitHubAuth, SecretFailure, SecretFailureCode, SecretTarget } from './types.ts';
 
@@ -113,6 +114,8 @@ export function githubMessage(data: unknown, secrets: readonly string[]): string
   );
   let text = parts.filter((p): p is string => typeof p === 'string' && p.trim() !== '').join('; ');
   for (const secret of secrets) if (secret) text = text.split(secret).join('[redacted]');
+  // GitHub's text is not ours: any other key or token in it is blanked too, before it is cut.
+  text = redact(text);
   // eslint-disable-next-line no-control-regex
   text = text.replace(/[\u0000-\u001f\u007f<>]+/g, ' ').replace(/\s+/g, ' ').trim().replace(/\.$/, '');
   return text.length > 200 ? `${text.slice(0, 199)}…` : text;

@@ -71,10 +71,17 @@ export function registerApprovalHandlers(queue: JobQueue, deps: JobDeps): void {
 
   queue.register(APPROVAL_POST_JOB, async (job) => {
     const id = (job.payload as { approval: string }).approval;
-    const approval = findApproval(services, id);
-    if (!approval) return;
+    const asked = findApproval(services, id);
+    if (!asked) return;
+    // Checked when the card goes, not only when the channel was set: a channel shared with another
+    // organisation (Slack Connect) since then would show the request to people outside it. Slack is
+    // asked first, so everything below reads the state as it is after the answer.
+    const setChannel = cardDestinations(db, asked.projectId).channel;
+    const shared = setChannel !== null && !cardsOf(db, id).some((c) => c.destination === setChannel) && (await sharedWithOutsiders(job.id, setChannel));
+    const approval = findApproval(services, id)!;
     const posted = new Set(cardsOf(db, id).map((c) => c.destination));
     const { channel, owners, live } = cardDestinations(db, approval.projectId);
+    const sharedOutside = shared && channel === setChannel;
     // Checked when the job runs: a project deleted since the request has no one left to decide it.
     if (!live) return;
     if (approval.status === 'expired' && posted.size === 0) {
@@ -86,7 +93,11 @@ export function registerApprovalHandlers(queue: JobQueue, deps: JobDeps): void {
     }
     let dmOwners = channel === null;
     let note = channel === null ? 'No approvals channel is set: set one with `/jamjet projects channel <project> #channel`.' : undefined;
-    if (channel !== null && !posted.has(channel)) {
+    if (sharedOutside) {
+      log.warn('approvals channel is shared outside; sending the card to the Owners', { approval: id, channel });
+      dmOwners = true;
+      note = `${channelRef(channel!)} is now shared with another organisation, so this card came to you instead; pick an internal channel with \`/jamjet projects channel\`.`;
+    } else if (channel !== null && !posted.has(channel)) {
       try {
         await postCard(job.id, channel, false, approval);
       } catch (error) {
@@ -122,6 +133,20 @@ export function registerApprovalHandlers(queue: JobQueue, deps: JobDeps): void {
     // No one could be asked: keep trying, like an outage, while the request is pending.
     if (reached === 0) throw new Error(`no Owner could be sent the card: ${unreachable.join(', ')}`);
   });
+
+  /** Whether Slack says the channel is shared with another organisation now; a channel it cannot find is left to the post to report. */
+  async function sharedWithOutsiders(jobId: number, channel: string): Promise<boolean> {
+    const directory = deps.channels;
+    if (!directory) return false;
+    try {
+      const info = await pacer.call(jobId, methodScope('conversations.info'), () => directory.getChannel(channel));
+      return info?.isExternal === true;
+    } catch (error) {
+      // An outage is retried like the post; an app without the channel scopes cannot check, and posts as before.
+      if (slackErrorCode(error) === 'missing_scope' || isPermanentRefusal(error)) return false;
+      throw error;
+    }
+  }
 
   /**
    * The request lapsed without any card: the Owners learn which one, so the agent is not waiting on nobody unnoticed.

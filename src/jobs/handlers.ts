@@ -14,7 +14,7 @@ import { keyById } from '../services/keys.ts';
 import { recordReminderSent, reminderDue, reminderRecipients } from '../services/rotation-endings.ts';
 import { REMINDER_JOB, rotationDetails } from '../services/rotations.ts';
 import { code, mention } from '../slack/mrkdwn.ts';
-import { slackErrorCode, type ChatSurface } from '../slack/surface.ts';
+import { slackErrorCode, type ChannelDirectory, type ChatSurface } from '../slack/surface.ts';
 import { reminderMessage, revealMessage } from '../slack/views/keys.ts';
 import type { JobQueue } from './queue.ts';
 import { channelScope, isPermanentRefusal, methodScope, type SlackPacer } from './slack-pace.ts';
@@ -22,6 +22,8 @@ import { channelScope, isPermanentRefusal, methodScope, type SlackPacer } from '
 export interface JobDeps {
   readonly services: ServiceContext;
   readonly chat: ChatSurface;
+  /** `conversations.info`: an approvals channel is checked again when a card is posted, not only when it was set. */
+  readonly channels?: ChannelDirectory;
   readonly usage: UsageRecorder;
   readonly log: Logger;
   readonly pacer: SlackPacer;

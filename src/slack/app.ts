@@ -102,7 +102,7 @@ export function createSlackApp(deps: SlackDeps): SlackApp {
     clientOptions: deps.clientOptions,
     receiver: receiver ?? socket!,
   });
-  const surface = new WebApiSurface(app.client);
+  const surface = new WebApiSurface(app.client, identity);
   const admins = new Set(config.adminUsers);
   const inHand = new WorkInHand();
   const listenerDeps: ListenerDeps = {

@@ -4,6 +4,7 @@
  */
 import type { KnownBlock, View, WebClient } from '@slack/web-api';
 import { fitMessage, fitView } from './limits.ts';
+import type { HomeTeam } from './who-may-use.ts';
 
 export interface Message {
   readonly text: string;
@@ -22,6 +23,12 @@ export interface SlackUser {
   readonly deleted: boolean;
   /** A Slack guest (`is_restricted` or `is_ultra_restricted`). */
   readonly isGuest: boolean;
+  /**
+   * From another organisation (Slack Connect): `is_stranger`, or neither the
+   * bot's workspace (`team_id`) nor its Enterprise Grid organisation
+   * (`enterprise_user.enterprise_id`).
+   */
+  readonly isExternal: boolean;
 }
 
 export interface ChatSurface {
@@ -104,15 +111,26 @@ interface UserLike {
   deleted?: boolean;
   is_restricted?: boolean;
   is_ultra_restricted?: boolean;
+  is_stranger?: boolean;
+  team_id?: string;
+  enterprise_user?: { enterprise_id?: string };
   profile?: { email?: string };
 }
 
-const toUser = (u: UserLike): SlackUser => ({
+/** Whether a `users.info` user belongs to the bot's own workspace or organisation (the rule of who-may-use.ts). */
+const atHome = (u: UserLike, home: HomeTeam): boolean =>
+  !u.is_stranger &&
+  ((u.team_id !== undefined && u.team_id === home.teamId) ||
+    (home.enterpriseId !== null && u.enterprise_user?.enterprise_id === home.enterpriseId));
+
+const toUser = (u: UserLike, home: HomeTeam | null): SlackUser => ({
   id: u.id ?? '',
   email: u.profile?.email ?? null,
-  isBot: Boolean(u.is_bot),
+  // Slack describes Slackbot with `is_bot: false`; it is no person all the same.
+  isBot: Boolean(u.is_bot) || u.id === 'USLACKBOT',
   deleted: Boolean(u.deleted),
   isGuest: Boolean(u.is_restricted || u.is_ultra_restricted),
+  isExternal: home ? !atHome(u, home) : Boolean(u.is_stranger),
 });
 
 interface ChannelLike {
@@ -129,7 +147,11 @@ interface ChannelLike {
 const MEMBERS_PAGE = 200;
 
 export class WebApiSurface implements ChatSurface, UserDirectory, ChannelDirectory {
-  constructor(private readonly client: WebClient) {}
+  /** `home`: the bot's workspace and organisation (`auth.test`), against which people are told apart from Slack Connect visitors. */
+  constructor(
+    private readonly client: WebClient,
+    private readonly home: HomeTeam | null = null,
+  ) {}
 
   async postDm(userId: string, message: Message): Promise<PostedMessage> {
     // Posting to a user id delivers into the app's DM with that person.
@@ -158,7 +180,7 @@ export class WebApiSurface implements ChatSurface, UserDirectory, ChannelDirecto
   async lookupByEmail(email: string): Promise<SlackUser | null> {
     try {
       const result = await this.client.users.lookupByEmail({ email });
-      return result.user ? toUser(result.user as UserLike) : null;
+      return result.user ? toUser(result.user as UserLike, this.home) : null;
     } catch (error) {
       if (slackErrorCode(error) === 'users_not_found') return null;
       throw error;
@@ -195,7 +217,7 @@ export class WebApiSurface implements ChatSurface, UserDirectory, ChannelDirecto
   async getUser(userId: string): Promise<SlackUser | null> {
     try {
       const result = await this.client.users.info({ user: userId });
-      return result.user ? toUser(result.user as UserLike) : null;
+      return result.user ? toUser(result.user as UserLike, this.home) : null;
     } catch (error) {
       if (slackErrorCode(error) === 'user_not_found') return null;
       throw error;

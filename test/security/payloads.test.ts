@@ -148,6 +148,42 @@ describe('button presses', () => {
   });
 });
 
+describe('ids no listener has', () => {
+  const told = () => t.slack.callsTo('response_url').filter((c) => c.body.text === `:warning: ${BAD_BUTTON}`).length;
+
+  it.each(['rotation_retry_all', '__proto__', 'constructor', 'x'.repeat(255)])(
+    'a button %s (from an older version, or forged) is acknowledged with the sentence, not left to time out',
+    async (action) => {
+      const before = state();
+      const sentences = told();
+      const res = await interact(t.port, buttonPayload(OWNER, action, '1'));
+      expect(res.status).toBe(200);
+      await expect.poll(told).toBe(sentences + 1);
+      expect(state()).toEqual(before);
+      noThrow();
+    },
+  );
+
+  it.each(['project_delete_v0', '__proto__', 'hasOwnProperty'])('a form %s is answered with the sentence in the modal', async (callback) => {
+    const before = state();
+    const res = await interact(t.port, submission(callback, JSON.stringify({ project: 'payments' }), confirmTyped('payments')));
+    expect(res.status).toBe(200);
+    expect(JSON.stringify(res.json)).toContain(BAD_FORM);
+    expect(state()).toEqual(before);
+    noThrow();
+  });
+
+  it('a link button is acknowledged without a word', async () => {
+    const sentences = told();
+    const link = buttonPayload(OWNER, 'docs_link', '');
+    (link.actions[0] as Record<string, unknown>).url = 'https://example.test/docs';
+    const res = await interact(t.port, link);
+    expect(res.status).toBe(200);
+    expect(told()).toBe(sentences);
+    noThrow();
+  });
+});
+
 describe('slash commands and events', () => {
   it('reads a slash command without text as help, and answers one with a malformed field with a sentence', async () => {
     const before = state();

@@ -4,6 +4,7 @@
  * audit trail and the database.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { githubMessage } from '../../src/github/failures.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { BOT_USER, buttonPayload, FakeSlack, interact, TEAM_ID } from '../helpers/slack.ts';
 import { reveal, run, waitForCall } from '../e2e/keys-flow.ts';
@@ -102,5 +103,60 @@ describe('text people type into commands', () => {
     expect(reply.text).toContain('contains an API key or token');
     expect(t.app.db.sqlite.prepare('SELECT count(*) AS n FROM pending_invites').get()).toEqual({ n: 0 });
     expect(everywhere()).not.toMatch(FRAGMENT);
+  });
+});
+
+describe('secrets that do not look like the usual ones', () => {
+  const PGP_BODY = 'lQOYBFSECRETPGPBODYmQINBF';
+  const SSH_BODY = 'b3BlbnNzaC1rZXktdjEAAAAASECRET';
+
+  it('an OpenPGP private key block and a cut-off OpenSSH key are blanked in the action, the context, the card, the API and the database', async () => {
+    const pgp = `-----BEGIN PGP PRIVATE KEY BLOCK-----\n${PGP_BODY}\n-----END PGP PRIVATE KEY BLOCK-----`;
+    const res = await fetch(`http://127.0.0.1:${t.port}/v1/approvals`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ action: `sign with ${pgp}`, context: { pgp, ssh: `-----BEGIN OPENSSH PRIVATE KEY-----\n${SSH_BODY}`, payee: 'mallory' } }),
+    });
+    expect(res.status).toBe(201);
+    const card = await waitForCall(t, 0, (c) => c.method === 'chat.postMessage' && c.body.channel === CHANNEL);
+    expect(JSON.stringify(card.body)).toContain('[redacted private key]');
+    expect(JSON.stringify(card.body)).toContain('mallory');
+    expect(everywhere()).not.toContain(PGP_BODY);
+    expect(everywhere()).not.toContain(SSH_BODY);
+  });
+
+  it('a key split by zero-width characters, which Slack shows whole, is blanked too', async () => {
+    const split = `${LEAKED.slice(0, 12)}\u200b${LEAKED.slice(12, 20)}\u2060${LEAKED.slice(20)}`;
+    const res = await fetch(`http://127.0.0.1:${t.port}/v1/approvals`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ action: `use ${split}`, context: { [split]: split, list: [[`x${split}\ufeff`]] } }),
+    });
+    expect(res.status).toBe(201);
+    const card = await waitForCall(t, 0, (c) => c.method === 'chat.postMessage' && c.body.channel === CHANNEL);
+    expect(JSON.stringify(card.body)).toContain('use jj_[redacted]');
+    const shown = (s: string) => s.replace(/[\u200b\u2060\ufeff]|\\u200b|\\u2060|\\ufeff/g, '');
+    expect(shown(everywhere())).not.toMatch(FRAGMENT);
+  });
+});
+
+describe('answers that repeat what they were given', () => {
+  it('a 404 does not send back a key pasted into the path, under /v1/ or anywhere else, nor a 16 KiB path', async () => {
+    for (const path of [`/v1/${LEAKED}`, `/${LEAKED}/x`, `/v1/approvals/${LEAKED}/x`, `/v1/${'a'.repeat(16_000)}`]) {
+      const res = await fetch(`http://127.0.0.1:${t.port}${path}`, { headers: { authorization: `Bearer ${key}` } });
+      expect(res.status).toBe(404);
+      const text = await res.text();
+      expect(text).not.toMatch(FRAGMENT);
+      expect(text.length).toBeLessThan(400);
+    }
+    expect(everywhere()).not.toMatch(FRAGMENT);
+  });
+
+  it('GitHub’s error text is redacted like everything else before it is shown, not only for the credentials in use', () => {
+    const token = 'ghs_0123456789abcdefghijABCDEFGHIJ0123';
+    const shown = githubMessage({ message: `Bad credentials for ${token}`, errors: [{ message: `key ${LEAKED}` }] }, ['some-other-secret']);
+    expect(shown).toContain('Bad credentials for gh*_[redacted]');
+    expect(shown).not.toContain(token.slice(4, 20));
+    expect(shown).not.toMatch(FRAGMENT);
   });
 });

@@ -121,6 +121,23 @@ describe('a signed Slack request is accepted once', () => {
     expect(published()).toBe(1);
   });
 
+  it('refuses a copied modal submission, and a copy sent with a retry header added or a query string on the path', async () => {
+    const submission = {
+      type: 'view_submission',
+      team: { id: TEAM_ID },
+      user: { id: OWNER },
+      api_app_id: 'A0APP',
+      view: { id: 'V1', callback_id: 'rotation_revoke_confirm', private_metadata: '{"rotation":999}', state: { values: {} } },
+    };
+    const body = new URLSearchParams({ payload: JSON.stringify(submission) }).toString();
+    const captured = { body, headers: { 'content-type': FORM, ...sign(body) } };
+    expect((await send(t.port, captured)).status).toBe(200);
+    expect((await send(t.port, captured)).status).toBe(401);
+    expect((await send(t.port, { body, headers: { ...captured.headers, 'x-slack-retry-num': '1' } })).status).toBe(401);
+    const res = await fetch(`http://127.0.0.1:${t.port}/slack/events?again=1`, { method: 'POST', headers: captured.headers, body });
+    expect(res.status).toBe(401);
+  });
+
   it("lets Slack's own retry through: the same body, signed anew, with X-Slack-Retry-Num", async () => {
     const body = slashForm(OWNER, 'projects create retried');
     const now = Math.floor(Date.now() / 1000);

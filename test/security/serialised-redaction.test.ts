@@ -105,6 +105,31 @@ describe('approval context on the card', () => {
   });
 });
 
+describe('approval context: more odd shapes', () => {
+  it('a key written with unicode escapes, nested `__proto__` and `constructor` in arrays: every field shows, nothing leaks or pollutes', async () => {
+    const escaped = LEAKED.replace(/./g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+    const { status, json } = await request(
+      `{"list":[{"__proto__":{"isAdmin":true}},{"constructor":{"prototype":{"x":1}}}],"${escaped}":"${escaped}","amount_eur":5}`,
+    );
+    expect(status).toBe(201);
+    const shown = await card(json.id!);
+    for (const field of ['__proto__', 'isAdmin', 'constructor', 'prototype', 'amount_eur', 'jj_[redacted]']) expect(shown).toContain(field);
+    expect(shown).not.toContain('0123456789abcdef');
+    expect(({} as Record<string, unknown>).isAdmin).toBeUndefined();
+    const stored = (t.app.db.sqlite.prepare('SELECT context FROM approvals').get() as { context: string }).context;
+    expect(stored).not.toContain('0123456789abcdef');
+  });
+
+  it('a context just under 64 KiB with a thousand fields answers 201 and the card says how much is not shown', async () => {
+    const fields = Object.fromEntries(Array.from({ length: 1000 }, (_, i) => [`field_${i}`, `${'v'.repeat(40)}${i}`]));
+    const { status, json } = await request(JSON.stringify({ first: 'payee mallory', ...fields }));
+    expect(status).toBe(201);
+    const shown = await card(json.id!);
+    expect(shown).toContain('payee mallory');
+    expect(shown).toMatch(/more characters\)/);
+  });
+});
+
 describe('other serialised data', () => {
   it('audit details are redacted field by field: a reason with a private key’s start does not swallow the next field', async () => {
     const ctx = await testContext();

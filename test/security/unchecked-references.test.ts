@@ -5,7 +5,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { BOT_USER, FakeSlack } from '../helpers/slack.ts';
-import { run } from '../e2e/keys-flow.ts';
+import { reveal, run, waitForCall } from '../e2e/keys-flow.ts';
 
 const OWNER = 'U0OWNER';
 const MEMBER = 'U0MEMBER';
@@ -81,5 +81,37 @@ describe('projects channel', () => {
     const reply = await run(t, OWNER, 'projects channel payments <#C0OPS|ops>');
     expect(reply.text).toContain('Slack could not tell me about <#C0OPS> (`internal_error`)');
     expect(channelOf()).toBeNull();
+  });
+});
+
+describe('an approvals channel checked again when a card goes', () => {
+  it('a channel shared with another organisation after it was set gets no card; the Owners get it by DM, told why', async () => {
+    const key = await reveal(t, OWNER);
+    expect((await run(t, OWNER, 'projects channel payments <#C0OPS|ops>')).text).toContain('will be posted in <#C0OPS>');
+    // Someone shares the channel with a partner organisation (Slack Connect).
+    t.slack.addChannel({ id: 'C0OPS', members: [BOT_USER, OWNER, 'U0PARTNER'], is_ext_shared: true });
+    const from = t.slack.calls.length;
+    const res = await fetch(`http://127.0.0.1:${t.port}/v1/approvals`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ action: 'pay invoice 42', context: { payee: 'acme' } }),
+    });
+    expect(res.status).toBe(201);
+    const dm = await waitForCall(t, from, (c) => c.method === 'chat.postMessage' && c.body.channel === OWNER && String(c.body.text).includes('pay invoice 42'));
+    expect(JSON.stringify(dm.body)).toContain('is now shared with another organisation');
+    expect(t.slack.calls.slice(from).some((c) => c.method === 'chat.postMessage' && c.body.channel === 'C0OPS')).toBe(false);
+  });
+
+  it('an internal channel still gets the card, checked with one conversations.info', async () => {
+    const key = await reveal(t, OWNER);
+    await run(t, OWNER, 'projects channel payments <#C0OPS|ops>');
+    const from = t.slack.calls.length;
+    await fetch(`http://127.0.0.1:${t.port}/v1/approvals`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ action: 'deploy' }),
+    });
+    await waitForCall(t, from, (c) => c.method === 'chat.postMessage' && c.body.channel === 'C0OPS');
+    expect(t.slack.calls.slice(from).filter((c) => c.method === 'conversations.info')).toHaveLength(1);
   });
 });

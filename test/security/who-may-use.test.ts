@@ -237,3 +237,62 @@ describe('standings', () => {
     expect(asked).toBe(1);
   });
 });
+
+describe('invite targets', () => {
+  it('will not give a Slack Connect visitor a role, by mention or by address, on a plain or an Enterprise Grid install', async () => {
+    const slack = fakeSlack()
+      .addUser({ id: 'U0PARTNER', email: 'p@partner.test', team_id: 'T0PARTNER' })
+      .addUser({ id: 'W0RIVAL', email: 'r@rival.test', team_id: 'T0RIVAL', enterprise_id: 'E0RIVAL' });
+    await start(slack);
+    await slash(t.port, OWNER, 'projects create payments');
+    const members = () => t.app.db.sqlite.prepare('SELECT user_id, role FROM memberships ORDER BY user_id').all();
+    const before = members();
+    expect((await slash(t.port, OWNER, 'members invite payments <@U0PARTNER|p> owner')).text).toContain('belongs to another Slack organisation');
+    expect((await slash(t.port, OWNER, 'members invite payments <@W0RIVAL>')).text).toContain('belongs to another Slack organisation');
+    expect((await slash(t.port, OWNER, 'members invite payments <mailto:p@partner.test|p@partner.test> admin')).text).toContain(
+      'someone from another Slack organisation',
+    );
+    expect(members()).toEqual(before);
+    expect(t.app.db.sqlite.prepare('SELECT count(*) AS n FROM pending_invites').get()).toEqual({ n: 0 });
+  });
+
+  it('will not give Slackbot a role, whose users.info says is_bot: false', async () => {
+    await start(fakeSlack().addUser({ id: 'USLACKBOT', is_bot: false }));
+    await slash(t.port, OWNER, 'projects create payments');
+    const before = state();
+    expect((await slash(t.port, OWNER, 'members invite payments <@USLACKBOT|slackbot> owner')).text).toContain('is an app, not a person');
+    expect(state()).toEqual(before);
+  });
+});
+
+describe('role targets', () => {
+  it('raises no one Slack says may not use JamJet, so a deactivated account cannot become the Owner left; lowering still works', async () => {
+    const slack = fakeSlack().addUser({ id: 'U0BOB', email: 'bob@acme.test' });
+    await start(slack);
+    await slash(t.port, OWNER, 'projects create payments');
+    await slash(t.port, OWNER, 'members invite payments <@U0BOB> admin');
+    // Bob leaves the company; later, in Slack, a colleague of his becomes a guest and another a partner's.
+    slack.addUser({ id: 'U0BOB', email: 'bob@acme.test', deleted: true });
+    clock.now += STANDING_TTL_MS;
+    const before = state();
+    expect((await slash(t.port, OWNER, 'members role payments <@U0BOB> owner')).text).toContain('has no active account in this workspace');
+    expect(state()).toEqual(before);
+    expect((await slash(t.port, OWNER, 'members role payments <@U0BOB> read_only')).text).toContain('is now Read-only');
+    slack.addUser({ id: 'U0BOB', email: 'bob@acme.test', team_id: 'T0PARTNER' });
+    expect((await slash(t.port, OWNER, 'members role payments <@U0BOB> member')).text).toContain('belongs to another Slack organisation');
+    slack.addUser({ id: 'U0BOB', email: 'bob@acme.test', is_restricted: true });
+    expect((await slash(t.port, OWNER, 'members role payments <@U0BOB> admin')).text).toContain('is a Slack guest');
+    expect(t.app.db.sqlite.prepare("SELECT role FROM memberships WHERE user_id = 'U0BOB'").get()).toEqual({ role: 'read_only' });
+  });
+
+  it('tells someone without a say in the project nothing about the member', async () => {
+    const slack = fakeSlack().addUser({ id: 'U0BOB', email: 'bob@acme.test' }).addUser({ id: 'U0EVE', email: 'eve@acme.test' });
+    await start(slack);
+    await slash(t.port, OWNER, 'projects create payments');
+    await slash(t.port, OWNER, 'members invite payments <@U0BOB> member');
+    slack.addUser({ id: 'U0BOB', deleted: true });
+    const reply = (await slash(t.port, 'U0EVE', 'members role payments <@U0BOB> owner')).text;
+    expect(reply).toContain('no access');
+    expect(reply).not.toContain('active account');
+  });
+});

@@ -109,16 +109,20 @@ export class Interactions {
     this.views.set(callbackId, { input, handler: handler as ViewHandler });
   }
 
-  /** Hands the registered ids to Bolt as one listener of each kind. */
+  /**
+   * Hands every button press and every modal submission to Bolt as one
+   * listener of each kind. Ids that are not registered (a button from an
+   * older version of the app, a forged id) are answered here too, with the
+   * sentence, instead of being left for Slack to time out on.
+   */
   attach(app: App): void {
-    const escape = (id: string) => id.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-    const buttonIds = new RegExp(`^(${[...this.buttons.keys()].map(escape).join('|')})$`);
-    const viewIds = new RegExp(`^(${[...this.views.keys()].map(escape).join('|')})$`);
-    app.action<BlockAction<ButtonAction>>({ type: 'block_actions', action_id: buttonIds }, (args) => this.press(args));
-    app.view({ type: 'view_submission', callback_id: viewIds }, (args) => this.submit(args as ViewArgs));
+    app.action<BlockAction<ButtonAction>>({ type: 'block_actions' }, (args) => this.press(args));
+    app.view({ type: 'view_submission' }, (args) => this.submit(args as ViewArgs));
   }
 
   private async press(args: ButtonArgs): Promise<void> {
+    // A link button (`url`) only opens its page; Slack still tells the app, which has nothing to do.
+    if (typeof (args.action as { url?: unknown }).url === 'string') return void (await args.ack());
     const registered = this.buttons.get(args.action.action_id);
     const press = Press.safeParse(args.body);
     const button = Button.safeParse(args.action);

@@ -26,7 +26,9 @@ export function homeView({ roles, approvals, rotations, isAdmin, notice }: HomeI
   if (notice) blocks.push(section(notice));
   blocks.push(context('Projects, members, API keys and approvals for JamJet. Type `/jamjet help` anywhere for every command.'));
 
-  blocks.push({ type: 'divider' }, section(`*Approvals waiting for you* (${approvals.length})`));
+  // The list comes from a capped query: past what is shown, the count is not known, only that there are more.
+  const waiting = approvals.length > 15 ? 'more than 15' : String(approvals.length);
+  blocks.push({ type: 'divider' }, section(`*Approvals waiting for you* (${waiting})`));
   if (approvals.length === 0) blocks.push(context('Nothing to decide.'));
   for (const { approval, project } of approvals.slice(0, 15)) {
     blocks.push(section(`\`${project}\`: ${escape(redact(approval.action))}\nExpires ${date(approval.expiresAt)} · \`${approval.id}\``));
