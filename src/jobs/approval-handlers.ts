@@ -39,6 +39,9 @@ interface Posted {
   readonly ts: string;
 }
 
+/** How long a channel's sharing, as Slack told it, is trusted before a card asks again. */
+const SHARING_TTL_MS = 60_000;
+
 export function registerApprovalHandlers(queue: JobQueue, deps: JobDeps): void {
   const { services, chat, log, pacer } = deps;
   const { db } = services;
@@ -134,13 +137,25 @@ export function registerApprovalHandlers(queue: JobQueue, deps: JobDeps): void {
     if (reached === 0) throw new Error(`no Owner could be sent the card: ${unreachable.join(', ')}`);
   });
 
-  /** Whether Slack says the channel is shared with another organisation now; a channel it cannot find is left to the post to report. */
+  /** What Slack last said of a channel's sharing, by channel id: a burst of cards asks once, not once a card. */
+  const sharing = new Map<string, { external: boolean; at: number }>();
+
+  /**
+   * Whether Slack says the channel is shared with another organisation (an
+   * answer at most SHARING_TTL_MS old); a channel it cannot find is left to
+   * the post to report.
+   */
   async function sharedWithOutsiders(jobId: number, channel: string): Promise<boolean> {
     const directory = deps.channels;
     if (!directory) return false;
+    const known = sharing.get(channel);
+    if (known && services.now() - known.at < SHARING_TTL_MS) return known.external;
     try {
       const info = await pacer.call(jobId, methodScope('conversations.info'), () => directory.getChannel(channel));
-      return info?.isExternal === true;
+      const external = info?.isExternal === true;
+      if (sharing.size >= 1000) sharing.clear();
+      sharing.set(channel, { external, at: services.now() });
+      return external;
     } catch (error) {
       // An outage is retried like the post; an app without the channel scopes cannot check, and posts as before.
       if (slackErrorCode(error) === 'missing_scope' || isPermanentRefusal(error)) return false;
