@@ -11,7 +11,7 @@ import type { SecretTarget } from '../github/types.ts';
 import type { GithubTargetsTable, TargetKind } from '../db/schema.ts';
 import { authorize, effectiveRole, projectName, type Project } from './access.ts';
 import { recordEvent } from './audit.ts';
-import type { Actor, ServiceContext } from './context.ts';
+import { SYSTEM_ACTOR, type Actor, type ServiceContext } from './context.ts';
 import { checkAuthority, type AuthorityRefusal, type GitHubPorts } from './github-connections.ts';
 
 export interface TargetSpec {
@@ -39,7 +39,16 @@ const MAX_TARGETS = 25;
 /** The bot only ever writes secrets named like this. */
 export const SECRET_PREFIX = 'JAMJET_';
 
-const lower = (x: string | null) => (x ?? '').toLowerCase();
+/**
+ * A name folded the way GitHub's database may compare it: without case, and
+ * (for environment names, which may hold any letter) compatibility forms and
+ * accents folded too, so `ｐｒｏｄ` or `prōd` cannot pass for another `prod`.
+ */
+const lower = (x: string | null) =>
+  (x ?? '')
+    .normalize('NFKD')
+    .replace(/\p{M}/gu, '')
+    .toLowerCase();
 
 /**
  * A secret's identity as GitHub compares it: owner, repository and
@@ -275,6 +284,40 @@ export function pauseTargetsOf(db: Db, at: number, projectId: number, userId: st
     recordEvent(db, at, { projectId, actor, action: 'github.paused', details: { target: target.id, linked_by: userId } });
   }
   return mine.map((t) => ({ ...t, pausedAt: at }));
+}
+
+/**
+ * Lifecycle at start-up: pauses every live target whose linker is neither
+ * Admin nor Owner of its project nor in `adminUsers` (JAMJET_ADMIN_USERS as
+ * the bot now reads it). Role changes pause in their own transaction; this
+ * catches the one change made outside the bot, someone taken out of
+ * JAMJET_ADMIN_USERS. Returns the targets it paused.
+ */
+export function pauseUnbackedTargets(db: Db, at: number, adminUsers: readonly string[]): Target[] {
+  return db.transaction(() => {
+    const admins = new Set(adminUsers);
+    const unbacked = db
+      .all(
+        db.q
+          .selectFrom('github_targets')
+          .innerJoin('projects', 'projects.id', 'github_targets.project_id')
+          .leftJoin('memberships', (join) =>
+            join.onRef('memberships.project_id', '=', 'github_targets.project_id').onRef('memberships.user_id', '=', 'github_targets.created_by'),
+          )
+          .selectAll('github_targets')
+          .select('memberships.role')
+          .where('github_targets.removed_at', 'is', null)
+          .where('github_targets.paused_at', 'is', null)
+          .where('projects.deleted_at', 'is', null),
+      )
+      .filter((r) => r.role !== 'owner' && r.role !== 'admin' && !admins.has(r.created_by))
+      .map(({ role: _role, ...row }) => toTarget(row));
+    for (const target of unbacked) {
+      db.run(db.q.updateTable('github_targets').set({ paused_at: at, paused_reason: 'linker_lost_role' }).where('id', '=', target.id));
+      recordEvent(db, at, { projectId: target.projectId, actor: SYSTEM_ACTOR, action: 'github.paused', details: { target: target.id, linked_by: target.createdBy } });
+    }
+    return unbacked.map((t) => ({ ...t, pausedAt: at }));
+  });
 }
 
 /** Lifecycle: a deleted project's targets are unlinked, so their secrets may be linked again. Call in the delete's transaction. */
