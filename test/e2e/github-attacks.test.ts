@@ -1,0 +1,120 @@
+/**
+ * Attacks on GitHub linking beyond the issue's own examples: environment
+ * names GitHub would read as another environment or another path, a JamJet
+ * admin who is no longer one, and a linker whose role went away by a path
+ * other than `members remove` or `members role`.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { LocalGitHub } from '../drills/local-github.ts';
+import { reveal, run } from './keys-flow.ts';
+import { connect, startWorld, waitForDm, type GitHubWorld } from './github-flow.ts';
+
+const ALICE = 'U0ALICE';
+const EVE = 'U0EVE';
+const ROOT = 'U0ROOT';
+
+let w: GitHubWorld;
+
+function acme(github: LocalGitHub): void {
+  for (const repo of ['acme/app', 'acme/shared', 'acme/payments']) github.repos.add(repo);
+  for (const repo of ['acme/app', 'acme/shared']) github.grant(repo, 'alice', 'admin').grant(repo, 'eve', 'admin');
+  github.grant('acme/payments', 'alice', 'admin');
+  github.addEnvironment('acme/shared', 'production').addEnvironment('acme/app', 'production');
+  github.member('acme', 'alice', 'admin').member('acme', 'jamjet-bot', 'admin');
+}
+
+const targetsCount = () => (w.t.app.db.sqlite.prepare('SELECT count(*) AS n FROM github_targets WHERE removed_at IS NULL').get() as { n: number }).n;
+
+async function rotate(user: string, project: string): Promise<string> {
+  const from = w.t.slack.calls.length;
+  await run(w.t, user, `keys rotate ${project}`);
+  await reveal(w.t, user, from);
+  const report = await waitForDm(w.t, user, /GitHub targets written|no GitHub targets/, from);
+  return JSON.stringify(report.body.blocks) + String(report.body.text);
+}
+
+describe('environment names', () => {
+  beforeEach(async () => {
+    const github = await new LocalGitHub().listen();
+    acme(github);
+    w = await startWorld({ users: [ALICE, EVE, ROOT], adminUsers: [ROOT], github });
+    await connect(w, ALICE, 'alice');
+    await connect(w, EVE, 'eve');
+    await run(w.t, ALICE, 'projects create alpha');
+  });
+  afterEach(async () => {
+    await w.t.stop();
+    await w.github.close();
+  });
+
+  it.each([
+    ['a path that walks out of the environment', '"../../../payments/actions"'],
+    ['a path with an encoded slash', '..%2F..%2F..%2Fpayments%2Factions'],
+    ['a trailing space', '"production "'],
+    ['a leading space', '" production"'],
+  ])('%s is refused before GitHub is asked', async (_case, env) => {
+    const before = w.github.calls.length;
+    const reply = await run(w.t, ALICE, `github link alpha acme/app --env ${env}`);
+    expect(reply.text).toMatch(/environment/);
+    expect(reply.text).toContain('Usage');
+    expect(reply.text).toContain('without spaces at either end');
+    expect(w.github.calls.slice(before)).toEqual([]);
+    expect(targetsCount()).toBe(0);
+  });
+
+  it.each([
+    ['full-width letters', 'ｐｒｏｄｕｃｔｉｏｎ'],
+    ['accents, composed and decomposed', 'prodúction'],
+    ['a combining accent', 'productio\u0301n'],
+  ])('%s that GitHub may read as the same environment collide with it', async (_case, env) => {
+    expect((await run(w.t, ALICE, 'github link alpha acme/shared --env production')).text).toContain('is linked');
+    await run(w.t, EVE, 'projects create side');
+    // The local GitHub keeps them apart; GitHub's own comparison may not.
+    w.github.addEnvironment('acme/shared', env);
+    const reply = await run(w.t, EVE, `github link side acme/shared --env ${env} --secret JAMJET_API_KEY`);
+    expect(reply.text).toContain('already holds the key');
+    expect(targetsCount()).toBe(1);
+  });
+});
+
+describe('authority that lapsed while the bot was stopped', () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'jamjet-red-'));
+    const github = await new LocalGitHub().listen();
+    acme(github);
+    w = await startWorld({ users: [ALICE, EVE, ROOT], adminUsers: [ROOT], github, databaseFile: join(dir, 'db.sqlite') });
+    await connect(w, ALICE, 'alice');
+    await run(w.t, ALICE, 'projects create alpha');
+    await reveal(w.t, ALICE);
+  });
+  afterEach(async () => {
+    await w.t.stop();
+    await w.github.close();
+  });
+
+  it('a target linked by a JAMJET_ADMIN_USERS member who is no longer one and has no role is paused, not written', async () => {
+    expect((await run(w.t, ROOT, 'github link alpha acme/payments')).text).toContain('is linked');
+    expect((await run(w.t, ALICE, 'github link alpha acme/app')).text).toContain('is linked');
+    // The operator takes ROOT out of JAMJET_ADMIN_USERS and restarts.
+    await w.t.stop();
+    w = await startWorld({ users: [ALICE, EVE, ROOT], adminUsers: [], github: w.github, databaseFile: join(dir, 'db.sqlite') });
+    const report = await rotate(ALICE, 'alpha');
+    expect(report).toContain('acme/payments (repository secret JAMJET_API_KEY): paused, not written');
+    expect(w.github.writes().filter((c) => c.path.includes('/repos/acme/payments/'))).toEqual([]);
+    expect(w.github.writes().filter((c) => c.path.includes('/repos/acme/app/'))).toHaveLength(1);
+    expect((await run(w.t, ALICE, 'github list alpha')).text).toMatch(/acme\/payments .*paused/);
+  });
+
+  it('a JAMJET_ADMIN_USERS member who is also the project Admin keeps the target written', async () => {
+    await run(w.t, ALICE, `members invite alpha <@${ROOT}> admin`);
+    expect((await run(w.t, ROOT, 'github link alpha acme/payments')).text).toContain('is linked');
+    await w.t.stop();
+    w = await startWorld({ users: [ALICE, EVE, ROOT], adminUsers: [], github: w.github, databaseFile: join(dir, 'db.sqlite') });
+    const report = await rotate(ALICE, 'alpha');
+    expect(report).toContain('1 of 1 GitHub targets written');
+  });
+});
