@@ -85,6 +85,8 @@ export class LocalGitHub {
   now: () => number = Date.now;
   /** While true, a PUT is recorded and never answered. */
   hangWrites = false;
+  /** The most items a page holds whatever `per_page` asks (GitHub: 100; a server may answer fewer). */
+  maxPerPage = 100;
   url = '';
   private readonly repoIds = new Map<string, number>();
   private keys!: { publicKey: Uint8Array; privateKey: Uint8Array };
@@ -336,7 +338,7 @@ export class LocalGitHub {
         if (!held) return notFound();
         if (held.visibility !== 'selected') return send(409, { message: 'The visibility of the secret is not selected' });
         const page = Number(new URLSearchParams(query ?? '').get('page') ?? '1');
-        const perPage = Number(new URLSearchParams(query ?? '').get('per_page') ?? '30');
+        const perPage = Math.min(this.maxPerPage, Number(new URLSearchParams(query ?? '').get('per_page') ?? '30'));
         const ids = held.selectedRepositoryIds ?? [];
         const slice = ids.slice((page - 1) * perPage, page * perPage);
         return send(200, { total_count: ids.length, repositories: slice.map((i) => ({ id: i, name: `repo-${i}` })) }, scopeHeader);

@@ -118,3 +118,30 @@ describe('authority that lapsed while the bot was stopped', () => {
     expect(report).toContain('1 of 1 GitHub targets written');
   });
 });
+
+describe('organisation secrets whose selected repositories GitHub pages oddly', () => {
+  beforeEach(async () => {
+    const github = await new LocalGitHub().listen();
+    acme(github);
+    w = await startWorld({ users: [ALICE, EVE, ROOT], adminUsers: [ROOT], github });
+    await connect(w, ALICE, 'alice');
+    await run(w.t, ALICE, 'projects create alpha');
+    await reveal(w.t, ALICE);
+  });
+  afterEach(async () => {
+    await w.t.stop();
+    await w.github.close();
+  });
+
+  it('keeps every selected repository when pages hold fewer than asked for', async () => {
+    const selected = Array.from({ length: 75 }, (_, i) => 7000 + i);
+    w.github.putByHand('org:acme/JAMJET_API_KEY', '2025-06-01T10:00:00Z', { visibility: 'selected', selectedRepositoryIds: selected });
+    w.github.maxPerPage = 30;
+    expect((await run(w.t, ALICE, 'github link alpha --org acme --replace-existing')).text).toContain('is linked');
+    const report = await rotate(ALICE, 'alpha');
+    expect(report).toContain('1 of 1 GitHub targets written');
+    const held = w.github.secrets.get('org:acme/JAMJET_API_KEY')!;
+    expect(held.visibility).toBe('selected');
+    expect(held.selectedRepositoryIds).toEqual(selected);
+  });
+});
