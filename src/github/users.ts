@@ -181,7 +181,7 @@ export function createGitHubUsers(options: GitHubUsersOptions): GitHubUsers {
       if (res.status === 200 && typeof login === 'string' && /^[A-Za-z0-9_.-]{1,100}$/.test(login) && Number.isSafeInteger(id)) {
         return { kind: 'ok', login, id: id as number };
       }
-      return { kind: 'unavailable', detail: `GitHub answered /user with HTTP ${res.status}${detail(res.json)}` };
+      return { kind: 'unavailable', detail: `GitHub answered /user with HTTP ${res.status}${detail(res.json, token)}` };
     },
 
     async repoPermission(token, owner, repo) {
@@ -191,7 +191,7 @@ export function createGitHubUsers(options: GitHubUsersOptions): GitHubUsers {
       if (res.status === 404 || res.status === 403) return { kind: 'not_found' };
       const permissions = res.json.permissions as { admin?: unknown; push?: unknown } | undefined;
       if (res.status === 200) return { kind: 'ok', admin: permissions?.admin === true, push: permissions?.push === true };
-      return { kind: 'unavailable', detail: `GitHub answered HTTP ${res.status}${detail(res.json)}` };
+      return { kind: 'unavailable', detail: `GitHub answered HTTP ${res.status}${detail(res.json, token)}` };
     },
 
     async orgMembership(token, org) {
@@ -202,12 +202,13 @@ export function createGitHubUsers(options: GitHubUsersOptions): GitHubUsers {
       if (res.status === 403) return { kind: 'forbidden' };
       const { role, state } = res.json;
       if (res.status === 200) return { kind: 'ok', role: String(role ?? ''), state: String(state ?? '') };
-      return { kind: 'unavailable', detail: `GitHub answered HTTP ${res.status}${detail(res.json)}` };
+      return { kind: 'unavailable', detail: `GitHub answered HTTP ${res.status}${detail(res.json, token)}` };
     },
   };
 }
 
-function detail(json: Record<string, unknown>): string {
-  const message = githubMessage(json, []);
+/** GitHub's message after `: `, with the token removed: GitHub's answers are not trusted to leave it out. */
+function detail(json: Record<string, unknown>, token: string): string {
+  const message = githubMessage(json, [token, `Bearer ${token}`]);
   return message ? `: ${message}` : '';
 }

@@ -85,6 +85,8 @@ export class LocalGitHub {
   now: () => number = Date.now;
   /** While true, a PUT is recorded and never answered. */
   hangWrites = false;
+  /** Answers a call in GitHub's place when it returns one (odd or hostile answers); otherwise the rules below answer. */
+  override: ((call: GitHubCall) => { status: number; json?: unknown } | undefined) | null = null;
   /** The most items a page holds whatever `per_page` asks (GitHub: 100; a server may answer fewer). */
   maxPerPage = 100;
   url = '';
@@ -207,11 +209,14 @@ export class LocalGitHub {
     }
     const [path, query] = (req.url ?? '/').split('?') as [string, string | undefined];
     const method = req.method ?? 'GET';
-    this.calls.push({ method, path, body, authorization: req.headers.authorization ?? null });
+    const call = { method, path, body, authorization: req.headers.authorization ?? null };
+    this.calls.push(call);
     const send = (status: number, json?: unknown, headers: Record<string, string> = {}) => {
       res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...headers });
       res.end(json === undefined ? '' : JSON.stringify(json));
     };
+    const overridden = this.override?.(call);
+    if (overridden) return send(overridden.status, overridden.json);
     const notFound = () => send(404, { message: 'Not Found', documentation_url: 'https://docs.github.com/rest' });
 
     // ------------------------------------------------------------ device flow (web host)

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LocalGitHub } from '../drills/local-github.ts';
 import { reveal, run } from './keys-flow.ts';
-import { connect, startWorld, waitForDm, type GitHubWorld } from './github-flow.ts';
+import { connect, startConnect, startWorld, tick, waitForDm, type GitHubWorld } from './github-flow.ts';
 
 const ALICE = 'U0ALICE';
 const EVE = 'U0EVE';
@@ -143,5 +143,53 @@ describe('organisation secrets whose selected repositories GitHub pages oddly', 
     const held = w.github.secrets.get('org:acme/JAMJET_API_KEY')!;
     expect(held.visibility).toBe('selected');
     expect(held.selectedRepositoryIds).toEqual(selected);
+  });
+});
+
+describe('GitHub echoing the user token in its answers', () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'jamjet-red-'));
+    const github = await new LocalGitHub().listen();
+    acme(github);
+    w = await startWorld({ users: [ALICE, EVE, ROOT], github, databaseFile: join(dir, 'db.sqlite') });
+  });
+  afterEach(async () => {
+    await w.t.stop();
+    await w.github.close();
+  });
+
+  const echo = (call: { path: string; authorization: string | null }, paths: RegExp) =>
+    call.authorization && paths.test(call.path)
+      ? { status: 422, json: { message: `Bad request for ${call.authorization.replace(/^Bearer /, '')}`, errors: [{ message: call.authorization }] } }
+      : undefined;
+
+  it('never carries it into a DM, a job, the database or a log', async () => {
+    await run(w.t, ALICE, 'projects create alpha');
+    // The device flow ends with a token, then /user answers with the token in its message.
+    w.github.override = (call) => echo(call, /^\/user$/);
+    const from = w.t.slack.calls.length;
+    const code = await startConnect(w, ALICE);
+    w.github.decide(code, 'approved', 'alice');
+    await tick(w, 5_000);
+    await waitForDm(w.t, ALICE, /GitHub/, from + 1);
+    // Then a connection that works, and a link whose permission read echoes it.
+    w.github.override = null;
+    await connect(w, ALICE, 'alice');
+    w.github.override = (call) => echo(call, /^\/repos\/acme\/app$/);
+    const reply = await run(w.t, ALICE, 'github link alpha acme/app');
+    expect(reply.text).toContain('HTTP 422');
+    await w.t.stop();
+    const tokens = [...w.github.tokens.entries()].filter(([, a]) => a.login === 'alice').map(([token]) => token);
+    expect(tokens).toHaveLength(2);
+    const { readFileSync, existsSync } = await import('node:fs');
+    for (const token of tokens) {
+      expect(w.t.slack.calls.filter((c) => c.raw.includes(token))).toEqual([]);
+      expect(w.t.logs.join('\n')).not.toContain(token);
+      for (const file of ['db.sqlite', 'db.sqlite-wal']) {
+        const path = join(dir, file);
+        if (existsSync(path)) expect(readFileSync(path).includes(Buffer.from(token))).toBe(false);
+      }
+    }
   });
 });
