@@ -100,6 +100,8 @@ export type PollOutcome =
   | { readonly kind: 'connected'; readonly userId: string; readonly login: string }
   | { readonly kind: 'expired'; readonly userId: string }
   | { readonly kind: 'denied'; readonly userId: string }
+  /** The GitHub account approved is already connected to another Slack user: one GitHub account, one person. */
+  | { readonly kind: 'taken'; readonly userId: string; readonly login: string }
   | { readonly kind: 'failed'; readonly userId: string; readonly detail: string };
 
 type FlowRow = Selectable<GithubDeviceFlowsTable>;
@@ -148,6 +150,14 @@ export async function pollConnect(ctx: ServiceContext, ports: GitHubPorts, flowI
     const at = ctx.now();
     const current = db.get(db.q.selectFrom('github_device_flows').select('finished_at').where('id', '=', flow.id));
     if (current?.finished_at !== null) return { kind: 'done' };
+    // A code someone else approved (a code passed on, or phished) must not make this person that GitHub account
+    // while its owner uses it here; the owner's `github disconnect` frees it.
+    const holder = db.get(db.q.selectFrom('github_connections').select('user_id').where('github_id', '=', user.id).where('user_id', '!=', userId));
+    if (holder) {
+      db.run(db.q.updateTable('github_device_flows').set({ finished_at: at, outcome: 'failed', device_code_sealed: null }).where('id', '=', flow.id));
+      recordEvent(db, at, { projectId: null, actor: userId, action: 'github.connect_taken', details: { flow: flow.id, github_login: user.login, github_id: user.id } });
+      return { kind: 'taken', userId, login: user.login };
+    }
     db.run(db.q.deleteFrom('github_connections').where('user_id', '=', userId));
     db.run(
       db.q.insertInto('github_connections').values({ user_id: userId, github_login: user.login, github_id: user.id, token_sealed: sealed, connected_at: at }),

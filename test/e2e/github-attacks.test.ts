@@ -193,3 +193,33 @@ describe('GitHub echoing the user token in its answers', () => {
     }
   });
 });
+
+describe("someone else's GitHub account", () => {
+  beforeEach(async () => {
+    const github = await new LocalGitHub().listen();
+    acme(github);
+    w = await startWorld({ users: [ALICE, EVE], github });
+  });
+  afterEach(async () => {
+    await w.t.stop();
+    await w.github.close();
+  });
+
+  it("a code approved by a GitHub account another Slack user has connected connects nobody, and linking stays refused", async () => {
+    await connect(w, ALICE, 'alice');
+    await run(w.t, EVE, 'projects create side');
+    // Eve gets alice to approve Eve's code on GitHub.
+    const from = w.t.slack.calls.length;
+    const code = await startConnect(w, EVE);
+    w.github.decide(code, 'approved', 'alice');
+    await tick(w, 5_000);
+    const dm = await waitForDm(w.t, EVE, /already connected to another Slack account/, from);
+    expect(String(dm.body.text)).toContain('nothing is connected');
+    const rows = w.t.app.db.sqlite.prepare('SELECT user_id, github_login FROM github_connections ORDER BY user_id').all();
+    expect(rows).toEqual([{ user_id: ALICE, github_login: 'alice' }]);
+    expect((await run(w.t, EVE, 'github link side acme/app')).text).toContain('run `/jamjet github connect` first');
+    // Once alice disconnects, the account is free for whoever approves a code with it.
+    await run(w.t, ALICE, 'github disconnect');
+    await connect(w, EVE, 'alice');
+  });
+});

@@ -30,6 +30,9 @@ export function connectOutcomeMessage(outcome: Exclude<PollOutcome, { kind: 'don
     case 'denied':
       text = `:no_entry: The authorisation was cancelled on GitHub; nothing is connected. Run ${CONNECT} to try again.`;
       break;
+    case 'taken':
+      text = `:no_entry: The code was approved on GitHub as *${escape(outcome.login)}*, which is already connected to another Slack account; nothing is connected. Approve your code with your own GitHub account, or have that person run \`/jamjet github disconnect\` first.`;
+      break;
     case 'failed':
       text =
         outcome.detail === 'unsealable'
