@@ -42,14 +42,16 @@ export type TokenAnswer =
 export type UserAnswer = { readonly kind: 'ok'; readonly login: string; readonly id: number } | { readonly kind: 'unauthorized' } | Unavailable;
 
 export type RepoAnswer =
-  | { readonly kind: 'ok'; readonly admin: boolean; readonly push: boolean }
+  /** `owner` and `repo` are the names GitHub answered with (`full_name`): the current ones after a rename or transfer. */
+  | { readonly kind: 'ok'; readonly admin: boolean; readonly push: boolean; readonly owner: string; readonly repo: string }
   /** GitHub shows no such repository to this person (404), or refused to (403). */
   | { readonly kind: 'not_found' }
   | { readonly kind: 'unauthorized' }
   | Unavailable;
 
 export type MembershipAnswer =
-  | { readonly kind: 'ok'; readonly role: string; readonly state: string }
+  /** `org` is the organisation's login as GitHub answered it (`organization.login`), or the name asked for. */
+  | { readonly kind: 'ok'; readonly role: string; readonly state: string; readonly org: string }
   | { readonly kind: 'not_member' }
   /** 403: the organisation restricts third-party access, or the token lacks read:org. */
   | { readonly kind: 'forbidden' }
@@ -74,6 +76,9 @@ export interface GitHubUsersOptions {
   readonly clientId: string | null;
 }
 
+/** `owner/repo` as GitHub names repositories (the same rules as src/github/names.ts). */
+const FULL_NAME = /^([A-Za-z0-9][A-Za-z0-9-]{0,38})\/([A-Za-z0-9._-]{1,100})$/;
+const ORG = /^[A-Za-z0-9][A-Za-z0-9-]{0,38}$/;
 const DEVICE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
 /** Read the repositories and organisation memberships an OAuth App's user can see; GitHub Apps ignore scopes. */
 const SCOPES = 'repo read:org';
@@ -190,7 +195,12 @@ export function createGitHubUsers(options: GitHubUsersOptions): GitHubUsers {
       if (res.status === 401) return { kind: 'unauthorized' };
       if (res.status === 404 || res.status === 403) return { kind: 'not_found' };
       const permissions = res.json.permissions as { admin?: unknown; push?: unknown } | undefined;
-      if (res.status === 200) return { kind: 'ok', admin: permissions?.admin === true, push: permissions?.push === true };
+      if (res.status === 200) {
+        // GitHub follows a renamed or transferred repository to its current name; its full_name says which it is.
+        const full = typeof res.json.full_name === 'string' ? FULL_NAME.exec(res.json.full_name) : null;
+        if (!full) return { kind: 'unavailable', detail: 'GitHub answered without the repository full_name' };
+        return { kind: 'ok', admin: permissions?.admin === true, push: permissions?.push === true, owner: full[1]!, repo: full[2]! };
+      }
       return { kind: 'unavailable', detail: `GitHub answered HTTP ${res.status}${detail(res.json, token)}` };
     },
 
@@ -201,7 +211,11 @@ export function createGitHubUsers(options: GitHubUsersOptions): GitHubUsers {
       if (res.status === 404) return { kind: 'not_member' };
       if (res.status === 403) return { kind: 'forbidden' };
       const { role, state } = res.json;
-      if (res.status === 200) return { kind: 'ok', role: String(role ?? ''), state: String(state ?? '') };
+      if (res.status === 200) {
+        const login = (res.json.organization as { login?: unknown } | undefined)?.login;
+        const name = typeof login === 'string' && ORG.test(login) && login.toLowerCase() === org.toLowerCase() ? login : org;
+        return { kind: 'ok', role: String(role ?? ''), state: String(state ?? ''), org: name };
+      }
       return { kind: 'unavailable', detail: `GitHub answered HTTP ${res.status}${detail(res.json, token)}` };
     },
   };

@@ -200,7 +200,10 @@ export function disconnect(ctx: ServiceContext, actor: Actor): Connection | null
   });
 }
 
-export type Authority = { readonly kind: 'jamjet_admin' } | { readonly kind: 'github'; readonly login: string };
+export type Authority =
+  | { readonly kind: 'jamjet_admin' }
+  /** `owner` and `repo` as GitHub names them now (after a rename or transfer, in GitHub's case); `repo` null for organisations. */
+  | { readonly kind: 'github'; readonly login: string; readonly owner: string; readonly repo: string | null };
 
 /** Why GitHub's word is missing or says no. */
 export type AuthorityRefusal =
@@ -251,7 +254,7 @@ export async function checkAuthority(
     if (answer.role !== 'admin' || answer.state !== 'active') {
       return no({ kind: 'not_org_admin', login, org: spec.owner, role: answer.role, state: answer.state });
     }
-    return { ok: true, value: { kind: 'github', login } };
+    return { ok: true, value: { kind: 'github', login, owner: answer.org, repo: null } };
   }
   const answer = await ports.users.repoPermission(token, spec.owner, spec.repo!);
   if (answer.kind === 'unauthorized') {
@@ -260,6 +263,6 @@ export async function checkAuthority(
   }
   if (answer.kind === 'unavailable') return no(answer);
   if (answer.kind === 'not_found') return no({ kind: 'repo_not_visible', login, owner: spec.owner, repo: spec.repo! });
-  if (!answer.admin) return no({ kind: 'not_repo_admin', login, owner: spec.owner, repo: spec.repo!, push: answer.push });
-  return { ok: true, value: { kind: 'github', login } };
+  if (!answer.admin) return no({ kind: 'not_repo_admin', login, owner: answer.owner, repo: answer.repo, push: answer.push });
+  return { ok: true, value: { kind: 'github', login, owner: answer.owner, repo: answer.repo } };
 }

@@ -183,7 +183,7 @@ export async function linkTarget(
   spec: TargetSpec,
   replaceExisting: boolean,
 ): Promise<LinkResult> {
-  const wanted = { ...spec, secretName: spec.secretName.toUpperCase() };
+  let wanted = { ...spec, secretName: spec.secretName.toUpperCase() };
   const access = authorize(ctx.db, actor, name, 'manage_keys');
   if (!access.ok) return refuse({ kind: 'access', error: access.error });
   const early = conflictOf(ctx.db, actor, access.value.project, wanted);
@@ -191,6 +191,8 @@ export async function linkTarget(
 
   const authority = await checkAuthority(ctx, ports, actor, wanted);
   if (!authority.ok) return refuse({ kind: 'authority', refusal: authority.refusal });
+  // The names GitHub answered with: an old name of a renamed repository, or another case, is the same secret.
+  if (authority.value.kind === 'github') wanted = { ...wanted, owner: authority.value.owner, repo: authority.value.repo ?? wanted.repo };
 
   const inspection = await ports.store.inspect(toSecretTarget(wanted));
   if (!inspection.ok) return refuse({ kind: 'github', message: inspection.message });

@@ -85,6 +85,8 @@ export class LocalGitHub {
   now: () => number = Date.now;
   /** While true, a PUT is recorded and never answered. */
   hangWrites = false;
+  /** Old repository names (lower-case `owner/repo`) GitHub redirects to the current one, after a rename or transfer. */
+  readonly renamed = new Map<string, string>();
   /** Answers a call in GitHub's place when it returns one (odd or hostile answers); otherwise the rules below answer. */
   override: ((call: GitHubCall) => { status: number; json?: unknown } | undefined) | null = null;
   /** The most items a page holds whatever `per_page` asks (GitHub: 100; a server may answer fewer). */
@@ -217,6 +219,12 @@ export class LocalGitHub {
     };
     const overridden = this.override?.(call);
     if (overridden) return send(overridden.status, overridden.json);
+    // A renamed or transferred repository: GitHub redirects (301 for reads, 307 otherwise) to the current name.
+    const old = /^\/repos\/([^/]+)\/([^/]+)(\/.*)?$/.exec(path);
+    const current = old ? this.renamed.get(`${decodeURIComponent(old[1]!)}/${decodeURIComponent(old[2]!)}`.toLowerCase()) : undefined;
+    if (old && current) {
+      return send(method === 'GET' ? 301 : 307, { message: 'Moved Permanently' }, { location: `${this.url}/repos/${current}${old[3] ?? ''}${query ? `?${query}` : ''}` });
+    }
     const notFound = () => send(404, { message: 'Not Found', documentation_url: 'https://docs.github.com/rest' });
 
     // ------------------------------------------------------------ device flow (web host)

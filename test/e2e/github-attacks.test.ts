@@ -223,3 +223,33 @@ describe("someone else's GitHub account", () => {
     await connect(w, EVE, 'alice');
   });
 });
+
+describe('repositories GitHub knows by another name', () => {
+  beforeEach(async () => {
+    const github = await new LocalGitHub().listen();
+    acme(github);
+    // acme/app was once acme/legacy-app; GitHub redirects the old name.
+    github.renamed.set('acme/legacy-app', 'acme/app');
+    w = await startWorld({ users: [ALICE, EVE], github });
+    await connect(w, ALICE, 'alice');
+    await connect(w, EVE, 'eve');
+    await run(w.t, ALICE, 'projects create alpha');
+    await run(w.t, EVE, 'projects create side');
+  });
+  afterEach(async () => {
+    await w.t.stop();
+    await w.github.close();
+  });
+
+  it.each([
+    ['the old name, linked second', 'acme/app', 'acme/legacy-app'],
+    ['the current name, linked second', 'acme/legacy-app', 'acme/app'],
+    ['the old name in another case', 'acme/app', 'ACME/Legacy-App'],
+  ])('%s: one owner per secret still holds', async (_case, first, second) => {
+    const linked = await run(w.t, ALICE, `github link alpha ${first}`);
+    expect(linked.text).toContain('is linked to acme/app (repository secret JAMJET_API_KEY)');
+    const reply = await run(w.t, EVE, `github link side ${second} --secret JAMJET_API_KEY`);
+    expect(reply.text).toContain('already holds the key');
+    expect(targetsCount()).toBe(1);
+  });
+});

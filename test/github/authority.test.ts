@@ -88,12 +88,23 @@ describe("GitHub on a person's behalf", () => {
   });
 
   it("reads the person's repository permission and organisation membership with their token", async () => {
-    nock(API).get('/repos/acme/app').matchHeader('authorization', `Bearer ${USER_TOKEN}`).reply(200, { permissions: { admin: true, push: true } });
-    expect(await users.repoPermission(USER_TOKEN, 'acme', 'app')).toEqual({ kind: 'ok', admin: true, push: true });
+    nock(API)
+      .get('/repos/acme/app')
+      .matchHeader('authorization', `Bearer ${USER_TOKEN}`)
+      .reply(200, { full_name: 'Acme/App', permissions: { admin: true, push: true } });
+    expect(await users.repoPermission(USER_TOKEN, 'acme', 'app')).toEqual({ kind: 'ok', admin: true, push: true, owner: 'Acme', repo: 'App' });
+    // A renamed repository: GitHub answers with its current name.
+    nock(API).get('/repos/acme/old-app').reply(200, { full_name: 'acme/app', permissions: { admin: true, push: true } });
+    expect(await users.repoPermission(USER_TOKEN, 'acme', 'old-app')).toMatchObject({ kind: 'ok', owner: 'acme', repo: 'app' });
+    // An answer without a usable full_name is not GitHub's word on any repository.
+    nock(API).get('/repos/acme/app').reply(200, { full_name: '../evil', permissions: { admin: true, push: true } });
+    expect(await users.repoPermission(USER_TOKEN, 'acme', 'app')).toMatchObject({ kind: 'unavailable' });
     nock(API).get('/repos/acme/secret').reply(404, { message: 'Not Found' });
     expect(await users.repoPermission(USER_TOKEN, 'acme', 'secret')).toEqual({ kind: 'not_found' });
     nock(API).get('/user/memberships/orgs/acme').reply(200, { role: 'admin', state: 'pending' });
-    expect(await users.orgMembership(USER_TOKEN, 'acme')).toEqual({ kind: 'ok', role: 'admin', state: 'pending' });
+    expect(await users.orgMembership(USER_TOKEN, 'acme')).toEqual({ kind: 'ok', role: 'admin', state: 'pending', org: 'acme' });
+    nock(API).get('/user/memberships/orgs/acme').reply(200, { role: 'admin', state: 'active', organization: { login: 'ACME' } });
+    expect(await users.orgMembership(USER_TOKEN, 'acme')).toEqual({ kind: 'ok', role: 'admin', state: 'active', org: 'ACME' });
     nock(API).get('/user/memberships/orgs/acme').reply(401, { message: 'Bad credentials' });
     expect(await users.orgMembership(USER_TOKEN, 'acme')).toEqual({ kind: 'unauthorized' });
   });
