@@ -148,12 +148,12 @@ export function createGitHubUsers(options: GitHubUsersOptions): GitHubUsers {
             deviceCode: j.device_code,
             userCode: j.user_code,
             verificationUri: j.verification_uri,
-            expiresIn: typeof j.expires_in === 'number' && j.expires_in > 0 ? j.expires_in : 900,
-            interval: typeof j.interval === 'number' && j.interval > 0 ? j.interval : 5,
+            expiresIn: seconds(j.expires_in, 900, 60, 3600),
+            interval: seconds(j.interval, 5, 1, 600),
           },
         };
       }
-      const error = typeof j.error === 'string' ? j.error : `HTTP ${res.status}`;
+      const error = typeof j.error === 'string' ? j.error.slice(0, 60) : `HTTP ${res.status}`;
       return { kind: 'refused', detail: error };
     },
 
@@ -167,7 +167,7 @@ export function createGitHubUsers(options: GitHubUsersOptions): GitHubUsers {
         case 'authorization_pending':
           return { kind: 'pending' };
         case 'slow_down':
-          return { kind: 'slow_down', interval: typeof j.interval === 'number' ? j.interval : null };
+          return { kind: 'slow_down', interval: typeof j.interval === 'number' ? seconds(j.interval, 5, 1, 600) : null };
         case 'expired_token':
           return { kind: 'expired' };
         case 'access_denied':
@@ -219,6 +219,16 @@ export function createGitHubUsers(options: GitHubUsersOptions): GitHubUsers {
       return { kind: 'unavailable', detail: `GitHub answered HTTP ${res.status}${detail(res.json, token)}` };
     },
   };
+}
+
+/**
+ * A whole number of seconds GitHub sent, kept within `min`..`max` (GitHub
+ * sends 900 and 5): an odd answer must neither poll GitHub many times a
+ * second nor keep a code alive for ever. `fallback` when it is not a number.
+ */
+function seconds(value: unknown, fallback: number, min: number, max: number): number {
+  if (typeof value !== 'number' || !Number.isFinite(value)) return fallback;
+  return Math.min(max, Math.max(min, Math.ceil(value)));
 }
 
 /** GitHub's message after `: `, with the token removed: GitHub's answers are not trusted to leave it out. */

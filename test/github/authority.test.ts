@@ -57,6 +57,13 @@ describe("GitHub on a person's behalf", () => {
       .post('/login/device/code')
       .reply(200, { device_code: 'dc', user_code: '<!channel>', verification_uri: 'javascript:alert(1)', expires_in: 900, interval: 5 });
     expect(await users.requestDeviceCode()).toMatchObject({ kind: 'refused' });
+    // Odd timings: no polling many times a second, no code alive for ever, no endless error text.
+    nock(WEB)
+      .post('/login/device/code')
+      .reply(200, { device_code: 'dc', user_code: 'ABCD-1234', verification_uri: 'https://github.com/login/device', expires_in: 1e12, interval: 0.001 });
+    expect(await users.requestDeviceCode()).toMatchObject({ kind: 'ok', code: { expiresIn: 3600, interval: 1 } });
+    nock(WEB).post('/login/device/code').reply(200, { error: 'x'.repeat(5000) });
+    expect(await users.requestDeviceCode()).toEqual({ kind: 'refused', detail: 'x'.repeat(60) });
     nock(WEB).post('/login/device/code').reply(200, { error: 'device_flow_disabled' });
     expect(await users.requestDeviceCode()).toEqual({ kind: 'refused', detail: 'device_flow_disabled' });
   });
@@ -65,6 +72,7 @@ describe("GitHub on a person's behalf", () => {
     [{ error: 'authorization_pending' }, { kind: 'pending' }],
     [{ error: 'slow_down', interval: 10 }, { kind: 'slow_down', interval: 10 }],
     [{ error: 'slow_down' }, { kind: 'slow_down', interval: null }],
+    [{ error: 'slow_down', interval: 1e15 }, { kind: 'slow_down', interval: 600 }],
     [{ error: 'expired_token' }, { kind: 'expired' }],
     [{ error: 'access_denied' }, { kind: 'denied' }],
     [{ error: 'incorrect_device_code' }, { kind: 'refused', detail: 'incorrect_device_code' }],
