@@ -186,13 +186,16 @@ export async function linkTarget(
   let wanted = { ...spec, secretName: spec.secretName.toUpperCase() };
   const access = authorize(ctx.db, actor, name, 'manage_keys');
   if (!access.ok) return refuse({ kind: 'access', error: access.error });
+  // What other projects link is told only to someone GitHub backs there: before that, only this project's own refusals.
   const early = conflictOf(ctx.db, actor, access.value.project, wanted);
-  if (early) return refuse(early);
+  if (early && early.kind !== 'held') return refuse(early);
 
   const authority = await checkAuthority(ctx, ports, actor, wanted);
   if (!authority.ok) return refuse({ kind: 'authority', refusal: authority.refusal });
   // The names GitHub answered with: an old name of a renamed repository, or another case, is the same secret.
   if (authority.value.kind === 'github') wanted = { ...wanted, owner: authority.value.owner, repo: authority.value.repo ?? wanted.repo };
+  const held = conflictOf(ctx.db, actor, access.value.project, wanted);
+  if (held) return refuse(held);
 
   const inspection = await ports.store.inspect(toSecretTarget(wanted));
   if (!inspection.ok) return refuse({ kind: 'github', message: inspection.message });

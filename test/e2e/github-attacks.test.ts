@@ -253,3 +253,31 @@ describe('repositories GitHub knows by another name', () => {
     expect(targetsCount()).toBe(1);
   });
 });
+
+describe('what a refused link reveals', () => {
+  beforeEach(async () => {
+    const github = await new LocalGitHub().listen();
+    acme(github);
+    w = await startWorld({ users: [ALICE, EVE, ROOT], github });
+    await connect(w, ALICE, 'alice');
+    await run(w.t, ALICE, 'projects create alpha');
+    await run(w.t, EVE, 'projects create side');
+  });
+  afterEach(async () => {
+    await w.t.stop();
+    await w.github.close();
+  });
+
+  it('someone GitHub does not back learns nothing of what other projects link', async () => {
+    // acme/payments is private to alice; eve cannot see it on GitHub.
+    expect((await run(w.t, ALICE, 'github link alpha acme/payments')).text).toContain('is linked');
+    const unconnected = await run(w.t, EVE, 'github link side acme/payments');
+    expect(unconnected.text).toContain('run `/jamjet github connect` first');
+    await connect(w, EVE, 'eve');
+    for (const text of ['github link side acme/payments', 'github link side acme/payments --env production', 'github link side acme/nothing-here']) {
+      const reply = await run(w.t, EVE, text);
+      expect(reply.text, text).toContain('GitHub shows eve no repository');
+      expect(reply.text, text).not.toContain('holds the key');
+    }
+  });
+});
