@@ -46,6 +46,8 @@ export type RepoAnswer =
   | { readonly kind: 'ok'; readonly admin: boolean; readonly push: boolean; readonly owner: string; readonly repo: string }
   /** GitHub shows no such repository to this person (404), or refused to (403). */
   | { readonly kind: 'not_found' }
+  /** 403: the organisation enforces SAML single sign-on and the token is not authorised for it. */
+  | { readonly kind: 'sso' }
   | { readonly kind: 'unauthorized' }
   | Unavailable;
 
@@ -55,6 +57,8 @@ export type MembershipAnswer =
   | { readonly kind: 'not_member' }
   /** 403: the organisation restricts third-party access, or the token lacks read:org. */
   | { readonly kind: 'forbidden' }
+  /** 403: the organisation enforces SAML single sign-on and the token is not authorised for it. */
+  | { readonly kind: 'sso' }
   | { readonly kind: 'unauthorized' }
   | Unavailable;
 
@@ -193,7 +197,8 @@ export function createGitHubUsers(options: GitHubUsersOptions): GitHubUsers {
       const res = await api(token, `/repos/${seg(owner)}/${seg(repo)}`);
       if (isUnavailable(res)) return res;
       if (res.status === 401) return { kind: 'unauthorized' };
-      if (res.status === 404 || res.status === 403) return { kind: 'not_found' };
+      if (res.status === 403) return forbidden(res.json, token) ?? { kind: 'not_found' };
+      if (res.status === 404) return { kind: 'not_found' };
       const permissions = res.json.permissions as { admin?: unknown; push?: unknown } | undefined;
       if (res.status === 200) {
         // GitHub follows a renamed or transferred repository to its current name; its full_name says which it is.
@@ -209,7 +214,7 @@ export function createGitHubUsers(options: GitHubUsersOptions): GitHubUsers {
       if (isUnavailable(res)) return res;
       if (res.status === 401) return { kind: 'unauthorized' };
       if (res.status === 404) return { kind: 'not_member' };
-      if (res.status === 403) return { kind: 'forbidden' };
+      if (res.status === 403) return forbidden(res.json, token) ?? { kind: 'forbidden' };
       const { role, state } = res.json;
       if (res.status === 200) {
         const login = (res.json.organization as { login?: unknown } | undefined)?.login;
@@ -219,6 +224,18 @@ export function createGitHubUsers(options: GitHubUsersOptions): GitHubUsers {
       return { kind: 'unavailable', detail: `GitHub answered HTTP ${res.status}${detail(res.json, token)}` };
     },
   };
+}
+
+/**
+ * The 403s that say something other than "no permission": a rate limit,
+ * which passes with time, and an organisation's SAML single sign-on, which
+ * the person lifts by authorising the token on GitHub. Null for the rest.
+ */
+function forbidden(json: Record<string, unknown>, token: string): Unavailable | { readonly kind: 'sso' } | null {
+  const message = githubMessage(json, [token]);
+  if (/rate limit/i.test(message)) return { kind: 'unavailable', detail: 'GitHub rate limit' };
+  if (/SAML|single sign-on|\bSSO\b/i.test(message)) return { kind: 'sso' };
+  return null;
 }
 
 /**

@@ -216,6 +216,8 @@ export type AuthorityRefusal =
   | { readonly kind: 'repo_not_visible'; readonly login: string; readonly owner: string; readonly repo: string }
   | { readonly kind: 'not_org_admin'; readonly login: string; readonly org: string; readonly role: string | null; readonly state: string | null }
   | { readonly kind: 'org_forbidden'; readonly login: string; readonly org: string }
+  /** The organisation enforces SAML single sign-on and the person's token is not authorised for it. */
+  | { readonly kind: 'sso'; readonly login: string; readonly org: string }
   | { readonly kind: 'unavailable'; readonly detail: string };
 
 /**
@@ -250,6 +252,7 @@ export async function checkAuthority(
     }
     if (answer.kind === 'unavailable') return no(answer);
     if (answer.kind === 'forbidden') return no({ kind: 'org_forbidden', login, org: spec.owner });
+    if (answer.kind === 'sso') return no({ kind: 'sso', login, org: spec.owner });
     if (answer.kind === 'not_member') return no({ kind: 'not_org_admin', login, org: spec.owner, role: null, state: null });
     if (answer.role !== 'admin' || answer.state !== 'active') {
       return no({ kind: 'not_org_admin', login, org: spec.owner, role: answer.role, state: answer.state });
@@ -263,6 +266,7 @@ export async function checkAuthority(
   }
   if (answer.kind === 'unavailable') return no(answer);
   if (answer.kind === 'not_found') return no({ kind: 'repo_not_visible', login, owner: spec.owner, repo: spec.repo! });
+  if (answer.kind === 'sso') return no({ kind: 'sso', login, org: spec.owner });
   if (!answer.admin) return no({ kind: 'not_repo_admin', login, owner: answer.owner, repo: answer.repo, push: answer.push });
   return { ok: true, value: { kind: 'github', login, owner: answer.owner, repo: answer.repo } };
 }

@@ -281,3 +281,29 @@ describe('what a refused link reveals', () => {
     }
   });
 });
+
+describe('GitHub refusing the permission read for reasons other than permission', () => {
+  beforeEach(async () => {
+    const github = await new LocalGitHub().listen();
+    acme(github);
+    w = await startWorld({ users: [ALICE], github });
+    await connect(w, ALICE, 'alice');
+    await run(w.t, ALICE, 'projects create alpha');
+  });
+  afterEach(async () => {
+    await w.t.stop();
+    await w.github.close();
+  });
+
+  it.each([
+    ['SAML single sign-on', 'Resource protected by organization SAML enforcement. You must grant your OAuth token access to this organization.', 'authorise acme for the JamJet app'],
+    ['a rate limit', 'API rate limit exceeded for user ID 1001.', 'try again in a minute'],
+  ])('%s: the reply says what to do, and nothing is linked', async (_case, message, expected) => {
+    w.github.override = (call) => (call.authorization !== null && /^\/(repos\/acme\/app|user\/memberships\/orgs\/acme)$/.test(call.path) ? { status: 403, json: { message } } : undefined);
+    for (const text of ['github link alpha acme/app', 'github link alpha --org acme']) {
+      const reply = await run(w.t, ALICE, text);
+      expect(reply.text, text).toContain(expected);
+    }
+    expect(targetsCount()).toBe(0);
+  });
+});

@@ -107,6 +107,17 @@ describe("GitHub on a person's behalf", () => {
     // An answer without a usable full_name is not GitHub's word on any repository.
     nock(API).get('/repos/acme/app').reply(200, { full_name: '../evil', permissions: { admin: true, push: true } });
     expect(await users.repoPermission(USER_TOKEN, 'acme', 'app')).toMatchObject({ kind: 'unavailable' });
+    // 403s that are not about permission: a rate limit passes, SAML single sign-on needs the token authorised.
+    nock(API).get('/repos/acme/app').reply(403, { message: 'API rate limit exceeded for user ID 1.' });
+    expect(await users.repoPermission(USER_TOKEN, 'acme', 'app')).toMatchObject({ kind: 'unavailable' });
+    nock(API)
+      .get('/repos/acme/app')
+      .reply(403, { message: 'Resource protected by organization SAML enforcement. You must grant your OAuth token access to this organization.' });
+    expect(await users.repoPermission(USER_TOKEN, 'acme', 'app')).toEqual({ kind: 'sso' });
+    nock(API).get('/user/memberships/orgs/acme').reply(403, { message: 'Resource protected by organization SAML enforcement.' });
+    expect(await users.orgMembership(USER_TOKEN, 'acme')).toEqual({ kind: 'sso' });
+    nock(API).get('/repos/acme/app').reply(403, { message: 'Must have admin rights to Repository.' });
+    expect(await users.repoPermission(USER_TOKEN, 'acme', 'app')).toEqual({ kind: 'not_found' });
     nock(API).get('/repos/acme/secret').reply(404, { message: 'Not Found' });
     expect(await users.repoPermission(USER_TOKEN, 'acme', 'secret')).toEqual({ kind: 'not_found' });
     nock(API).get('/user/memberships/orgs/acme').reply(200, { role: 'admin', state: 'pending' });

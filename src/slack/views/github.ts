@@ -73,6 +73,8 @@ function authoritySentence(r: AuthorityRefusal, spec: TargetSpec): string {
     }
     case 'org_forbidden':
       return `GitHub would not show ${escape(r.login)}'s membership of ${escape(r.org)}: an organisation owner must approve the JamJet GitHub app for ${escape(r.org)} (or grant it organisation members read access); then link again.`;
+    case 'sso':
+      return `${escape(r.org)} uses SAML single sign-on, and ${escape(r.login)}'s JamJet connection is not authorised for it: on GitHub open Settings → Applications, authorise ${escape(r.org)} for the JamJet app (or run ${CONNECT} again and authorise it there), then link again.`;
     case 'unavailable':
       return `GitHub did not answer while checking your permission on ${escape(describeSpec(spec))} (${escape(r.detail)}); try again in a minute.`;
   }
