@@ -41,7 +41,15 @@ export function connectionOf(db: Db, userId: string): Connection | null {
 }
 
 export type StartConnect =
-  | { readonly kind: 'started'; readonly userCode: string; readonly verificationUri: string; readonly expiresAt: number; readonly connected: Connection | null }
+  | {
+      readonly kind: 'started';
+      readonly userCode: string;
+      readonly verificationUri: string;
+      readonly expiresAt: number;
+      readonly connected: Connection | null;
+      /** Codes of this person's earlier flows, still under way, that this one ended. */
+      readonly replacedCodes: readonly string[];
+    }
   | { readonly kind: 'disabled' }
   /** GitHub said no (device flow off for the app, a wrong client id): `detail` is GitHub's error code. */
   | { readonly kind: 'refused'; readonly detail: string }
@@ -60,6 +68,9 @@ export async function startConnect(ctx: ServiceContext, ports: GitHubPorts, acto
   const { db } = ctx;
   return db.transaction(() => {
     const at = ctx.now();
+    const replacedCodes = db
+      .all(db.q.selectFrom('github_device_flows').select('user_code').where('user_id', '=', actor.userId).where('finished_at', 'is', null))
+      .map((r) => r.user_code);
     cancelFlows(db, at, actor.userId);
     const expiresAt = at + code.expiresIn * 1000;
     const { id } = db.get(
@@ -78,7 +89,7 @@ export async function startConnect(ctx: ServiceContext, ports: GitHubPorts, acto
     )!;
     ctx.jobs.enqueue(DEVICE_POLL_JOB, { flow: id }, at + code.interval * 1000);
     recordEvent(db, at, { projectId: null, actor: actor.userId, action: 'github.connect_started', details: { flow: id } });
-    return { kind: 'started', userCode: code.userCode, verificationUri: code.verificationUri, expiresAt, connected: connectionOf(db, actor.userId) };
+    return { kind: 'started', userCode: code.userCode, verificationUri: code.verificationUri, expiresAt, connected: connectionOf(db, actor.userId), replacedCodes };
   });
 }
 

@@ -205,6 +205,20 @@ describe("someone else's GitHub account", () => {
     await w.github.close();
   });
 
+  it('a second connect says the first code no longer connects anything; only the second connects', async () => {
+    const first = await startConnect(w, EVE);
+    const from = w.t.slack.calls.length;
+    const second = await startConnect(w, EVE);
+    const dm = await waitForDm(w.t, EVE, /enter the code/, from);
+    expect(String(dm.body.text)).toContain(`The code sent before (${first}) no longer connects anything.`);
+    w.github.decide(first, 'approved', 'eve');
+    await tick(w, 5_000);
+    expect(w.t.app.db.sqlite.prepare('SELECT count(*) AS n FROM github_connections').get()).toEqual({ n: 0 });
+    w.github.decide(second, 'approved', 'eve');
+    await tick(w, 5_000);
+    await waitForDm(w.t, EVE, /connected to GitHub as \*eve\*/, from);
+  });
+
   it("a code approved by a GitHub account another Slack user has connected connects nobody, and linking stays refused", async () => {
     await connect(w, ALICE, 'alice');
     await run(w.t, EVE, 'projects create side');

@@ -9,7 +9,11 @@ const CONNECT = '`/jamjet github connect`';
 
 /** The DM with the device code: where to enter it, and until when. */
 export function deviceCodeMessage(started: Extract<StartConnect, { kind: 'started' }>): Message {
-  const replaces = started.connected ? ` This replaces your connection as *${escape(started.connected.login)}* once you approve.` : '';
+  const replaces =
+    (started.connected ? ` This replaces your connection as *${escape(started.connected.login)}* once you approve.` : '') +
+    (started.replacedCodes.length > 0
+      ? ` The code${started.replacedCodes.length === 1 ? '' : 's'} sent before (${started.replacedCodes.map((c) => escape(c)).join(', ')}) no longer connect${started.replacedCodes.length === 1 ? 's' : ''} anything.`
+      : '');
   const text =
     `:link: To connect your GitHub account, open ${escape(started.verificationUri)} and enter the code *${escape(started.userCode)}* ` +
     `before ${date(started.expiresAt)}.${replaces} I will tell you here which GitHub login is connected. ` +
