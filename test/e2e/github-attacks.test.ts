@@ -233,7 +233,9 @@ describe("someone else's GitHub account", () => {
     expect(rows).toEqual([{ user_id: ALICE, github_login: 'alice' }]);
     expect((await run(w.t, EVE, 'github link side acme/app')).text).toContain('run `/jamjet github connect` first');
     // Once alice disconnects, the account is free for whoever approves a code with it.
+    await run(w.t, ALICE, 'projects create alpha');
     await run(w.t, ALICE, 'github disconnect');
+    expect((await run(w.t, ALICE, 'github link alpha acme/app')).text).toContain('run `/jamjet github connect` first');
     await connect(w, EVE, 'alice');
   });
 });
