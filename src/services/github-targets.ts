@@ -41,13 +41,14 @@ export const SECRET_PREFIX = 'JAMJET_';
 
 /**
  * A name folded the way GitHub's database may compare it: without case, and
- * (for environment names, which may hold any letter) compatibility forms and
- * accents folded too, so `ｐｒｏｄ` or `prōd` cannot pass for another `prod`.
+ * (for environment names, which may hold any letter) compatibility forms,
+ * accents and invisible characters folded too, so `ｐｒｏｄ` or `prōd` cannot
+ * pass for another `prod`.
  */
 const lower = (x: string | null) =>
   (x ?? '')
     .normalize('NFKD')
-    .replace(/\p{M}/gu, '')
+    .replace(/[\p{M}\p{Default_Ignorable_Code_Point}]/gu, '')
     .toLowerCase();
 
 /**

@@ -69,6 +69,8 @@ describe('environment names', () => {
     ['full-width letters', 'ｐｒｏｄｕｃｔｉｏｎ'],
     ['accents, composed and decomposed', 'prodúction'],
     ['a combining accent', 'productio\u0301n'],
+    ['a soft hyphen and a word joiner', 'pro\u00adduc\u2060tion'],
+    ['a Hangul filler', 'produc\u115ftion'],
   ])('%s that GitHub may read as the same environment collide with it', async (_case, env) => {
     expect((await run(w.t, ALICE, 'github link alpha acme/shared --env production')).text).toContain('is linked');
     await run(w.t, EVE, 'projects create side');
