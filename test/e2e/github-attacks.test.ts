@@ -9,7 +9,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LocalGitHub } from '../drills/local-github.ts';
-import { reveal, run } from './keys-flow.ts';
+import { press, reveal, run, waitForButton } from './keys-flow.ts';
 import { connect, startConnect, startWorld, tick, waitForDm, type GitHubWorld } from './github-flow.ts';
 
 const ALICE = 'U0ALICE';
@@ -323,5 +323,43 @@ describe('GitHub refusing the permission read for reasons other than permission'
       expect(reply.text, text).toContain(expected);
     }
     expect(targetsCount()).toBe(0);
+  });
+});
+
+describe('Retry after the linker lost their role', () => {
+  const ADAM = 'U0ADAM';
+  beforeEach(async () => {
+    const github = await new LocalGitHub().listen();
+    acme(github);
+    github.repos.add('acme/adam-scratch');
+    github.grant('acme/adam-scratch', 'adam', 'admin');
+    w = await startWorld({ users: [ALICE, ADAM], github });
+    await connect(w, ALICE, 'alice');
+    await connect(w, ADAM, 'adam');
+    await run(w.t, ALICE, 'projects create alpha');
+    await reveal(w.t, ALICE);
+    await run(w.t, ALICE, `members invite alpha <@${ADAM}> admin`);
+  });
+  afterEach(async () => {
+    await w.t.stop();
+    await w.github.close();
+  });
+
+  it('writes nothing to the target of an Admin removed since the write failed', async () => {
+    expect((await run(w.t, ADAM, 'github link alpha acme/adam-scratch')).text).toContain('is linked');
+    // GitHub fails the write to adam's repository during the rotation.
+    w.github.override = (call) => (call.method === 'PUT' && call.path.startsWith('/repos/acme/adam-scratch/') ? { status: 502, json: { message: 'Bad gateway' } } : undefined);
+    const from = w.t.slack.calls.length;
+    await run(w.t, ALICE, 'keys rotate alpha');
+    await reveal(w.t, ALICE, from);
+    const retry = await waitForButton(w.t, ALICE, 'rotation_retry', from);
+    w.github.override = null;
+    const failedWrites = w.github.writes().length;
+    expect((await run(w.t, ALICE, `members remove alpha <@${ADAM}>`)).text).toContain('Paused the GitHub target they linked');
+    const pressed = await press(w.t, ALICE, 'rotation_retry', retry.value);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(w.github.writes().slice(failedWrites)).toEqual([]);
+    const after = w.t.slack.calls.slice(pressed).map((c) => JSON.stringify(c.body)).join('\n');
+    expect(after).toContain('paused, not written');
   });
 });
