@@ -93,14 +93,15 @@ export async function startConnect(ctx: ServiceContext, ports: GitHubPorts, acto
   });
 }
 
-function cancelFlows(db: Db, at: number, userId: string): void {
-  db.run(
+/** Ends the person's flows under way; how many there were. */
+function cancelFlows(db: Db, at: number, userId: string): number {
+  return db.run(
     db.q
       .updateTable('github_device_flows')
       .set({ finished_at: at, outcome: 'cancelled', device_code_sealed: null })
       .where('user_id', '=', userId)
       .where('finished_at', 'is', null),
-  );
+  ).changes;
 }
 
 export type PollOutcome =
@@ -197,17 +198,20 @@ function finish(ctx: ServiceContext, flow: FlowRow, outcome: 'expired' | 'denied
   });
 }
 
-/** `github disconnect`: forgets the token and login, and cancels a flow under way; the login it was, or null. */
-export function disconnect(ctx: ServiceContext, actor: Actor): Connection | null {
+/**
+ * `github disconnect`: forgets the token and login, and cancels flows under
+ * way; the connection it was (or null) and whether a code was cancelled.
+ */
+export function disconnect(ctx: ServiceContext, actor: Actor): { connection: Connection | null; cancelledCode: boolean } {
   const { db } = ctx;
   return db.transaction(() => {
     const at = ctx.now();
     const connection = connectionOf(db, actor.userId);
-    cancelFlows(db, at, actor.userId);
-    if (!connection) return null;
+    const cancelledCode = cancelFlows(db, at, actor.userId) > 0;
+    if (!connection) return { connection: null, cancelledCode };
     db.run(db.q.deleteFrom('github_connections').where('user_id', '=', actor.userId));
     recordEvent(db, at, { projectId: null, actor: actor.userId, action: 'github.disconnected', details: { github_login: connection.login } });
-    return connection;
+    return { connection, cancelledCode };
   });
 }
 

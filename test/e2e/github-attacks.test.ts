@@ -221,6 +221,15 @@ describe("someone else's GitHub account", () => {
     await waitForDm(w.t, EVE, /connected to GitHub as \*eve\*/, from);
   });
 
+  it('disconnect during a flow says the code no longer connects anything, and it does not', async () => {
+    const code = await startConnect(w, EVE);
+    const reply = await run(w.t, EVE, 'github disconnect');
+    expect(reply.text).toContain('not connected to GitHub; there is nothing to forget. The code from your last `/jamjet github connect` no longer connects anything.');
+    w.github.decide(code, 'approved', 'eve');
+    await tick(w, 5_000);
+    expect(w.t.app.db.sqlite.prepare('SELECT count(*) AS n FROM github_connections').get()).toEqual({ n: 0 });
+  });
+
   it("a code approved by a GitHub account another Slack user has connected connects nobody, and linking stays refused", async () => {
     await connect(w, ALICE, 'alice');
     await run(w.t, EVE, 'projects create side');
