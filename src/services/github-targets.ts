@@ -5,7 +5,7 @@
  */
 import { fail, ok, type AppError, type Result } from '../core/errors.ts';
 import type { Db } from '../db/database.ts';
-import type { Selectable } from 'kysely';
+import { sql, type Selectable } from 'kysely';
 import { describeTarget } from '../github/names.ts';
 import type { SecretTarget } from '../github/types.ts';
 import type { GithubTargetsTable, TargetKind } from '../db/schema.ts';
@@ -33,6 +33,8 @@ export interface Target extends TargetSpec {
   readonly createdAt: number;
   /** Set while the linker is no longer Admin or Owner: the target is kept but not written. */
   readonly pausedAt: number | null;
+  /** Why: `linker_lost_role`, or `linked_without_github_authority` (linked before links needed GitHub's word). */
+  readonly pausedReason: string | null;
 }
 
 const MAX_TARGETS = 25;
@@ -107,6 +109,7 @@ export function toTarget(r: Selectable<GithubTargetsTable>): Target {
     createdBy: r.created_by,
     createdAt: r.created_at,
     pausedAt: r.paused_at,
+    pausedReason: r.paused_reason,
   };
 }
 
@@ -289,19 +292,33 @@ export function pauseTargetsOf(db: Db, at: number, projectId: number, userId: st
     db.run(db.q.updateTable('github_targets').set({ paused_at: at, paused_reason: 'linker_lost_role' }).where('id', '=', target.id));
     recordEvent(db, at, { projectId, actor, action: 'github.paused', details: { target: target.id, linked_by: userId } });
   }
-  return mine.map((t) => ({ ...t, pausedAt: at }));
+  return mine.map((t) => ({ ...t, pausedAt: at, pausedReason: 'linker_lost_role' }));
 }
 
 /**
  * Lifecycle at start-up: pauses every live target whose linker is neither
  * Admin nor Owner of its project nor in `adminUsers` (JAMJET_ADMIN_USERS as
- * the bot now reads it). Role changes pause in their own transaction; this
- * catches the one change made outside the bot, someone taken out of
- * JAMJET_ADMIN_USERS. Returns the targets it paused.
+ * the bot now reads it), and every target linked before links needed
+ * GitHub's word (its audit event records no `authority`): an Admin or Owner
+ * whom GitHub backs may link it again. Role changes pause in their own
+ * transaction; this catches what changed outside the bot: someone taken out
+ * of JAMJET_ADMIN_USERS, or an upgrade. Returns the targets it paused.
  */
 export function pauseUnbackedTargets(db: Db, at: number, adminUsers: readonly string[]): Target[] {
   return db.transaction(() => {
     const admins = new Set(adminUsers);
+    // Links made since GitHub's word is asked record it (`authority`) in their audit event; older ones never had it.
+    const backed = new Set(
+      db
+        .all(
+          db.q
+            .selectFrom('audit_events')
+            .select(sql<number>`json_extract(details, '$.target')`.as('target'))
+            .where('action', 'in', ['github.linked', 'github.relinked'])
+            .where(sql<unknown>`json_extract(details, '$.authority')`, 'is not', null),
+        )
+        .map((r) => Number(r.target)),
+    );
     const unbacked = db
       .all(
         db.q
@@ -316,13 +333,16 @@ export function pauseUnbackedTargets(db: Db, at: number, adminUsers: readonly st
           .where('github_targets.paused_at', 'is', null)
           .where('projects.deleted_at', 'is', null),
       )
-      .filter((r) => r.role !== 'owner' && r.role !== 'admin' && !admins.has(r.created_by))
-      .map(({ role: _role, ...row }) => toTarget(row));
-    for (const target of unbacked) {
-      db.run(db.q.updateTable('github_targets').set({ paused_at: at, paused_reason: 'linker_lost_role' }).where('id', '=', target.id));
-      recordEvent(db, at, { projectId: target.projectId, actor: SYSTEM_ACTOR, action: 'github.paused', details: { target: target.id, linked_by: target.createdBy } });
+      .map(({ role, ...row }) => ({
+        target: toTarget(row),
+        reason: !backed.has(row.id) ? 'linked_without_github_authority' : role !== 'owner' && role !== 'admin' && !admins.has(row.created_by) ? 'linker_lost_role' : null,
+      }))
+      .filter((r) => r.reason !== null);
+    for (const { target, reason } of unbacked) {
+      db.run(db.q.updateTable('github_targets').set({ paused_at: at, paused_reason: reason }).where('id', '=', target.id));
+      recordEvent(db, at, { projectId: target.projectId, actor: SYSTEM_ACTOR, action: 'github.paused', details: { target: target.id, linked_by: target.createdBy, reason } });
     }
-    return unbacked.map((t) => ({ ...t, pausedAt: at }));
+    return unbacked.map(({ target, reason }) => ({ ...target, pausedAt: at, pausedReason: reason }));
   });
 }
 

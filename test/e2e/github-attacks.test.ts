@@ -111,6 +111,25 @@ describe('authority that lapsed while the bot was stopped', () => {
     expect((await run(w.t, ALICE, 'github list alpha')).text).toMatch(/acme\/payments .*paused/);
   });
 
+  it('a target linked before links needed GitHub’s word (an upgrade) is paused at start', async () => {
+    expect((await run(w.t, ALICE, 'github link alpha acme/app')).text).toContain('is linked');
+    // A row from before the upgrade: linked by the project Owner, its audit event without GitHub's word.
+    await run(w.t, EVE, 'projects create side');
+    const side = w.t.app.db.sqlite.prepare("SELECT id FROM projects WHERE name = 'side'").get() as { id: number };
+    w.t.app.db.sqlite
+      .prepare("INSERT INTO github_targets (project_id, kind, owner, repo, secret_name, created_by, created_at) VALUES (?, 'repo', 'acme', 'payments', 'JAMJET_API_KEY', ?, 0)")
+      .run(side.id, EVE);
+    await w.t.stop();
+    w = await startWorld({ users: [ALICE, EVE, ROOT], adminUsers: [ROOT], github: w.github, databaseFile: join(dir, 'db.sqlite') });
+    const report = await rotate(EVE, 'side');
+    expect(report).toContain('acme/payments (repository secret JAMJET_API_KEY): paused, not written. <@U0EVE> linked it before links needed GitHub');
+    expect(report).toContain('(no GitHub targets written)');
+    expect(report).not.toContain('No GitHub targets are linked');
+    expect(w.github.writes().filter((c) => c.path.includes('/repos/acme/payments/'))).toEqual([]);
+    // alpha's own link, made with GitHub's word, is written as before.
+    expect(await rotate(ALICE, 'alpha')).toContain('1 of 1 GitHub targets written');
+  });
+
   it('a JAMJET_ADMIN_USERS member who is also the project Admin keeps the target written', async () => {
     await run(w.t, ALICE, `members invite alpha <@${ROOT}> admin`);
     expect((await run(w.t, ROOT, 'github link alpha acme/payments')).text).toContain('is linked');
