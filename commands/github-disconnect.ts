@@ -11,10 +11,11 @@ export default defineCommand({
   positionals: [],
   schema: z.object({}),
   run(ctx) {
-    const forgotten = disconnect(ctx.services, ctx.actor);
-    if (!forgotten) return { text: 'Your Slack account is not connected to GitHub; there is nothing to forget.' };
+    const { connection: forgotten, cancelledCode } = disconnect(ctx.services, ctx.actor);
+    const code = cancelledCode ? ' The code from your last `/jamjet github connect` no longer connects anything.' : '';
+    if (!forgotten) return { text: `Your Slack account is not connected to GitHub; there is nothing to forget.${code}` };
     return {
-      text: `:broken_chain: Disconnected GitHub login *${escape(forgotten.login)}*: the bot no longer holds your token. Targets you linked stay linked. To revoke the token on GitHub too, remove the app under Settings → Applications there.`,
+      text: `:broken_chain: Disconnected GitHub login *${escape(forgotten.login)}*: the bot no longer holds your token. Targets you linked stay linked. To revoke the token on GitHub too, remove the app under Settings → Applications there.${code}`,
     };
   },
 });

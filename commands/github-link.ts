@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { isValidSecretName } from '../src/github/names.ts';
+import { isValidEnvironmentName, isValidSecretName } from '../src/github/names.ts';
 import { findLiveProject } from '../src/services/access.ts';
 import { defaultSecretName, describeSpec, linkTarget, type TargetSpec } from '../src/services/github-targets.ts';
 import { projectName } from '../src/slack/args.ts';
@@ -27,7 +27,9 @@ export default defineCommand({
         .optional(),
       env: z
         .string()
-        .refine((e) => e.trim() !== '' && e.length <= 255, { error: 'The environment is a GitHub environment name of 1 to 255 characters.' })
+        .refine(isValidEnvironmentName, {
+          error: 'The environment is a GitHub environment name of 1 to 255 characters, without spaces at either end or `.` and `..` as path parts.',
+        })
         .optional(),
       secret: z
         .string()

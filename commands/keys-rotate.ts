@@ -41,7 +41,8 @@ export default defineCommand({
       text: `:arrows_counterclockwise: Rotating \`${name}\`: new key ${keyLabel(key)}. ${old} Your one-time Reveal button is on its way by DM.${github}`,
       followUp: async (respond) => {
         await deliverKey(ctx, userId, { project: name, key, ticket }, respond);
-        if (targets.length === 0) return;
+        // Paused targets alone still get the report: it says they were not written and who may link them again.
+        if (targets.length === 0 && rotationDetails(ctx.services.db, rotation.id)!.paused.length === 0) return;
         await writeTargets(ctx.services, ctx.secrets, rotation.id, targets, plaintext, userId);
         const report = rotationReport(rotationDetails(ctx.services.db, rotation.id)!, encodeTicket(ticket));
         await dmOrRespond(ctx, userId, report, respond);

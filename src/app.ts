@@ -15,6 +15,7 @@ import { createTokenSealer } from './github/token-seal.ts';
 import { createGitHubUsers } from './github/users.ts';
 import { registerGitHubHandlers } from './jobs/github-handlers.ts';
 import type { GitHubPorts } from './services/github-connections.ts';
+import { pauseUnbackedTargets } from './services/github-targets.ts';
 import { registerApprovalHandlers } from './jobs/approval-handlers.ts';
 import { registerJobHandlers } from './jobs/handlers.ts';
 import { JobQueue } from './jobs/queue.ts';
@@ -192,6 +193,9 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
         hash: e.hash,
       }),
     );
+    // Someone taken out of JAMJET_ADMIN_USERS no longer backs the targets they linked as one.
+    const unbacked = pauseUnbackedTargets(db, now(), config.adminUsers);
+    if (unbacked.length > 0) log.warn('github targets paused: their linker is no longer Admin or Owner', { targets: unbacked.map((t) => t.id) });
     const store = createGitHubSecretStore({
       apiUrl: config.github.apiUrl,
       auth: config.github.auth,

@@ -81,13 +81,24 @@ export function endpointsFor(octokit: Octokit, target: SecretTarget): SecretEndp
             throw error;
           }
           if (secret.visibility !== 'selected') return { visibility: secret.visibility };
-          const ids: number[] = [];
+          // Paged until GitHub's total_count is reached: a server may hold fewer per page than asked for,
+          // and writing a partial list would take the secret away from the repositories left out.
+          const ids = new Set<number>();
+          let total = 0;
           for (let page = 1; ; page++) {
             const { data } = await actions.listSelectedReposForOrgSecret({ ...where, secret_name, per_page: 100, page });
-            ids.push(...data.repositories.map((r) => r.id));
-            if (data.repositories.length < 100 || ids.length >= data.total_count) break;
+            total = data.total_count;
+            const before = ids.size;
+            for (const r of data.repositories) ids.add(r.id);
+            // An empty page, or one that repeats the last (a server ignoring `page`), ends the list.
+            if (ids.size === before || ids.size >= total) break;
           }
-          return { visibility: 'selected', selectedRepositoryIds: ids };
+          if (ids.size !== total) {
+            throw Object.assign(new Error(`GitHub listed ${ids.size} of the ${total} repositories selected for ${secret_name}; not written, so none loses it.`), {
+              status: 502,
+            });
+          }
+          return { visibility: 'selected', selectedRepositoryIds: [...ids] };
         },
       };
     }

@@ -17,10 +17,30 @@ const OWNER = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$/;
 const REPO = /^[A-Za-z0-9._-]{1,100}$/;
 const isDotPath = (s: string) => s === '.' || s === '..';
 
-function validEnvironment(name: string): boolean {
-  // eslint-disable-next-line no-control-regex
-  return name.trim() !== '' && name.length <= 255 && !/[\u0000-\u001f\u007f]/.test(name) && !isDotPath(name);
+/** `name` with %XX escapes decoded once, or as it is when they are not valid UTF-8. */
+function decoded(name: string): string {
+  try {
+    return decodeURIComponent(name);
+  } catch {
+    return name;
+  }
 }
+
+/**
+ * Whether GitHub could read `name` only as the environment it spells: 1 to
+ * 255 characters, no control characters, no space at either end (GitHub's
+ * database ignores trailing spaces when it compares names), and no `.` or
+ * `..` between slashes, plain or %-encoded, that a server decoding the path
+ * would follow into another repository.
+ */
+export function isValidEnvironmentName(name: string): boolean {
+  if (name.trim() !== name || name === '' || name.length > 255) return false;
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(name)) return false;
+  return ![name, decoded(name)].some((n) => n.split(/[/\\]/).some(isDotPath));
+}
+
+const validEnvironment = isValidEnvironmentName;
 
 /** One sentence naming what is wrong with the target, or null when GitHub could accept it. */
 export function targetProblem(target: SecretTarget): string | null {

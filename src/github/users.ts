@@ -42,17 +42,23 @@ export type TokenAnswer =
 export type UserAnswer = { readonly kind: 'ok'; readonly login: string; readonly id: number } | { readonly kind: 'unauthorized' } | Unavailable;
 
 export type RepoAnswer =
-  | { readonly kind: 'ok'; readonly admin: boolean; readonly push: boolean }
+  /** `owner` and `repo` are the names GitHub answered with (`full_name`): the current ones after a rename or transfer. */
+  | { readonly kind: 'ok'; readonly admin: boolean; readonly push: boolean; readonly owner: string; readonly repo: string }
   /** GitHub shows no such repository to this person (404), or refused to (403). */
   | { readonly kind: 'not_found' }
+  /** 403: the organisation enforces SAML single sign-on and the token is not authorised for it. */
+  | { readonly kind: 'sso' }
   | { readonly kind: 'unauthorized' }
   | Unavailable;
 
 export type MembershipAnswer =
-  | { readonly kind: 'ok'; readonly role: string; readonly state: string }
+  /** `org` is the organisation's login as GitHub answered it (`organization.login`), or the name asked for. */
+  | { readonly kind: 'ok'; readonly role: string; readonly state: string; readonly org: string }
   | { readonly kind: 'not_member' }
   /** 403: the organisation restricts third-party access, or the token lacks read:org. */
   | { readonly kind: 'forbidden' }
+  /** 403: the organisation enforces SAML single sign-on and the token is not authorised for it. */
+  | { readonly kind: 'sso' }
   | { readonly kind: 'unauthorized' }
   | Unavailable;
 
@@ -74,6 +80,9 @@ export interface GitHubUsersOptions {
   readonly clientId: string | null;
 }
 
+/** `owner/repo` as GitHub names repositories (the same rules as src/github/names.ts). */
+const FULL_NAME = /^([A-Za-z0-9][A-Za-z0-9-]{0,38})\/([A-Za-z0-9._-]{1,100})$/;
+const ORG = /^[A-Za-z0-9][A-Za-z0-9-]{0,38}$/;
 const DEVICE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
 /** Read the repositories and organisation memberships an OAuth App's user can see; GitHub Apps ignore scopes. */
 const SCOPES = 'repo read:org';
@@ -143,12 +152,12 @@ export function createGitHubUsers(options: GitHubUsersOptions): GitHubUsers {
             deviceCode: j.device_code,
             userCode: j.user_code,
             verificationUri: j.verification_uri,
-            expiresIn: typeof j.expires_in === 'number' && j.expires_in > 0 ? j.expires_in : 900,
-            interval: typeof j.interval === 'number' && j.interval > 0 ? j.interval : 5,
+            expiresIn: seconds(j.expires_in, 900, 60, 3600),
+            interval: seconds(j.interval, 5, 1, 600),
           },
         };
       }
-      const error = typeof j.error === 'string' ? j.error : `HTTP ${res.status}`;
+      const error = typeof j.error === 'string' ? j.error.slice(0, 60) : `HTTP ${res.status}`;
       return { kind: 'refused', detail: error };
     },
 
@@ -162,7 +171,7 @@ export function createGitHubUsers(options: GitHubUsersOptions): GitHubUsers {
         case 'authorization_pending':
           return { kind: 'pending' };
         case 'slow_down':
-          return { kind: 'slow_down', interval: typeof j.interval === 'number' ? j.interval : null };
+          return { kind: 'slow_down', interval: typeof j.interval === 'number' ? seconds(j.interval, 5, 1, 600) : null };
         case 'expired_token':
           return { kind: 'expired' };
         case 'access_denied':
@@ -181,17 +190,23 @@ export function createGitHubUsers(options: GitHubUsersOptions): GitHubUsers {
       if (res.status === 200 && typeof login === 'string' && /^[A-Za-z0-9_.-]{1,100}$/.test(login) && Number.isSafeInteger(id)) {
         return { kind: 'ok', login, id: id as number };
       }
-      return { kind: 'unavailable', detail: `GitHub answered /user with HTTP ${res.status}${detail(res.json)}` };
+      return { kind: 'unavailable', detail: `GitHub answered /user with HTTP ${res.status}${detail(res.json, token)}` };
     },
 
     async repoPermission(token, owner, repo) {
       const res = await api(token, `/repos/${seg(owner)}/${seg(repo)}`);
       if (isUnavailable(res)) return res;
       if (res.status === 401) return { kind: 'unauthorized' };
-      if (res.status === 404 || res.status === 403) return { kind: 'not_found' };
+      if (res.status === 403) return forbidden(res.json, token) ?? { kind: 'not_found' };
+      if (res.status === 404) return { kind: 'not_found' };
       const permissions = res.json.permissions as { admin?: unknown; push?: unknown } | undefined;
-      if (res.status === 200) return { kind: 'ok', admin: permissions?.admin === true, push: permissions?.push === true };
-      return { kind: 'unavailable', detail: `GitHub answered HTTP ${res.status}${detail(res.json)}` };
+      if (res.status === 200) {
+        // GitHub follows a renamed or transferred repository to its current name; its full_name says which it is.
+        const full = typeof res.json.full_name === 'string' ? FULL_NAME.exec(res.json.full_name) : null;
+        if (!full) return { kind: 'unavailable', detail: 'GitHub answered without the repository full_name' };
+        return { kind: 'ok', admin: permissions?.admin === true, push: permissions?.push === true, owner: full[1]!, repo: full[2]! };
+      }
+      return { kind: 'unavailable', detail: `GitHub answered HTTP ${res.status}${detail(res.json, token)}` };
     },
 
     async orgMembership(token, org) {
@@ -199,15 +214,42 @@ export function createGitHubUsers(options: GitHubUsersOptions): GitHubUsers {
       if (isUnavailable(res)) return res;
       if (res.status === 401) return { kind: 'unauthorized' };
       if (res.status === 404) return { kind: 'not_member' };
-      if (res.status === 403) return { kind: 'forbidden' };
+      if (res.status === 403) return forbidden(res.json, token) ?? { kind: 'forbidden' };
       const { role, state } = res.json;
-      if (res.status === 200) return { kind: 'ok', role: String(role ?? ''), state: String(state ?? '') };
-      return { kind: 'unavailable', detail: `GitHub answered HTTP ${res.status}${detail(res.json)}` };
+      if (res.status === 200) {
+        const login = (res.json.organization as { login?: unknown } | undefined)?.login;
+        const name = typeof login === 'string' && ORG.test(login) && login.toLowerCase() === org.toLowerCase() ? login : org;
+        return { kind: 'ok', role: String(role ?? ''), state: String(state ?? ''), org: name };
+      }
+      return { kind: 'unavailable', detail: `GitHub answered HTTP ${res.status}${detail(res.json, token)}` };
     },
   };
 }
 
-function detail(json: Record<string, unknown>): string {
-  const message = githubMessage(json, []);
+/**
+ * The 403s that say something other than "no permission": a rate limit,
+ * which passes with time, and an organisation's SAML single sign-on, which
+ * the person lifts by authorising the token on GitHub. Null for the rest.
+ */
+function forbidden(json: Record<string, unknown>, token: string): Unavailable | { readonly kind: 'sso' } | null {
+  const message = githubMessage(json, [token]);
+  if (/rate limit/i.test(message)) return { kind: 'unavailable', detail: 'GitHub rate limit' };
+  if (/SAML|single sign-on|\bSSO\b/i.test(message)) return { kind: 'sso' };
+  return null;
+}
+
+/**
+ * A whole number of seconds GitHub sent, kept within `min`..`max` (GitHub
+ * sends 900 and 5): an odd answer must neither poll GitHub many times a
+ * second nor keep a code alive for ever. `fallback` when it is not a number.
+ */
+function seconds(value: unknown, fallback: number, min: number, max: number): number {
+  if (typeof value !== 'number' || !Number.isFinite(value)) return fallback;
+  return Math.min(max, Math.max(min, Math.ceil(value)));
+}
+
+/** GitHub's message after `: `, with the token removed: GitHub's answers are not trusted to leave it out. */
+function detail(json: Record<string, unknown>, token: string): string {
+  const message = githubMessage(json, [token, `Bearer ${token}`]);
   return message ? `: ${message}` : '';
 }

@@ -41,7 +41,15 @@ export function connectionOf(db: Db, userId: string): Connection | null {
 }
 
 export type StartConnect =
-  | { readonly kind: 'started'; readonly userCode: string; readonly verificationUri: string; readonly expiresAt: number; readonly connected: Connection | null }
+  | {
+      readonly kind: 'started';
+      readonly userCode: string;
+      readonly verificationUri: string;
+      readonly expiresAt: number;
+      readonly connected: Connection | null;
+      /** Codes of this person's earlier flows, still under way, that this one ended. */
+      readonly replacedCodes: readonly string[];
+    }
   | { readonly kind: 'disabled' }
   /** GitHub said no (device flow off for the app, a wrong client id): `detail` is GitHub's error code. */
   | { readonly kind: 'refused'; readonly detail: string }
@@ -60,6 +68,9 @@ export async function startConnect(ctx: ServiceContext, ports: GitHubPorts, acto
   const { db } = ctx;
   return db.transaction(() => {
     const at = ctx.now();
+    const replacedCodes = db
+      .all(db.q.selectFrom('github_device_flows').select('user_code').where('user_id', '=', actor.userId).where('finished_at', 'is', null))
+      .map((r) => r.user_code);
     cancelFlows(db, at, actor.userId);
     const expiresAt = at + code.expiresIn * 1000;
     const { id } = db.get(
@@ -78,18 +89,19 @@ export async function startConnect(ctx: ServiceContext, ports: GitHubPorts, acto
     )!;
     ctx.jobs.enqueue(DEVICE_POLL_JOB, { flow: id }, at + code.interval * 1000);
     recordEvent(db, at, { projectId: null, actor: actor.userId, action: 'github.connect_started', details: { flow: id } });
-    return { kind: 'started', userCode: code.userCode, verificationUri: code.verificationUri, expiresAt, connected: connectionOf(db, actor.userId) };
+    return { kind: 'started', userCode: code.userCode, verificationUri: code.verificationUri, expiresAt, connected: connectionOf(db, actor.userId), replacedCodes };
   });
 }
 
-function cancelFlows(db: Db, at: number, userId: string): void {
-  db.run(
+/** Ends the person's flows under way; how many there were. */
+function cancelFlows(db: Db, at: number, userId: string): number {
+  return db.run(
     db.q
       .updateTable('github_device_flows')
       .set({ finished_at: at, outcome: 'cancelled', device_code_sealed: null })
       .where('user_id', '=', userId)
       .where('finished_at', 'is', null),
-  );
+  ).changes;
 }
 
 export type PollOutcome =
@@ -100,6 +112,8 @@ export type PollOutcome =
   | { readonly kind: 'connected'; readonly userId: string; readonly login: string }
   | { readonly kind: 'expired'; readonly userId: string }
   | { readonly kind: 'denied'; readonly userId: string }
+  /** The GitHub account approved is already connected to another Slack user: one GitHub account, one person. */
+  | { readonly kind: 'taken'; readonly userId: string; readonly login: string }
   | { readonly kind: 'failed'; readonly userId: string; readonly detail: string };
 
 type FlowRow = Selectable<GithubDeviceFlowsTable>;
@@ -148,6 +162,14 @@ export async function pollConnect(ctx: ServiceContext, ports: GitHubPorts, flowI
     const at = ctx.now();
     const current = db.get(db.q.selectFrom('github_device_flows').select('finished_at').where('id', '=', flow.id));
     if (current?.finished_at !== null) return { kind: 'done' };
+    // A code someone else approved (a code passed on, or phished) must not make this person that GitHub account
+    // while its owner uses it here; the owner's `github disconnect` frees it.
+    const holder = db.get(db.q.selectFrom('github_connections').select('user_id').where('github_id', '=', user.id).where('user_id', '!=', userId));
+    if (holder) {
+      db.run(db.q.updateTable('github_device_flows').set({ finished_at: at, outcome: 'failed', device_code_sealed: null }).where('id', '=', flow.id));
+      recordEvent(db, at, { projectId: null, actor: userId, action: 'github.connect_taken', details: { flow: flow.id, github_login: user.login, github_id: user.id } });
+      return { kind: 'taken', userId, login: user.login };
+    }
     db.run(db.q.deleteFrom('github_connections').where('user_id', '=', userId));
     db.run(
       db.q.insertInto('github_connections').values({ user_id: userId, github_login: user.login, github_id: user.id, token_sealed: sealed, connected_at: at }),
@@ -176,21 +198,27 @@ function finish(ctx: ServiceContext, flow: FlowRow, outcome: 'expired' | 'denied
   });
 }
 
-/** `github disconnect`: forgets the token and login, and cancels a flow under way; the login it was, or null. */
-export function disconnect(ctx: ServiceContext, actor: Actor): Connection | null {
+/**
+ * `github disconnect`: forgets the token and login, and cancels flows under
+ * way; the connection it was (or null) and whether a code was cancelled.
+ */
+export function disconnect(ctx: ServiceContext, actor: Actor): { connection: Connection | null; cancelledCode: boolean } {
   const { db } = ctx;
   return db.transaction(() => {
     const at = ctx.now();
     const connection = connectionOf(db, actor.userId);
-    cancelFlows(db, at, actor.userId);
-    if (!connection) return null;
+    const cancelledCode = cancelFlows(db, at, actor.userId) > 0;
+    if (!connection) return { connection: null, cancelledCode };
     db.run(db.q.deleteFrom('github_connections').where('user_id', '=', actor.userId));
     recordEvent(db, at, { projectId: null, actor: actor.userId, action: 'github.disconnected', details: { github_login: connection.login } });
-    return connection;
+    return { connection, cancelledCode };
   });
 }
 
-export type Authority = { readonly kind: 'jamjet_admin' } | { readonly kind: 'github'; readonly login: string };
+export type Authority =
+  | { readonly kind: 'jamjet_admin' }
+  /** `owner` and `repo` as GitHub names them now (after a rename or transfer, in GitHub's case); `repo` null for organisations. */
+  | { readonly kind: 'github'; readonly login: string; readonly owner: string; readonly repo: string | null };
 
 /** Why GitHub's word is missing or says no. */
 export type AuthorityRefusal =
@@ -203,6 +231,8 @@ export type AuthorityRefusal =
   | { readonly kind: 'repo_not_visible'; readonly login: string; readonly owner: string; readonly repo: string }
   | { readonly kind: 'not_org_admin'; readonly login: string; readonly org: string; readonly role: string | null; readonly state: string | null }
   | { readonly kind: 'org_forbidden'; readonly login: string; readonly org: string }
+  /** The organisation enforces SAML single sign-on and the person's token is not authorised for it. */
+  | { readonly kind: 'sso'; readonly login: string; readonly org: string }
   | { readonly kind: 'unavailable'; readonly detail: string };
 
 /**
@@ -237,11 +267,12 @@ export async function checkAuthority(
     }
     if (answer.kind === 'unavailable') return no(answer);
     if (answer.kind === 'forbidden') return no({ kind: 'org_forbidden', login, org: spec.owner });
+    if (answer.kind === 'sso') return no({ kind: 'sso', login, org: spec.owner });
     if (answer.kind === 'not_member') return no({ kind: 'not_org_admin', login, org: spec.owner, role: null, state: null });
     if (answer.role !== 'admin' || answer.state !== 'active') {
       return no({ kind: 'not_org_admin', login, org: spec.owner, role: answer.role, state: answer.state });
     }
-    return { ok: true, value: { kind: 'github', login } };
+    return { ok: true, value: { kind: 'github', login, owner: answer.org, repo: null } };
   }
   const answer = await ports.users.repoPermission(token, spec.owner, spec.repo!);
   if (answer.kind === 'unauthorized') {
@@ -250,6 +281,7 @@ export async function checkAuthority(
   }
   if (answer.kind === 'unavailable') return no(answer);
   if (answer.kind === 'not_found') return no({ kind: 'repo_not_visible', login, owner: spec.owner, repo: spec.repo! });
-  if (!answer.admin) return no({ kind: 'not_repo_admin', login, owner: spec.owner, repo: spec.repo!, push: answer.push });
-  return { ok: true, value: { kind: 'github', login } };
+  if (answer.kind === 'sso') return no({ kind: 'sso', login, org: spec.owner });
+  if (!answer.admin) return no({ kind: 'not_repo_admin', login, owner: answer.owner, repo: answer.repo, push: answer.push });
+  return { ok: true, value: { kind: 'github', login, owner: answer.owner, repo: answer.repo } };
 }

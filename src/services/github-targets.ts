@@ -5,13 +5,13 @@
  */
 import { fail, ok, type AppError, type Result } from '../core/errors.ts';
 import type { Db } from '../db/database.ts';
-import type { Selectable } from 'kysely';
+import { sql, type Selectable } from 'kysely';
 import { describeTarget } from '../github/names.ts';
 import type { SecretTarget } from '../github/types.ts';
 import type { GithubTargetsTable, TargetKind } from '../db/schema.ts';
 import { authorize, effectiveRole, projectName, type Project } from './access.ts';
 import { recordEvent } from './audit.ts';
-import type { Actor, ServiceContext } from './context.ts';
+import { SYSTEM_ACTOR, type Actor, type ServiceContext } from './context.ts';
 import { checkAuthority, type AuthorityRefusal, type GitHubPorts } from './github-connections.ts';
 
 export interface TargetSpec {
@@ -33,13 +33,25 @@ export interface Target extends TargetSpec {
   readonly createdAt: number;
   /** Set while the linker is no longer Admin or Owner: the target is kept but not written. */
   readonly pausedAt: number | null;
+  /** Why: `linker_lost_role`, or `linked_without_github_authority` (linked before links needed GitHub's word). */
+  readonly pausedReason: string | null;
 }
 
 const MAX_TARGETS = 25;
 /** The bot only ever writes secrets named like this. */
 export const SECRET_PREFIX = 'JAMJET_';
 
-const lower = (x: string | null) => (x ?? '').toLowerCase();
+/**
+ * A name folded the way GitHub's database may compare it: without case, and
+ * (for environment names, which may hold any letter) compatibility forms,
+ * accents and invisible characters folded too, so `ｐｒｏｄ` or `prōd` cannot
+ * pass for another `prod`.
+ */
+const lower = (x: string | null) =>
+  (x ?? '')
+    .normalize('NFKD')
+    .replace(/[\p{M}\p{Default_Ignorable_Code_Point}]/gu, '')
+    .toLowerCase();
 
 /**
  * A secret's identity as GitHub compares it: owner, repository and
@@ -97,6 +109,7 @@ export function toTarget(r: Selectable<GithubTargetsTable>): Target {
     createdBy: r.created_by,
     createdAt: r.created_at,
     pausedAt: r.paused_at,
+    pausedReason: r.paused_reason,
   };
 }
 
@@ -174,14 +187,19 @@ export async function linkTarget(
   spec: TargetSpec,
   replaceExisting: boolean,
 ): Promise<LinkResult> {
-  const wanted = { ...spec, secretName: spec.secretName.toUpperCase() };
+  let wanted = { ...spec, secretName: spec.secretName.toUpperCase() };
   const access = authorize(ctx.db, actor, name, 'manage_keys');
   if (!access.ok) return refuse({ kind: 'access', error: access.error });
+  // What other projects link is told only to someone GitHub backs there: before that, only this project's own refusals.
   const early = conflictOf(ctx.db, actor, access.value.project, wanted);
-  if (early) return refuse(early);
+  if (early && early.kind !== 'held') return refuse(early);
 
   const authority = await checkAuthority(ctx, ports, actor, wanted);
   if (!authority.ok) return refuse({ kind: 'authority', refusal: authority.refusal });
+  // The names GitHub answered with: an old name of a renamed repository, or another case, is the same secret.
+  if (authority.value.kind === 'github') wanted = { ...wanted, owner: authority.value.owner, repo: authority.value.repo ?? wanted.repo };
+  const held = conflictOf(ctx.db, actor, access.value.project, wanted);
+  if (held) return refuse(held);
 
   const inspection = await ports.store.inspect(toSecretTarget(wanted));
   if (!inspection.ok) return refuse({ kind: 'github', message: inspection.message });
@@ -274,7 +292,58 @@ export function pauseTargetsOf(db: Db, at: number, projectId: number, userId: st
     db.run(db.q.updateTable('github_targets').set({ paused_at: at, paused_reason: 'linker_lost_role' }).where('id', '=', target.id));
     recordEvent(db, at, { projectId, actor, action: 'github.paused', details: { target: target.id, linked_by: userId } });
   }
-  return mine.map((t) => ({ ...t, pausedAt: at }));
+  return mine.map((t) => ({ ...t, pausedAt: at, pausedReason: 'linker_lost_role' }));
+}
+
+/**
+ * Lifecycle at start-up: pauses every live target whose linker is neither
+ * Admin nor Owner of its project nor in `adminUsers` (JAMJET_ADMIN_USERS as
+ * the bot now reads it), and every target linked before links needed
+ * GitHub's word (its audit event records no `authority`): an Admin or Owner
+ * whom GitHub backs may link it again. Role changes pause in their own
+ * transaction; this catches what changed outside the bot: someone taken out
+ * of JAMJET_ADMIN_USERS, or an upgrade. Returns the targets it paused.
+ */
+export function pauseUnbackedTargets(db: Db, at: number, adminUsers: readonly string[]): Target[] {
+  return db.transaction(() => {
+    const admins = new Set(adminUsers);
+    // Links made since GitHub's word is asked record it (`authority`) in their audit event; older ones never had it.
+    const backed = new Set(
+      db
+        .all(
+          db.q
+            .selectFrom('audit_events')
+            .select(sql<number>`json_extract(details, '$.target')`.as('target'))
+            .where('action', 'in', ['github.linked', 'github.relinked'])
+            .where(sql<unknown>`json_extract(details, '$.authority')`, 'is not', null),
+        )
+        .map((r) => Number(r.target)),
+    );
+    const unbacked = db
+      .all(
+        db.q
+          .selectFrom('github_targets')
+          .innerJoin('projects', 'projects.id', 'github_targets.project_id')
+          .leftJoin('memberships', (join) =>
+            join.onRef('memberships.project_id', '=', 'github_targets.project_id').onRef('memberships.user_id', '=', 'github_targets.created_by'),
+          )
+          .selectAll('github_targets')
+          .select('memberships.role')
+          .where('github_targets.removed_at', 'is', null)
+          .where('github_targets.paused_at', 'is', null)
+          .where('projects.deleted_at', 'is', null),
+      )
+      .map(({ role, ...row }) => ({
+        target: toTarget(row),
+        reason: !backed.has(row.id) ? 'linked_without_github_authority' : role !== 'owner' && role !== 'admin' && !admins.has(row.created_by) ? 'linker_lost_role' : null,
+      }))
+      .filter((r) => r.reason !== null);
+    for (const { target, reason } of unbacked) {
+      db.run(db.q.updateTable('github_targets').set({ paused_at: at, paused_reason: reason }).where('id', '=', target.id));
+      recordEvent(db, at, { projectId: target.projectId, actor: SYSTEM_ACTOR, action: 'github.paused', details: { target: target.id, linked_by: target.createdBy, reason } });
+    }
+    return unbacked.map(({ target, reason }) => ({ ...target, pausedAt: at, pausedReason: reason }));
+  });
 }
 
 /** Lifecycle: a deleted project's targets are unlinked, so their secrets may be linked again. Call in the delete's transaction. */

@@ -85,6 +85,12 @@ export class LocalGitHub {
   now: () => number = Date.now;
   /** While true, a PUT is recorded and never answered. */
   hangWrites = false;
+  /** Old repository names (lower-case `owner/repo`) GitHub redirects to the current one, after a rename or transfer. */
+  readonly renamed = new Map<string, string>();
+  /** Answers a call in GitHub's place when it returns one (odd or hostile answers); otherwise the rules below answer. */
+  override: ((call: GitHubCall) => { status: number; json?: unknown } | undefined) | null = null;
+  /** The most items a page holds whatever `per_page` asks (GitHub: 100; a server may answer fewer). */
+  maxPerPage = 100;
   url = '';
   private readonly repoIds = new Map<string, number>();
   private keys!: { publicKey: Uint8Array; privateKey: Uint8Array };
@@ -205,11 +211,20 @@ export class LocalGitHub {
     }
     const [path, query] = (req.url ?? '/').split('?') as [string, string | undefined];
     const method = req.method ?? 'GET';
-    this.calls.push({ method, path, body, authorization: req.headers.authorization ?? null });
+    const call = { method, path, body, authorization: req.headers.authorization ?? null };
+    this.calls.push(call);
     const send = (status: number, json?: unknown, headers: Record<string, string> = {}) => {
       res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...headers });
       res.end(json === undefined ? '' : JSON.stringify(json));
     };
+    const overridden = this.override?.(call);
+    if (overridden) return send(overridden.status, overridden.json);
+    // A renamed or transferred repository: GitHub redirects (301 for reads, 307 otherwise) to the current name.
+    const old = /^\/repos\/([^/]+)\/([^/]+)(\/.*)?$/.exec(path);
+    const current = old ? this.renamed.get(`${decodeURIComponent(old[1]!)}/${decodeURIComponent(old[2]!)}`.toLowerCase()) : undefined;
+    if (old && current) {
+      return send(method === 'GET' ? 301 : 307, { message: 'Moved Permanently' }, { location: `${this.url}/repos/${current}${old[3] ?? ''}${query ? `?${query}` : ''}` });
+    }
     const notFound = () => send(404, { message: 'Not Found', documentation_url: 'https://docs.github.com/rest' });
 
     // ------------------------------------------------------------ device flow (web host)
@@ -336,7 +351,7 @@ export class LocalGitHub {
         if (!held) return notFound();
         if (held.visibility !== 'selected') return send(409, { message: 'The visibility of the secret is not selected' });
         const page = Number(new URLSearchParams(query ?? '').get('page') ?? '1');
-        const perPage = Number(new URLSearchParams(query ?? '').get('per_page') ?? '30');
+        const perPage = Math.min(this.maxPerPage, Number(new URLSearchParams(query ?? '').get('per_page') ?? '30'));
         const ids = held.selectedRepositoryIds ?? [];
         const slice = ids.slice((page - 1) * perPage, page * perPage);
         return send(200, { total_count: ids.length, repositories: slice.map((i) => ({ id: i, name: `repo-${i}` })) }, scopeHeader);

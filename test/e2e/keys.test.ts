@@ -106,10 +106,12 @@ describe('github targets', () => {
     await run(t, ROOT, 'github link payments-prod acme/api --env prod');
     await run(t, OUTSIDER, 'projects create evil');
     const hijack = await run(t, OUTSIDER, 'github link evil acme/api --env prod --secret JAMJET_API_KEY_PROD');
-    expect(hijack.text).toContain('already holds the key of a project you have no access to');
+    // GitHub does not back the outsider there: they learn nothing of what another project links.
+    expect(hijack.text).toContain('Linking a GitHub target needs GitHub to confirm you may manage that secret');
+    expect(hijack.text).not.toContain('holds the key');
     expect(hijack.text).not.toContain('payments');
     const other = await run(t, OUTSIDER, 'github link evil ACME/API --env PROD --secret jamjet_api_key_prod');
-    expect(other.text).toContain('already holds the key of a project you have no access to');
+    expect(other.text).toContain('Linking a GitHub target needs GitHub to confirm you may manage that secret');
     expect((await run(t, OUTSIDER, 'github link evil acme/api --secret NPM_TOKEN')).text).toContain('must start with JAMJET_');
     expect(count('github_targets')).toBe(1);
   });

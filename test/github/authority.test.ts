@@ -57,6 +57,13 @@ describe("GitHub on a person's behalf", () => {
       .post('/login/device/code')
       .reply(200, { device_code: 'dc', user_code: '<!channel>', verification_uri: 'javascript:alert(1)', expires_in: 900, interval: 5 });
     expect(await users.requestDeviceCode()).toMatchObject({ kind: 'refused' });
+    // Odd timings: no polling many times a second, no code alive for ever, no endless error text.
+    nock(WEB)
+      .post('/login/device/code')
+      .reply(200, { device_code: 'dc', user_code: 'ABCD-1234', verification_uri: 'https://github.com/login/device', expires_in: 1e12, interval: 0.001 });
+    expect(await users.requestDeviceCode()).toMatchObject({ kind: 'ok', code: { expiresIn: 3600, interval: 1 } });
+    nock(WEB).post('/login/device/code').reply(200, { error: 'x'.repeat(5000) });
+    expect(await users.requestDeviceCode()).toEqual({ kind: 'refused', detail: 'x'.repeat(60) });
     nock(WEB).post('/login/device/code').reply(200, { error: 'device_flow_disabled' });
     expect(await users.requestDeviceCode()).toEqual({ kind: 'refused', detail: 'device_flow_disabled' });
   });
@@ -65,6 +72,7 @@ describe("GitHub on a person's behalf", () => {
     [{ error: 'authorization_pending' }, { kind: 'pending' }],
     [{ error: 'slow_down', interval: 10 }, { kind: 'slow_down', interval: 10 }],
     [{ error: 'slow_down' }, { kind: 'slow_down', interval: null }],
+    [{ error: 'slow_down', interval: 1e15 }, { kind: 'slow_down', interval: 600 }],
     [{ error: 'expired_token' }, { kind: 'expired' }],
     [{ error: 'access_denied' }, { kind: 'denied' }],
     [{ error: 'incorrect_device_code' }, { kind: 'refused', detail: 'incorrect_device_code' }],
@@ -88,12 +96,34 @@ describe("GitHub on a person's behalf", () => {
   });
 
   it("reads the person's repository permission and organisation membership with their token", async () => {
-    nock(API).get('/repos/acme/app').matchHeader('authorization', `Bearer ${USER_TOKEN}`).reply(200, { permissions: { admin: true, push: true } });
-    expect(await users.repoPermission(USER_TOKEN, 'acme', 'app')).toEqual({ kind: 'ok', admin: true, push: true });
+    nock(API)
+      .get('/repos/acme/app')
+      .matchHeader('authorization', `Bearer ${USER_TOKEN}`)
+      .reply(200, { full_name: 'Acme/App', permissions: { admin: true, push: true } });
+    expect(await users.repoPermission(USER_TOKEN, 'acme', 'app')).toEqual({ kind: 'ok', admin: true, push: true, owner: 'Acme', repo: 'App' });
+    // A renamed repository: GitHub answers with its current name.
+    nock(API).get('/repos/acme/old-app').reply(200, { full_name: 'acme/app', permissions: { admin: true, push: true } });
+    expect(await users.repoPermission(USER_TOKEN, 'acme', 'old-app')).toMatchObject({ kind: 'ok', owner: 'acme', repo: 'app' });
+    // An answer without a usable full_name is not GitHub's word on any repository.
+    nock(API).get('/repos/acme/app').reply(200, { full_name: '../evil', permissions: { admin: true, push: true } });
+    expect(await users.repoPermission(USER_TOKEN, 'acme', 'app')).toMatchObject({ kind: 'unavailable' });
+    // 403s that are not about permission: a rate limit passes, SAML single sign-on needs the token authorised.
+    nock(API).get('/repos/acme/app').reply(403, { message: 'API rate limit exceeded for user ID 1.' });
+    expect(await users.repoPermission(USER_TOKEN, 'acme', 'app')).toMatchObject({ kind: 'unavailable' });
+    nock(API)
+      .get('/repos/acme/app')
+      .reply(403, { message: 'Resource protected by organization SAML enforcement. You must grant your OAuth token access to this organization.' });
+    expect(await users.repoPermission(USER_TOKEN, 'acme', 'app')).toEqual({ kind: 'sso' });
+    nock(API).get('/user/memberships/orgs/acme').reply(403, { message: 'Resource protected by organization SAML enforcement.' });
+    expect(await users.orgMembership(USER_TOKEN, 'acme')).toEqual({ kind: 'sso' });
+    nock(API).get('/repos/acme/app').reply(403, { message: 'Must have admin rights to Repository.' });
+    expect(await users.repoPermission(USER_TOKEN, 'acme', 'app')).toEqual({ kind: 'not_found' });
     nock(API).get('/repos/acme/secret').reply(404, { message: 'Not Found' });
     expect(await users.repoPermission(USER_TOKEN, 'acme', 'secret')).toEqual({ kind: 'not_found' });
     nock(API).get('/user/memberships/orgs/acme').reply(200, { role: 'admin', state: 'pending' });
-    expect(await users.orgMembership(USER_TOKEN, 'acme')).toEqual({ kind: 'ok', role: 'admin', state: 'pending' });
+    expect(await users.orgMembership(USER_TOKEN, 'acme')).toEqual({ kind: 'ok', role: 'admin', state: 'pending', org: 'acme' });
+    nock(API).get('/user/memberships/orgs/acme').reply(200, { role: 'admin', state: 'active', organization: { login: 'ACME' } });
+    expect(await users.orgMembership(USER_TOKEN, 'acme')).toEqual({ kind: 'ok', role: 'admin', state: 'active', org: 'ACME' });
     nock(API).get('/user/memberships/orgs/acme').reply(401, { message: 'Bad credentials' });
     expect(await users.orgMembership(USER_TOKEN, 'acme')).toEqual({ kind: 'unauthorized' });
   });

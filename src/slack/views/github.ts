@@ -9,7 +9,11 @@ const CONNECT = '`/jamjet github connect`';
 
 /** The DM with the device code: where to enter it, and until when. */
 export function deviceCodeMessage(started: Extract<StartConnect, { kind: 'started' }>): Message {
-  const replaces = started.connected ? ` This replaces your connection as *${escape(started.connected.login)}* once you approve.` : '';
+  const replaces =
+    (started.connected ? ` This replaces your connection as *${escape(started.connected.login)}* once you approve.` : '') +
+    (started.replacedCodes.length > 0
+      ? ` The code${started.replacedCodes.length === 1 ? '' : 's'} sent before (${started.replacedCodes.map((c) => escape(c)).join(', ')}) no longer connect${started.replacedCodes.length === 1 ? 's' : ''} anything.`
+      : '');
   const text =
     `:link: To connect your GitHub account, open ${escape(started.verificationUri)} and enter the code *${escape(started.userCode)}* ` +
     `before ${date(started.expiresAt)}.${replaces} I will tell you here which GitHub login is connected. ` +
@@ -29,6 +33,9 @@ export function connectOutcomeMessage(outcome: Exclude<PollOutcome, { kind: 'don
       break;
     case 'denied':
       text = `:no_entry: The authorisation was cancelled on GitHub; nothing is connected. Run ${CONNECT} to try again.`;
+      break;
+    case 'taken':
+      text = `:no_entry: The code was approved on GitHub as *${escape(outcome.login)}*, which is already connected to another Slack account; nothing is connected. Approve your code with your own GitHub account, or have that person run \`/jamjet github disconnect\` first.`;
       break;
     case 'failed':
       text =
@@ -70,6 +77,8 @@ function authoritySentence(r: AuthorityRefusal, spec: TargetSpec): string {
     }
     case 'org_forbidden':
       return `GitHub would not show ${escape(r.login)}'s membership of ${escape(r.org)}: an organisation owner must approve the JamJet GitHub app for ${escape(r.org)} (or grant it organisation members read access); then link again.`;
+    case 'sso':
+      return `${escape(r.org)} uses SAML single sign-on, and ${escape(r.login)}'s JamJet connection is not authorised for it: on GitHub open Settings → Applications, authorise ${escape(r.org)} for the JamJet app (or run ${CONNECT} again and authorise it there), then link again.`;
     case 'unavailable':
       return `GitHub did not answer while checking your permission on ${escape(describeSpec(spec))} (${escape(r.detail)}); try again in a minute.`;
   }

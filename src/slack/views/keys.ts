@@ -93,7 +93,7 @@ export function rotationReport(details: RotationDetails, ticket: string | null):
   const head = reportHead(details);
   const retryable = ticket !== null && newKey.revokedAt === null && details.replacedBy === null;
   const blocks: KnownBlock[] = [section(head)];
-  if (targets.length === 0) {
+  if (targets.length === 0 && details.paused.length === 0) {
     blocks.push(context(`No GitHub targets are linked; link one with \`/jamjet github link ${project.name} owner/repo\`.`));
   }
   // A failed target gets its own block with a Retry button; the others share
@@ -117,14 +117,23 @@ export function rotationReport(details: RotationDetails, ticket: string | null):
     }
   }
   for (const target of details.paused) {
-    const line = `:double_vertical_bar: ${escape(describeSpec(target))}: paused, not written. ${mention(target.createdBy)} linked it and is no longer Admin or Owner; an Admin or Owner who is a GitHub admin there may link it again with \`/jamjet github link ${project.name}\`.`;
+    const why =
+      target.pausedReason === 'linked_without_github_authority'
+        ? `${mention(target.createdBy)} linked it before links needed GitHub's confirmation`
+        : `${mention(target.createdBy)} linked it and is no longer Admin or Owner`;
+    const line = `:double_vertical_bar: ${escape(describeSpec(target))}: paused, not written. ${why}; an Admin or Owner who is a GitHub admin there may link it again with \`/jamjet github link ${project.name}\`.`;
     const joined = [...shared, line].join('\n');
     if (joined.length > LIMITS.sectionText - 100) flush();
     shared.push(truncate(line, 600));
   }
   flush();
   const failed = targets.filter((t) => t.status === 'failed').length;
-  const summary = targets.length === 0 ? 'no GitHub targets' : `${targets.length - failed} of ${targets.length} GitHub targets written`;
+  const summary =
+    targets.length === 0
+      ? details.paused.length === 0
+        ? 'no GitHub targets'
+        : 'no GitHub targets written'
+      : `${targets.length - failed} of ${targets.length} GitHub targets written`;
   return { text: `${head} (${summary})`, blocks };
 }
 
