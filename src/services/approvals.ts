@@ -13,12 +13,35 @@ import type { ApprovalStatus, ApprovalsTable } from '../db/schema.ts';
 import type { Selectable } from 'kysely';
 import { authorize, authorizeById, type Project } from './access.ts';
 import { recordEvent } from './audit.ts';
-import { SYSTEM_ACTOR, type Actor, type ServiceContext } from './context.ts';
+import { SYSTEM_ACTOR, type Actor, type Scheduler, type ServiceContext } from './context.ts';
 import type { KeyIdentity } from './key-auth.ts';
 
 export const APPROVAL_POST_JOB = 'approval.post';
 export const APPROVAL_EXPIRE_JOB = 'approval.expire';
 export const APPROVAL_REFRESH_JOB = 'approval.refresh';
+
+/**
+ * Expires at `at` every pending request of one project, or of one API key,
+ * because nobody can decide it any more (the project was deleted, the key
+ * revoked). Each gets an `approval.expired` audit event with `details`, and a
+ * refresh job so its card says so instead of offering buttons (`jobs` absent:
+ * no card refresh). Runs inside the caller's transaction.
+ */
+export function expirePendingApprovals(
+  db: Db,
+  at: number,
+  scope: { readonly projectId: number; readonly keyId?: number },
+  actor: string,
+  details: Record<string, unknown>,
+  jobs?: Scheduler,
+): void {
+  let query = db.q.updateTable('approvals').set({ status: 'expired', decided_at: at }).where('project_id', '=', scope.projectId).where('status', '=', 'pending');
+  if (scope.keyId !== undefined) query = query.where('key_id', '=', scope.keyId);
+  for (const { id } of db.all(query.returning('id'))) {
+    recordEvent(db, at, { projectId: scope.projectId, actor, action: 'approval.expired', details: { approval: id, ...details } });
+    jobs?.enqueue(APPROVAL_REFRESH_JOB, { approval: id }, at);
+  }
+}
 
 export type Decision = 'approved' | 'rejected';
 

@@ -13,7 +13,7 @@ import type { ApiKeysTable } from '../db/schema.ts';
 import { authorize, type Project } from './access.ts';
 import { recordEvent } from './audit.ts';
 import type { Actor, Scheduler, ServiceContext } from './context.ts';
-import { APPROVAL_REFRESH_JOB } from './approvals.ts';
+import { expirePendingApprovals } from './approvals.ts';
 import { createDelivery, type DeliveryTicket } from './deliveries.ts';
 
 export interface ApiKey {
@@ -208,18 +208,7 @@ export function revokeKeyRow(db: Db, at: number, key: ApiKey, actor: string, rea
       });
     }
   }
-  const expired = db.all(
-    db.q
-      .updateTable('approvals')
-      .set({ status: 'expired', decided_at: at })
-      .where('key_id', '=', key.id)
-      .where('status', '=', 'pending')
-      .returning('id'),
-  );
-  for (const { id } of expired) {
-    recordEvent(db, at, { projectId: key.projectId, actor, action: 'approval.expired', details: { approval: id, key_revoked: key.publicId } });
-    jobs?.enqueue(APPROVAL_REFRESH_JOB, { approval: id }, at);
-  }
+  expirePendingApprovals(db, at, { projectId: key.projectId, keyId: key.id }, actor, { key_revoked: key.publicId }, jobs);
   // A revoked key is of no use to anyone: its one-time reveal and its GitHub retries end here.
   db.run(db.q.updateTable('key_deliveries').set({ ciphertext: null }).where('key_id', '=', key.id));
   return true;

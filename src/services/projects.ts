@@ -5,7 +5,7 @@ import type { Role } from '../core/roles.ts';
 import { authorize, toProject, type Project } from './access.ts';
 import { recordEvent } from './audit.ts';
 import type { Actor, ServiceContext } from './context.ts';
-import { APPROVAL_REFRESH_JOB } from './approvals.ts';
+import { expirePendingApprovals } from './approvals.ts';
 import { freeTargetsOf } from './github-targets.ts';
 import { issueDeliveredKey, type NewKey } from './keys.ts';
 
@@ -173,18 +173,7 @@ export function deleteProject(ctx: ServiceContext, actor: Actor, name: string, t
     freeTargetsOf(db, at, project.id, actor.userId);
     recordEvent(db, at, { projectId: project.id, actor: actor.userId, action: 'project.deleted', details: { name } });
     // Nobody can decide its requests any more: they expire now, and their cards say so instead of offering buttons.
-    const expired = db.all(
-      db.q
-        .updateTable('approvals')
-        .set({ status: 'expired', decided_at: at })
-        .where('project_id', '=', project.id)
-        .where('status', '=', 'pending')
-        .returning('id'),
-    );
-    for (const { id } of expired) {
-      recordEvent(db, at, { projectId: project.id, actor: actor.userId, action: 'approval.expired', details: { approval: id, project_deleted: true } });
-      ctx.jobs.enqueue(APPROVAL_REFRESH_JOB, { approval: id }, at);
-    }
+    expirePendingApprovals(db, at, { projectId: project.id }, actor.userId, { project_deleted: true }, ctx.jobs);
     return ok(project);
   });
 }
