@@ -36,6 +36,11 @@ const schema = z
       .optional(),
     DATABASE_URL: z
       .string()
+      // The URL itself is not repeated: a PostgreSQL URL carries its password.
+      .refine((url) => !/^postgres(?:ql)?:/i.test(url), {
+        error: 'is a PostgreSQL URL, and PostgreSQL is planned but not built yet; use sqlite:<path> such as sqlite:data/jamjet.db',
+        abort: true,
+      })
       .regex(/^sqlite:.+$/, { error: 'should look like sqlite:data/jamjet.db or sqlite::memory:' })
       .default('sqlite:data/jamjet.db'),
     GITHUB_TOKEN: z.string().min(1).optional(),
