@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -119,5 +119,55 @@ describe('start-up with a database that cannot be used', () => {
       msg: `Cannot open the database of DATABASE_URL (sqlite:${file}): the file exists but is not an SQLite database.`,
     });
     expect(result.stderr).toBe('');
+  });
+});
+
+describe('npm start when something unexpected happens', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'jamjet-unexpected-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const root = fileURLToPath(new URL('../../', import.meta.url));
+  const tsx = pathToFileURL(join(root, 'node_modules/tsx/dist/loader.mjs')).href;
+  const start = (cwd: string, env: Record<string, string>, imports: string[] = []) =>
+    spawnSync(process.execPath, ['--import', tsx, ...imports.flatMap((i) => ['--import', i]), join(root, 'src/main.ts')], {
+      cwd,
+      env: { PATH: process.env.PATH ?? '', SLACK_BOT_TOKEN: 'xoxb-1', SLACK_SIGNING_SECRET: 'ab'.repeat(16), ...env },
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+
+  it('names .env in one line when it cannot be read', () => {
+    const cwd = join(dir, 'env-is-a-folder');
+    mkdirSync(join(cwd, '.env'), { recursive: true });
+    const result = start(cwd, {});
+    expect(result.status).toBe(1);
+    expect(result.stderr).toBe(
+      'Configuration error: .env cannot be read (it is not a readable file of NAME=value lines); fix or remove it, or set the variables in the environment.\n',
+    );
+    expect(result.stdout).toBe('');
+  });
+
+  it('writes an uncaught error as one redacted JSON line with its stack and cause, and exits 1', async () => {
+    // Slack's API accepts the connection and never answers (spawnSync blocks this process), so start-up is still waiting when the error is thrown.
+    const silentSlack = createServer();
+    await new Promise<void>((resolve) => silentSlack.listen(0, '127.0.0.1', resolve));
+    const slackPort = (silentSlack.address() as AddressInfo).port;
+    const silent = join(dir, 'throws.mjs');
+    writeFileSync(
+      silent,
+      "setTimeout(() => { throw new Error('boom with xoxb-1234-5678-abcdefghijkl', { cause: new Error('deeper ' + 'jj_' + 'ab'.repeat(16)) }); }, 2000);\n",
+    );
+    const result = start(dir, { SLACK_API_URL: `http://127.0.0.1:${slackPort}/api/`, DATABASE_URL: `sqlite:${join(dir, 'j.db')}` }, [
+      pathToFileURL(silent).href,
+    ]);
+    silentSlack.close();
+    expect(result.status).toBe(1);
+    expect(result.stderr).toBe('');
+    const lines = result.stdout.trim().split('\n');
+    const last = JSON.parse(lines.at(-1)!) as { level: string; msg: string; error: { message: string; stack: string; cause: { message: string } } };
+    expect(last).toMatchObject({ level: 'error', msg: 'unexpected error; stopping' });
+    expect(last.error.stack).toContain('throws.mjs');
+    expect(last.error.cause.message).toMatch(/^deeper /);
+    expect(result.stdout).not.toContain('xoxb-1234');
+    expect(result.stdout).not.toContain('ab'.repeat(16));
   });
 });
