@@ -36,6 +36,7 @@ export interface BackupSummary {
  */
 export async function backup(source: string, target: string): Promise<BackupSummary> {
   if (!existsSync(source)) throw new UsageError(`There is no database at ${source} (DATABASE_URL); nothing to back up.`);
+  if (statSync(source).isDirectory()) throw new UsageError(`${source} (DATABASE_URL) is a folder, not a database file; nothing to back up.`);
   if (resolve(source) === resolve(target)) throw new UsageError(`${target} is the live database itself; choose another file.`);
   if (existsSync(target)) throw new UsageError(`${target} already exists; choose a new file name (a backup never overwrites one).`);
   const partial = join(dirname(target), `.${basename(target)}.partial-${process.pid}`);

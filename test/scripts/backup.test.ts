@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
@@ -70,6 +70,10 @@ describe('npm run backup', () => {
     expect(statSync(target).mtimeMs).toBe(before);
     await expect(backup(source, source)).rejects.toThrow('is the live database itself');
     await expect(backup(join(dir, 'missing.db'), join(dir, `other-${n}.db`))).rejects.toThrow('There is no database at');
+    const folder = join(dir, `folder-${n}.db`);
+    mkdirSync(folder);
+    await expect(backup(folder, join(dir, `other-${n}.db`))).rejects.toThrow(`${folder} (DATABASE_URL) is a folder, not a database file; nothing to back up.`);
+    expect(existsSync(join(dir, `other-${n}.db`))).toBe(false);
     expect(existsSync(join(dir, `other-${n}.db`))).toBe(false);
   });
 
