@@ -167,10 +167,10 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   let removeStateSource = () => {};
   try {
     const applied = await migrateToLatest(db.kysely).catch((error: unknown) => {
-      // migrateToLatest names the failing migration; the ones before it stay applied.
+      // migrateToLatest names the failing migration; the migrations of this start roll back together.
       const failure = (error as Error).message.split('\n')[0]!.replace(/\.$/, '');
       throw new StartupError(
-        `${failure} (DATABASE_URL sqlite:${config.databasePath}); the migrations before it stay applied: fix the database or restore its backup, then start again.`,
+        `${failure} (DATABASE_URL sqlite:${config.databasePath}); none of this start's migrations was applied: fix the database or restore its backup, then start again.`,
       );
     });
     if (applied.length > 0) log.info('database migrated', { applied });

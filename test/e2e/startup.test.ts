@@ -96,7 +96,12 @@ describe('start-up with a database that cannot be used', () => {
     sqlite.close();
     const message = await refusal(`sqlite:${file}`);
     expect(message).toMatch(/^Migration 003_approvals failed: .*approvals.* already exists \(DATABASE_URL sqlite:/);
-    expect(message).toContain('the migrations before it stay applied');
+    expect(message).toContain("none of this start's migrations was applied");
+    // 001 and 002 rolled back with 003: the file is as it was, and a fixed file migrates from the start.
+    const after = new BetterSqlite3(file, { readonly: true });
+    const tables = after.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name").all();
+    after.close();
+    expect(tables).toEqual([{ name: 'approvals' }]);
   });
 
   it('stops npm start with that one line and exit code 1', () => {
