@@ -143,8 +143,9 @@ const FILE_SYSTEM_REASONS: Record<string, string> = {
 
 /** Why opening failed, in words: the file system's codes (`syscall` mkdir, chmod) and SQLite's. */
 function databaseReason(error: unknown, path: string): string {
-  const { code, message, syscall } = error as { code?: string; message?: string; syscall?: string };
+  const { code, message, syscall, what } = error as { code?: string; message?: string; syscall?: string; what?: string };
   const folder = dirname(path);
+  if (code === 'ENOTFILE') return `that path is ${what}, not a database file`;
   if (code === 'ENOTDIR' || (code === 'EEXIST' && syscall === 'mkdir')) return `a part of the folder ${folder} is a file, not a folder`;
   if (syscall === 'mkdir') return `the folder ${folder} cannot be created (${FILE_SYSTEM_REASONS[code ?? ''] ?? code})`;
   if (syscall) return `${syscall} failed on the file (${FILE_SYSTEM_REASONS[code ?? ''] ?? code})`;

@@ -88,6 +88,15 @@ describe('start-up with a database that cannot be used', () => {
     expect(existsSync(`${file}-wal`)).toBe(false);
   });
 
+  it('names DATABASE_URL when the path is a folder or a device, and leaves it as it was', async () => {
+    expect(await refusal(`sqlite:${dir}`)).toBe(`Cannot open the database of DATABASE_URL (sqlite:${dir}): that path is a folder, not a database file.`);
+    const mode = statSync('/dev/null').mode;
+    expect(await refusal('sqlite:/dev/null')).toBe(
+      'Cannot open the database of DATABASE_URL (sqlite:/dev/null): that path is a device, pipe or socket, not a database file.',
+    );
+    expect(statSync('/dev/null').mode).toBe(mode);
+  });
+
   it('names the migration that failed', async () => {
     // A table in the way of 003_approvals: 001 and 002 apply, 003 cannot.
     const file = join(dir, 'in-the-way.db');
