@@ -41,7 +41,12 @@ const schema = z
         error: 'is a PostgreSQL URL, and PostgreSQL is planned but not built yet; use sqlite:<path> such as sqlite:data/jamjet.db',
         abort: true,
       })
-      .regex(/^sqlite:.+$/, { error: 'should look like sqlite:data/jamjet.db or sqlite::memory:' })
+      .regex(/^sqlite:.+$/, { error: 'should look like sqlite:data/jamjet.db or sqlite::memory:', abort: true })
+      .refine((url) => !url.startsWith('sqlite:~'), {
+        error: 'starts its path with ~, which is not expanded here; write the full path such as sqlite:/home/jamjet/data/jamjet.db',
+        abort: true,
+      })
+      .refine((url) => !/^sqlite:\s|\s$/.test(url), { error: 'has spaces around its path; remove them' })
       .default('sqlite:data/jamjet.db'),
     GITHUB_TOKEN: z.string().min(1).optional(),
     GITHUB_APP_ID: z.string().regex(/^\d+$/, { error: 'should be the numeric GitHub App id' }).optional(),
