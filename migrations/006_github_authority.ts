@@ -1,7 +1,7 @@
 import { sql, type Kysely } from 'kysely';
 
-// Linking a GitHub target needs a GitHub user's own word (section 7 of the
-// design): who is connected, the device flows under way, which targets are
+// Linking a GitHub target needs a GitHub user's own word
+// (docs/ARCHITECTURE.md, section 7): who is connected, the device flows under way, which targets are
 // paused, and which secrets this bot wrote last.
 export async function up(db: Kysely<any>): Promise<void> {
   // One connected GitHub account per Slack user. The user token is kept only

@@ -5,7 +5,7 @@
  * the bot. Exit 0 when intact, 1 when broken or when the file cannot be read.
  * The path defaults to `DATABASE_URL` (environment, then `.env`).
  */
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import BetterSqlite3 from 'better-sqlite3';
 import { Db } from '../src/db/database.ts';
@@ -24,6 +24,7 @@ export interface VerifyOutcome {
 /** Opens `path` read-only and walks its chain. Throws UsageError for a file that is not a JamJet database. */
 export async function verifyFile(path: string): Promise<VerifyOutcome> {
   if (!existsSync(path)) throw new UsageError(`There is no database at ${path}.`);
+  if (statSync(path).isDirectory()) throw new UsageError(`${path} is a folder, not a database file.`);
   let sqlite: BetterSqlite3.Database;
   try {
     sqlite = new BetterSqlite3(path, { readonly: true, fileMustExist: true });

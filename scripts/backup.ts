@@ -29,6 +29,9 @@ export interface BackupSummary {
   readonly auditEvents: number;
 }
 
+/** Pages per backup step: all of them (SQLite's maximum step size). */
+const ALL_PAGES = 0x7fffffff;
+
 /**
  * Copies the database at `source` to `target`. Throws UsageError when
  * `target` exists or is the source itself, or when the copy fails its checks
@@ -36,6 +39,7 @@ export interface BackupSummary {
  */
 export async function backup(source: string, target: string): Promise<BackupSummary> {
   if (!existsSync(source)) throw new UsageError(`There is no database at ${source} (DATABASE_URL); nothing to back up.`);
+  if (statSync(source).isDirectory()) throw new UsageError(`${source} (DATABASE_URL) is a folder, not a database file; nothing to back up.`);
   if (resolve(source) === resolve(target)) throw new UsageError(`${target} is the live database itself; choose another file.`);
   if (existsSync(target)) throw new UsageError(`${target} already exists; choose a new file name (a backup never overwrites one).`);
   const partial = join(dirname(target), `.${basename(target)}.partial-${process.pid}`);
@@ -48,8 +52,10 @@ export async function backup(source: string, target: string): Promise<BackupSumm
   try {
     const live = new BetterSqlite3(source, { readonly: true, fileMustExist: true });
     try {
-      // Page by page; a write by the bot meanwhile makes SQLite start over, so the copy is one consistent state.
-      await live.backup(partial);
+      // All pages in one step, under one read snapshot: the copy is one consistent state, and the bot keeps
+      // writing meanwhile (WAL). Page by page (better-sqlite3's default), every write between two steps made
+      // SQLite start over, so a busy bot could keep a backup from ever finishing.
+      await live.backup(partial, { progress: () => ALL_PAGES });
     } finally {
       live.close();
     }

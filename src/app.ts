@@ -144,8 +144,9 @@ const FILE_SYSTEM_REASONS: Record<string, string> = {
 
 /** Why opening failed, in words: the file system's codes (`syscall` mkdir, chmod) and SQLite's. */
 function databaseReason(error: unknown, path: string): string {
-  const { code, message, syscall } = error as { code?: string; message?: string; syscall?: string };
+  const { code, message, syscall, what } = error as { code?: string; message?: string; syscall?: string; what?: string };
   const folder = dirname(path);
+  if (code === 'ENOTFILE') return `that path is ${what}, not a database file`;
   if (code === 'ENOTDIR' || (code === 'EEXIST' && syscall === 'mkdir')) return `a part of the folder ${folder} is a file, not a folder`;
   if (syscall === 'mkdir') return `the folder ${folder} cannot be created (${FILE_SYSTEM_REASONS[code ?? ''] ?? code})`;
   if (syscall) return `${syscall} failed on the file (${FILE_SYSTEM_REASONS[code ?? ''] ?? code})`;
@@ -169,10 +170,10 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
   let removeStateSource = () => {};
   try {
     const applied = await migrateToLatest(db.kysely).catch((error: unknown) => {
-      // migrateToLatest names the failing migration; the ones before it stay applied.
+      // migrateToLatest names the failing migration; the migrations of this start roll back together.
       const failure = (error as Error).message.split('\n')[0]!.replace(/\.$/, '');
       throw new StartupError(
-        `${failure} (DATABASE_URL sqlite:${config.databasePath}); the migrations before it stay applied: fix the database or restore its backup, then start again.`,
+        `${failure} (DATABASE_URL sqlite:${config.databasePath}); none of this start's migrations was applied: fix the database or restore its backup, then start again.`,
       );
     });
     if (applied.length > 0) log.info('database migrated', { applied });

@@ -36,7 +36,17 @@ const schema = z
       .optional(),
     DATABASE_URL: z
       .string()
-      .regex(/^sqlite:.+$/, { error: 'should look like sqlite:data/jamjet.db or sqlite::memory:' })
+      // The URL itself is not repeated: a PostgreSQL URL carries its password.
+      .refine((url) => !/^postgres(?:ql)?:/i.test(url), {
+        error: 'is a PostgreSQL URL, and PostgreSQL is planned but not built yet; use sqlite:<path> such as sqlite:data/jamjet.db',
+        abort: true,
+      })
+      .regex(/^sqlite:.+$/, { error: 'should look like sqlite:data/jamjet.db or sqlite::memory:', abort: true })
+      .refine((url) => !url.startsWith('sqlite:~'), {
+        error: 'starts its path with ~, which is not expanded here; write the full path such as sqlite:/home/jamjet/data/jamjet.db',
+        abort: true,
+      })
+      .refine((url) => !/^sqlite:\s|\s$/.test(url), { error: 'has spaces around its path; remove them' })
       .default('sqlite:data/jamjet.db'),
     GITHUB_TOKEN: z.string().min(1).optional(),
     GITHUB_APP_ID: z.string().regex(/^\d+$/, { error: 'should be the numeric GitHub App id' }).optional(),
@@ -192,9 +202,25 @@ export function webUrlFor(apiUrl: string): string {
   return `${url.origin}${url.pathname.replace(/\/api\/v3\/?$/, '').replace(/\/+$/, '')}`;
 }
 
+/**
+ * Reads `envFile` into process.env when it exists (the real environment
+ * wins); a file that cannot be read (a folder, no permission) throws
+ * ConfigError with one line naming it.
+ */
+function readEnvFile(envFile: string): void {
+  if (!existsSync(envFile)) return;
+  try {
+    process.loadEnvFile(envFile);
+  } catch (error) {
+    const { code } = error as { code?: string };
+    const reason = code === 'EACCES' || code === 'EPERM' ? 'permission denied' : 'it is not a readable file of NAME=value lines';
+    throw new ConfigError(`Configuration error: ${envFile} cannot be read (${reason}); fix or remove it, or set the variables in the environment.`);
+  }
+}
+
 /** Reads `.env` when present (without overriding the real environment), then validates. */
 export function loadConfig(envFile = '.env'): Config {
-  if (existsSync(envFile)) process.loadEnvFile(envFile);
+  readEnvFile(envFile);
   return parseConfig(process.env);
 }
 
@@ -205,7 +231,7 @@ export function loadConfig(envFile = '.env'): Config {
  * ConfigError with one line naming the variable.
  */
 export function loadDatabasePath(envFile = '.env'): string {
-  if (existsSync(envFile)) process.loadEnvFile(envFile);
+  readEnvFile(envFile);
   const parsed = schema.shape.DATABASE_URL.safeParse(process.env.DATABASE_URL || undefined);
   if (!parsed.success) throw new ConfigError(`Configuration error: DATABASE_URL ${parsed.error.issues[0]!.message}.`);
   return parsed.data.slice('sqlite:'.length);

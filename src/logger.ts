@@ -13,7 +13,8 @@
  * `{"level":"info","time":"2026-11-29T19:44:39.000Z","component":"jobs","msg":"..."}`:
  * `level` is the name (`debug`, `info`, `warn`, `error`), `time` ISO 8601 UTC,
  * the child's fields and then the call's fields, `msg` last. An `Error` in
- * any field is written as `{type, message, code?, status?, slack?, stack, cause?}`.
+ * any field is written as `{type, message, code?, status?, slack?, stack, cause?, originals?}`;
+ * the error a Bolt wrapper carries (`original`, `originals`) is its cause.
  */
 import { LogLevel, type Logger as BoltLogger } from '@slack/bolt';
 import { pino, type Logger as PinoLogger } from 'pino';
@@ -60,8 +61,15 @@ export function serialiseError(error: Error, depth = 0): Record<string, unknown>
   if (typeof e.status === 'number') out['status'] = e.status;
   if (typeof e.data?.error === 'string') out['slack'] = redact(e.data.error);
   if (error.stack) out['stack'] = redact(error.stack);
-  if (error.cause !== undefined && depth < MAX_CAUSES) {
-    out['cause'] = error.cause instanceof Error ? serialiseError(error.cause, depth + 1) : redact(String(error.cause));
+  // Bolt hands its error handler a wrapper (UnknownError) whose stack is Bolt's own: the listener's error is `original`.
+  const { original, originals } = error as { original?: unknown; originals?: unknown };
+  const cause = error.cause ?? (original instanceof Error ? original : undefined);
+  if (cause !== undefined && depth < MAX_CAUSES) {
+    out['cause'] = cause instanceof Error ? serialiseError(cause, depth + 1) : redact(String(cause));
+  }
+  // Bolt's MultipleListenerError: one error per listener that failed.
+  if (Array.isArray(originals) && depth < MAX_CAUSES) {
+    out['originals'] = originals.slice(0, MAX_CAUSES).map((o: unknown) => (o instanceof Error ? serialiseError(o, depth + 1) : redact(String(o))));
   }
   return out;
 }

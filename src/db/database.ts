@@ -4,7 +4,7 @@
  * that no other work can interleave with, in this process or another one on
  * the same file.
  */
-import { chmodSync, mkdirSync } from 'node:fs';
+import { chmodSync, mkdirSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, SqliteDialect, type Compilable } from 'kysely';
@@ -173,12 +173,27 @@ export class Db {
   }
 }
 
+/** What is at `path` when it is there but is not a regular file (a folder, a device such as /dev/null, a pipe); null otherwise. */
+function notAFile(path: string): string | null {
+  try {
+    const stat = statSync(path);
+    if (stat.isFile()) return null;
+    return stat.isDirectory() ? 'a folder' : 'a device, pipe or socket';
+  } catch {
+    return null;
+  }
+}
+
 /**
  * Opens (and creates) the database file with the settings the product relies on.
  * Throws the file system's error (`code` EACCES, ENOTDIR, EEXIST...) when the
- * folder cannot be made, or SQLite's (`code` SQLITE_NOTADB, SQLITE_CANTOPEN).
+ * folder cannot be made, `code` ENOTFILE when the path holds something other
+ * than a regular file (which is left as it was: never made private, never
+ * written), or SQLite's (`code` SQLITE_NOTADB, SQLITE_CANTOPEN).
  */
 export function openDb(path: string): Db {
+  const other = path === ':memory:' ? null : notAFile(path);
+  if (other) throw Object.assign(new Error(`${path} is ${other}, not a database file`), { code: 'ENOTFILE', what: other });
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   const sqlite = new BetterSqlite3(path);
   try {

@@ -1,7 +1,7 @@
 import { readdir } from 'node:fs/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { join } from 'node:path';
-import { Migrator, type Kysely, type Migration, type MigrationProvider } from 'kysely';
+import { Migrator, sql, type Kysely, type Migration, type MigrationProvider } from 'kysely';
 
 const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations/', import.meta.url));
 const MIGRATION_FILE = /^\d{3}_[\w-]+\.(ts|js)$/;
@@ -21,16 +21,35 @@ class FolderMigrationProvider implements MigrationProvider {
   }
 }
 
-/** Applies every pending migration; throws with the failing migration's name. */
+/**
+ * Applies every pending migration, all in one SQLite transaction: either all
+ * of them and their records in `kysely_migration` commit, or (one failed)
+ * none does, so a migration that stops half-way never leaves half a schema
+ * behind. (Kysely's SQLite adapter runs migrations without a transaction;
+ * SQLite itself rolls DDL back.) Returns the names applied; throws
+ * `Migration <name> failed: <reason>` naming the failing one.
+ */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- migrations run on an untyped schema
 export async function migrateToLatest(db: Kysely<any>, folder = MIGRATIONS_DIR): Promise<string[]> {
   const migrator = new Migrator({ db, provider: new FolderMigrationProvider(folder) });
-  // Two processes starting together on a new file race to apply the same
-  // migration; each one runs in a transaction, so the loser rolls back and,
-  // a moment later, finds it applied.
+  // Two processes starting together on a new file: BEGIN IMMEDIATE takes the
+  // write lock, so the second waits (busy_timeout) and then finds the
+  // migrations applied; one that waited too long tries again a moment later.
   for (let attempt = 1; ; attempt++) {
-    const { error, results } = await migrator.migrateToLatest();
-    if (!error) return (results ?? []).map((r) => r.migrationName);
+    let error: unknown;
+    let results: Awaited<ReturnType<Migrator['migrateToLatest']>>['results'];
+    try {
+      await sql`BEGIN IMMEDIATE`.execute(db);
+    } catch (begin) {
+      error = begin;
+    }
+    if (error === undefined) {
+      ({ error, results } = await migrator.migrateToLatest());
+      if (error === undefined) await sql`COMMIT`.execute(db);
+      // SQLite may already have rolled back on its own (a full disk, an interrupt).
+      else await sql`ROLLBACK`.execute(db).catch(() => undefined);
+    }
+    if (error === undefined) return (results ?? []).map((r) => r.migrationName);
     if (attempt >= MIGRATION_ATTEMPTS) {
       const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
       throw new Error(`Migration ${failed} failed: ${error instanceof Error ? error.message : String(error)}`);

@@ -173,7 +173,7 @@ const refuse = (refusal: LinkRefusal): { ok: false; refusal: LinkRefusal } => ({
 
 /**
  * `github link`: the actor's project role (Admin and up), one owner per
- * secret, the actor's authority on GitHub (section 7: repository admin, or
+ * secret, the actor's authority on GitHub (docs/ARCHITECTURE.md, section 7: repository admin, or
  * an active organisation admin; JAMJET_ADMIN_USERS without asking), the
  * bot's own credential able to write there, and a secret that already exists
  * only when this bot wrote it last or `replaceExisting`. Then the target is

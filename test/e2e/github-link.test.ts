@@ -1,6 +1,6 @@
 /**
  * `github link` under GitHub's authority, end to end against a local GitHub
- * that enforces GitHub's rules: each attack of the issue, one owner per
+ * that enforces GitHub's rules: one project taking, shadowing or colliding with another's secrets, one owner per
  * secret under GitHub's precedence, existing secrets, organisation reach,
  * paused and freed targets, the bot's own write permission, and the
  * permission table (GitHub role x kind of secret x how the person links).
@@ -59,7 +59,7 @@ afterEach(async () => {
   await w.github.close();
 });
 
-describe('the attack of the issue', () => {
+describe('one project against the secrets another linked', () => {
   it('alpha links its secrets; side can neither take, shadow nor collide with them, and its rotation writes nothing of alpha', async () => {
     for (const text of [
       'github link alpha acme/app --secret JAMJET_API_KEY',

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -88,6 +88,15 @@ describe('start-up with a database that cannot be used', () => {
     expect(existsSync(`${file}-wal`)).toBe(false);
   });
 
+  it('names DATABASE_URL when the path is a folder or a device, and leaves it as it was', async () => {
+    expect(await refusal(`sqlite:${dir}`)).toBe(`Cannot open the database of DATABASE_URL (sqlite:${dir}): that path is a folder, not a database file.`);
+    const mode = statSync('/dev/null').mode;
+    expect(await refusal('sqlite:/dev/null')).toBe(
+      'Cannot open the database of DATABASE_URL (sqlite:/dev/null): that path is a device, pipe or socket, not a database file.',
+    );
+    expect(statSync('/dev/null').mode).toBe(mode);
+  });
+
   it('names the migration that failed', async () => {
     // A table in the way of 003_approvals: 001 and 002 apply, 003 cannot.
     const file = join(dir, 'in-the-way.db');
@@ -96,7 +105,12 @@ describe('start-up with a database that cannot be used', () => {
     sqlite.close();
     const message = await refusal(`sqlite:${file}`);
     expect(message).toMatch(/^Migration 003_approvals failed: .*approvals.* already exists \(DATABASE_URL sqlite:/);
-    expect(message).toContain('the migrations before it stay applied');
+    expect(message).toContain("none of this start's migrations was applied");
+    // 001 and 002 rolled back with 003: the file is as it was, and a fixed file migrates from the start.
+    const after = new BetterSqlite3(file, { readonly: true });
+    const tables = after.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name").all();
+    after.close();
+    expect(tables).toEqual([{ name: 'approvals' }]);
   });
 
   it('stops npm start with that one line and exit code 1', () => {
@@ -119,5 +133,55 @@ describe('start-up with a database that cannot be used', () => {
       msg: `Cannot open the database of DATABASE_URL (sqlite:${file}): the file exists but is not an SQLite database.`,
     });
     expect(result.stderr).toBe('');
+  });
+});
+
+describe('npm start when something unexpected happens', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'jamjet-unexpected-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const root = fileURLToPath(new URL('../../', import.meta.url));
+  const tsx = pathToFileURL(join(root, 'node_modules/tsx/dist/loader.mjs')).href;
+  const start = (cwd: string, env: Record<string, string>, imports: string[] = []) =>
+    spawnSync(process.execPath, ['--import', tsx, ...imports.flatMap((i) => ['--import', i]), join(root, 'src/main.ts')], {
+      cwd,
+      env: { PATH: process.env.PATH ?? '', SLACK_BOT_TOKEN: 'xoxb-1', SLACK_SIGNING_SECRET: 'ab'.repeat(16), ...env },
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
+
+  it('names .env in one line when it cannot be read', () => {
+    const cwd = join(dir, 'env-is-a-folder');
+    mkdirSync(join(cwd, '.env'), { recursive: true });
+    const result = start(cwd, {});
+    expect(result.status).toBe(1);
+    expect(result.stderr).toBe(
+      'Configuration error: .env cannot be read (it is not a readable file of NAME=value lines); fix or remove it, or set the variables in the environment.\n',
+    );
+    expect(result.stdout).toBe('');
+  });
+
+  it('writes an uncaught error as one redacted JSON line with its stack and cause, and exits 1', async () => {
+    // Slack's API accepts the connection and never answers (spawnSync blocks this process), so start-up is still waiting when the error is thrown.
+    const silentSlack = createServer();
+    await new Promise<void>((resolve) => silentSlack.listen(0, '127.0.0.1', resolve));
+    const slackPort = (silentSlack.address() as AddressInfo).port;
+    const silent = join(dir, 'throws.mjs');
+    writeFileSync(
+      silent,
+      "setTimeout(() => { throw new Error('boom with xoxb-1234-5678-abcdefghijkl', { cause: new Error('deeper ' + 'jj_' + 'ab'.repeat(16)) }); }, 2000);\n",
+    );
+    const result = start(dir, { SLACK_API_URL: `http://127.0.0.1:${slackPort}/api/`, DATABASE_URL: `sqlite:${join(dir, 'j.db')}` }, [
+      pathToFileURL(silent).href,
+    ]);
+    silentSlack.close();
+    expect(result.status).toBe(1);
+    expect(result.stderr).toBe('');
+    const lines = result.stdout.trim().split('\n');
+    const last = JSON.parse(lines.at(-1)!) as { level: string; msg: string; error: { message: string; stack: string; cause: { message: string } } };
+    expect(last).toMatchObject({ level: 'error', msg: 'unexpected error; stopping' });
+    expect(last.error.stack).toContain('throws.mjs');
+    expect(last.error.cause.message).toMatch(/^deeper /);
+    expect(result.stdout).not.toContain('xoxb-1234');
+    expect(result.stdout).not.toContain('ab'.repeat(16));
   });
 });

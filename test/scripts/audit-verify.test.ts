@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -79,6 +79,9 @@ describe('npm run audit:verify', () => {
     new BetterSqlite3(empty).close();
     await expect(verify(empty)).rejects.toThrow(`${empty} has no audit trail`);
     await expect(verify(join(dir, 'missing.db'))).rejects.toThrow(`There is no database at ${join(dir, 'missing.db')}.`);
+    const folder = join(dir, 'a-folder.db');
+    mkdirSync(folder);
+    await expect(verify(folder)).rejects.toThrow(`${folder} is a folder, not a database file.`);
   });
 
   it('refuses an in-memory or malformed DATABASE_URL, and extra arguments, in one sentence', async () => {

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
@@ -62,6 +62,48 @@ describe('npm run backup', () => {
     }
   });
 
+  it('finishes while the bot writes all the time, with the state of one moment', async () => {
+    // Well over the 100 pages SQLite's backup copies per step by default.
+    live.sqlite.exec('CREATE TABLE ballast (id INTEGER PRIMARY KEY, v TEXT)');
+    const insert = live.sqlite.prepare('INSERT INTO ballast (v) VALUES (?)');
+    live.sqlite.transaction(() => {
+      for (let i = 0; i < 2000; i++) insert.run('x'.repeat(500));
+    })();
+    // Another connection, as the running bot is: a write between two steps would make a page-by-page copy start over.
+    const bot = new BetterSqlite3(source);
+    bot.pragma('busy_timeout = 5000');
+    const write = bot.prepare('INSERT INTO ballast (v) VALUES (?)');
+    let writing = true;
+    let writes = 0;
+    const keepWriting = () => {
+      if (!writing) return;
+      write.run('y');
+      writes++;
+      setImmediate(keepWriting);
+    };
+    setImmediate(keepWriting);
+    const target = join(dir, `busy-${n}.db`);
+    try {
+      const outcome = await Promise.race([
+        backup(source, target).then(() => 'done'),
+        new Promise((resolve) => setTimeout(() => resolve('still copying after 10 s'), 10_000)),
+      ]);
+      expect(outcome).toBe('done');
+    } finally {
+      writing = false;
+      bot.close();
+    }
+    expect(writes).toBeGreaterThan(0);
+    const copy = new BetterSqlite3(target, { readonly: true });
+    try {
+      const rows = copy.prepare('SELECT count(*) FROM ballast').pluck().get() as number;
+      expect(rows).toBeGreaterThanOrEqual(2000);
+      expect(copy.pragma('integrity_check', { simple: true })).toBe('ok');
+    } finally {
+      copy.close();
+    }
+  });
+
   it('refuses to overwrite a file, to copy onto the live database, or to copy a database that is not there', async () => {
     const target = join(dir, `taken-${n}.db`);
     await backup(source, target);
@@ -70,6 +112,10 @@ describe('npm run backup', () => {
     expect(statSync(target).mtimeMs).toBe(before);
     await expect(backup(source, source)).rejects.toThrow('is the live database itself');
     await expect(backup(join(dir, 'missing.db'), join(dir, `other-${n}.db`))).rejects.toThrow('There is no database at');
+    const folder = join(dir, `folder-${n}.db`);
+    mkdirSync(folder);
+    await expect(backup(folder, join(dir, `other-${n}.db`))).rejects.toThrow(`${folder} (DATABASE_URL) is a folder, not a database file; nothing to back up.`);
+    expect(existsSync(join(dir, `other-${n}.db`))).toBe(false);
     expect(existsSync(join(dir, `other-${n}.db`))).toBe(false);
   });
 

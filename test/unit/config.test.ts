@@ -59,7 +59,13 @@ describe('configuration', () => {
     [{ ...HTTP, SLACK_APP_TOKEN: 'nope' }, 'SLACK_APP_TOKEN should look like xapp-'],
     [{ ...HTTP, PORT: 'eighty' }, 'PORT should be a port number'],
     [{ ...HTTP, PORT: '70000' }, 'PORT should be a port number'],
-    [{ ...HTTP, DATABASE_URL: 'postgres://x' }, 'DATABASE_URL should look like sqlite:'],
+    [{ ...HTTP, DATABASE_URL: 'postgres://jamjet:s3cret-pass@db:5432/jamjet' }, 'DATABASE_URL is a PostgreSQL URL, and PostgreSQL is planned but not built yet'],
+    [{ ...HTTP, DATABASE_URL: 'postgresql://db/jamjet' }, 'DATABASE_URL is a PostgreSQL URL, and PostgreSQL is planned but not built yet'],
+    [{ ...HTTP, DATABASE_URL: 'mysql://db/jamjet' }, 'DATABASE_URL should look like sqlite:'],
+    [{ ...HTTP, DATABASE_URL: 'sqlite:' }, 'DATABASE_URL should look like sqlite:'],
+    [{ ...HTTP, DATABASE_URL: 'sqlite:~/jamjet.db' }, 'DATABASE_URL starts its path with ~, which is not expanded here'],
+    [{ ...HTTP, DATABASE_URL: 'sqlite: data/jamjet.db' }, 'DATABASE_URL has spaces around its path'],
+    [{ ...HTTP, DATABASE_URL: 'sqlite:data/jamjet.db ' }, 'DATABASE_URL has spaces around its path'],
     [{ ...HTTP, SLACK_API_URL: 'not a url' }, 'SLACK_API_URL should be a URL'],
     [{ ...HTTP, JAMJET_ADMIN_USERS: 'alice' }, 'JAMJET_ADMIN_USERS should be comma-separated Slack user ids'],
     [{ ...HTTP, JOBS_POLL_SECONDS: '0' }, 'JOBS_POLL_SECONDS should be a whole number of seconds'],
@@ -76,6 +82,14 @@ describe('configuration', () => {
     expect(message).toContain(expected);
     expect(message.split('\n')).toHaveLength(1);
     expect(message).toMatch(/^Configuration error: [A-Z_]+ /);
+  });
+
+  it('refuses a PostgreSQL DATABASE_URL in one sentence that does not repeat its password', () => {
+    const message = refusal({ ...HTTP, DATABASE_URL: 'postgres://jamjet:s3cret-pass@db:5432/jamjet' });
+    expect(message).toBe(
+      'Configuration error: DATABASE_URL is a PostgreSQL URL, and PostgreSQL is planned but not built yet; use sqlite:<path> such as sqlite:data/jamjet.db.',
+    );
+    expect(message).not.toContain('s3cret');
   });
 
   it.each([

@@ -1,3 +1,4 @@
+import { MultipleListenerError, UnknownError } from '@slack/bolt';
 import { describe, expect, it } from 'vitest';
 import { boltLogger, createLogger } from '../../src/logger.ts';
 
@@ -95,6 +96,18 @@ describe('logger', () => {
     expect(logged['stack']).toMatch(/TypeError: could not write the rotation\n\s+at /);
     expect(logged['cause']).toMatchObject({ type: 'Error', message: 'disk I/O error', code: 'SQLITE_IOERR' });
     expect((logged['cause'] as Record<string, unknown>)['stack']).toMatch(/disk I\/O error/);
+  });
+
+  it("writes the listener's own error, with its stack, under the wrappers Bolt hands its error handler", () => {
+    const { log, parsed } = capture();
+    const thrown = new RangeError(`listener broke on ${KEY}`);
+    log.error('slack listener failed', { error: new UnknownError(thrown) });
+    log.error('slack listener failed', { error: new MultipleListenerError([thrown, new Error('second')]) });
+    const [one, many] = parsed().map((l) => l['error'] as Record<string, unknown>);
+    expect(one!['cause']).toMatchObject({ type: 'RangeError', message: 'listener broke on jj_[redacted]' });
+    expect((one!['cause'] as Record<string, unknown>)['stack']).toMatch(/RangeError: listener broke on jj_\[redacted\]\n\s+at .*logger\.test\.ts/);
+    expect(many!['originals']).toMatchObject([{ type: 'RangeError' }, { type: 'Error', message: 'second' }]);
+    expect(JSON.stringify(parsed())).not.toContain(KEY);
   });
 
   it('keeps a Slack error code and leaves out the rest of an error object', () => {
