@@ -12,7 +12,6 @@ export type Engine = 'sqlite' | 'postgres';
  * to, told from its dialect's adapter. Throws for any other dialect, so that a
  * migration never silently writes one engine's SQL to another.
  */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- migrations run on an untyped schema
 export function engineOf(db: Kysely<any>): Engine {
   const adapter = db.getExecutor().adapter;
   if (adapter instanceof PostgresAdapter) return 'postgres';
@@ -26,7 +25,6 @@ export function engineOf(db: Kysely<any>): Engine {
  * PostgreSQL's is 32-bit, so PostgreSQL uses BIGINT (which `pg` reads as a
  * string unless told otherwise). Bytes are BLOB on SQLite, BYTEA on PostgreSQL.
  */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- migrations run on an untyped schema
 export function types(db: Kysely<any>) {
   return engineOf(db) === 'postgres' ? ({ integer: 'bigint', blob: 'bytea' } as const) : ({ integer: 'integer', blob: 'blob' } as const);
 }
@@ -36,7 +34,6 @@ export function types(db: Kysely<any>) {
  * on SQLite (ids never reused), `bigserial primary key` on PostgreSQL.
  * Use as `.addColumn('id', ...autoId(db))`.
  */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- migrations run on an untyped schema
 export function autoId(db: Kysely<any>): ['integer' | 'bigserial', (c: ColumnDefinitionBuilder) => ColumnDefinitionBuilder] {
   return engineOf(db) === 'postgres' ? ['bigserial', (c) => c.primaryKey()] : ['integer', (c) => c.primaryKey().autoIncrement()];
 }
