@@ -14,6 +14,7 @@
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import { readBounded } from '../api/body.ts';
 import type { Logger } from '../logger.ts';
 import type { ServiceContext } from '../services/context.ts';
 import { pruneSlackRequests, recordSlackRequest } from '../services/slack-requests.ts';
@@ -75,7 +76,7 @@ export function acceptOnce(next: RequestListener, options: ReplayGuardOptions): 
 
   return (req, res) => {
     void (async () => {
-      const body = await readBody(req);
+      const body = await readBounded(req, BODY_LIMIT_BYTES);
       if (body === null) return refuse(res, 413);
       // Bolt reads a body already read from here instead of the stream.
       (req as IncomingMessage & { rawBody?: Buffer }).rawBody = body;
@@ -110,21 +111,3 @@ function isSslCheck(req: IncomingMessage, body: Buffer): boolean {
   return req.headers['content-type'] === 'application/x-www-form-urlencoded' && new URLSearchParams(body.toString('utf8')).get('ssl_check') === '1';
 }
 
-/** The whole body, or null when it is larger than Slack ever sends. */
-async function readBody(req: IncomingMessage): Promise<Buffer | null> {
-  if (Number(req.headers['content-length'] ?? 0) > BODY_LIMIT_BYTES) {
-    req.resume();
-    return null;
-  }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > BODY_LIMIT_BYTES) {
-      req.resume();
-      return null;
-    }
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks);
-}
