@@ -1,9 +1,9 @@
 /**
- * SQLite access. Kysely builds and types the queries; better-sqlite3 runs them
- * synchronously, so a use case's transaction is one `BEGIN IMMEDIATE` block
- * that no other work can interleave with, in this process or another one on
- * the same file.
+ * The database boundary: the `Db` interface every use case reads and writes
+ * through, and its SQLite engine (the embedded default). The PostgreSQL
+ * engine, for several replicas, is in `postgres.ts`.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { chmodSync, mkdirSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
@@ -14,79 +14,156 @@ type Statement = BetterSqlite3.Statement<unknown[], unknown>;
 
 const STATEMENT_CACHE_SIZE = 500;
 /** Tables no `cached` read depends on, written with `runUncached`. */
-const UNCACHED_TABLES: ReadonlySet<string> = new Set(['slack_requests_seen']);
+export const UNCACHED_TABLES: ReadonlySet<string> = new Set(['slack_requests_seen']);
 /** Entries `cached` keeps at most; past that, reads simply go to the database. */
-const MEMORY_SIZE = 10_000;
+export const MEMORY_SIZE = 10_000;
 
-export class Db {
-  /** Query builder; also runs the migrations. */
+/** Which database a `Db` talks to. */
+export type Engine = 'sqlite' | 'postgres';
+
+/** A query compiled once (see `Db.statement`); the values are bound in placeholder order. */
+export interface Prepared<R> {
+  get(...values: unknown[]): Promise<R | undefined>;
+  all(...values: unknown[]): Promise<R[]>;
+}
+
+/**
+ * The one way the product reads and writes its data, whichever engine holds
+ * it. Kysely builds and types the queries (`q`); the engine runs them.
+ *
+ * Transactions: `transaction(fn)` runs `fn` with every `Db` call it makes
+ * (awaited or not, however deep) inside one transaction, found through the
+ * async context, so use cases keep calling `db.get(...)` as they would
+ * outside one. Write transactions are serialised: on SQLite by
+ * `BEGIN IMMEDIATE` on the one connection (calls from other async contexts
+ * wait for the transaction to end, so they never see or join its work), on
+ * PostgreSQL by a transaction-scoped advisory lock taken at its start, so a
+ * use case's reads and writes behave the same on both. Keep network calls
+ * out of `fn`: while it runs, nobody else writes.
+ */
+export interface Db {
+  readonly engine: Engine;
+  /** Query builder; also runs the migrations. Queries built here are run with `all`, `get`, `run`. */
+  readonly kysely: Kysely<Schema>;
+  /** Shorthand for `kysely`. */
+  readonly q: Kysely<Schema>;
+  /** The rows a query returns. */
+  all<R>(query: Compilable<R>): Promise<R[]>;
+  /** The first row a query returns, or undefined. */
+  get<R>(query: Compilable<R>): Promise<R | undefined>;
+  /** Runs a statement for its effect; `changes` is how many rows it inserted, updated or deleted. Use `returning(...)` with `get` for generated ids. */
+  run(query: Compilable<unknown>): Promise<{ changes: number }>;
+  /**
+   * Runs a write to a table that no `cached` read ever reads (see
+   * `UNCACHED_TABLES`), without forgetting what `cached` remembers. Throws
+   * when the statement is not a plain insert into or delete from one of them.
+   */
+  runUncached(query: Compilable<unknown>): Promise<{ changes: number }>;
+  /**
+   * A read built and compiled once, for hot paths where building it again
+   * would cost more than running it. Build it with placeholder values; the
+   * real ones are bound, in the same order, at each call. Throws on a write.
+   */
+  statement<R>(name: string, build: (q: Kysely<Schema>) => Compilable<R>): Prepared<R>;
+  /**
+   * `compute()`, remembered under `key` for as long as the data is unchanged:
+   * any write through this `Db`, or by another process on the same database,
+   * forgets everything. `null` is not remembered, nor anything read inside a
+   * transaction, nor a value a write overtook while it was being read. For
+   * hot-path reads only; values must not be mutated.
+   */
+  cached<T>(key: string, compute: () => Promise<T>): Promise<T>;
+  /** Runs `fn` in one transaction (a savepoint when nested); see above. Rolls back and rethrows when `fn` throws. */
+  transaction<T>(fn: () => Promise<T>): Promise<T>;
+  /**
+   * Runs `fn` once what was written so far is durable: after the outermost
+   * `transaction` commits (dropped if it rolls back), or at once outside one.
+   * For telling the world about a change (a log line); `fn` must not throw.
+   */
+  afterCommit(fn: () => void): void;
+  /**
+   * Plain SQL with `?` placeholders, for scripts, benchmarks and tests that
+   * need what the query builder does not say; returns the rows (none for a
+   * write). Product code uses the builder.
+   */
+  raw<R = Record<string, unknown>>(text: string, values?: readonly unknown[]): Promise<R[]>;
+  /** Resolves when the database answers a trivial query; rejects otherwise. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** The transaction an async context is inside, and what to run once it commits. */
+interface Scope {
+  depth: number;
+  committed: (() => void)[];
+  ended: Promise<void>;
+}
+
+/**
+ * SQLite through better-sqlite3: one connection, statements run
+ * synchronously, a use case's transaction is one `BEGIN IMMEDIATE` block
+ * that no other work interleaves with, in this process (other async contexts
+ * wait for it) or another one on the same file (SQLite's write lock, waited
+ * for up to `busy_timeout`).
+ */
+export class SqliteDb implements Db {
+  readonly engine = 'sqlite' as const;
   readonly kysely: Kysely<Schema>;
   private readonly statements = new Map<string, Statement>();
   private readonly named = new Map<string, Statement>();
   private readonly memory = new Map<string, unknown>();
+  private readonly scopes = new AsyncLocalStorage<Scope>();
+  /** The transaction that holds the connection, if any. */
+  private holder: Scope | null = null;
   private stamp = '';
   private dataVersion: BetterSqlite3.Statement<[], number> | undefined;
+  /**
+   * How many writing statements this connection has run. Every write goes
+   * through this class, so a cache of what the database says is stale as soon
+   * as this number moves (or `PRAGMA data_version`, for writes by other
+   * connections).
+   */
+  private writes = 0;
 
   constructor(readonly sqlite: BetterSqlite3.Database) {
     this.kysely = new Kysely<Schema>({ dialect: new SqliteDialect({ database: sqlite }) });
   }
 
-  /** Shorthand for building a query. */
   get q(): Kysely<Schema> {
     return this.kysely;
   }
 
-  /**
-   * How many writing statements this connection has run. Every write of the
-   * app goes through `all`, `get` or `run`, so a cache of what the database
-   * says is stale as soon as this number moves (or `PRAGMA data_version`, for
-   * writes by other connections).
-   */
-  writes = 0;
-
-  all<R>(query: Compilable<R>): R[] {
+  all<R>(query: Compilable<R>): Promise<R[]> {
     const { sql, parameters } = query.compile();
-    return this.prepare(sql).all(...parameters) as R[];
+    return this.when(() => this.prepare(sql).all(...parameters) as R[]);
   }
 
-  get<R>(query: Compilable<R>): R | undefined {
+  get<R>(query: Compilable<R>): Promise<R | undefined> {
     const { sql, parameters } = query.compile();
-    return this.prepare(sql).get(...parameters) as R | undefined;
+    return this.when(() => this.prepare(sql).get(...parameters) as R | undefined);
   }
 
-  /** Runs a statement without result rows; returns how many rows it changed. */
-  run(query: Compilable<unknown>): { changes: number; lastInsertRowid: number } {
+  run(query: Compilable<unknown>): Promise<{ changes: number }> {
     const { sql, parameters } = query.compile();
-    const result = this.prepare(sql).run(...parameters);
-    return { changes: result.changes, lastInsertRowid: Number(result.lastInsertRowid) };
+    return this.when(() => ({ changes: this.prepare(sql).run(...parameters).changes }));
   }
 
-  /**
-   * Runs a write to a table that no `cached` read ever reads (see
-   * `UNCACHED_TABLES`), without forgetting what `cached` remembers: the
-   * record of seen Slack requests is written on every Slack request, and
-   * would otherwise empty the memory each time. Throws when the statement
-   * is not a plain insert into or delete from one of those tables.
-   */
-  runUncached(query: Compilable<unknown>): { changes: number } {
+  runUncached(query: Compilable<unknown>): Promise<{ changes: number }> {
     const { sql, parameters } = query.compile();
     const table = /^(?:insert into|delete from) "([a-z_]+)"/i.exec(sql)?.[1];
-    if (!table || !UNCACHED_TABLES.has(table)) throw new Error(`runUncached is only for ${[...UNCACHED_TABLES].join(', ')}: ${sql}`);
-    let statement = this.statements.get(sql);
-    if (!statement) {
-      if (this.statements.size >= STATEMENT_CACHE_SIZE) this.statements.clear();
-      statement = this.sqlite.prepare(sql);
-      this.statements.set(sql, statement);
-    }
-    return { changes: statement.run(...parameters).changes };
+    if (!table || !UNCACHED_TABLES.has(table)) return Promise.reject(new Error(`runUncached is only for ${[...UNCACHED_TABLES].join(', ')}: ${sql}`));
+    return this.when(() => {
+      let statement = this.statements.get(sql);
+      if (!statement) {
+        if (this.statements.size >= STATEMENT_CACHE_SIZE) this.statements.clear();
+        statement = this.sqlite.prepare(sql);
+        this.statements.set(sql, statement);
+      }
+      return { changes: statement.run(...parameters).changes };
+    });
   }
 
-  /**
-   * A query built and compiled once, for hot paths where building it again
-   * would cost more than running it. Build it with placeholder values; the
-   * real ones are bound, in the same order, at each call.
-   */
-  statement<R>(name: string, build: (q: Kysely<Schema>) => Compilable<R>): BetterSqlite3.Statement<unknown[], R> {
+  statement<R>(name: string, build: (q: Kysely<Schema>) => Compilable<R>): Prepared<R> {
     let statement = this.named.get(name);
     if (!statement) {
       statement = this.sqlite.prepare(build(this.kysely).compile().sql);
@@ -94,71 +171,115 @@ export class Db {
       if (!statement.readonly) throw new Error(`statement ${name} writes; use run()`);
       this.named.set(name, statement);
     }
-    return statement as BetterSqlite3.Statement<unknown[], R>;
+    const ready = statement;
+    return {
+      get: (...values) => this.when(() => ready.get(...values) as R | undefined),
+      all: (...values) => this.when(() => ready.all(...values) as R[]),
+    };
   }
 
-  /**
-   * `compute()`, remembered under `key` for as long as the database is
-   * unchanged: any write through this connection, or by another process on
-   * the same file (`PRAGMA data_version`), forgets everything. `null` is not
-   * remembered, so nobody can fill the memory with lookups that find nothing.
-   * For reads on hot paths only; values must not be mutated.
-   */
-  cached<T>(key: string, compute: () => T): T {
+  async cached<T>(key: string, compute: () => Promise<T>): Promise<T> {
     // Inside a transaction the reads may be rolled back: never remember them.
-    if (this.sqlite.inTransaction) return compute();
-    this.dataVersion ??= this.sqlite.prepare<[], number>('PRAGMA data_version').pluck();
-    const stamp = `${this.writes}.${this.dataVersion.get()}`;
-    if (stamp !== this.stamp) {
+    if (this.holder && this.scopes.getStore() === this.holder) return compute();
+    const before = await this.when(() => this.currentStamp());
+    if (before !== this.stamp) {
       this.memory.clear();
-      this.stamp = stamp;
+      this.stamp = before;
     }
     if (this.memory.has(key)) return this.memory.get(key) as T;
-    const value = compute();
-    if (value !== null && this.memory.size < MEMORY_SIZE) this.memory.set(key, value);
+    const value = await compute();
+    // A write that landed while computing may have made the value stale already.
+    if (value !== null && this.memory.size < MEMORY_SIZE && this.stamp === before && this.currentStamp() === before) this.memory.set(key, value);
     return value;
   }
 
-  /** Work to do once the outermost transaction has committed (see `afterCommit`). */
-  private committed: (() => void)[] = [];
-
-  /**
-   * Runs `fn` in one immediate transaction (a savepoint when nested). When the
-   * outermost one commits, what `afterCommit` queued inside it runs; what was
-   * queued inside a part that rolled back is dropped.
-   */
-  transaction<T>(fn: () => T): T {
-    const outermost = !this.sqlite.inTransaction;
-    const mark = this.committed.length;
-    let result: T;
+  async transaction<T>(fn: () => Promise<T>): Promise<T> {
+    const current = this.scopes.getStore();
+    if (current && current === this.holder) return this.savepoint(current, fn);
+    while (this.holder) await this.holder.ended;
+    let end!: () => void;
+    const scope: Scope = { depth: 0, committed: [], ended: new Promise<void>((resolve) => (end = resolve)) };
+    this.holder = scope;
     try {
-      result = this.sqlite.transaction(fn).immediate();
-    } catch (error) {
-      this.committed.length = mark;
-      throw error;
+      this.sqlite.exec('BEGIN IMMEDIATE');
+      let result: T;
+      try {
+        result = await this.scopes.run(scope, fn);
+        this.sqlite.exec('COMMIT');
+      } catch (error) {
+        // SQLite may already have rolled back on its own (a full disk, an interrupt).
+        if (this.sqlite.inTransaction) this.sqlite.exec('ROLLBACK');
+        throw error;
+      }
+      for (const done of scope.committed) done();
+      return result;
+    } finally {
+      this.holder = null;
+      end();
     }
-    if (outermost && this.committed.length > 0) {
-      const queued = this.committed;
-      this.committed = [];
-      for (const run of queued) run();
-    }
-    return result;
   }
 
-  /**
-   * Runs `fn` once what was written so far is durable: after the outermost
-   * `transaction` commits, or at once outside one. For telling the world
-   * about a change (a log line) only when the change really happened; `fn`
-   * must not throw.
-   */
   afterCommit(fn: () => void): void {
-    if (this.sqlite.inTransaction) this.committed.push(fn);
+    const scope = this.scopes.getStore();
+    if (scope && scope === this.holder) scope.committed.push(fn);
     else fn();
   }
 
+  raw<R = Record<string, unknown>>(text: string, values: readonly unknown[] = []): Promise<R[]> {
+    return this.when(() => {
+      const statement = this.prepare(text);
+      if (statement.reader) return statement.all(...values) as R[];
+      statement.run(...values);
+      return [];
+    });
+  }
+
+  ping(): Promise<void> {
+    return this.when(() => {
+      this.sqlite.prepare('SELECT 1').get();
+    });
+  }
+
   async close(): Promise<void> {
+    while (this.holder) await this.holder.ended;
     this.statements.clear();
+    this.named.clear();
     await this.kysely.destroy();
+  }
+
+  private async savepoint<T>(scope: Scope, fn: () => Promise<T>): Promise<T> {
+    const name = `sp${++scope.depth}`;
+    const mark = scope.committed.length;
+    this.sqlite.exec(`SAVEPOINT ${name}`);
+    try {
+      const result = await fn();
+      this.sqlite.exec(`RELEASE ${name}`);
+      return result;
+    } catch (error) {
+      scope.committed.length = mark;
+      if (this.sqlite.inTransaction) this.sqlite.exec(`ROLLBACK TO ${name}; RELEASE ${name}`);
+      throw error;
+    } finally {
+      scope.depth--;
+    }
+  }
+
+  /**
+   * Runs `work` on the connection once no transaction of another async
+   * context holds it: at once (the usual case), or after that transaction.
+   */
+  private when<T>(work: () => T): Promise<T> {
+    if (this.holder && this.scopes.getStore() !== this.holder) return this.holder.ended.then(() => this.when(work));
+    try {
+      return Promise.resolve(work());
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  private currentStamp(): string {
+    this.dataVersion ??= this.sqlite.prepare<[], number>('PRAGMA data_version').pluck();
+    return `${this.writes}.${this.dataVersion.get()}`;
   }
 
   private prepare(sql: string): Statement {
@@ -191,7 +312,7 @@ function notAFile(path: string): string | null {
  * than a regular file (which is left as it was: never made private, never
  * written), or SQLite's (`code` SQLITE_NOTADB, SQLITE_CANTOPEN).
  */
-export function openDb(path: string): Db {
+export function openDb(path: string): SqliteDb {
   const other = path === ':memory:' ? null : notAFile(path);
   if (other) throw Object.assign(new Error(`${path} is ${other}, not a database file`), { code: 'ENOTFILE', what: other });
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
@@ -211,5 +332,5 @@ export function openDb(path: string): Db {
     sqlite.close();
     throw error;
   }
-  return new Db(sqlite);
+  return new SqliteDb(sqlite);
 }
