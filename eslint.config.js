@@ -12,6 +12,18 @@ export default tseslint.config(
     },
   },
   {
+    // Every database call is async: a forgotten await would read a promise as if it were rows,
+    // or let a write run outside its use case's transaction. The type checker finds them.
+    files: ['src/**/*.ts', 'scripts/**/*.ts', 'test/**/*.ts', 'bench/**/*.ts'],
+    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-misused-promises': ['error', { checksVoidReturn: { arguments: false, attributes: false } }],
+      '@typescript-eslint/await-thenable': 'error',
+      '@typescript-eslint/require-await': 'off',
+    },
+  },
+  {
     // Migrations run on Kysely<any> so they never depend on the app's types.
     files: ['migrations/**'],
     rules: { '@typescript-eslint/no-explicit-any': 'off' },

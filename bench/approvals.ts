@@ -12,7 +12,7 @@ import { scoped } from './lib/cleanup.ts';
 import { approveAndPoll, type Decidable } from './lib/decide.ts';
 import { runLoad, type LoadPlan } from './lib/load.ts';
 import { startProduct } from './lib/product.ts';
-import { BENCH_USER, createBenchProject } from './lib/projects.ts';
+import { BENCH_USER, createBenchProject, type BenchProject } from './lib/projects.ts';
 import type { BenchResult } from './lib/report.ts';
 import { median, percentile, round } from './lib/stats.ts';
 
@@ -42,10 +42,10 @@ const LOAD = {
 export function approvals(dir: string): Promise<BenchResult> {
   return scoped(async (cleanup) => {
     const product = await startProduct(cleanup, dir, 'approvals');
-    const projects = Array.from({ length: PROJECTS }, (_, i) => createBenchProject(product.app, `bench-approvals-${i}`));
+    const projects: BenchProject[] = [];
+    for (let i = 0; i < PROJECTS; i++) projects.push(await createBenchProject(product.app, `bench-approvals-${i}`));
     // Each project posts to its own channel: Slack takes about one post a second per channel.
-    const setChannel = product.app.db.sqlite.prepare('UPDATE projects SET approvals_channel = ? WHERE id = ?');
-    for (const [i, p] of projects.entries()) setChannel.run(`C0BENCH${i}`, p.project.id);
+    for (const [i, p] of projects.entries()) await product.app.db.raw('UPDATE projects SET approvals_channel = ? WHERE id = ?', [`C0BENCH${i}`, p.project.id]);
     await product.app.jobs.runDue();
     const authorizations = projects.map((p) => p.authorization);
     const bare = await startBareServer(cleanup, {
@@ -61,13 +61,15 @@ export function approvals(dir: string): Promise<BenchResult> {
     const cards = await waitForCards(product.slack, firstCall, measured.ids, CARD_TIMEOUT_MS);
 
     // Decide requests spread over the run, each polled with its own project's key.
-    const projectOf = product.app.db.sqlite.prepare('SELECT project_id FROM approvals WHERE id = ?').pluck();
+    const projectOf = new Map(
+      (await product.app.db.raw<{ id: string; project_id: number }>('SELECT id, project_id FROM approvals')).map((r) => [r.id, r.project_id]),
+    );
     const keyOf = new Map(projects.map((p) => [p.project.id, p.authorization]));
     const step = Math.max(1, Math.floor(measured.ids.length / SAMPLE));
     const sample: Decidable[] = measured.ids
       .filter((_, i) => i % step === 0)
       .slice(0, SAMPLE)
-      .map((id) => ({ id, authorization: keyOf.get(projectOf.get(id) as number)! }));
+      .map((id) => ({ id, authorization: keyOf.get(projectOf.get(id)!)! }));
     const decisions = await approveAndPoll(product.base, BENCH_USER, `${product.url}/hooks`, sample);
     const decidedMs = decisions.filter((d): d is number => d !== null);
     const undecided = decisions.length - decidedMs.length;

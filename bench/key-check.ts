@@ -18,7 +18,7 @@ const LOAD = { method: 'GET', connections: 50, seconds: 5, warmupSeconds: 1 } as
 export function keyCheck(dir: string): Promise<BenchResult> {
   return scoped(async (cleanup) => {
     const product = await startProduct(cleanup, dir, 'key-check');
-    const { project, authorization } = createBenchProject(product.app, 'bench-key-check');
+    const { project, authorization } = await createBenchProject(product.app, 'bench-key-check');
     const path = `/v1/projects/${project.name}/readiness`;
 
     // The baseline answers exactly what the product answers.

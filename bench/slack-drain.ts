@@ -29,13 +29,13 @@ export function slackDrain(dir: string): Promise<BenchResult> {
   return scoped(async (cleanup) => {
     // The product as shipped: the default 15-second poll.
     const product = await startProduct(cleanup, dir, 'slack-drain', { JOBS_POLL_SECONDS: '15' });
-    const { project, authorization } = createBenchProject(product.app, 'bench-drain');
+    const { project, authorization } = await createBenchProject(product.app, 'bench-drain');
     // The API lets one key burst 20 requests: the burst comes from several keys of the project.
     const authorizations = [authorization];
     for (let k = 1; k < Math.ceil(CARDS / 20); k++) {
-      authorizations.push(`Bearer ${issueKey(product.app.db, Date.now(), project, `bench-${k}`, BENCH_USER).plaintext}`);
+      authorizations.push(`Bearer ${(await issueKey(product.app.db, Date.now(), project, `bench-${k}`, BENCH_USER)).plaintext}`);
     }
-    product.app.db.sqlite.prepare('UPDATE projects SET approvals_channel = ? WHERE id = ?').run(CHANNEL, project.id);
+    await product.app.db.raw('UPDATE projects SET approvals_channel = ? WHERE id = ?', [CHANNEL, project.id]);
     const from = product.slack.calls.length;
     const limitedFrom = product.slack.rateLimited.length;
 

@@ -22,7 +22,7 @@ const LOAD = { method: 'POST', connections: 10, seconds: 5, warmupSeconds: 1 } a
 export function slashAck(dir: string): Promise<BenchResult> {
   return scoped(async (cleanup) => {
     const product = await startProduct(cleanup, dir, 'slash-ack');
-    for (let i = 0; i < PROJECTS; i++) createBenchProject(product.app, `bench-slash-${i}`);
+    for (let i = 0; i < PROJECTS; i++) await createBenchProject(product.app, `bench-slash-${i}`);
     // The key deliveries of those projects go out now, not during the load.
     await product.app.jobs.runDue();
     const bolt = await startBoltBaseline(cleanup, product.url);

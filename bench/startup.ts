@@ -9,7 +9,7 @@
 import { copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Db } from '../src/db/database.ts';
+import type { SqliteDb } from '../src/db/database.ts';
 import { buildProduct, freePort, rssMiB, startChild, stopChild } from './lib/child.ts';
 import { scoped, type Cleanup } from './lib/cleanup.ts';
 import { startFakeSlack } from './lib/fake-slack.ts';
@@ -32,7 +32,7 @@ interface Start {
 }
 
 /** A migrated database, seeded by `seed`, closed so the file stands alone. */
-async function template(cleanup: Cleanup, path: string, seed: (db: Db) => void): Promise<void> {
+async function template(cleanup: Cleanup, path: string, seed: (db: SqliteDb) => void): Promise<void> {
   cleanup.add(() => removeDb(path));
   const db = await openMigrated(path);
   try {

@@ -14,8 +14,8 @@ export default defineCommand({
   positionals: ['project'],
   flags: { page: 'value' },
   schema: z.object({ project: projectName, page }),
-  run(ctx, { project: name, page: n }) {
-    const result = listPending(ctx.services, ctx.actor, name);
+  async run(ctx, { project: name, page: n }) {
+    const result = await listPending(ctx.services, ctx.actor, name);
     if (!result.ok) return result.error;
     const { approvals } = result.value;
     if (approvals.length === 0) return { text: `\`${name}\` has no pending approval requests.` };

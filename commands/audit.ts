@@ -24,10 +24,10 @@ export default defineCommand({
   positionals: ['project'],
   flags: { limit: 'value', page: 'value' },
   schema: z.object({ project: projectName, limit: limit(100).default(20), page }),
-  run(ctx, { project: name, limit: count, page: n }) {
-    const access = authorize(ctx.services.db, ctx.actor, name, 'view');
+  async run(ctx, { project: name, limit: count, page: n }) {
+    const access = await authorize(ctx.services.db, ctx.actor, name, 'view');
     if (!access.ok) return access.error;
-    const events = latestEvents(ctx.services, access.value.project.id, count);
+    const events = await latestEvents(ctx.services, access.value.project.id, count);
     const lines = events.map(
       (e) => `• ${date(e.createdAt)} ${actor(e.actor)} \`${e.action}\` ${describe(e.details)}`.trimEnd(),
     );

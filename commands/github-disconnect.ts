@@ -10,8 +10,8 @@ export default defineCommand({
   summary: 'Forget your GitHub connection and its token. Targets you linked stay linked.',
   positionals: [],
   schema: z.object({}),
-  run(ctx) {
-    const { connection: forgotten, cancelledCode } = disconnect(ctx.services, ctx.actor);
+  async run(ctx) {
+    const { connection: forgotten, cancelledCode } = await disconnect(ctx.services, ctx.actor);
     const code = cancelledCode ? ' The code from your last `/jamjet github connect` no longer connects anything.' : '';
     if (!forgotten) return { text: `Your Slack account is not connected to GitHub; there is nothing to forget.${code}` };
     return {

@@ -60,7 +60,7 @@ export default defineCommand({
   async run(ctx, args) {
     const [, owner, repo] = args.repo ? REPO.exec(args.repo)! : [null, args.org!, null];
     // The default name depends on the project; one the person has no access to gets the no-access refusal below.
-    const project = findLiveProject(ctx.services.db, args.project);
+    const project = await findLiveProject(ctx.services.db, args.project);
     const spec: TargetSpec = {
       kind: args.org ? 'org' : args.env ? 'environment' : 'repo',
       owner: owner!,

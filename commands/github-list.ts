@@ -13,8 +13,8 @@ export default defineCommand({
   positionals: ['project'],
   flags: { page: 'value' },
   schema: z.object({ project: projectName, page }),
-  run(ctx, { project: name, page: n }) {
-    const result = listTargets(ctx.services, ctx.actor, name);
+  async run(ctx, { project: name, page: n }) {
+    const result = await listTargets(ctx.services, ctx.actor, name);
     if (!result.ok) return result.error;
     const { targets } = result.value;
     if (targets.length === 0) {

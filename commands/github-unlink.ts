@@ -16,8 +16,8 @@ export default defineCommand({
       error: 'The target id is the number `/jamjet github list` shows.',
     }),
   }),
-  run(ctx, { project: name, targetId }) {
-    const result = unlinkTarget(ctx.services, ctx.actor, name, targetId);
+  async run(ctx, { project: name, targetId }) {
+    const result = await unlinkTarget(ctx.services, ctx.actor, name, targetId);
     if (!result.ok) return result.error;
     return {
       text: `:broken_chain: \`${name}\` no longer writes to ${escape(describeSpec(result.value))}. The secret stays on GitHub; delete it there if it is no longer needed.`,

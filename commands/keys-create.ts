@@ -21,8 +21,8 @@ export default defineCommand({
       .max(60, { error: 'The key name must be at most 60 characters.' })
       .default('default'),
   }),
-  run(ctx, { project: name, name: label }) {
-    const result = createKey(ctx.services, ctx.actor, name, label);
+  async run(ctx, { project: name, name: label }) {
+    const result = await createKey(ctx.services, ctx.actor, name, label);
     if (!result.ok) return result.error;
     const { key, ticket } = result.value;
     return {

@@ -13,8 +13,8 @@ export default defineCommand({
   positionals: ['project'],
   flags: { page: 'value' },
   schema: z.object({ project: projectName, page }),
-  run(ctx, { project: name, page: n }) {
-    const result = listKeys(ctx.services, ctx.actor, name);
+  async run(ctx, { project: name, page: n }) {
+    const result = await listKeys(ctx.services, ctx.actor, name);
     if (!result.ok) return result.error;
     const { keys } = result.value;
     if (keys.length === 0) return { text: `\`${name}\` has no API keys. Create one with \`/jamjet keys create ${name}\`.` };

@@ -11,8 +11,8 @@ export default defineCommand({
   summary: 'Revoke an API key at once (Admin and above); the next request with it is refused.',
   positionals: ['project', 'keyId'],
   schema: z.object({ project: projectName, keyId: z.string().toLowerCase() }),
-  run(ctx, { project: name, keyId }) {
-    const result = revokeKey(ctx.services, ctx.actor, name, keyId);
+  async run(ctx, { project: name, keyId }) {
+    const result = await revokeKey(ctx.services, ctx.actor, name, keyId);
     if (!result.ok) return result.error;
     return { text: `:no_entry: Key ${keyLabel(result.value.key)} of \`${name}\` is revoked; requests with it are refused from now on.` };
   },

@@ -28,8 +28,8 @@ export default defineCommand({
         .default(86_400),
       revokeNow: z.boolean().optional(),
     }),
-  run(ctx, { project: name, keyId, overlap, revokeNow }) {
-    const result = startRotation(ctx.services, ctx.actor, name, keyId ?? null, overlap, revokeNow === true);
+  async run(ctx, { project: name, keyId, overlap, revokeNow }) {
+    const result = await startRotation(ctx.services, ctx.actor, name, keyId ?? null, overlap, revokeNow === true);
     if (!result.ok) return result.error;
     const { rotation, key, plaintext, ticket, targets } = result.value;
     const userId = ctx.actor.userId;
@@ -42,9 +42,9 @@ export default defineCommand({
       followUp: async (respond) => {
         await deliverKey(ctx, userId, { project: name, key, ticket }, respond);
         // Paused targets alone still get the report: it says they were not written and who may link them again.
-        if (targets.length === 0 && rotationDetails(ctx.services.db, rotation.id)!.paused.length === 0) return;
+        if (targets.length === 0 && (await rotationDetails(ctx.services.db, rotation.id))!.paused.length === 0) return;
         await writeTargets(ctx.services, ctx.secrets, rotation.id, targets, plaintext, userId);
-        const report = rotationReport(rotationDetails(ctx.services.db, rotation.id)!, encodeTicket(ticket));
+        const report = rotationReport((await rotationDetails(ctx.services.db, rotation.id))!, encodeTicket(ticket));
         await dmOrRespond(ctx, userId, report, respond);
       },
     };

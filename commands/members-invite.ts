@@ -41,7 +41,7 @@ export default defineCommand({
     } else {
       const user = await ctx.users.lookupByEmail(who.email);
       if (!user) {
-        const result = addPendingInvite(ctx.services, ctx.actor, name, who.email, wanted);
+        const result = await addPendingInvite(ctx.services, ctx.actor, name, who.email, wanted);
         if (!result.ok) return result.error;
         return {
           text: `:envelope: No one in this workspace uses ${escape(who.email)} yet. They will join \`${name}\` as ${label} the first time they use \`/jamjet\`.`,
@@ -54,7 +54,7 @@ export default defineCommand({
       }
       userId = user.id;
     }
-    const result = addMember(ctx.services, ctx.actor, name, userId, wanted);
+    const result = await addMember(ctx.services, ctx.actor, name, userId, wanted);
     if (!result.ok) return result.error;
     const told = await tellByDm(ctx, userId, name, label);
     return { text: `:white_check_mark: ${mention(userId)} is now ${label} in \`${name}\`. ${told}` };

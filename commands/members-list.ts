@@ -14,8 +14,8 @@ export default defineCommand({
   positionals: ['project'],
   flags: { page: 'value' },
   schema: z.object({ project: projectName, page }),
-  run(ctx, { project: name, page: n }) {
-    const result = listMembers(ctx.services, ctx.actor, name);
+  async run(ctx, { project: name, page: n }) {
+    const result = await listMembers(ctx.services, ctx.actor, name);
     if (!result.ok) return result.error;
     const { members, invites } = result.value;
     const lines = members.map((m) => `• ${mention(m.userId)}: ${ROLE_LABELS[m.role]}`);

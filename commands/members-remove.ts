@@ -14,15 +14,15 @@ export default defineCommand({
     'Remove someone from a project, or withdraw a pending e-mail invitation (Admin and above; Owners only by Owners; never the last Owner).',
   positionals: ['project', 'user'],
   schema: z.object({ project: projectName, user: invitee }),
-  run(ctx, { project: name, user: who }) {
+  async run(ctx, { project: name, user: who }) {
     if ('email' in who) {
-      const withdrawn = withdrawInvite(ctx.services, ctx.actor, name, who.email);
+      const withdrawn = await withdrawInvite(ctx.services, ctx.actor, name, who.email);
       if (!withdrawn.ok) return withdrawn.error;
       return {
         text: `:white_check_mark: The invitation of ${escape(who.email)} to \`${name}\` as ${ROLE_LABELS[withdrawn.value.role]} is withdrawn.`,
       };
     }
-    const result = removeMember(ctx.services, ctx.actor, name, who.userId);
+    const result = await removeMember(ctx.services, ctx.actor, name, who.userId);
     if (!result.ok) return result.error;
     return { text: `:white_check_mark: ${mention(who.userId)} no longer belongs to \`${name}\`.${pausedNote(result.value.paused, name)}` };
   },

@@ -39,14 +39,14 @@ export default defineCommand({
   async run(ctx, { project: name, user, role: wanted }) {
     // A raise goes only to someone who may use JamJet: a deactivated Owner could otherwise be the one left.
     // The role of the person asking first, so that someone without a say learns nothing about the member.
-    const allowed = authorize(ctx.services.db, ctx.actor, name, 'manage_members');
+    const allowed = await authorize(ctx.services.db, ctx.actor, name, 'manage_members');
     if (!allowed.ok) return allowed.error;
-    const current = rolesOf(ctx.services, user).find((r) => r.projectId === allowed.value.project.id)?.role;
+    const current = (await rolesOf(ctx.services, user)).find((r) => r.projectId === allowed.value.project.id)?.role;
     if (current && raises(current, wanted)) {
       const refusal = await mayNotUse(ctx, user);
       if (refusal) return refusal;
     }
-    const result = changeRole(ctx.services, ctx.actor, name, user, wanted);
+    const result = await changeRole(ctx.services, ctx.actor, name, user, wanted);
     if (!result.ok) return result.error;
     return {
       text: `:white_check_mark: ${mention(user)} is now ${ROLE_LABELS[wanted]} in \`${name}\` (was ${ROLE_LABELS[result.value.previous]}).${pausedNote(result.value.paused, name)}`,

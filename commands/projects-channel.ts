@@ -24,10 +24,10 @@ export default defineCommand({
   schema: z.object({ project: projectName, channel: channelOrOff }),
   async run(ctx, { project: name, channel: wanted }) {
     // The role first: someone with no say over the project learns nothing about the channel either.
-    const allowed = checkCanSetChannel(ctx.services, ctx.actor, name);
+    const allowed = await checkCanSetChannel(ctx.services, ctx.actor, name);
     if (!allowed.ok) return allowed.error;
     if (wanted === 'off') {
-      const result = setApprovalsChannel(ctx.services, ctx.actor, name, null);
+      const result = await setApprovalsChannel(ctx.services, ctx.actor, name, null);
       if (!result.ok) return result.error;
       return { text: `:white_check_mark: \`${name}\` has no approvals channel any more; its approval requests go to its Owners by DM.` };
     }
@@ -69,7 +69,7 @@ export default defineCommand({
     if (!present) {
       return { code: 'forbidden', message: `You are not in ${where}; join it first, or pick a channel you are in.` };
     }
-    const result = setApprovalsChannel(ctx.services, ctx.actor, name, wanted);
+    const result = await setApprovalsChannel(ctx.services, ctx.actor, name, wanted);
     if (!result.ok) return result.error;
     return { text: `:white_check_mark: Approval requests of \`${name}\` will be posted in ${where}.` };
   },

@@ -12,8 +12,8 @@ export default defineCommand({
   positionals: ['name'],
   flags: { envs: 'value' },
   schema: z.object({ name: projectName, envs: envList.optional() }),
-  run(ctx, { name, envs }) {
-    const result = createProjects(ctx.services, ctx.actor, name, envs ?? null);
+  async run(ctx, { name, envs }) {
+    const result = await createProjects(ctx.services, ctx.actor, name, envs ?? null);
     if (!result.ok) return result.error;
     const created = result.value;
     const names = created.map((c) => `\`${c.project.name}\``).join(', ');

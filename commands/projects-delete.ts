@@ -12,7 +12,7 @@ export default defineCommand({
   positionals: ['project'],
   schema: z.object({ project: projectName }),
   async run(ctx, { project: name }) {
-    const result = checkCanDelete(ctx.services, ctx.actor, name);
+    const result = await checkCanDelete(ctx.services, ctx.actor, name);
     if (!result.ok) return result.error;
     await ctx.chat.openModal(ctx.triggerId, deleteProjectModal(result.value.name, result.value.id));
     return null;

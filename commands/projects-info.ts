@@ -23,8 +23,8 @@ export default defineCommand({
   summary: 'Show a project: owners, members, approvals channel and settings.',
   positionals: ['project'],
   schema: z.object({ project: projectName }),
-  run(ctx, { project: name }) {
-    const result = projectInfo(ctx.services, ctx.actor, name);
+  async run(ctx, { project: name }) {
+    const result = await projectInfo(ctx.services, ctx.actor, name);
     if (!result.ok) return result.error;
     const { project, role, owners, memberCount } = result.value;
     return {

@@ -13,8 +13,8 @@ export default defineCommand({
   positionals: [],
   flags: { page: 'value' },
   schema: z.object({ page }),
-  run(ctx, { page: n }) {
-    const projects = listProjects(ctx.services, ctx.actor);
+  async run(ctx, { page: n }) {
+    const projects = await listProjects(ctx.services, ctx.actor);
     if (projects.length === 0) {
       return { text: 'You belong to no project yet. Create one with `/jamjet projects create <name>`.' };
     }

@@ -18,8 +18,8 @@ export default defineCommand({
     }),
     value: duration,
   }),
-  run(ctx, { project: name, value }) {
-    const result = setApprovalTimeout(ctx.services, ctx.actor, name, value);
+  async run(ctx, { project: name, value }) {
+    const result = await setApprovalTimeout(ctx.services, ctx.actor, name, value);
     if (!result.ok) return result.error;
     return { text: `:white_check_mark: Approval requests of \`${name}\` now expire after ${formatDuration(value)}.` };
   },

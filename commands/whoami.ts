@@ -13,8 +13,8 @@ export default defineCommand({
   positionals: [],
   flags: { page: 'value' },
   schema: z.object({ page }),
-  run(ctx, { page: n }) {
-    const roles = rolesOf(ctx.services, ctx.actor.userId);
+  async run(ctx, { page: n }) {
+    const roles = await rolesOf(ctx.services, ctx.actor.userId);
     const title = [`You are ${mention(ctx.actor.userId)}.`];
     if (ctx.actor.isAdmin) title.push('You are in JAMJET_ADMIN_USERS (set by whoever runs the bot; not a Slack admin role): you act as Owner on every project.');
     if (roles.length === 0) title.push('You belong to no project yet. Create one with `/jamjet projects create <name>`.');

@@ -8,7 +8,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import BetterSqlite3 from 'better-sqlite3';
-import { Db } from '../src/db/database.ts';
+import { SqliteDb } from '../src/db/database.ts';
 import { describeBreak, verifyChain, type ChainBreak } from '../src/services/audit.ts';
 import { databasePath, run, UsageError } from './cli.ts';
 
@@ -31,7 +31,7 @@ export async function verifyFile(path: string): Promise<VerifyOutcome> {
   } catch (error) {
     throw new UsageError(`Cannot open ${path}: ${(error as Error).message}.`);
   }
-  const db = new Db(sqlite);
+  const db = new SqliteDb(sqlite);
   try {
     let hasTrail: boolean;
     try {
@@ -41,7 +41,7 @@ export async function verifyFile(path: string): Promise<VerifyOutcome> {
     }
     if (!hasTrail) throw new UsageError(`${path} has no audit trail: it is not a JamJet database, or the bot never started on it.`);
     const { brokenAt, checked } = await verifyChain(db);
-    return { checked, broken: brokenAt === null ? null : describeBreak(db, brokenAt) };
+    return { checked, broken: brokenAt === null ? null : await describeBreak(db, brokenAt) };
   } finally {
     await db.close();
   }

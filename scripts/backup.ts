@@ -12,7 +12,7 @@ import { existsSync, openSync, closeSync, chmodSync, renameSync, rmSync, statSyn
 import { basename, dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import BetterSqlite3 from 'better-sqlite3';
-import { Db } from '../src/db/database.ts';
+import { SqliteDb } from '../src/db/database.ts';
 import { verifyChain } from '../src/services/audit.ts';
 import { databasePath, run, UsageError } from './cli.ts';
 
@@ -74,7 +74,7 @@ export async function backup(source: string, target: string): Promise<BackupSumm
 /** Checks the copy, makes it one self-contained file and flushes it to disk. */
 async function check(file: string): Promise<Omit<BackupSummary, 'file' | 'bytes'>> {
   const sqlite = new BetterSqlite3(file, { fileMustExist: true });
-  const db = new Db(sqlite);
+  const db = new SqliteDb(sqlite);
   try {
     // The live database is in WAL mode; the copy keeps no -wal file beside it.
     sqlite.pragma('journal_mode = DELETE');

@@ -195,7 +195,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       }),
     );
     // Someone taken out of JAMJET_ADMIN_USERS no longer backs the targets they linked as one.
-    const unbacked = pauseUnbackedTargets(db, now(), config.adminUsers);
+    const unbacked = await pauseUnbackedTargets(db, now(), config.adminUsers);
     if (unbacked.length > 0) log.warn('github targets paused: their linker is no longer Admin or Owner', { targets: unbacked.map((t) => t.id) });
     const store = createGitHubSecretStore({
       apiUrl: config.github.apiUrl,
@@ -252,14 +252,10 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       {
         slack: slack.events,
         api: createApiHandler({ services, usage, kick: () => jobs.kick() }),
-        healthy: () => {
-          try {
-            db.sqlite.prepare('SELECT 1').get();
-            return true;
-          } catch {
-            return false;
-          }
-        },
+        healthy: () => db.ping().then(
+          () => true,
+          () => false,
+        ),
         // In Socket Mode the bot receives nothing until Slack's hello: not healthy before.
         slackReady: () => slack.ready(),
       },
@@ -278,7 +274,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       });
       metricsServer = metrics.server;
       metricsPort = metrics.port;
-      removeStateSource = setStateSource(() => operationalState(db, now()));
+      removeStateSource = setStateSource(async () => await operationalState(db, now()));
     }
     // Jobs do not wait for Socket Mode: expiries and reminders go on while Slack's hello is late (the Web API is separate).
     const ticker = new JobTicker(jobs, config.jobsPollSeconds, log);
@@ -288,7 +284,9 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       log.info('opening the Socket Mode connection; /healthz answers 503 until Slack says hello');
       await slack.app.start();
     }
-    const flusher = setInterval(() => usage.flush(), USAGE_FLUSH_MS);
+    const flusher = setInterval(() => {
+      usage.flush().catch((error: unknown) => log.warn('key last-use times not saved; trying again', { error }));
+    }, USAGE_FLUSH_MS);
     flusher.unref();
     // Check the audit trail in the background: a broken chain means someone edited the file.
     void verifyChain(db).then(
@@ -339,7 +337,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
             metricsListening.closeAllConnections();
           });
         }
-        usage.flush();
+        await usage.flush();
         observeAuditEvents(db, null);
         await db.close();
       },

@@ -168,22 +168,22 @@ export interface StateSnapshot {
   readonly at: number;
 }
 
-let stateSource: (() => StateSnapshot) | null = null;
+let stateSource: (() => Promise<StateSnapshot>) | null = null;
 
 /**
  * Installs what the state gauges read at scrape time (the last one installed
  * wins); returns what removes it again, if it is still the one installed.
  */
-export function setStateSource(source: () => StateSnapshot): () => void {
+export function setStateSource(source: () => Promise<StateSnapshot>): () => void {
   stateSource = source;
   return () => {
     if (stateSource === source) stateSource = null;
   };
 }
 
-/** One snapshot per scrape, shared by the gauges of that scrape. */
+/** One snapshot per scrape, read before the gauges collect and shared by them. */
 let scrape: StateSnapshot | null = null;
-const snapshot = (): StateSnapshot | null => (scrape ??= stateSource?.() ?? null);
+const snapshot = (): StateSnapshot | null => scrape;
 
 gauge('jamjet_jobs_queue_depth', 'Pending jobs that are due now (the backlog), by kind.', () =>
   (snapshot()?.jobs ?? []).map((j) => ({ labels: { kind: j.kind }, value: j.due })),
@@ -229,7 +229,7 @@ function promRegistry(): Promise<Registry> {
 /** The Prometheus text exposition (version 0.0.4) of every series. */
 export async function renderMetrics(): Promise<{ contentType: string; text: string }> {
   const r = await promRegistry();
-  scrape = null;
+  scrape = stateSource ? await stateSource() : null;
   try {
     return { contentType: r.contentType, text: await r.metrics() };
   } finally {

@@ -13,11 +13,11 @@ export interface BenchProject {
   readonly authorization: string;
 }
 
-export function createBenchProject(app: RunningApp, name: string): BenchProject {
+export async function createBenchProject(app: RunningApp, name: string): Promise<BenchProject> {
   // Set-up acts as a workspace admin: benchmarks make more projects than one person may create (LIMITS).
-  const created = createProjects(app.services, { userId: BENCH_USER, isAdmin: true }, name, null);
+  const created = await createProjects(app.services, { userId: BENCH_USER, isAdmin: true }, name, null);
   if (!created.ok) throw new Error(`cannot create project ${name}: ${created.error.message}`);
   const project = created.value[0]!.project;
-  const { plaintext } = issueKey(app.db, Date.now(), project, 'bench', BENCH_USER);
+  const { plaintext } = await issueKey(app.db, Date.now(), project, 'bench', BENCH_USER);
   return { project, authorization: `Bearer ${plaintext}` };
 }

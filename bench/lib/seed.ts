@@ -6,12 +6,12 @@
 import { rmSync } from 'node:fs';
 import type BetterSqlite3 from 'better-sqlite3';
 import { displayKey, hashKey } from '../../src/core/keys.ts';
-import { openDb, type Db } from '../../src/db/database.ts';
+import { openDb, type SqliteDb } from '../../src/db/database.ts';
 import { migrateToLatest } from '../../src/db/migrate.ts';
 import { BENCH_USER } from './projects.ts';
 
 /** Opens (creating) a database file and applies the product's migrations. */
-export async function openMigrated(path: string): Promise<Db> {
+export async function openMigrated(path: string): Promise<SqliteDb> {
   const db = openDb(path);
   await migrateToLatest(db.kysely);
   return db;

@@ -5,13 +5,13 @@ import { keyChecks } from '../metrics.ts';
 import { sendError } from './respond.ts';
 
 /** The key of a request, or null after answering 401 with `WWW-Authenticate: Bearer`. */
-export function requireKey(
+export async function requireKey(
   db: Db,
   usage: UsageRecorder,
   now: () => number,
   req: IncomingMessage,
   res: ServerResponse,
-): KeyIdentity | null {
+): Promise<KeyIdentity | null> {
   const header = req.headers.authorization ?? '';
   const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
   if (!match) {
@@ -21,7 +21,7 @@ export function requireKey(
     });
     return null;
   }
-  const identity = authenticateKey(db, match[1]!);
+  const identity = await authenticateKey(db, match[1]!);
   keyChecks.inc({ result: identity ? 'valid' : 'invalid' });
   if (!identity) {
     sendError(res, 401, 'unauthorized', 'This API key is unknown or revoked.', {

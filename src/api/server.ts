@@ -13,7 +13,8 @@ export type ApiHandler = (req: IncomingMessage, res: ServerResponse, path: strin
 export interface HttpRoutes {
   readonly slack: RequestListener | null;
   readonly api: ApiHandler | null;
-  readonly healthy: () => boolean;
+  /** Resolves whether the database answers. */
+  readonly healthy: () => Promise<boolean>;
   /** Whether the bot can receive Slack's requests now (Socket Mode: connected). */
   readonly slackReady?: () => boolean;
 }
@@ -23,13 +24,15 @@ export function createHttpServer(routes: HttpRoutes, log: Logger): Server {
     const path = (req.url ?? '/').split('?')[0]!;
     observeRequest(req, res, path);
     if (path === '/healthz' && (req.method === 'GET' || req.method === 'HEAD')) {
-      if (!routes.healthy()) {
-        sendJson(res, 503, { ok: false, error: { code: 'database_unavailable', message: 'The database does not answer.' } });
-      } else if (routes.slackReady && !routes.slackReady()) {
-        sendJson(res, 503, { ok: false, error: { code: 'slack_not_connected', message: 'The bot is not connected to Slack yet.' } });
-      } else {
-        sendJson(res, 200, { ok: true });
-      }
+      void routes.healthy().then((healthy) => {
+        if (!healthy) {
+          sendJson(res, 503, { ok: false, error: { code: 'database_unavailable', message: 'The database does not answer.' } });
+        } else if (routes.slackReady && !routes.slackReady()) {
+          sendJson(res, 503, { ok: false, error: { code: 'slack_not_connected', message: 'The bot is not connected to Slack yet.' } });
+        } else {
+          sendJson(res, 200, { ok: true });
+        }
+      });
       return;
     }
     if (path === '/slack/events' && routes.slack) {

@@ -72,8 +72,8 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
   const { services, usage } = deps;
   const db: Db = services.db;
   const limiter = new RateLimiter(APPROVALS_RATE_LIMIT, services.now);
-  const authenticated = (req: IncomingMessage, res: ServerResponse): KeyIdentity | null =>
-    requireKey(db, usage, services.now, req, res);
+  const authenticated = async (req: IncomingMessage, res: ServerResponse): Promise<KeyIdentity | null> =>
+    await requireKey(db, usage, services.now, req, res);
   const wrongMethod = (res: ServerResponse, allow: string) =>
     sendError(res, 405, 'method_not_allowed', `Use ${allow} here.`, { allow });
 
@@ -81,7 +81,7 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
     const readiness = READINESS.exec(path);
     if (readiness) {
       if (req.method !== 'GET' && req.method !== 'HEAD') return wrongMethod(res, 'GET');
-      const key = authenticated(req, res);
+      const key = await authenticated(req, res);
       if (!key) return;
       if (key.projectName !== decode(readiness[1]!)) {
         return sendError(res, 403, 'forbidden', 'This API key belongs to another project.');
@@ -91,7 +91,7 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
 
     if (path === '/v1/approvals') {
       if (req.method !== 'POST') return wrongMethod(res, 'POST');
-      const key = authenticated(req, res);
+      const key = await authenticated(req, res);
       if (!key) return;
       const wait = limiter.take(key.keyId);
       if (wait > 0) {
@@ -111,7 +111,7 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
       }
       // The context exactly as sent: a schema's copy would drop a `__proto__` key the agent sent, and with it a field.
       const context = parsed.data.context ? (body.value as { context: Record<string, unknown> }).context : {};
-      const created = createApproval(services, key, parsed.data.action, context);
+      const created = await createApproval(services, key, parsed.data.action, context);
       if (!created.ok) return sendError(res, 429, 'too_many_pending', created.error.message);
       const approval = created.value;
       deps.kick();
@@ -121,10 +121,10 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
     const one = APPROVAL.exec(path);
     if (one) {
       if (req.method !== 'GET' && req.method !== 'HEAD') return wrongMethod(res, 'GET');
-      const key = authenticated(req, res);
+      const key = await authenticated(req, res);
       if (!key) return;
       const id = decode(one[1]!);
-      const approval = id ? approvalForKey(services, key, id) : null;
+      const approval = id ? await approvalForKey(services, key, id) : null;
       if (!approval) return sendError(res, 404, 'not_found', 'No approval request with that id for this key.');
       return sendJson(res, 200, approvalJson(approval));
     }

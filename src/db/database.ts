@@ -117,13 +117,9 @@ export class SqliteDb implements Db {
   private holder: Scope | null = null;
   private stamp = '';
   private dataVersion: BetterSqlite3.Statement<[], number> | undefined;
-  /**
-   * How many writing statements this connection has run. Every write goes
-   * through this class, so a cache of what the database says is stale as soon
-   * as this number moves (or `PRAGMA data_version`, for writes by other
-   * connections).
-   */
-  private writes = 0;
+  private totalChanges: BetterSqlite3.Statement<[], number> | undefined;
+  /** Rows `runUncached` changed: they move `total_changes()` but no cached read depends on them. */
+  private uncachedChanges = 0;
 
   constructor(readonly sqlite: BetterSqlite3.Database) {
     this.kysely = new Kysely<Schema>({ dialect: new SqliteDialect({ database: sqlite }) });
@@ -159,7 +155,9 @@ export class SqliteDb implements Db {
         statement = this.sqlite.prepare(sql);
         this.statements.set(sql, statement);
       }
-      return { changes: statement.run(...parameters).changes };
+      const { changes } = statement.run(...parameters);
+      this.uncachedChanges += changes;
+      return { changes };
     });
   }
 
@@ -277,9 +275,16 @@ export class SqliteDb implements Db {
     }
   }
 
+  /**
+   * What changes whenever the data may have: SQLite's own counts, so that no
+   * write can slip past. `total_changes()` moves with every row this
+   * connection inserts, updates or deletes (less those of `runUncached`);
+   * `PRAGMA data_version` with every commit by another connection.
+   */
   private currentStamp(): string {
     this.dataVersion ??= this.sqlite.prepare<[], number>('PRAGMA data_version').pluck();
-    return `${this.writes}.${this.dataVersion.get()}`;
+    this.totalChanges ??= this.sqlite.prepare<[], number>('SELECT total_changes()').pluck();
+    return `${this.totalChanges.get()! - this.uncachedChanges}.${this.dataVersion.get()}`;
   }
 
   private prepare(sql: string): Statement {
@@ -289,7 +294,6 @@ export class SqliteDb implements Db {
       statement = this.sqlite.prepare(sql);
       this.statements.set(sql, statement);
     }
-    if (!statement.readonly) this.writes++;
     return statement;
   }
 }

@@ -46,17 +46,17 @@ export function registerApprovalHandlers(queue: JobQueue, deps: JobDeps): void {
   const { services, chat, log, pacer } = deps;
   const { db } = services;
 
-  const cardFor = (approval: Approval, note?: string, withoutContext = false) => {
-    const key = keyById(db, approval.keyId)!;
-    const project = projectName(db, approval.projectId);
+  const cardFor = async (approval: Approval, note?: string, withoutContext = false) => {
+    const key = (await keyById(db, approval.keyId))!;
+    const project = await projectName(db, approval.projectId);
     return approvalCard({ approval, project, keyLabel: `${key.publicId} (\`${key.display}\`)`, note, withoutContext });
   };
 
   /** Posts the card to a channel or (dm) a person, falling back to the card without its context when Slack refuses it. */
   async function postCard(jobId: number, destination: string, dm: boolean, approval: Approval, note?: string): Promise<Posted> {
     const send = (withoutContext: boolean) =>
-      pacer.call(jobId, channelScope(destination), () => {
-        const card = cardFor(approval, note, withoutContext);
+      pacer.call(jobId, channelScope(destination), async () => {
+        const card = await cardFor(approval, note, withoutContext);
         return dm ? chat.postDm(destination, card) : chat.postMessage(destination, card);
       });
     let at: Posted;
@@ -67,23 +67,23 @@ export function registerApprovalHandlers(queue: JobQueue, deps: JobDeps): void {
       log.warn('approval card refused; posting it without the context', { approval: approval.id, reason: slackErrorCode(error) });
       at = await send(true);
     }
-    recordCard(db, approval.id, { destination, ...at });
+    await recordCard(db, approval.id, { destination, ...at });
     await catchUp(approval);
     return at;
   }
 
   queue.register(APPROVAL_POST_JOB, async (job) => {
     const id = (job.payload as { approval: string }).approval;
-    const asked = findApproval(services, id);
+    const asked = await findApproval(services, id);
     if (!asked) return;
     // Checked when the card goes, not only when the channel was set: a channel shared with another
     // organisation (Slack Connect) since then would show the request to people outside it. Slack is
     // asked first, so everything below reads the state as it is after the answer.
-    const setChannel = cardDestinations(db, asked.projectId).channel;
-    const shared = setChannel !== null && !cardsOf(db, id).some((c) => c.destination === setChannel) && (await sharedWithOutsiders(job.id, setChannel));
-    const approval = findApproval(services, id)!;
-    const posted = new Set(cardsOf(db, id).map((c) => c.destination));
-    const { channel, owners, live } = cardDestinations(db, approval.projectId);
+    const setChannel = (await cardDestinations(db, asked.projectId)).channel;
+    const shared = setChannel !== null && !(await cardsOf(db, id)).some((c) => c.destination === setChannel) && (await sharedWithOutsiders(job.id, setChannel));
+    const approval = (await findApproval(services, id))!;
+    const posted = new Set((await cardsOf(db, id)).map((c) => c.destination));
+    const { channel, owners, live } = await cardDestinations(db, approval.projectId);
     const sharedOutside = shared && channel === setChannel;
     // Checked when the job runs: a project deleted since the request has no one left to decide it.
     if (!live) return;
@@ -170,14 +170,14 @@ export function registerApprovalHandlers(queue: JobQueue, deps: JobDeps): void {
    */
   async function tellOwnersLost(approval: Approval, owners: string[]): Promise<void> {
     log.error('approval expired before its card was posted', { approval: approval.id });
-    for (const owner of owners) services.jobs.enqueue(APPROVAL_LOST_JOB, { approval: approval.id, owner }, services.now());
+    for (const owner of owners) await services.jobs.enqueue(APPROVAL_LOST_JOB, { approval: approval.id, owner }, services.now());
   }
 
   queue.register(APPROVAL_LOST_JOB, async (job) => {
     const { approval: id, owner } = job.payload as { approval: string; owner: string };
-    const approval = findApproval(services, id);
+    const approval = await findApproval(services, id);
     if (!approval) return;
-    const project = projectName(db, approval.projectId);
+    const project = await projectName(db, approval.projectId);
     const text = `:warning: Request \`${approval.id}\` in \`${project}\` expired before Slack took its card, so no one was asked; the agent was told it expired.`;
     try {
       await pacer.call(job.id, channelScope(owner), () => chat.postDm(owner, { text }));
@@ -193,9 +193,9 @@ export function registerApprovalHandlers(queue: JobQueue, deps: JobDeps): void {
    * a rate limit on the edit is retried there (this job, retried, finds the card posted and would not edit it).
    */
   async function catchUp(posted: Approval) {
-    const current = findApproval(services, posted.id);
+    const current = await findApproval(services, posted.id);
     if (current && current.status !== posted.status) {
-      services.jobs.enqueue(APPROVAL_REFRESH_JOB, { approval: posted.id }, services.now());
+      await services.jobs.enqueue(APPROVAL_REFRESH_JOB, { approval: posted.id }, services.now());
       queue.kick();
     }
   }
@@ -203,7 +203,7 @@ export function registerApprovalHandlers(queue: JobQueue, deps: JobDeps): void {
   /** Edits one card; a card that no longer exists or cannot be edited is left as it is. */
   async function update(jobId: number, at: Posted, approval: Approval): Promise<void> {
     const send = (withoutContext: boolean) =>
-      pacer.call(jobId, methodScope('chat.update'), () => chat.updateMessage(at, cardFor(approval, undefined, withoutContext)));
+      pacer.call(jobId, methodScope('chat.update'), async () => chat.updateMessage(at, await cardFor(approval, undefined, withoutContext)));
     try {
       await send(false);
     } catch (error) {
@@ -215,16 +215,16 @@ export function registerApprovalHandlers(queue: JobQueue, deps: JobDeps): void {
   }
 
   const refresh = async (jobId: number, id: string) => {
-    const approval = findApproval(services, id);
+    const approval = await findApproval(services, id);
     if (!approval) return;
-    for (const card of cardsOf(db, id)) await update(jobId, card, approval);
+    for (const card of await cardsOf(db, id)) await update(jobId, card, approval);
   };
 
   queue.register(APPROVAL_REFRESH_JOB, async (job) => refresh(job.id, (job.payload as { approval: string }).approval));
 
   queue.register(APPROVAL_EXPIRE_JOB, async (job) => {
     const id = (job.payload as { approval: string }).approval;
-    const approval = findApproval(services, id);
+    const approval = await findApproval(services, id);
     if (!approval) return;
     if (approval.expiresAt > services.now()) {
       // The timeout is checked against the request's own expiry, never early.
@@ -232,9 +232,9 @@ export function registerApprovalHandlers(queue: JobQueue, deps: JobDeps): void {
     }
     // The edits are a refresh job of their own, enqueued with the expiry: a rate limit retries them there, where this
     // job, retried, would find the request already expired and edit nothing.
-    const expired = db.transaction(() => {
-      if (!expireApproval(services, id)) return false;
-      services.jobs.enqueue(APPROVAL_REFRESH_JOB, { approval: id }, services.now());
+    const expired = await db.transaction(async () => {
+      if (!await expireApproval(services, id)) return false;
+      await services.jobs.enqueue(APPROVAL_REFRESH_JOB, { approval: id }, services.now());
       return true;
     });
     if (expired) queue.kick();

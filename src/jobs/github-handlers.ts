@@ -34,7 +34,7 @@ export function registerGitHubHandlers(queue: JobQueue, deps: GitHubJobDeps): ()
     const outcome = await pollConnect(services, github, flow);
     if (outcome.kind === 'done') return;
     if (outcome.kind === 'wait') {
-      services.jobs.enqueue(DEVICE_POLL_JOB, { flow }, services.now() + outcome.ms);
+      await services.jobs.enqueue(DEVICE_POLL_JOB, { flow }, services.now() + outcome.ms);
       // Wake the queue at the interval rather than at the next JOBS_POLL_SECONDS tick.
       const timer = setTimeout(() => {
         timers.delete(timer);
@@ -46,7 +46,7 @@ export function registerGitHubHandlers(queue: JobQueue, deps: GitHubJobDeps): ()
     }
     log.info('github device flow ended', { flow, outcome: outcome.kind });
     // The flow is over whatever Slack does next: the DM is a job of its own, retried until Slack takes it.
-    services.jobs.enqueue(CONNECT_NOTICE_JOB, { ...outcome }, services.now());
+    await services.jobs.enqueue(CONNECT_NOTICE_JOB, { ...outcome }, services.now());
     queue.kick();
   });
 

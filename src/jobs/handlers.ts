@@ -36,16 +36,16 @@ export function registerJobHandlers(queue: JobQueue, deps: JobDeps): void {
   queue.register(REMINDER_JOB, async (job) => {
     const { rotation: rotationId, remindAt } = job.payload as { rotation: number; remindAt: number };
     // The reminder shows the old key's last use: write what this process has seen.
-    deps.usage.flush();
-    const rotation = reminderDue(db, rotationId, remindAt);
+    await deps.usage.flush();
+    const rotation = await reminderDue(db, rotationId, remindAt);
     if (!rotation) return;
-    const details = rotationDetails(db, rotationId)!;
+    const details = (await rotationDetails(db, rotationId))!;
     const unreachable: string[] = [];
-    for (const user of reminderRecipients(db, rotation)) {
+    for (const user of await reminderRecipients(db, rotation)) {
       const note = unreachable.length > 0 ? `I could not reach ${unreachable.join(', ')}, so this reminder comes to you.` : undefined;
       try {
         const posted = await pacer.call(job.id, channelScope(user), () => chat.postDm(user, reminderMessage(details, note)));
-        recordReminderSent(services, rotationId, posted);
+        await recordReminderSent(services, rotationId, posted);
         return;
       } catch (error) {
         if (!isPermanentRefusal(error)) throw error;
@@ -58,15 +58,15 @@ export function registerJobHandlers(queue: JobQueue, deps: JobDeps): void {
   });
 
   queue.register(DELIVERY_WIPE_JOB, async (job) => {
-    wipeDelivery(db, (job.payload as { delivery: string }).delivery);
+    await wipeDelivery(db, (job.payload as { delivery: string }).delivery);
   });
 
   queue.register(REVEAL_EXPIRY_JOB, async (job) => {
     const { delivery: deliveryId } = job.payload as { delivery: string };
-    const delivery = expireDelivery(services, deliveryId) ?? findDelivery(db, deliveryId);
+    const delivery = await expireDelivery(services, deliveryId) ?? await findDelivery(db, deliveryId);
     if (!delivery || delivery.revealedAt !== null || !delivery.dm) return;
-    const key = keyById(db, delivery.keyId)!;
-    const project = projectName(db, key.projectId);
+    const key = (await keyById(db, delivery.keyId))!;
+    const project = await projectName(db, key.projectId);
     try {
       await pacer.call(job.id, methodScope('chat.update'), () => chat.updateMessage(delivery.dm!, revealMessage(project, key, delivery, null)));
     } catch (error) {

@@ -75,9 +75,9 @@ export class JobQueue {
   }
 
   /** Arms one timer for the earliest pending job due soon, so paced Slack posts go at their moment. */
-  private armWake(): void {
+  private async armWake(): Promise<void> {
     if (this.closed) return;
-    const next = this.db.get(this.db.q.selectFrom('jobs').select((eb) => eb.fn.min('run_at').as('at')).where('status', '=', 'pending'));
+    const next = await this.db.get(this.db.q.selectFrom('jobs').select((eb) => eb.fn.min('run_at').as('at')).where('status', '=', 'pending'));
     const at = next?.at ?? null;
     if (at === null) return;
     const delay = Math.max(20, at - this.now());
@@ -99,22 +99,25 @@ export class JobQueue {
   }
 
   /** Adds a job; call inside the use case's transaction so the job and the change land together. */
-  enqueue(kind: string, payload: Record<string, unknown>, runAt: number): number {
-    const { lastInsertRowid } = this.db.run(
-      this.db.q.insertInto('jobs').values({
-        kind,
-        payload: JSON.stringify(payload),
-        run_at: runAt,
-        status: 'pending',
-        created_at: this.now(),
-      }),
+  async enqueue(kind: string, payload: Record<string, unknown>, runAt: number): Promise<number> {
+    const row = await this.db.get(
+      this.db.q
+        .insertInto('jobs')
+        .values({
+          kind,
+          payload: JSON.stringify(payload),
+          run_at: runAt,
+          status: 'pending',
+          created_at: this.now(),
+        })
+        .returning('id'),
     );
-    return lastInsertRowid;
+    return row!.id;
   }
 
   /** Forgets jobs that finished more than `keepMs` ago; returns how many. */
-  prune(keepMs = FINISHED_JOBS_KEPT_MS): number {
-    const { changes } = this.db.run(
+  async prune(keepMs = FINISHED_JOBS_KEPT_MS): Promise<number> {
+    const { changes } = await this.db.run(
       this.db.q
         .deleteFrom('jobs')
         .where('status', 'in', ['done', 'dead'])
@@ -124,23 +127,23 @@ export class JobQueue {
   }
 
   /** Moves a pending job to another time (snooze). */
-  reschedule(id: number, runAt: number): void {
-    this.db.run(this.db.q.updateTable('jobs').set({ run_at: runAt }).where('id', '=', id).where('status', '=', 'pending'));
+  async reschedule(id: number, runAt: number): Promise<void> {
+    await this.db.run(this.db.q.updateTable('jobs').set({ run_at: runAt }).where('id', '=', id).where('status', '=', 'pending'));
   }
 
   /** Takes up to `limit` due jobs for this worker; no other worker can take them until the lease ends. */
-  claimDue(limit = this.batchSize): Job[] {
+  async claimDue(limit = this.batchSize): Promise<Job[]> {
     const at = this.now();
-    return this.db.transaction(() => {
+    return await this.db.transaction(async () => {
       // Jobs whose worker died mid-run go back to the queue.
-      this.db.run(
+      await this.db.run(
         this.db.q
           .updateTable('jobs')
           .set({ status: 'pending', locked_by: null, locked_until: null })
           .where('status', '=', 'running')
           .where('locked_until', '<', at),
       );
-      const due = this.db.all(
+      const due = await this.db.all(
         this.db.q
           .selectFrom('jobs')
           .select(['id', 'kind', 'payload', 'attempts', 'run_at'])
@@ -150,7 +153,7 @@ export class JobQueue {
           .limit(limit),
       );
       if (due.length === 0) return [];
-      this.db.run(
+      await this.db.run(
         this.db.q
           .updateTable('jobs')
           .set({ status: 'running', locked_by: this.workerId, locked_until: at + this.leaseMs, attempts: sql`attempts + 1` })
@@ -185,10 +188,10 @@ export class JobQueue {
         ran += await this.drain();
       } while (this.again);
       return ran;
-    })().finally(() => {
+    })().finally(async () => {
       this.running = null;
       try {
-        this.armWake();
+        await this.armWake();
       } catch (error) {
         this.log.warn('job wake-up not armed', { error });
       }
@@ -199,7 +202,7 @@ export class JobQueue {
   private async drain(): Promise<number> {
     let ran = 0;
     for (;;) {
-      const jobs = this.claimDue();
+      const jobs = await this.claimDue();
       for (const job of jobs) {
         await this.runOne(job);
         ran++;
@@ -213,8 +216,8 @@ export class JobQueue {
    * lease as each job starts, and skip a job whose lease ran out and was taken
    * over by another worker while earlier jobs of the batch were running.
    */
-  private renewLease(job: Job): boolean {
-    const { changes } = this.db.run(
+  private async renewLease(job: Job): Promise<boolean> {
+    const { changes } = await this.db.run(
       this.db.q
         .updateTable('jobs')
         .set({ locked_until: this.now() + this.leaseMs })
@@ -226,19 +229,19 @@ export class JobQueue {
   }
 
   private async runOne(job: Job): Promise<void> {
-    if (!this.renewLease(job)) return;
+    if (!await this.renewLease(job)) return;
     const handler = this.handlers.get(job.kind);
     try {
       if (!handler) throw new Error(`no handler for job kind ${job.kind}`);
       await handler(job, this);
-      this.finish(job.id, 'done', null);
+      await this.finish(job.id, 'done', null);
       jobRuns.inc({ kind: job.kind, outcome: 'done' });
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       const retryAfter = (error as { retryAfterMs?: number }).retryAfterMs;
       if (job.attempts >= this.maxAttempts || !handler) {
         this.log.error('job gave up', { job: job.id, kind: job.kind, attempts: job.attempts, error });
-        this.finish(job.id, 'dead', message);
+        await this.finish(job.id, 'dead', message);
         jobRuns.inc({ kind: job.kind, outcome: 'dead' });
         return;
       }
@@ -249,7 +252,7 @@ export class JobQueue {
       // it does not use up an attempt, so a long rate limit delays but never drops.
       const attempts = retryAfter !== undefined ? job.attempts - 1 : job.attempts;
       jobRuns.inc({ kind: job.kind, outcome: retryAfter !== undefined ? 'deferred' : 'retry' });
-      this.db.run(
+      await this.db.run(
         this.db.q
           .updateTable('jobs')
           .set({
@@ -266,8 +269,8 @@ export class JobQueue {
     }
   }
 
-  private finish(id: number, status: 'done' | 'dead', error: string | null): void {
-    this.db.run(
+  private async finish(id: number, status: 'done' | 'dead', error: string | null): Promise<void> {
+    await this.db.run(
       this.db.q
         .updateTable('jobs')
         .set({ status, finished_at: this.now(), locked_by: null, locked_until: null, last_error: error?.slice(0, 500) ?? null })

@@ -67,10 +67,10 @@ export class SlackPacer {
   }
 
   /** The end of a 429 pause on `scope`, or 0. */
-  pausedUntil(scope: PaceScope): number {
+  async pausedUntil(scope: PaceScope): Promise<number> {
     // Compiled once: every paced call reads it.
     const read = this.db.statement('slack-pause', (q) => q.selectFrom('slack_pauses').select('until').where('scope', '=', '?'));
-    return read.get(scope)?.until ?? 0;
+    return (await read.get(scope))?.until ?? 0;
   }
 
   /**
@@ -82,7 +82,7 @@ export class SlackPacer {
   async call<T>(jobId: number, scope: PaceScope, call: () => Promise<T>): Promise<T> {
     const at = this.now();
     const key = `${jobId}|${scope}`;
-    const paused = this.pausedUntil(scope);
+    const paused = await this.pausedUntil(scope);
     const mine = this.reserved.get(key);
     const paces = scope.startsWith('channel:');
     if (mine !== undefined && at < mine && paused <= mine) throw new RetryLater(`waiting for its turn on ${scope}`, mine - at);
@@ -108,15 +108,15 @@ export class SlackPacer {
         throw error;
       }
       const until = this.now() + retryAfter * 1000;
-      this.pause(scope, until);
+      await this.pause(scope, until);
       this.log.warn('slack rate limit: pausing', { scope, retryAfterSeconds: retryAfter });
       throw new RetryLater(`Slack rate limit on ${scope}`, retryAfter * 1000);
     }
   }
 
   /** Pauses `scope` until `until` for every job in every process (a later pause wins). */
-  pause(scope: PaceScope, until: number): void {
-    this.db.run(
+  async pause(scope: PaceScope, until: number): Promise<void> {
+    await this.db.run(
       this.db.q
         .insertInto('slack_pauses')
         .values({ scope, until })

@@ -34,7 +34,7 @@ export class JobTicker {
       await this.queue.runDue();
       if (this.last - this.lastPrune >= PRUNE_EVERY_MS) {
         this.lastPrune = this.last;
-        const pruned = this.queue.prune();
+        const pruned = await this.queue.prune();
         if (pruned > 0) this.log.info('finished jobs pruned', { pruned });
       }
     } catch (error) {

@@ -54,58 +54,58 @@ export function forbidden(name: string, role: Role, permission: Permission) {
   return fail('forbidden', `You need to be ${atLeast} in \`${name}\` to ${DOING[permission]}; you are ${ROLE_LABELS[role]}.`);
 }
 
-export function findLiveProject(db: Db, name: string): Project | null {
-  const row = db.get(db.q.selectFrom('projects').selectAll().where('name', '=', name).where('deleted_at', 'is', null));
+export async function findLiveProject(db: Db, name: string): Promise<Project | null> {
+  const row = await db.get(db.q.selectFrom('projects').selectAll().where('name', '=', name).where('deleted_at', 'is', null));
   return row ? toProject(row) : null;
 }
 
-export function findProjectById(db: Db, id: number): Project | null {
-  const row = db.get(db.q.selectFrom('projects').selectAll().where('id', '=', id).where('deleted_at', 'is', null));
+export async function findProjectById(db: Db, id: number): Promise<Project | null> {
+  const row = await db.get(db.q.selectFrom('projects').selectAll().where('id', '=', id).where('deleted_at', 'is', null));
   return row ? toProject(row) : null;
 }
 
 /** A project's name for messages, deleted or not (keys and requests outlive their project). */
-export function projectName(db: Db, id: number): string {
-  return db.get(db.q.selectFrom('projects').select('name').where('id', '=', id))?.name ?? 'deleted project';
+export async function projectName(db: Db, id: number): Promise<string> {
+  return (await db.get(db.q.selectFrom('projects').select('name').where('id', '=', id)))?.name ?? 'deleted project';
 }
 
-export function membershipRole(db: Db, projectId: number, userId: string): Role | null {
-  const row = db.get(
+export async function membershipRole(db: Db, projectId: number, userId: string): Promise<Role | null> {
+  const row = await db.get(
     db.q.selectFrom('memberships').select('role').where('project_id', '=', projectId).where('user_id', '=', userId),
   );
   return row?.role ?? null;
 }
 
 /** The role that counts for permissions: someone in JAMJET_ADMIN_USERS acts as Owner. */
-export function effectiveRole(db: Db, projectId: number, actor: Actor): Role | null {
+export async function effectiveRole(db: Db, projectId: number, actor: Actor): Promise<Role | null> {
   if (actor.isAdmin) return 'owner';
-  return membershipRole(db, projectId, actor.userId);
+  return await membershipRole(db, projectId, actor.userId);
 }
 
 /** The project `name` when `actor` may do `permission` in it; otherwise the refusal to show. */
-export function authorize(
+export async function authorize(
   db: Db,
   actor: Actor,
   name: string,
   permission: Permission,
-): Result<{ project: Project; role: Role }> {
-  const project = findLiveProject(db, name);
+): Promise<Result<{ project: Project; role: Role }>> {
+  const project = await findLiveProject(db, name);
   if (!project) return noAccess(name);
-  const role = effectiveRole(db, project.id, actor);
+  const role = await effectiveRole(db, project.id, actor);
   if (role === null) return noAccess(name);
   if (!can(role, permission)) return forbidden(name, role, permission);
   return ok({ project, role });
 }
 
 /** The same check for a project known by id (buttons carry ids). */
-export function authorizeById(
+export async function authorizeById(
   db: Db,
   actor: Actor,
   projectId: number,
   permission: Permission,
-): Result<{ project: Project; role: Role }> {
-  const project = findProjectById(db, projectId);
-  const result = project ? authorize(db, actor, project.name, permission) : null;
+): Promise<Result<{ project: Project; role: Role }>> {
+  const project = await findProjectById(db, projectId);
+  const result = project ? await authorize(db, actor, project.name, permission) : null;
   // A button's value can be forged: someone without a role learns nothing, not even the name.
   if (!result || (!result.ok && result.error.code === 'no_access')) {
     return fail('no_access', 'That project no longer exists, or you have no access to it.');

@@ -27,19 +27,19 @@ export const APPROVAL_REFRESH_JOB = 'approval.refresh';
  * refresh job so its card says so instead of offering buttons (`jobs` absent:
  * no card refresh). Runs inside the caller's transaction.
  */
-export function expirePendingApprovals(
+export async function expirePendingApprovals(
   db: Db,
   at: number,
   scope: { readonly projectId: number; readonly keyId?: number },
   actor: string,
   details: Record<string, unknown>,
   jobs?: Scheduler,
-): void {
+): Promise<void> {
   let query = db.q.updateTable('approvals').set({ status: 'expired', decided_at: at }).where('project_id', '=', scope.projectId).where('status', '=', 'pending');
   if (scope.keyId !== undefined) query = query.where('key_id', '=', scope.keyId);
-  for (const { id } of db.all(query.returning('id'))) {
-    recordEvent(db, at, { projectId: scope.projectId, actor, action: 'approval.expired', details: { approval: id, ...details } });
-    jobs?.enqueue(APPROVAL_REFRESH_JOB, { approval: id }, at);
+  for (const { id } of await db.all(query.returning('id'))) {
+    await recordEvent(db, at, { projectId: scope.projectId, actor, action: 'approval.expired', details: { approval: id, ...details } });
+    await jobs?.enqueue(APPROVAL_REFRESH_JOB, { approval: id }, at);
   }
 }
 
@@ -88,21 +88,21 @@ function toApproval(r: Selectable<ApprovalsTable>, now: number): Approval {
   };
 }
 
-export function findApproval(ctx: ServiceContext, id: string): Approval | null {
-  const row = ctx.db.get(ctx.db.q.selectFrom('approvals').selectAll().where('id', '=', id));
+export async function findApproval(ctx: ServiceContext, id: string): Promise<Approval | null> {
+  const row = await ctx.db.get(ctx.db.q.selectFrom('approvals').selectAll().where('id', '=', id));
   return row ? toApproval(row, ctx.now()) : null;
 }
 
 /** Pending (not yet expired) requests of one key or one project. */
-function pendingCount(db: Db, at: number, column: 'key_id' | 'project_id', id: number): number {
-  return db.get(
+async function pendingCount(db: Db, at: number, column: 'key_id' | 'project_id', id: number): Promise<number> {
+  return (await db.get(
     db.q
       .selectFrom('approvals')
       .select((eb) => eb.fn.countAll<number>().as('n'))
       .where(column, '=', id)
       .where('status', '=', 'pending')
       .where('expires_at', '>', at),
-  )!.n;
+  ))!.n;
 }
 
 /**
@@ -110,25 +110,25 @@ function pendingCount(db: Db, at: number, column: 'key_id' | 'project_id', id: n
  * outage loses nothing. Refused with `conflict` when the key or the project
  * already has as many pending requests as `LIMITS` allows.
  */
-export function createApproval(
+export async function createApproval(
   ctx: ServiceContext,
   key: KeyIdentity,
   action: string,
   context: Record<string, unknown>,
-): Result<Approval> {
+): Promise<Result<Approval>> {
   const { db } = ctx;
-  return db.transaction(() => {
+  return await db.transaction(async () => {
     const at = ctx.now();
-    if (pendingCount(db, at, 'key_id', key.keyId) >= LIMITS.pendingApprovalsPerKey) {
+    if (await pendingCount(db, at, 'key_id', key.keyId) >= LIMITS.pendingApprovalsPerKey) {
       return fail('conflict', `This API key already has ${LIMITS.pendingApprovalsPerKey} pending approval requests; wait for decisions or expiries first.`);
     }
-    if (pendingCount(db, at, 'project_id', key.projectId) >= LIMITS.pendingApprovalsPerProject) {
+    if (await pendingCount(db, at, 'project_id', key.projectId) >= LIMITS.pendingApprovalsPerProject) {
       return fail('conflict', `This project already has ${LIMITS.pendingApprovalsPerProject} pending approval requests; wait for decisions or expiries first.`);
     }
-    const project = db.get(db.q.selectFrom('projects').select('approval_timeout_seconds').where('id', '=', key.projectId))!;
+    const project = (await db.get(db.q.selectFrom('projects').select('approval_timeout_seconds').where('id', '=', key.projectId)))!;
     const id = `apr_${randomBytes(12).toString('hex')}`;
     const expiresAt = at + project.approval_timeout_seconds * 1000;
-    const row = db.get(
+    const row = (await db.get(
       db.q
         .insertInto('approvals')
         .values({
@@ -144,10 +144,10 @@ export function createApproval(
           expires_at: expiresAt,
         })
         .returningAll(),
-    )!;
-    ctx.jobs.enqueue(APPROVAL_POST_JOB, { approval: id }, at);
-    ctx.jobs.enqueue(APPROVAL_EXPIRE_JOB, { approval: id }, expiresAt);
-    recordEvent(db, at, {
+    ))!;
+    await ctx.jobs.enqueue(APPROVAL_POST_JOB, { approval: id }, at);
+    await ctx.jobs.enqueue(APPROVAL_EXPIRE_JOB, { approval: id }, expiresAt);
+    await recordEvent(db, at, {
       projectId: key.projectId,
       actor: `key:${key.publicId}`,
       action: 'approval.requested',
@@ -158,16 +158,16 @@ export function createApproval(
 }
 
 /** An approval as the key's project sees it; null for another project's request. */
-export function approvalForKey(ctx: ServiceContext, key: KeyIdentity, id: string): Approval | null {
-  const approval = findApproval(ctx, id);
+export async function approvalForKey(ctx: ServiceContext, key: KeyIdentity, id: string): Promise<Approval | null> {
+  const approval = await findApproval(ctx, id);
   return approval && approval.projectId === key.projectId ? approval : null;
 }
 
 /** Checks that the actor may decide, before a modal opens or a decision is written. */
-export function checkCanDecide(ctx: ServiceContext, actor: Actor, id: string): Result<{ approval: Approval; project: Project }> {
-  const approval = findApproval(ctx, id);
+export async function checkCanDecide(ctx: ServiceContext, actor: Actor, id: string): Promise<Result<{ approval: Approval; project: Project }>> {
+  const approval = await findApproval(ctx, id);
   if (!approval) return fail('not_found', 'This approval request no longer exists.');
-  const access = authorizeById(ctx.db, actor, approval.projectId, 'decide_approval');
+  const access = await authorizeById(ctx.db, actor, approval.projectId, 'decide_approval');
   if (!access.ok) return access;
   return ok({ approval, project: access.value.project });
 }
@@ -178,21 +178,21 @@ export function decidedSentence(a: Approval): string {
 }
 
 /** The first decision wins; a later one learns who decided. */
-export function decideApproval(
+export async function decideApproval(
   ctx: ServiceContext,
   actor: Actor,
   id: string,
   decision: Decision,
   reason: string | null,
-): Result<Approval> {
+): Promise<Result<Approval>> {
   const { db } = ctx;
-  return db.transaction(() => {
-    const allowed = checkCanDecide(ctx, actor, id);
+  return await db.transaction(async () => {
+    const allowed = await checkCanDecide(ctx, actor, id);
     if (!allowed.ok) return allowed;
     const at = ctx.now();
     // The reason goes back to the agent and onto every card: it is redacted like everything else people type.
     const cleanReason = reason === null ? null : redact(reason);
-    const { changes } = db.run(
+    const { changes } = await db.run(
       db.q
         .updateTable('approvals')
         .set({ status: decision, reason: cleanReason, decided_by: actor.userId, decided_at: at })
@@ -200,24 +200,24 @@ export function decideApproval(
         .where('status', '=', 'pending')
         .where('expires_at', '>', at),
     );
-    if (changes === 0) return fail('already_done', decidedSentence(findApproval(ctx, id)!));
-    recordEvent(db, at, {
+    if (changes === 0) return fail('already_done', decidedSentence((await findApproval(ctx, id))!));
+    await recordEvent(db, at, {
       projectId: allowed.value.approval.projectId,
       actor: actor.userId,
       action: `approval.${decision}`,
       details: { approval: id, ...(cleanReason ? { reason: cleanReason.slice(0, 500) } : {}) },
     });
-    ctx.jobs.enqueue(APPROVAL_REFRESH_JOB, { approval: id }, at);
-    return ok(findApproval(ctx, id)!);
+    await ctx.jobs.enqueue(APPROVAL_REFRESH_JOB, { approval: id }, at);
+    return ok((await findApproval(ctx, id))!);
   });
 }
 
 /** The timeout passed: true when this call expired it. */
-export function expireApproval(ctx: ServiceContext, id: string): boolean {
+export async function expireApproval(ctx: ServiceContext, id: string): Promise<boolean> {
   const { db } = ctx;
-  return db.transaction(() => {
+  return await db.transaction(async () => {
     const at = ctx.now();
-    const { changes } = db.run(
+    const { changes } = await db.run(
       db.q
         .updateTable('approvals')
         .set({ status: 'expired', decided_at: at })
@@ -226,18 +226,18 @@ export function expireApproval(ctx: ServiceContext, id: string): boolean {
         .where('expires_at', '<=', at),
     );
     if (changes === 0) return false;
-    const approval = findApproval(ctx, id)!;
-    recordEvent(db, at, { projectId: approval.projectId, actor: SYSTEM_ACTOR, action: 'approval.expired', details: { approval: id } });
+    const approval = (await findApproval(ctx, id))!;
+    await recordEvent(db, at, { projectId: approval.projectId, actor: SYSTEM_ACTOR, action: 'approval.expired', details: { approval: id } });
     return true;
   });
 }
 
-export function listPending(ctx: ServiceContext, actor: Actor, name: string): Result<{ project: Project; approvals: Approval[] }> {
-  const access = authorize(ctx.db, actor, name, 'view');
+export async function listPending(ctx: ServiceContext, actor: Actor, name: string): Promise<Result<{ project: Project; approvals: Approval[] }>> {
+  const access = await authorize(ctx.db, actor, name, 'view');
   if (!access.ok) return access;
   const { project } = access.value;
   const at = ctx.now();
-  const rows = ctx.db.all(
+  const rows = await ctx.db.all(
     ctx.db.q
       .selectFrom('approvals')
       .selectAll()
@@ -254,11 +254,11 @@ export function listPending(ctx: ServiceContext, actor: Actor, name: string): Re
  * person's authority is part of the query, before the limit: requests they
  * may not decide never take the places of those they may.
  */
-export function decidableBy(ctx: ServiceContext, actor: Actor, limit = 20): { approval: Approval; project: string }[] {
+export async function decidableBy(ctx: ServiceContext, actor: Actor, limit = 20): Promise<{ approval: Approval; project: string }[]> {
   const { db } = ctx;
   const at = ctx.now();
   const deciders = PERMISSIONS.decide_approval as readonly Role[];
-  const rows = db.all(
+  const rows = await db.all(
     db.q
       .selectFrom('approvals')
       .innerJoin('projects', 'projects.id', 'approvals.project_id')
@@ -284,12 +284,12 @@ export interface Card {
   readonly ts: string;
 }
 
-export function cardsOf(db: Db, id: string): Card[] {
-  return db.all(db.q.selectFrom('approval_cards').select(['destination', 'channel', 'ts']).where('approval_id', '=', id));
+export async function cardsOf(db: Db, id: string): Promise<Card[]> {
+  return await db.all(db.q.selectFrom('approval_cards').select(['destination', 'channel', 'ts']).where('approval_id', '=', id));
 }
 
-export function recordCard(db: Db, id: string, card: Card): void {
-  db.run(
+export async function recordCard(db: Db, id: string, card: Card): Promise<void> {
+  await db.run(
     db.q
       .insertInto('approval_cards')
       .values({ approval_id: id, destination: card.destination, channel: card.channel, ts: card.ts })
@@ -305,9 +305,9 @@ export const MAX_CARD_DMS = LIMITS.cardDmsPerRequest;
  * longest-standing Owners by DM (at most `MAX_CARD_DMS`). `live` is false once
  * the project is deleted: then no card is posted at all.
  */
-export function cardDestinations(db: Db, projectId: number): { channel: string | null; owners: string[]; live: boolean } {
-  const project = db.get(db.q.selectFrom('projects').select(['approvals_channel', 'deleted_at']).where('id', '=', projectId))!;
-  const owners = db
+export async function cardDestinations(db: Db, projectId: number): Promise<{ channel: string | null; owners: string[]; live: boolean }> {
+  const project = (await db.get(db.q.selectFrom('projects').select(['approvals_channel', 'deleted_at']).where('id', '=', projectId)))!;
+  const owners = (await db
     .all(
       db.q
         .selectFrom('memberships')
@@ -317,7 +317,7 @@ export function cardDestinations(db: Db, projectId: number): { channel: string |
         .orderBy('created_at')
         .orderBy('user_id')
         .limit(MAX_CARD_DMS),
-    )
+    ))
     .map((o) => o.user_id);
   return { channel: project.approvals_channel, owners, live: project.deleted_at === null };
 }

@@ -60,35 +60,38 @@ export function observeAuditEvents(db: Db, observer: ((event: RecordedAuditEvent
 }
 
 /** Appends one event. Call inside the use case's transaction so the change and its record land together. */
-export function recordEvent(db: Db, at: number, input: AuditEventInput): void {
+export async function recordEvent(db: Db, at: number, input: AuditEventInput): Promise<void> {
   // Whatever a person typed (a label, a reason) that looks like a key or token is blanked, value by value.
   const details = JSON.stringify(redactValue(input.details ?? {}));
-  db.transaction(() => {
-    const last = db.get(db.q.selectFrom('audit_events').select('hash').orderBy('id', 'desc').limit(1));
+  await db.transaction(async () => {
+    const last = await db.get(db.q.selectFrom('audit_events').select('hash').orderBy('id', 'desc').limit(1));
     const prevHash = last?.hash ?? GENESIS_HASH;
     const hash = hashEvent(prevHash, { projectId: input.projectId, actor: input.actor, action: input.action, details, at });
-    const { lastInsertRowid } = db.run(
-      db.q.insertInto('audit_events').values({
-        project_id: input.projectId,
-        actor: input.actor,
-        action: input.action,
-        details,
-        created_at: at,
-        prev_hash: prevHash,
-        hash,
-      }),
+    const inserted = await db.get(
+      db.q
+        .insertInto('audit_events')
+        .values({
+          project_id: input.projectId,
+          actor: input.actor,
+          action: input.action,
+          details,
+          created_at: at,
+          prev_hash: prevHash,
+          hash,
+        })
+        .returning('id'),
     );
     const observer = observers.get(db);
     if (observer) {
-      const event: RecordedAuditEvent = { id: lastInsertRowid, projectId: input.projectId, actor: input.actor, action: input.action, details, at, prevHash, hash };
+      const event: RecordedAuditEvent = { id: inserted!.id, projectId: input.projectId, actor: input.actor, action: input.action, details, at, prevHash, hash };
       db.afterCommit(() => observer(event));
     }
   });
 }
 
 /** The latest events of a project, newest first. */
-export function latestEvents(ctx: ServiceContext, projectId: number, limit: number): AuditEvent[] {
-  const rows = ctx.db.all(
+export async function latestEvents(ctx: ServiceContext, projectId: number, limit: number): Promise<AuditEvent[]> {
+  const rows = await ctx.db.all(
     ctx.db.q
       .selectFrom('audit_events')
       .selectAll()
@@ -121,12 +124,13 @@ const follows = (prev: string, r: EventRow) =>
  * that does not match, or null when the chain is intact.
  */
 export async function verifyChain(db: Db, batch = VERIFY_BATCH): Promise<{ brokenAt: number | null; checked: number }> {
-  const page = db.sqlite.prepare<[number, number], EventRow>('SELECT * FROM audit_events WHERE id > ? ORDER BY id LIMIT ?');
+  const page = async (after: number, limit: number) =>
+    await db.all(db.q.selectFrom('audit_events').selectAll().where('id', '>', after).orderBy('id').limit(limit));
   let prev = GENESIS_HASH;
   let after = 0;
   let checked = 0;
   for (;;) {
-    const rows = page.all(after, batch);
+    const rows = await page(after, batch);
     for (const r of rows) {
       if (!follows(prev, r)) return { brokenAt: r.id, checked };
       prev = r.hash;
@@ -138,14 +142,9 @@ export async function verifyChain(db: Db, batch = VERIFY_BATCH): Promise<{ broke
   }
 }
 
-/** The same, in one go, for tests and small trails. */
-export function findBrokenLink(db: Db): number | null {
-  let prev = GENESIS_HASH;
-  for (const r of db.sqlite.prepare<[], EventRow>('SELECT * FROM audit_events ORDER BY id').iterate()) {
-    if (!follows(prev, r)) return r.id;
-    prev = r.hash;
-  }
-  return null;
+/** The same, resolving to just the id of the first broken event (null when intact). */
+export async function findBrokenLink(db: Db): Promise<number | null> {
+  return (await verifyChain(db)).brokenAt;
 }
 
 /** What is wrong with a broken event, for the operator reading `audit:verify`. */
@@ -165,8 +164,8 @@ export interface ChainBreak {
 }
 
 /** Describes event `id`, found broken by `verifyChain`. Throws when there is no such event. */
-export function describeBreak(db: Db, id: number): ChainBreak {
-  const row = db.sqlite.prepare<[number], EventRow>('SELECT * FROM audit_events WHERE id = ?').get(id);
+export async function describeBreak(db: Db, id: number): Promise<ChainBreak> {
+  const row = await db.get(db.q.selectFrom('audit_events').selectAll().where('id', '=', id));
   if (!row) throw new Error(`audit event ${id} does not exist`);
   const own = hashEvent(row.prev_hash, { projectId: row.project_id, actor: row.actor, action: row.action, details: row.details, at: row.created_at });
   return {

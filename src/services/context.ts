@@ -8,8 +8,8 @@ export interface Actor {
 
 /** The part of the job queue use cases need: schedule work inside their transaction. */
 export interface Scheduler {
-  enqueue(kind: string, payload: Record<string, unknown>, runAt: number): number;
-  reschedule(id: number, runAt: number): void;
+  enqueue(kind: string, payload: Record<string, unknown>, runAt: number): Promise<number>;
+  reschedule(id: number, runAt: number): Promise<void>;
 }
 
 /** What every use case needs: the database, the time and the job schedule. */

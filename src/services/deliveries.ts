@@ -88,29 +88,29 @@ const toDelivery = (r: {
 
 const COLUMNS = ['id', 'key_id', 'user_id', 'created_at', 'reveal_until', 'revealed_at', 'expired_at', 'dm_channel', 'dm_ts'] as const;
 
-export function findDelivery(db: Db, id: string): Delivery | null {
-  const row = db.get(db.q.selectFrom('key_deliveries').select(COLUMNS).where('id', '=', id));
+export async function findDelivery(db: Db, id: string): Promise<Delivery | null> {
+  const row = await db.get(db.q.selectFrom('key_deliveries').select(COLUMNS).where('id', '=', id));
   return row ? toDelivery(row) : null;
 }
 
 /** Seals a new key for `userId` and schedules its expiry; call inside the use case's transaction. */
-export function createDelivery(ctx: ServiceContext, keyId: number, userId: string, plaintext: string): DeliveryTicket {
+export async function createDelivery(ctx: ServiceContext, keyId: number, userId: string, plaintext: string): Promise<DeliveryTicket> {
   const { db } = ctx;
   const at = ctx.now();
   const id = randomUUID();
   const { ciphertext, secret } = seal(plaintext);
-  db.run(
+  await db.run(
     db.q
       .insertInto('key_deliveries')
       .values({ id, key_id: keyId, user_id: userId, ciphertext, created_at: at, reveal_until: at + REVEAL_WINDOW_MS }),
   );
-  ctx.jobs.enqueue(REVEAL_EXPIRY_JOB, { delivery: id }, at + REVEAL_WINDOW_MS);
-  ctx.jobs.enqueue(DELIVERY_WIPE_JOB, { delivery: id }, at + RETRY_WINDOW_MS);
+  await ctx.jobs.enqueue(REVEAL_EXPIRY_JOB, { delivery: id }, at + REVEAL_WINDOW_MS);
+  await ctx.jobs.enqueue(DELIVERY_WIPE_JOB, { delivery: id }, at + RETRY_WINDOW_MS);
   return { deliveryId: id, secret };
 }
 
-export function recordDm(db: Db, deliveryId: string, dm: { channel: string; ts: string }): void {
-  db.run(db.q.updateTable('key_deliveries').set({ dm_channel: dm.channel, dm_ts: dm.ts }).where('id', '=', deliveryId));
+export async function recordDm(db: Db, deliveryId: string, dm: { channel: string; ts: string }): Promise<void> {
+  await db.run(db.q.updateTable('key_deliveries').set({ dm_channel: dm.channel, dm_ts: dm.ts }).where('id', '=', deliveryId));
 }
 
 /**
@@ -119,8 +119,8 @@ export function recordDm(db: Db, deliveryId: string, dm: { channel: string; ts: 
  * `--revoke-now` or *Revoke old key*, CI needs the new key most), until the
  * wipe job a day later, the end of the retry window.
  */
-export function wipeIfDone(db: Db, deliveryId: string): void {
-  const retryable = db.get(
+export async function wipeIfDone(db: Db, deliveryId: string): Promise<void> {
+  const retryable = await db.get(
     db.q
       .selectFrom('rotations')
       .innerJoin('rotation_targets', 'rotation_targets.rotation_id', 'rotations.id')
@@ -134,7 +134,7 @@ export function wipeIfDone(db: Db, deliveryId: string): void {
       .limit(1),
   );
   if (retryable) return;
-  db.run(
+  await db.run(
     db.q
       .updateTable('key_deliveries')
       .set({ ciphertext: null })
@@ -147,20 +147,20 @@ export function wipeIfDone(db: Db, deliveryId: string): void {
  * First half of a reveal: checks who pressed and when, and opens the key.
  * Holds a short lease so a double press cannot show it twice.
  */
-export function beginReveal(
+export async function beginReveal(
   ctx: ServiceContext,
   ticket: DeliveryTicket,
   actor: Actor,
-): Result<{ delivery: Delivery; key: ApiKey; plaintext: string }> {
+): Promise<Result<{ delivery: Delivery; key: ApiKey; plaintext: string }>> {
   const { db } = ctx;
   const at = ctx.now();
-  const claimed = db.transaction(() => {
-    const row = db.get(db.q.selectFrom('key_deliveries').selectAll().where('id', '=', ticket.deliveryId));
+  const claimed = await db.transaction(async () => {
+    const row = await db.get(db.q.selectFrom('key_deliveries').selectAll().where('id', '=', ticket.deliveryId));
     if (!row) return fail('not_found', 'This key delivery no longer exists.');
     if (row.user_id !== actor.userId) return fail('forbidden', `Only <@${row.user_id}> can reveal this key.`);
     // Someone removed or demoted since the key was made may no longer have it.
-    const key = keyById(db, row.key_id)!;
-    const access = authorizeById(db, actor, key.projectId, 'manage_keys');
+    const key = (await keyById(db, row.key_id))!;
+    const access = await authorizeById(db, actor, key.projectId, 'manage_keys');
     if (!access.ok) return access;
     if (key.revokedAt !== null) return fail('expired', `Key ${key.publicId} has been revoked since; there is nothing to reveal.`);
     if (row.revealed_at !== null) return fail('already_done', 'This key was already revealed; it is shown only once.');
@@ -170,28 +170,28 @@ export function beginReveal(
     if (row.revealing_at !== null && at - row.revealing_at < REVEAL_LEASE_MS) {
       return fail('already_done', 'This key is being revealed right now.');
     }
-    db.run(db.q.updateTable('key_deliveries').set({ revealing_at: at }).where('id', '=', row.id));
+    await db.run(db.q.updateTable('key_deliveries').set({ revealing_at: at }).where('id', '=', row.id));
     return ok(row);
   });
   if (!claimed.ok) return claimed;
   const plaintext = unseal(claimed.value.ciphertext!, ticket.secret);
   if (plaintext === null) {
-    abortReveal(ctx, ticket.deliveryId);
+    await abortReveal(ctx, ticket.deliveryId);
     return fail('forbidden', 'This button does not match its key.');
   }
-  return ok({ delivery: toDelivery(claimed.value), key: keyById(db, claimed.value.key_id)!, plaintext });
+  return ok({ delivery: toDelivery(claimed.value), key: (await keyById(db, claimed.value.key_id))!, plaintext });
 }
 
 /** Second half: the modal is open, so the key has been shown and can never be shown again. */
-export function finishReveal(ctx: ServiceContext, deliveryId: string): Delivery {
+export async function finishReveal(ctx: ServiceContext, deliveryId: string): Promise<Delivery> {
   const { db } = ctx;
-  return db.transaction(() => {
+  return await db.transaction(async () => {
     const at = ctx.now();
-    db.run(db.q.updateTable('key_deliveries').set({ revealed_at: at, revealing_at: null }).where('id', '=', deliveryId));
-    wipeIfDone(db, deliveryId);
-    const delivery = findDelivery(db, deliveryId)!;
-    const key = keyById(db, delivery.keyId)!;
-    recordEvent(db, at, {
+    await db.run(db.q.updateTable('key_deliveries').set({ revealed_at: at, revealing_at: null }).where('id', '=', deliveryId));
+    await wipeIfDone(db, deliveryId);
+    const delivery = (await findDelivery(db, deliveryId))!;
+    const key = (await keyById(db, delivery.keyId))!;
+    await recordEvent(db, at, {
       projectId: key.projectId,
       actor: delivery.userId,
       action: 'key.revealed',
@@ -202,16 +202,16 @@ export function finishReveal(ctx: ServiceContext, deliveryId: string): Delivery 
 }
 
 /** Slack could not show the key: let the person press again. */
-export function abortReveal(ctx: ServiceContext, deliveryId: string): void {
-  ctx.db.run(ctx.db.q.updateTable('key_deliveries').set({ revealing_at: null }).where('id', '=', deliveryId));
+export async function abortReveal(ctx: ServiceContext, deliveryId: string): Promise<void> {
+  await ctx.db.run(ctx.db.q.updateTable('key_deliveries').set({ revealing_at: null }).where('id', '=', deliveryId));
 }
 
 /** The reveal window closed; returns the delivery when this call expired it. */
-export function expireDelivery(ctx: ServiceContext, deliveryId: string): Delivery | null {
+export async function expireDelivery(ctx: ServiceContext, deliveryId: string): Promise<Delivery | null> {
   const { db } = ctx;
-  return db.transaction(() => {
+  return await db.transaction(async () => {
     const at = ctx.now();
-    const { changes } = db.run(
+    const { changes } = await db.run(
       db.q
         .updateTable('key_deliveries')
         .set({ expired_at: at })
@@ -220,21 +220,21 @@ export function expireDelivery(ctx: ServiceContext, deliveryId: string): Deliver
         .where('expired_at', 'is', null),
     );
     if (changes === 0) return null;
-    wipeIfDone(db, deliveryId);
-    const delivery = findDelivery(db, deliveryId)!;
-    const key = keyById(db, delivery.keyId)!;
-    recordEvent(db, at, { projectId: key.projectId, actor: SYSTEM_ACTOR, action: 'key.reveal_expired', details: { key: key.publicId } });
+    await wipeIfDone(db, deliveryId);
+    const delivery = (await findDelivery(db, deliveryId))!;
+    const key = (await keyById(db, delivery.keyId))!;
+    await recordEvent(db, at, { projectId: key.projectId, actor: SYSTEM_ACTOR, action: 'key.reveal_expired', details: { key: key.publicId } });
     return delivery;
   });
 }
 
 /** The end of the retry window: nothing may open this key any more. */
-export function wipeDelivery(db: Db, deliveryId: string): void {
-  db.run(db.q.updateTable('key_deliveries').set({ ciphertext: null }).where('id', '=', deliveryId));
+export async function wipeDelivery(db: Db, deliveryId: string): Promise<void> {
+  await db.run(db.q.updateTable('key_deliveries').set({ ciphertext: null }).where('id', '=', deliveryId));
 }
 
 /** Opens the key again for a GitHub retry, without showing it to anyone. */
-export function openForRetry(db: Db, ticket: DeliveryTicket): string | null {
-  const row = db.get(db.q.selectFrom('key_deliveries').select('ciphertext').where('id', '=', ticket.deliveryId));
+export async function openForRetry(db: Db, ticket: DeliveryTicket): Promise<string | null> {
+  const row = await db.get(db.q.selectFrom('key_deliveries').select('ciphertext').where('id', '=', ticket.deliveryId));
   return row?.ciphertext ? unseal(row.ciphertext, ticket.secret) : null;
 }

@@ -35,8 +35,8 @@ export interface Connection {
   readonly connectedAt: number;
 }
 
-export function connectionOf(db: Db, userId: string): Connection | null {
-  const row = db.get(db.q.selectFrom('github_connections').select(['user_id', 'github_login', 'github_id', 'connected_at']).where('user_id', '=', userId));
+export async function connectionOf(db: Db, userId: string): Promise<Connection | null> {
+  const row = await db.get(db.q.selectFrom('github_connections').select(['user_id', 'github_login', 'github_id', 'connected_at']).where('user_id', '=', userId));
   return row ? { userId: row.user_id, login: row.github_login, githubId: row.github_id, connectedAt: row.connected_at } : null;
 }
 
@@ -66,14 +66,14 @@ export async function startConnect(ctx: ServiceContext, ports: GitHubPorts, acto
   if (answer.kind !== 'ok') return answer;
   const { code } = answer;
   const { db } = ctx;
-  return db.transaction(() => {
+  return await db.transaction(async () => {
     const at = ctx.now();
-    const replacedCodes = db
-      .all(db.q.selectFrom('github_device_flows').select('user_code').where('user_id', '=', actor.userId).where('finished_at', 'is', null))
+    const replacedCodes = (await db
+      .all(db.q.selectFrom('github_device_flows').select('user_code').where('user_id', '=', actor.userId).where('finished_at', 'is', null)))
       .map((r) => r.user_code);
-    cancelFlows(db, at, actor.userId);
+    await cancelFlows(db, at, actor.userId);
     const expiresAt = at + code.expiresIn * 1000;
-    const { id } = db.get(
+    const { id } = (await db.get(
       db.q
         .insertInto('github_device_flows')
         .values({
@@ -86,22 +86,22 @@ export async function startConnect(ctx: ServiceContext, ports: GitHubPorts, acto
           created_at: at,
         })
         .returning('id'),
-    )!;
-    ctx.jobs.enqueue(DEVICE_POLL_JOB, { flow: id }, at + code.interval * 1000);
-    recordEvent(db, at, { projectId: null, actor: actor.userId, action: 'github.connect_started', details: { flow: id } });
-    return { kind: 'started', userCode: code.userCode, verificationUri: code.verificationUri, expiresAt, connected: connectionOf(db, actor.userId), replacedCodes };
+    ))!;
+    await ctx.jobs.enqueue(DEVICE_POLL_JOB, { flow: id }, at + code.interval * 1000);
+    await recordEvent(db, at, { projectId: null, actor: actor.userId, action: 'github.connect_started', details: { flow: id } });
+    return { kind: 'started', userCode: code.userCode, verificationUri: code.verificationUri, expiresAt, connected: await connectionOf(db, actor.userId), replacedCodes };
   });
 }
 
 /** Ends the person's flows under way; how many there were. */
-function cancelFlows(db: Db, at: number, userId: string): number {
-  return db.run(
+async function cancelFlows(db: Db, at: number, userId: string): Promise<number> {
+  return (await db.run(
     db.q
       .updateTable('github_device_flows')
       .set({ finished_at: at, outcome: 'cancelled', device_code_sealed: null })
       .where('user_id', '=', userId)
       .where('finished_at', 'is', null),
-  ).changes;
+  )).changes;
 }
 
 export type PollOutcome =
@@ -126,12 +126,12 @@ type FlowRow = Selectable<GithubDeviceFlowsTable>;
  */
 export async function pollConnect(ctx: ServiceContext, ports: GitHubPorts, flowId: number): Promise<PollOutcome> {
   const { db } = ctx;
-  const flow = db.get(db.q.selectFrom('github_device_flows').selectAll().where('id', '=', flowId));
+  const flow = await db.get(db.q.selectFrom('github_device_flows').selectAll().where('id', '=', flowId));
   if (!flow || flow.finished_at !== null) return { kind: 'done' };
   const userId = flow.user_id;
-  if (ctx.now() >= flow.expires_at) return finish(ctx, flow, 'expired') ?? { kind: 'expired', userId };
+  if (ctx.now() >= flow.expires_at) return await finish(ctx, flow, 'expired') ?? { kind: 'expired', userId };
   const deviceCode = flow.device_code_sealed ? ports.sealer.open(flow.device_code_sealed, codeOwner(userId)) : null;
-  if (deviceCode === null) return finish(ctx, flow, 'failed') ?? { kind: 'failed', userId, detail: 'unsealable' };
+  if (deviceCode === null) return await finish(ctx, flow, 'failed') ?? { kind: 'failed', userId, detail: 'unsealable' };
 
   const answer = await ports.users.pollToken(deviceCode);
   switch (answer.kind) {
@@ -140,15 +140,15 @@ export async function pollConnect(ctx: ServiceContext, ports: GitHubPorts, flowI
       return { kind: 'wait', ms: flow.interval_seconds * 1000 };
     case 'slow_down': {
       const interval = Math.max(flow.interval_seconds + 5, answer.interval ?? 0);
-      db.run(db.q.updateTable('github_device_flows').set({ interval_seconds: interval }).where('id', '=', flow.id));
+      await db.run(db.q.updateTable('github_device_flows').set({ interval_seconds: interval }).where('id', '=', flow.id));
       return { kind: 'wait', ms: interval * 1000 };
     }
     case 'expired':
-      return finish(ctx, flow, 'expired') ?? { kind: 'expired', userId };
+      return await finish(ctx, flow, 'expired') ?? { kind: 'expired', userId };
     case 'denied':
-      return finish(ctx, flow, 'denied') ?? { kind: 'denied', userId };
+      return await finish(ctx, flow, 'denied') ?? { kind: 'denied', userId };
     case 'refused':
-      return finish(ctx, flow, 'failed') ?? { kind: 'failed', userId, detail: answer.detail };
+      return await finish(ctx, flow, 'failed') ?? { kind: 'failed', userId, detail: answer.detail };
     case 'token':
       break;
   }
@@ -156,36 +156,36 @@ export async function pollConnect(ctx: ServiceContext, ports: GitHubPorts, flowI
   // The device code is spent: GitHub gives the token once. Ask for the login a few times before giving up.
   let user = await ports.users.getUser(token);
   for (let i = 0; i < 2 && user.kind === 'unavailable'; i++) user = await ports.users.getUser(token);
-  if (user.kind !== 'ok') return finish(ctx, flow, 'failed') ?? { kind: 'failed', userId, detail: user.kind === 'unavailable' ? user.detail : 'user_unauthorized' };
+  if (user.kind !== 'ok') return await finish(ctx, flow, 'failed') ?? { kind: 'failed', userId, detail: user.kind === 'unavailable' ? user.detail : 'user_unauthorized' };
   const sealed = ports.sealer.seal(token, userId);
-  return db.transaction((): PollOutcome => {
+  return await db.transaction(async (): Promise<PollOutcome> => {
     const at = ctx.now();
-    const current = db.get(db.q.selectFrom('github_device_flows').select('finished_at').where('id', '=', flow.id));
+    const current = await db.get(db.q.selectFrom('github_device_flows').select('finished_at').where('id', '=', flow.id));
     if (current?.finished_at !== null) return { kind: 'done' };
     // A code someone else approved (a code passed on, or phished) must not make this person that GitHub account
     // while its owner uses it here; the owner's `github disconnect` frees it.
-    const holder = db.get(db.q.selectFrom('github_connections').select('user_id').where('github_id', '=', user.id).where('user_id', '!=', userId));
+    const holder = await db.get(db.q.selectFrom('github_connections').select('user_id').where('github_id', '=', user.id).where('user_id', '!=', userId));
     if (holder) {
-      db.run(db.q.updateTable('github_device_flows').set({ finished_at: at, outcome: 'failed', device_code_sealed: null }).where('id', '=', flow.id));
-      recordEvent(db, at, { projectId: null, actor: userId, action: 'github.connect_taken', details: { flow: flow.id, github_login: user.login, github_id: user.id } });
+      await db.run(db.q.updateTable('github_device_flows').set({ finished_at: at, outcome: 'failed', device_code_sealed: null }).where('id', '=', flow.id));
+      await recordEvent(db, at, { projectId: null, actor: userId, action: 'github.connect_taken', details: { flow: flow.id, github_login: user.login, github_id: user.id } });
       return { kind: 'taken', userId, login: user.login };
     }
-    db.run(db.q.deleteFrom('github_connections').where('user_id', '=', userId));
-    db.run(
+    await db.run(db.q.deleteFrom('github_connections').where('user_id', '=', userId));
+    await db.run(
       db.q.insertInto('github_connections').values({ user_id: userId, github_login: user.login, github_id: user.id, token_sealed: sealed, connected_at: at }),
     );
-    db.run(db.q.updateTable('github_device_flows').set({ finished_at: at, outcome: 'connected', device_code_sealed: null }).where('id', '=', flow.id));
-    recordEvent(db, at, { projectId: null, actor: userId, action: 'github.connected', details: { github_login: user.login, github_id: user.id } });
+    await db.run(db.q.updateTable('github_device_flows').set({ finished_at: at, outcome: 'connected', device_code_sealed: null }).where('id', '=', flow.id));
+    await recordEvent(db, at, { projectId: null, actor: userId, action: 'github.connected', details: { github_login: user.login, github_id: user.id } });
     return { kind: 'connected', userId, login: user.login };
   });
 }
 
 /** Ends a flow; null when it ended, `done` when another process ended it first. */
-function finish(ctx: ServiceContext, flow: FlowRow, outcome: 'expired' | 'denied' | 'failed'): PollOutcome | null {
+async function finish(ctx: ServiceContext, flow: FlowRow, outcome: 'expired' | 'denied' | 'failed'): Promise<PollOutcome | null> {
   const { db } = ctx;
-  return db.transaction(() => {
+  return await db.transaction(async () => {
     const at = ctx.now();
-    const { changes } = db.run(
+    const { changes } = await db.run(
       db.q
         .updateTable('github_device_flows')
         .set({ finished_at: at, outcome, device_code_sealed: null })
@@ -193,7 +193,7 @@ function finish(ctx: ServiceContext, flow: FlowRow, outcome: 'expired' | 'denied
         .where('finished_at', 'is', null),
     );
     if (changes === 0) return { kind: 'done' } as const;
-    recordEvent(db, at, { projectId: null, actor: flow.user_id, action: `github.connect_${outcome}`, details: { flow: flow.id } });
+    await recordEvent(db, at, { projectId: null, actor: flow.user_id, action: `github.connect_${outcome}`, details: { flow: flow.id } });
     return null;
   });
 }
@@ -202,15 +202,15 @@ function finish(ctx: ServiceContext, flow: FlowRow, outcome: 'expired' | 'denied
  * `github disconnect`: forgets the token and login, and cancels flows under
  * way; the connection it was (or null) and whether a code was cancelled.
  */
-export function disconnect(ctx: ServiceContext, actor: Actor): { connection: Connection | null; cancelledCode: boolean } {
+export async function disconnect(ctx: ServiceContext, actor: Actor): Promise<{ connection: Connection | null; cancelledCode: boolean }> {
   const { db } = ctx;
-  return db.transaction(() => {
+  return await db.transaction(async () => {
     const at = ctx.now();
-    const connection = connectionOf(db, actor.userId);
-    const cancelledCode = cancelFlows(db, at, actor.userId) > 0;
+    const connection = await connectionOf(db, actor.userId);
+    const cancelledCode = await cancelFlows(db, at, actor.userId) > 0;
     if (!connection) return { connection: null, cancelledCode };
-    db.run(db.q.deleteFrom('github_connections').where('user_id', '=', actor.userId));
-    recordEvent(db, at, { projectId: null, actor: actor.userId, action: 'github.disconnected', details: { github_login: connection.login } });
+    await db.run(db.q.deleteFrom('github_connections').where('user_id', '=', actor.userId));
+    await recordEvent(db, at, { projectId: null, actor: actor.userId, action: 'github.disconnected', details: { github_login: connection.login } });
     return { connection, cancelledCode };
   });
 }
@@ -252,17 +252,17 @@ export async function checkAuthority(
   if (actor.isAdmin) return { ok: true, value: { kind: 'jamjet_admin' } };
   if (!ports.users.connectEnabled) return no({ kind: 'connect_disabled' });
   const { db } = ctx;
-  const row = db.get(db.q.selectFrom('github_connections').select(['github_login', 'token_sealed']).where('user_id', '=', actor.userId));
+  const row = await db.get(db.q.selectFrom('github_connections').select(['github_login', 'token_sealed']).where('user_id', '=', actor.userId));
   if (!row) return no({ kind: 'not_connected' });
   const login = row.github_login;
   const token = ports.sealer.open(row.token_sealed, actor.userId);
   if (token === null) return no({ kind: 'reconnect', login });
-  const forget = () => db.run(db.q.deleteFrom('github_connections').where('user_id', '=', actor.userId));
+  const forget = async () => await db.run(db.q.deleteFrom('github_connections').where('user_id', '=', actor.userId));
 
   if (spec.kind === 'org') {
     const answer = await ports.users.orgMembership(token, spec.owner);
     if (answer.kind === 'unauthorized') {
-      forget();
+      await forget();
       return no({ kind: 'reconnect', login });
     }
     if (answer.kind === 'unavailable') return no(answer);
@@ -276,7 +276,7 @@ export async function checkAuthority(
   }
   const answer = await ports.users.repoPermission(token, spec.owner, spec.repo!);
   if (answer.kind === 'unauthorized') {
-    forget();
+    await forget();
     return no({ kind: 'reconnect', login });
   }
   if (answer.kind === 'unavailable') return no(answer);

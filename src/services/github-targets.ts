@@ -113,8 +113,8 @@ export function toTarget(r: Selectable<GithubTargetsTable>): Target {
   };
 }
 
-export function targetsOf(db: Db, projectId: number): Target[] {
-  return db
+export async function targetsOf(db: Db, projectId: number): Promise<Target[]> {
+  return (await db
     .all(
       db.q
         .selectFrom('github_targets')
@@ -122,7 +122,7 @@ export function targetsOf(db: Db, projectId: number): Target[] {
         .where('project_id', '=', projectId)
         .where('removed_at', 'is', null)
         .orderBy('id'),
-    )
+    ))
     .map(toTarget);
 }
 
@@ -135,10 +135,10 @@ export type LinkConflict =
   | { readonly kind: 'too_many'; readonly max: number };
 
 /** Live (linked, paused or not) targets anywhere that overlap `spec`, from other projects. */
-function conflictOf(db: Db, actor: Actor, project: Project, spec: TargetSpec): LinkConflict | null {
+async function conflictOf(db: Db, actor: Actor, project: Project, spec: TargetSpec): Promise<LinkConflict | null> {
   if (!spec.secretName.toUpperCase().startsWith(SECRET_PREFIX)) return { kind: 'bad_prefix' };
-  const live = db
-    .all(db.q.selectFrom('github_targets').selectAll().where('removed_at', 'is', null).where((eb) => eb(eb.fn('upper', ['secret_name']), '=', spec.secretName.toUpperCase())))
+  const live = (await db
+    .all(db.q.selectFrom('github_targets').selectAll().where('removed_at', 'is', null).where((eb) => eb(eb.fn('upper', ['secret_name']), '=', spec.secretName.toUpperCase()))))
     .map(toTarget);
   for (const other of live) {
     const how = overlap(spec, other);
@@ -148,10 +148,10 @@ function conflictOf(db: Db, actor: Actor, project: Project, spec: TargetSpec): L
       if (how === 'same' && other.pausedAt === null) return { kind: 'already_linked', target: other };
       continue;
     }
-    const canSee = effectiveRole(db, other.projectId, actor) !== null;
-    return { kind: 'held', overlap: how, other, project: canSee ? projectName(db, other.projectId) : null };
+    const canSee = await effectiveRole(db, other.projectId, actor) !== null;
+    return { kind: 'held', overlap: how, other, project: canSee ? await projectName(db, other.projectId) : null };
   }
-  if (targetsOf(db, project.id).length >= MAX_TARGETS) return { kind: 'too_many', max: MAX_TARGETS };
+  if ((await targetsOf(db, project.id)).length >= MAX_TARGETS) return { kind: 'too_many', max: MAX_TARGETS };
   return null;
 }
 
@@ -188,39 +188,39 @@ export async function linkTarget(
   replaceExisting: boolean,
 ): Promise<LinkResult> {
   let wanted = { ...spec, secretName: spec.secretName.toUpperCase() };
-  const access = authorize(ctx.db, actor, name, 'manage_keys');
+  const access = await authorize(ctx.db, actor, name, 'manage_keys');
   if (!access.ok) return refuse({ kind: 'access', error: access.error });
   // What other projects link is told only to someone GitHub backs there: before that, only this project's own refusals.
-  const early = conflictOf(ctx.db, actor, access.value.project, wanted);
+  const early = await conflictOf(ctx.db, actor, access.value.project, wanted);
   if (early && early.kind !== 'held') return refuse(early);
 
   const authority = await checkAuthority(ctx, ports, actor, wanted);
   if (!authority.ok) return refuse({ kind: 'authority', refusal: authority.refusal });
   // The names GitHub answered with: an old name of a renamed repository, or another case, is the same secret.
   if (authority.value.kind === 'github') wanted = { ...wanted, owner: authority.value.owner, repo: authority.value.repo ?? wanted.repo };
-  const held = conflictOf(ctx.db, actor, access.value.project, wanted);
+  const held = await conflictOf(ctx.db, actor, access.value.project, wanted);
   if (held) return refuse(held);
 
   const inspection = await ports.store.inspect(toSecretTarget(wanted));
   if (!inspection.ok) return refuse({ kind: 'github', message: inspection.message });
   if (inspection.missing) return refuse({ kind: 'bot_cannot_write', missing: inspection.missing });
   const existing = inspection.existing;
-  const ours = existing !== null && wroteLast(ctx.db, wanted, existing.updatedAt);
+  const ours = existing !== null && await wroteLast(ctx.db, wanted, existing.updatedAt);
   if (existing && !ours && !replaceExisting) return refuse({ kind: 'exists', updatedAt: existing.updatedAt });
 
   const { db } = ctx;
-  return db.transaction((): LinkResult => {
+  return await db.transaction(async (): Promise<LinkResult> => {
     // Checked again: the answer from GitHub took a while, and the rules are the database's.
-    const again = authorize(db, actor, name, 'manage_keys');
+    const again = await authorize(db, actor, name, 'manage_keys');
     if (!again.ok) return refuse({ kind: 'access', error: again.error });
     const { project } = again.value;
-    const conflict = conflictOf(db, actor, project, wanted);
+    const conflict = await conflictOf(db, actor, project, wanted);
     if (conflict) return refuse(conflict);
     const at = ctx.now();
-    const paused = targetsOf(db, project.id).find((t) => t.pausedAt !== null && secretKey(t) === secretKey(wanted));
+    const paused = (await targetsOf(db, project.id)).find((t) => t.pausedAt !== null && secretKey(t) === secretKey(wanted));
     let id: number;
     if (paused) {
-      db.run(
+      await db.run(
         db.q
           .updateTable('github_targets')
           .set({ paused_at: null, paused_reason: null, created_by: actor.userId, created_at: at })
@@ -228,7 +228,7 @@ export async function linkTarget(
       );
       id = paused.id;
     } else {
-      id = db.get(
+      id = (await db.get(
         db.q
           .insertInto('github_targets')
           .values({
@@ -243,10 +243,10 @@ export async function linkTarget(
             created_at: at,
           })
           .returning('id'),
-      )!.id;
+      ))!.id;
     }
     const replaced = existing !== null && !ours;
-    recordEvent(db, at, {
+    await recordEvent(db, at, {
       projectId: project.id,
       actor: actor.userId,
       action: paused ? 'github.relinked' : 'github.linked',
@@ -261,20 +261,20 @@ export async function linkTarget(
         ...(replaced ? { replaced_existing: existing.updatedAt } : {}),
       },
     });
-    const target = targetsOf(db, project.id).find((t) => t.id === id)!;
+    const target = (await targetsOf(db, project.id)).find((t) => t.id === id)!;
     return { ok: true, value: { target, relinked: paused !== undefined, replaced } };
   });
 }
 
 /** Whether GitHub's `updatedAt` is the one read back right after this bot's own last write of the secret. */
-function wroteLast(db: Db, spec: TargetSpec, updatedAt: string): boolean {
-  const row = db.get(db.q.selectFrom('github_written_secrets').select('updated_at').where('secret_key', '=', secretKey(spec)));
+async function wroteLast(db: Db, spec: TargetSpec, updatedAt: string): Promise<boolean> {
+  const row = await db.get(db.q.selectFrom('github_written_secrets').select('updated_at').where('secret_key', '=', secretKey(spec)));
   return row?.updated_at === updatedAt;
 }
 
 /** Remembers GitHub's `updated_at` after this bot wrote the secret (so a later link knows it is the bot's). */
-export function recordWritten(db: Db, at: number, spec: TargetSpec, updatedAt: string): void {
-  db.run(
+export async function recordWritten(db: Db, at: number, spec: TargetSpec, updatedAt: string): Promise<void> {
+  await db.run(
     db.q
       .insertInto('github_written_secrets')
       .values({ secret_key: secretKey(spec), updated_at: updatedAt, written_at: at })
@@ -286,11 +286,11 @@ export function recordWritten(db: Db, at: number, spec: TargetSpec, updatedAt: s
  * Lifecycle: pauses the live targets `userId` linked in the project. Call in
  * the transaction that took away their Admin or Owner role; returns them.
  */
-export function pauseTargetsOf(db: Db, at: number, projectId: number, userId: string, actor: string): Target[] {
-  const mine = targetsOf(db, projectId).filter((t) => t.createdBy === userId && t.pausedAt === null);
+export async function pauseTargetsOf(db: Db, at: number, projectId: number, userId: string, actor: string): Promise<Target[]> {
+  const mine = (await targetsOf(db, projectId)).filter((t) => t.createdBy === userId && t.pausedAt === null);
   for (const target of mine) {
-    db.run(db.q.updateTable('github_targets').set({ paused_at: at, paused_reason: 'linker_lost_role' }).where('id', '=', target.id));
-    recordEvent(db, at, { projectId, actor, action: 'github.paused', details: { target: target.id, linked_by: userId } });
+    await db.run(db.q.updateTable('github_targets').set({ paused_at: at, paused_reason: 'linker_lost_role' }).where('id', '=', target.id));
+    await recordEvent(db, at, { projectId, actor, action: 'github.paused', details: { target: target.id, linked_by: userId } });
   }
   return mine.map((t) => ({ ...t, pausedAt: at, pausedReason: 'linker_lost_role' }));
 }
@@ -304,22 +304,22 @@ export function pauseTargetsOf(db: Db, at: number, projectId: number, userId: st
  * transaction; this catches what changed outside the bot: someone taken out
  * of JAMJET_ADMIN_USERS, or an upgrade. Returns the targets it paused.
  */
-export function pauseUnbackedTargets(db: Db, at: number, adminUsers: readonly string[]): Target[] {
-  return db.transaction(() => {
+export async function pauseUnbackedTargets(db: Db, at: number, adminUsers: readonly string[]): Promise<Target[]> {
+  return await db.transaction(async () => {
     const admins = new Set(adminUsers);
     // Links made since GitHub's word is asked record it (`authority`) in their audit event; older ones never had it.
     const backed = new Set(
-      db
+      (await db
         .all(
           db.q
             .selectFrom('audit_events')
             .select(sql<number>`json_extract(details, '$.target')`.as('target'))
             .where('action', 'in', ['github.linked', 'github.relinked'])
             .where(sql<unknown>`json_extract(details, '$.authority')`, 'is not', null),
-        )
+        ))
         .map((r) => Number(r.target)),
     );
-    const unbacked = db
+    const unbacked = (await db
       .all(
         db.q
           .selectFrom('github_targets')
@@ -332,46 +332,46 @@ export function pauseUnbackedTargets(db: Db, at: number, adminUsers: readonly st
           .where('github_targets.removed_at', 'is', null)
           .where('github_targets.paused_at', 'is', null)
           .where('projects.deleted_at', 'is', null),
-      )
+      ))
       .map(({ role, ...row }) => ({
         target: toTarget(row),
         reason: !backed.has(row.id) ? 'linked_without_github_authority' : role !== 'owner' && role !== 'admin' && !admins.has(row.created_by) ? 'linker_lost_role' : null,
       }))
       .filter((r) => r.reason !== null);
     for (const { target, reason } of unbacked) {
-      db.run(db.q.updateTable('github_targets').set({ paused_at: at, paused_reason: reason }).where('id', '=', target.id));
-      recordEvent(db, at, { projectId: target.projectId, actor: SYSTEM_ACTOR, action: 'github.paused', details: { target: target.id, linked_by: target.createdBy, reason } });
+      await db.run(db.q.updateTable('github_targets').set({ paused_at: at, paused_reason: reason }).where('id', '=', target.id));
+      await recordEvent(db, at, { projectId: target.projectId, actor: SYSTEM_ACTOR, action: 'github.paused', details: { target: target.id, linked_by: target.createdBy, reason } });
     }
     return unbacked.map(({ target, reason }) => ({ ...target, pausedAt: at, pausedReason: reason }));
   });
 }
 
 /** Lifecycle: a deleted project's targets are unlinked, so their secrets may be linked again. Call in the delete's transaction. */
-export function freeTargetsOf(db: Db, at: number, projectId: number, actor: string): number {
-  const ids = targetsOf(db, projectId).map((t) => t.id);
+export async function freeTargetsOf(db: Db, at: number, projectId: number, actor: string): Promise<number> {
+  const ids = (await targetsOf(db, projectId)).map((t) => t.id);
   if (ids.length === 0) return 0;
-  db.run(db.q.updateTable('github_targets').set({ removed_at: at }).where('id', 'in', ids));
-  recordEvent(db, at, { projectId, actor, action: 'github.unlinked', details: { targets: ids, reason: 'project_deleted' } });
+  await db.run(db.q.updateTable('github_targets').set({ removed_at: at }).where('id', 'in', ids));
+  await recordEvent(db, at, { projectId, actor, action: 'github.unlinked', details: { targets: ids, reason: 'project_deleted' } });
   return ids.length;
 }
 
-export function listTargets(ctx: ServiceContext, actor: Actor, name: string): Result<{ project: Project; targets: Target[] }> {
-  const access = authorize(ctx.db, actor, name, 'view');
+export async function listTargets(ctx: ServiceContext, actor: Actor, name: string): Promise<Result<{ project: Project; targets: Target[] }>> {
+  const access = await authorize(ctx.db, actor, name, 'view');
   if (!access.ok) return access;
-  return ok({ project: access.value.project, targets: targetsOf(ctx.db, access.value.project.id) });
+  return ok({ project: access.value.project, targets: await targetsOf(ctx.db, access.value.project.id) });
 }
 
-export function unlinkTarget(ctx: ServiceContext, actor: Actor, name: string, targetId: number): Result<Target> {
+export async function unlinkTarget(ctx: ServiceContext, actor: Actor, name: string, targetId: number): Promise<Result<Target>> {
   const { db } = ctx;
-  return db.transaction(() => {
-    const access = authorize(db, actor, name, 'manage_keys');
+  return await db.transaction(async () => {
+    const access = await authorize(db, actor, name, 'manage_keys');
     if (!access.ok) return access;
     const { project } = access.value;
-    const target = targetsOf(db, project.id).find((t) => t.id === targetId);
+    const target = (await targetsOf(db, project.id)).find((t) => t.id === targetId);
     if (!target) return fail('not_found', `\`${name}\` has no GitHub target ${targetId}; see \`/jamjet github list ${name}\`.`);
     const at = ctx.now();
-    db.run(db.q.updateTable('github_targets').set({ removed_at: at }).where('id', '=', targetId));
-    recordEvent(db, at, { projectId: project.id, actor: actor.userId, action: 'github.unlinked', details: { target: targetId } });
+    await db.run(db.q.updateTable('github_targets').set({ removed_at: at }).where('id', '=', targetId));
+    await recordEvent(db, at, { projectId: project.id, actor: actor.userId, action: 'github.unlinked', details: { target: targetId } });
     return ok(target);
   });
 }

@@ -14,9 +14,9 @@ export interface KeyIdentity {
   readonly projectName: string;
 }
 
-function lookup(db: Db, hash: string): KeyIdentity | null {
+async function lookup(db: Db, hash: string): Promise<KeyIdentity | null> {
   // Compiled once: this runs on every request the memory cannot answer.
-  const row = db
+  const row = await db
     .statement('authenticate-key', (q) =>
       q
         .selectFrom('api_keys')
@@ -30,10 +30,10 @@ function lookup(db: Db, hash: string): KeyIdentity | null {
   return row ? { keyId: row.id, publicId: row.public_id, projectId: row.project_id, projectName: row.name } : null;
 }
 
-export function authenticateKey(db: Db, presented: string): KeyIdentity | null {
+export async function authenticateKey(db: Db, presented: string): Promise<KeyIdentity | null> {
   if (!KEY_PATTERN.test(presented)) return null;
   const hash = hashKey(presented);
-  return db.cached(`key:${hash}`, () => lookup(db, hash));
+  return await db.cached(`key:${hash}`, async () => await lookup(db, hash));
 }
 
 /**
@@ -49,13 +49,23 @@ export class UsageRecorder {
     this.pending.set(keyId, Math.max(at, this.pending.get(keyId) ?? 0));
   }
 
-  flush(): void {
+  /** Writes what was recorded since the last flush; on failure keeps it for the next one and rethrows. */
+  async flush(): Promise<void> {
     if (this.pending.size === 0) return;
     const batch = this.pending;
     this.pending = new Map();
-    this.db.transaction(() => {
+    try {
+      await this.write(batch);
+    } catch (error) {
+      for (const [keyId, at] of batch) this.record(keyId, at);
+      throw error;
+    }
+  }
+
+  private async write(batch: ReadonlyMap<number, number>): Promise<void> {
+    await this.db.transaction(async () => {
       for (const [keyId, at] of batch) {
-        this.db.run(
+        await this.db.run(
           this.db.q
             .updateTable('api_keys')
             .set({ last_used_at: at })

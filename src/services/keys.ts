@@ -63,12 +63,12 @@ const KEY_COLUMNS = [
 ] as const;
 
 /** Mints and stores a key; call inside the use case's transaction. */
-export function issueKey(db: Db, at: number, project: Project, name: string, createdBy: string): IssuedKey {
+export async function issueKey(db: Db, at: number, project: Project, name: string, createdBy: string): Promise<IssuedKey> {
   const plaintext = mintKey();
   // Ids are short enough to type, so two keys of a large workspace can draw the same one.
   let publicId = newKeyId();
-  while (db.get(db.q.selectFrom('api_keys').select('id').where('public_id', '=', publicId))) publicId = newKeyId();
-  const row = db.get(
+  while (await db.get(db.q.selectFrom('api_keys').select('id').where('public_id', '=', publicId))) publicId = newKeyId();
+  const row = (await db.get(
     db.q
       .insertInto('api_keys')
       .values({
@@ -81,9 +81,9 @@ export function issueKey(db: Db, at: number, project: Project, name: string, cre
         created_at: at,
       })
       .returning(KEY_COLUMNS),
-  )!;
+  ))!;
   const key = toKey(row);
-  recordEvent(db, at, {
+  await recordEvent(db, at, {
     projectId: project.id,
     actor: createdBy,
     action: 'key.created',
@@ -92,8 +92,8 @@ export function issueKey(db: Db, at: number, project: Project, name: string, cre
   return { key, plaintext };
 }
 
-export function activeKeys(db: Db, projectId: number): ApiKey[] {
-  return db
+export async function activeKeys(db: Db, projectId: number): Promise<ApiKey[]> {
+  return (await db
     .all(
       db.q
         .selectFrom('api_keys')
@@ -101,39 +101,39 @@ export function activeKeys(db: Db, projectId: number): ApiKey[] {
         .where('project_id', '=', projectId)
         .where('revoked_at', 'is', null)
         .orderBy('id'),
-    )
+    ))
     .map(toKey);
 }
 
-export function findKey(db: Db, projectId: number, publicId: string): ApiKey | null {
-  const row = db.get(
+export async function findKey(db: Db, projectId: number, publicId: string): Promise<ApiKey | null> {
+  const row = await db.get(
     db.q.selectFrom('api_keys').select(KEY_COLUMNS).where('project_id', '=', projectId).where('public_id', '=', publicId),
   );
   return row ? toKey(row) : null;
 }
 
-export function keyById(db: Db, id: number): ApiKey | null {
-  const row = db.get(db.q.selectFrom('api_keys').select(KEY_COLUMNS).where('id', '=', id));
+export async function keyById(db: Db, id: number): Promise<ApiKey | null> {
+  const row = await db.get(db.q.selectFrom('api_keys').select(KEY_COLUMNS).where('id', '=', id));
   return row ? toKey(row) : null;
 }
 
 /** `keys create`: a new key next to the existing ones. */
-export function createKey(
+export async function createKey(
   ctx: ServiceContext,
   actor: Actor,
   name: string,
   label: string,
-): Result<NewKey> {
+): Promise<Result<NewKey>> {
   const { db } = ctx;
-  return db.transaction(() => {
-    const access = authorize(db, actor, name, 'manage_keys');
+  return await db.transaction(async () => {
+    const access = await authorize(db, actor, name, 'manage_keys');
     if (!access.ok) return access;
     const { project } = access.value;
-    if (activeKeys(db, project.id).length >= MAX_ACTIVE_KEYS) {
+    if ((await activeKeys(db, project.id)).length >= MAX_ACTIVE_KEYS) {
       return fail('conflict', tooManyKeys(name));
     }
     // A label is shown in lists, DMs and the audit trail: a key pasted into it is never stored.
-    return ok(issueDeliveredKey(ctx, project, redact(label), actor.userId));
+    return ok(await issueDeliveredKey(ctx, project, redact(label), actor.userId));
   });
 }
 
@@ -150,19 +150,19 @@ export interface NewKey {
 }
 
 /** Mints a key and seals it for `userId`'s one-time reveal; call inside the use case's transaction. */
-export function issueDeliveredKey(ctx: ServiceContext, project: Project, label: string, userId: string): NewKey {
-  const { key, plaintext } = issueKey(ctx.db, ctx.now(), project, label, userId);
-  return { project, key, ticket: createDelivery(ctx, key.id, userId, plaintext) };
+export async function issueDeliveredKey(ctx: ServiceContext, project: Project, label: string, userId: string): Promise<NewKey> {
+  const { key, plaintext } = await issueKey(ctx.db, ctx.now(), project, label, userId);
+  return { project, key, ticket: await createDelivery(ctx, key.id, userId, plaintext) };
 }
 
 /** Every key of a project, newest first, revoked ones included. */
-export function listKeys(ctx: ServiceContext, actor: Actor, name: string): Result<{ project: Project; keys: ApiKey[] }> {
+export async function listKeys(ctx: ServiceContext, actor: Actor, name: string): Promise<Result<{ project: Project; keys: ApiKey[] }>> {
   const { db } = ctx;
-  const access = authorize(db, actor, name, 'view');
+  const access = await authorize(db, actor, name, 'view');
   if (!access.ok) return access;
   const { project } = access.value;
-  const keys = db
-    .all(db.q.selectFrom('api_keys').select(KEY_COLUMNS).where('project_id', '=', project.id).orderBy('id', 'desc'))
+  const keys = (await db
+    .all(db.q.selectFrom('api_keys').select(KEY_COLUMNS).where('project_id', '=', project.id).orderBy('id', 'desc')))
     .map(toKey);
   return ok({ project, keys });
 }
@@ -175,8 +175,8 @@ export function listKeys(ctx: ServiceContext, actor: Actor, name: string): Resul
  * its pending approval requests expire (their cards are refreshed when
  * `jobs` is given), and its sealed delivery is wiped. Call inside a transaction.
  */
-export function revokeKeyRow(db: Db, at: number, key: ApiKey, actor: string, reason: string, jobs?: Scheduler): boolean {
-  const { changes } = db.run(
+export async function revokeKeyRow(db: Db, at: number, key: ApiKey, actor: string, reason: string, jobs?: Scheduler): Promise<boolean> {
+  const { changes } = await db.run(
     db.q
       .updateTable('api_keys')
       .set({ revoked_at: at, revoked_by: actor })
@@ -184,14 +184,14 @@ export function revokeKeyRow(db: Db, at: number, key: ApiKey, actor: string, rea
       .where('revoked_at', 'is', null),
   );
   if (changes === 0) return false;
-  recordEvent(db, at, {
+  await recordEvent(db, at, {
     projectId: key.projectId,
     actor,
     action: 'key.revoked',
     details: { key: key.publicId, display: key.display, reason },
   });
   for (const [column, state] of [['old_key_id', 'revoked'], ['new_key_id', 'kept']] as const) {
-    const closed = db.all(
+    const closed = await db.all(
       db.q
         .updateTable('rotations')
         .set({ state, finished_at: at, finished_by: actor })
@@ -200,7 +200,7 @@ export function revokeKeyRow(db: Db, at: number, key: ApiKey, actor: string, rea
         .returning('id'),
     );
     for (const { id } of closed) {
-      recordEvent(db, at, {
+      await recordEvent(db, at, {
         projectId: key.projectId,
         actor,
         action: state === 'revoked' ? 'key.rotation_completed' : 'key.rotation_kept_both',
@@ -208,27 +208,27 @@ export function revokeKeyRow(db: Db, at: number, key: ApiKey, actor: string, rea
       });
     }
   }
-  expirePendingApprovals(db, at, { projectId: key.projectId, keyId: key.id }, actor, { key_revoked: key.publicId }, jobs);
+  await expirePendingApprovals(db, at, { projectId: key.projectId, keyId: key.id }, actor, { key_revoked: key.publicId }, jobs);
   // A revoked key is of no use to anyone: its one-time reveal and its GitHub retries end here.
-  db.run(db.q.updateTable('key_deliveries').set({ ciphertext: null }).where('key_id', '=', key.id));
+  await db.run(db.q.updateTable('key_deliveries').set({ ciphertext: null }).where('key_id', '=', key.id));
   return true;
 }
 
-export function revokeKey(
+export async function revokeKey(
   ctx: ServiceContext,
   actor: Actor,
   name: string,
   publicId: string,
-): Result<{ project: Project; key: ApiKey }> {
+): Promise<Result<{ project: Project; key: ApiKey }>> {
   const { db } = ctx;
-  return db.transaction(() => {
-    const access = authorize(db, actor, name, 'manage_keys');
+  return await db.transaction(async () => {
+    const access = await authorize(db, actor, name, 'manage_keys');
     if (!access.ok) return access;
     const { project } = access.value;
-    const key = KEY_ID_PATTERN.test(publicId) ? findKey(db, project.id, publicId) : null;
+    const key = KEY_ID_PATTERN.test(publicId) ? await findKey(db, project.id, publicId) : null;
     if (!key) return fail('not_found', `\`${name}\` has no key \`${publicId}\`; see \`/jamjet keys list ${name}\`.`);
     if (key.revokedAt !== null) return fail('already_done', `Key \`${publicId}\` of \`${name}\` is already revoked.`);
-    revokeKeyRow(db, ctx.now(), key, actor.userId, 'manual', ctx.jobs);
+    await revokeKeyRow(db, ctx.now(), key, actor.userId, 'manual', ctx.jobs);
     return ok({ project, key });
   });
 }

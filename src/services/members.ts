@@ -29,19 +29,19 @@ export interface PendingInvite {
   readonly createdAt: number;
 }
 
-export function listMembers(
+export async function listMembers(
   ctx: ServiceContext,
   actor: Actor,
   name: string,
-): Result<{ project: Project; members: Member[]; invites: PendingInvite[] }> {
+): Promise<Result<{ project: Project; members: Member[]; invites: PendingInvite[] }>> {
   const { db } = ctx;
-  const access = authorize(db, actor, name, 'view');
+  const access = await authorize(db, actor, name, 'view');
   if (!access.ok) return access;
   const { project } = access.value;
-  const members = db
-    .all(db.q.selectFrom('memberships').selectAll().where('project_id', '=', project.id).orderBy('created_at').orderBy(sql`rowid`))
+  const members = (await db
+    .all(db.q.selectFrom('memberships').selectAll().where('project_id', '=', project.id).orderBy('created_at').orderBy(sql`rowid`)))
     .map((m) => ({ userId: m.user_id, role: m.role, addedBy: m.added_by, createdAt: m.created_at }));
-  const invites = db
+  const invites = (await db
     .all(
       db.q
         .selectFrom('pending_invites')
@@ -49,13 +49,13 @@ export function listMembers(
         .where('project_id', '=', project.id)
         .where('created_at', '>', ctx.now() - INVITE_VALID_MS)
         .orderBy('id'),
-    )
+    ))
     .map((i) => ({ email: i.email, role: i.role, invitedBy: i.invited_by, createdAt: i.created_at }));
   return ok({ project, members, invites });
 }
 
-function countOwners(db: Db, projectId: number): number {
-  const row = db.get(
+async function countOwners(db: Db, projectId: number): Promise<number> {
+  const row = await db.get(
     db.q
       .selectFrom('memberships')
       .select((eb) => eb.fn.countAll<number>().as('n'))
@@ -66,8 +66,8 @@ function countOwners(db: Db, projectId: number): number {
 }
 
 /** Managing members needs Admin; anything that touches the Owner role needs Owner. */
-function authorizeMemberChange(db: Db, actor: Actor, name: string, touchesOwner: () => boolean) {
-  const access = authorize(db, actor, name, 'manage_members');
+async function authorizeMemberChange(db: Db, actor: Actor, name: string, touchesOwner: () => boolean) {
+  const access = await authorize(db, actor, name, 'manage_members');
   if (!access.ok) return access;
   const { role } = access.value;
   if (touchesOwner() && role !== 'owner') return forbidden(name, role, 'manage_owners');
@@ -75,19 +75,19 @@ function authorizeMemberChange(db: Db, actor: Actor, name: string, touchesOwner:
 }
 
 /** Adds a Slack user to a project. */
-export function addMember(
+export async function addMember(
   ctx: ServiceContext,
   actor: Actor,
   name: string,
   userId: string,
   role: Role,
-): Result<{ project: Project }> {
+): Promise<Result<{ project: Project }>> {
   const { db } = ctx;
-  return db.transaction(() => {
-    const access = authorizeMemberChange(db, actor, name, () => role === 'owner');
+  return await db.transaction(async () => {
+    const access = await authorizeMemberChange(db, actor, name, () => role === 'owner');
     if (!access.ok) return access;
     const { project } = access.value;
-    const existing = membershipRole(db, project.id, userId);
+    const existing = await membershipRole(db, project.id, userId);
     if (existing) {
       return fail(
         'conflict',
@@ -95,49 +95,49 @@ export function addMember(
       );
     }
     const at = ctx.now();
-    db.run(
+    await db.run(
       db.q.insertInto('memberships').values({ project_id: project.id, user_id: userId, role, added_by: actor.userId, created_at: at }),
     );
-    recordEvent(db, at, { projectId: project.id, actor: actor.userId, action: 'member.added', details: { user: userId, role } });
+    await recordEvent(db, at, { projectId: project.id, actor: actor.userId, action: 'member.added', details: { user: userId, role } });
     return ok({ project });
   });
 }
 
 /** Keeps an invitation for an address that is not in the workspace yet. */
-export function addPendingInvite(
+export async function addPendingInvite(
   ctx: ServiceContext,
   actor: Actor,
   name: string,
   email: string,
   role: Role,
-): Result<{ project: Project }> {
+): Promise<Result<{ project: Project }>> {
   const { db } = ctx;
   const address = email.toLowerCase();
-  return db.transaction(() => {
-    const access = authorizeMemberChange(db, actor, name, () => role === 'owner');
+  return await db.transaction(async () => {
+    const access = await authorizeMemberChange(db, actor, name, () => role === 'owner');
     if (!access.ok) return access;
     const { project } = access.value;
     // An invitation nobody took up in time makes room for a new one.
-    db.run(
+    await db.run(
       db.q
         .deleteFrom('pending_invites')
         .where('project_id', '=', project.id)
         .where('email', '=', address)
         .where('created_at', '<=', ctx.now() - INVITE_VALID_MS),
     );
-    const existing = db.get(
+    const existing = await db.get(
       db.q.selectFrom('pending_invites').select('role').where('project_id', '=', project.id).where('email', '=', address),
     );
     if (existing) {
       return fail('conflict', `${address} already has a pending invitation to \`${name}\` as ${ROLE_LABELS[existing.role]}.`);
     }
-    const pending = db.get(
+    const pending = (await db.get(
       db.q
         .selectFrom('pending_invites')
         .select((eb) => eb.fn.countAll<number>().as('n'))
         .where('project_id', '=', project.id)
         .where('created_at', '>', ctx.now() - INVITE_VALID_MS),
-    )!.n;
+    ))!.n;
     if (pending >= LIMITS.pendingInvitesPerProject) {
       return fail(
         'conflict',
@@ -145,12 +145,12 @@ export function addPendingInvite(
       );
     }
     const at = ctx.now();
-    db.run(
+    await db.run(
       db.q
         .insertInto('pending_invites')
         .values({ project_id: project.id, email: address, role, invited_by: actor.userId, created_at: at }),
     );
-    recordEvent(db, at, { projectId: project.id, actor: actor.userId, action: 'member.invited', details: { email: address, role } });
+    await recordEvent(db, at, { projectId: project.id, actor: actor.userId, action: 'member.invited', details: { email: address, role } });
     return ok({ project });
   });
 }
@@ -160,14 +160,14 @@ export function addPendingInvite(
  * Admin and above; an invitation to become Owner only by an Owner. The
  * address compares without case.
  */
-export function withdrawInvite(ctx: ServiceContext, actor: Actor, name: string, email: string): Result<{ project: Project; role: Role }> {
+export async function withdrawInvite(ctx: ServiceContext, actor: Actor, name: string, email: string): Promise<Result<{ project: Project; role: Role }>> {
   const { db } = ctx;
   const address = email.toLowerCase();
-  return db.transaction(() => {
-    const access = authorizeMemberChange(db, actor, name, () => false);
+  return await db.transaction(async () => {
+    const access = await authorizeMemberChange(db, actor, name, () => false);
     if (!access.ok) return access;
     const { project, role: actorRole } = access.value;
-    const invite = db.get(
+    const invite = await db.get(
       db.q
         .selectFrom('pending_invites')
         .select(['id', 'role'])
@@ -183,8 +183,8 @@ export function withdrawInvite(ctx: ServiceContext, actor: Actor, name: string, 
     }
     if (invite.role === 'owner' && actorRole !== 'owner') return forbidden(name, actorRole, 'manage_owners');
     const at = ctx.now();
-    db.run(db.q.deleteFrom('pending_invites').where('id', '=', invite.id));
-    recordEvent(db, at, { projectId: project.id, actor: actor.userId, action: 'member.invite_withdrawn', details: { email: address, role: invite.role } });
+    await db.run(db.q.deleteFrom('pending_invites').where('id', '=', invite.id));
+    await recordEvent(db, at, { projectId: project.id, actor: actor.userId, action: 'member.invite_withdrawn', details: { email: address, role: invite.role } });
     return ok({ project, role: invite.role });
   });
 }
@@ -194,9 +194,9 @@ export function withdrawInvite(ctx: ServiceContext, actor: Actor, name: string, 
  * invitation is a ticket, checked when it is used. `isAdmin` says who acts
  * as Owner everywhere (JAMJET_ADMIN_USERS).
  */
-function inviterMayStill(db: Db, projectId: number, inviter: string, role: Role, isAdmin: (userId: string) => boolean): boolean {
+async function inviterMayStill(db: Db, projectId: number, inviter: string, role: Role, isAdmin: (userId: string) => boolean): Promise<boolean> {
   if (isAdmin(inviter)) return true;
-  const current = membershipRole(db, projectId, inviter);
+  const current = await membershipRole(db, projectId, inviter);
   return can(current, 'manage_members') && (role !== 'owner' || can(current, 'manage_owners'));
 }
 
@@ -205,16 +205,16 @@ function inviterMayStill(db: Db, projectId: number, inviter: string, role: Role,
  * An invitation whose inviter has since been removed or demoted below what
  * it needed is withdrawn instead (audited as `member.invite_lapsed`).
  */
-export function claimInvites(
+export async function claimInvites(
   ctx: ServiceContext,
   userId: string,
   email: string,
   isAdmin: (userId: string) => boolean = () => false,
-): { project: string; role: Role }[] {
+): Promise<{ project: string; role: Role }[]> {
   const { db } = ctx;
   const address = email.toLowerCase();
-  return db.transaction(() => {
-    const invites = db.all(
+  return await db.transaction(async () => {
+    const invites = await db.all(
       db.q
         .selectFrom('pending_invites')
         .innerJoin('projects', 'projects.id', 'pending_invites.project_id')
@@ -226,9 +226,9 @@ export function claimInvites(
     const at = ctx.now();
     const granted: { project: string; role: Role }[] = [];
     for (const invite of invites) {
-      db.run(db.q.deleteFrom('pending_invites').where('id', '=', invite.id));
-      if (!inviterMayStill(db, invite.project_id, invite.invited_by, invite.role, isAdmin)) {
-        recordEvent(db, at, {
+      await db.run(db.q.deleteFrom('pending_invites').where('id', '=', invite.id));
+      if (!await inviterMayStill(db, invite.project_id, invite.invited_by, invite.role, isAdmin)) {
+        await recordEvent(db, at, {
           projectId: invite.project_id,
           actor: SYSTEM_ACTOR,
           action: 'member.invite_lapsed',
@@ -236,8 +236,8 @@ export function claimInvites(
         });
         continue;
       }
-      if (membershipRole(db, invite.project_id, userId)) continue;
-      db.run(
+      if (await membershipRole(db, invite.project_id, userId)) continue;
+      await db.run(
         db.q.insertInto('memberships').values({
           project_id: invite.project_id,
           user_id: userId,
@@ -246,7 +246,7 @@ export function claimInvites(
           created_at: at,
         }),
       );
-      recordEvent(db, at, {
+      await recordEvent(db, at, {
         projectId: invite.project_id,
         actor: userId,
         action: 'member.invite_claimed',
@@ -258,75 +258,75 @@ export function claimInvites(
   });
 }
 
-export function changeRole(
+export async function changeRole(
   ctx: ServiceContext,
   actor: Actor,
   name: string,
   userId: string,
   role: Role,
-): Result<{ project: Project; previous: Role; paused: Target[] }> {
+): Promise<Result<{ project: Project; previous: Role; paused: Target[] }>> {
   const { db } = ctx;
-  return db.transaction(() => {
-    const access = authorizeMemberChange(db, actor, name, () => role === 'owner');
+  return await db.transaction(async () => {
+    const access = await authorizeMemberChange(db, actor, name, () => role === 'owner');
     if (!access.ok) return access;
     const { project, role: actorRole } = access.value;
-    const previous = membershipRole(db, project.id, userId);
+    const previous = await membershipRole(db, project.id, userId);
     if (!previous) return fail('not_found', `<@${userId}> is not a member of \`${name}\`.`);
     if (previous === role) return fail('conflict', `<@${userId}> is already ${ROLE_LABELS[role]} in \`${name}\`.`);
     if (previous === 'owner' && actorRole !== 'owner') return forbidden(name, actorRole, 'manage_owners');
-    if (previous === 'owner' && countOwners(db, project.id) === 1) {
+    if (previous === 'owner' && await countOwners(db, project.id) === 1) {
       return fail('last_owner', `<@${userId}> is the last Owner of \`${name}\`; make someone else Owner first.`);
     }
     const at = ctx.now();
-    db.run(
+    await db.run(
       db.q.updateTable('memberships').set({ role }).where('project_id', '=', project.id).where('user_id', '=', userId),
     );
-    recordEvent(db, at, {
+    await recordEvent(db, at, {
       projectId: project.id,
       actor: actor.userId,
       action: 'member.role_changed',
       details: { user: userId, from: previous, to: role },
     });
     // GitHub targets they linked are no longer backed by someone who may manage keys.
-    const paused = role === 'owner' || role === 'admin' ? [] : pauseTargetsOf(db, at, project.id, userId, actor.userId);
+    const paused = role === 'owner' || role === 'admin' ? [] : await pauseTargetsOf(db, at, project.id, userId, actor.userId);
     return ok({ project, previous, paused });
   });
 }
 
-export function removeMember(
+export async function removeMember(
   ctx: ServiceContext,
   actor: Actor,
   name: string,
   userId: string,
-): Result<{ project: Project; previous: Role; paused: Target[] }> {
+): Promise<Result<{ project: Project; previous: Role; paused: Target[] }>> {
   const { db } = ctx;
-  return db.transaction(() => {
-    const access = authorizeMemberChange(db, actor, name, () => false);
+  return await db.transaction(async () => {
+    const access = await authorizeMemberChange(db, actor, name, () => false);
     if (!access.ok) return access;
     const { project, role: actorRole } = access.value;
-    const previous = membershipRole(db, project.id, userId);
+    const previous = await membershipRole(db, project.id, userId);
     if (!previous) return fail('not_found', `<@${userId}> is not a member of \`${name}\`.`);
     if (previous === 'owner' && actorRole !== 'owner') return forbidden(name, actorRole, 'manage_owners');
-    if (previous === 'owner' && countOwners(db, project.id) === 1) {
+    if (previous === 'owner' && await countOwners(db, project.id) === 1) {
       return fail('last_owner', `<@${userId}> is the last Owner of \`${name}\` and cannot be removed; make someone else Owner first.`);
     }
     const at = ctx.now();
-    db.run(db.q.deleteFrom('memberships').where('project_id', '=', project.id).where('user_id', '=', userId));
-    recordEvent(db, at, {
+    await db.run(db.q.deleteFrom('memberships').where('project_id', '=', project.id).where('user_id', '=', userId));
+    await recordEvent(db, at, {
       projectId: project.id,
       actor: actor.userId,
       action: 'member.removed',
       details: { user: userId, role: previous },
     });
-    const paused = pauseTargetsOf(db, at, project.id, userId, actor.userId);
+    const paused = await pauseTargetsOf(db, at, project.id, userId, actor.userId);
     return ok({ project, previous, paused });
   });
 }
 
 /** Every project a person belongs to, with the role, for `whoami` and App Home. */
-export function rolesOf(ctx: ServiceContext, userId: string): { project: string; projectId: number; role: Role }[] {
+export async function rolesOf(ctx: ServiceContext, userId: string): Promise<{ project: string; projectId: number; role: Role }[]> {
   const { db } = ctx;
-  return db
+  return (await db
     .all(
       db.q
         .selectFrom('memberships')
@@ -335,6 +335,6 @@ export function rolesOf(ctx: ServiceContext, userId: string): { project: string;
         .where('memberships.user_id', '=', userId)
         .where('projects.deleted_at', 'is', null)
         .orderBy('projects.name'),
-    )
+    ))
     .map((r) => ({ project: r.name, projectId: r.id, role: r.role }));
 }

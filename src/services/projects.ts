@@ -19,12 +19,12 @@ export interface ProjectWithRole {
  * Creates a project with the actor as Owner, or with `envs` one project per
  * environment (`name-dev`, ...), all or none.
  */
-export function createProjects(
+export async function createProjects(
   ctx: ServiceContext,
   actor: Actor,
   name: string,
   envs: readonly string[] | null,
-): Result<NewKey[]> {
+): Promise<Result<NewKey[]>> {
   if (!isProjectName(name)) return fail('bad_input', `\`${name}\` is not a valid project name. ${PROJECT_NAME_RULE}`);
   if (envs && envs.length > LIMITS.envsPerCommand) {
     return fail('bad_input', `One command creates at most ${LIMITS.envsPerCommand} environments; you listed ${envs.length}.`);
@@ -34,8 +34,8 @@ export function createProjects(
     if (!isProjectName(w.name)) return fail('bad_input', `\`${w.name}\` would not be a valid project name. ${PROJECT_NAME_RULE}`);
   }
   const { db } = ctx;
-  return db.transaction(() => {
-    const taken = db.all(
+  return await db.transaction(async () => {
+    const taken = await db.all(
       db.q.selectFrom('projects').select('name').where('deleted_at', 'is', null).where('name', 'in', wanted.map((w) => w.name)),
     );
     if (taken.length > 0) {
@@ -43,13 +43,13 @@ export function createProjects(
       return fail('conflict', `A project named ${names} already exists; choose another name.`);
     }
     if (!actor.isAdmin) {
-      const mine = db.get(
+      const mine = (await db.get(
         db.q
           .selectFrom('projects')
           .select((eb) => eb.fn.countAll<number>().as('n'))
           .where('created_by', '=', actor.userId)
           .where('deleted_at', 'is', null),
-      )!.n;
+      ))!.n;
       if (mine + wanted.length > LIMITS.projectsPerPerson) {
         return fail(
           'conflict',
@@ -60,32 +60,32 @@ export function createProjects(
     const at = ctx.now();
     const created: NewKey[] = [];
     for (const w of wanted) {
-      const row = db.get(
+      const row = (await db.get(
         db.q
           .insertInto('projects')
           .values({ name: w.name, environment: w.env, created_by: actor.userId, created_at: at })
           .returningAll(),
-      )!;
-      db.run(
+      ))!;
+      await db.run(
         db.q
           .insertInto('memberships')
           .values({ project_id: row.id, user_id: actor.userId, role: 'owner', added_by: actor.userId, created_at: at }),
       );
-      recordEvent(db, at, {
+      await recordEvent(db, at, {
         projectId: row.id,
         actor: actor.userId,
         action: 'project.created',
         details: { name: w.name, environment: w.env },
       });
       // Every project starts with one key, delivered once to its creator.
-      created.push(issueDeliveredKey(ctx, toProject(row), 'default', actor.userId));
+      created.push(await issueDeliveredKey(ctx, toProject(row), 'default', actor.userId));
     }
     return ok(created);
   });
 }
 
 /** The projects a person belongs to; people in JAMJET_ADMIN_USERS see every project. */
-export function listProjects(ctx: ServiceContext, actor: Actor): ProjectWithRole[] {
+export async function listProjects(ctx: ServiceContext, actor: Actor): Promise<ProjectWithRole[]> {
   const { db } = ctx;
   if (!actor.isAdmin) {
     // Start from the person's memberships: the cost follows their projects, not
@@ -100,11 +100,11 @@ export function listProjects(ctx: ServiceContext, actor: Actor): ProjectWithRole
         .where('projects.deleted_at', 'is', null)
         .orderBy('projects.name'),
     );
-    return db.cached(`projects-of:${actor.userId}`, () =>
-      mine.all(actor.userId).map(({ role, ...row }) => ({ project: toProject(row), role })),
+    return await db.cached(`projects-of:${actor.userId}`, async () =>
+      (await mine.all(actor.userId)).map(({ role, ...row }) => ({ project: toProject(row), role })),
     );
   }
-  const rows = db.all(
+  const rows = await db.all(
     db.q
       .selectFrom('projects')
       .leftJoin('memberships', (j) =>
@@ -125,12 +125,12 @@ export interface ProjectInfo {
   readonly memberCount: number;
 }
 
-export function projectInfo(ctx: ServiceContext, actor: Actor, name: string): Result<ProjectInfo> {
+export async function projectInfo(ctx: ServiceContext, actor: Actor, name: string): Promise<Result<ProjectInfo>> {
   const { db } = ctx;
-  const access = authorize(db, actor, name, 'view');
+  const access = await authorize(db, actor, name, 'view');
   if (!access.ok) return access;
   const { project, role } = access.value;
-  const members = db.all(
+  const members = await db.all(
     db.q.selectFrom('memberships').select(['user_id', 'role']).where('project_id', '=', project.id).orderBy('created_at'),
   );
   return ok({
@@ -142,8 +142,8 @@ export function projectInfo(ctx: ServiceContext, actor: Actor, name: string): Re
 }
 
 /** Checks that the actor may delete, before the confirmation modal opens. */
-export function checkCanDelete(ctx: ServiceContext, actor: Actor, name: string): Result<Project> {
-  const access = authorize(ctx.db, actor, name, 'delete_project');
+export async function checkCanDelete(ctx: ServiceContext, actor: Actor, name: string): Promise<Result<Project>> {
+  const access = await authorize(ctx.db, actor, name, 'delete_project');
   return access.ok ? ok(access.value.project) : access;
 }
 
@@ -154,10 +154,10 @@ export function checkCanDelete(ctx: ServiceContext, actor: Actor, name: string):
  * name while the modal was open is not the one that was confirmed. Its
  * pending approval requests expire with it (their cards are refreshed).
  */
-export function deleteProject(ctx: ServiceContext, actor: Actor, name: string, typedName: string, projectId?: number): Result<Project> {
+export async function deleteProject(ctx: ServiceContext, actor: Actor, name: string, typedName: string, projectId?: number): Promise<Result<Project>> {
   const { db } = ctx;
-  return db.transaction(() => {
-    const access = authorize(db, actor, name, 'delete_project');
+  return await db.transaction(async () => {
+    const access = await authorize(db, actor, name, 'delete_project');
     if (!access.ok) return access;
     if (projectId !== undefined && access.value.project.id !== projectId) {
       return fail('conflict', `\`${name}\` is not the project this window was opened for (it was deleted and created again since); nothing was deleted.`);
@@ -167,20 +167,20 @@ export function deleteProject(ctx: ServiceContext, actor: Actor, name: string, t
     }
     const at = ctx.now();
     const { project } = access.value;
-    db.run(db.q.updateTable('projects').set({ deleted_at: at, deleted_by: actor.userId }).where('id', '=', project.id));
-    db.run(db.q.deleteFrom('pending_invites').where('project_id', '=', project.id));
+    await db.run(db.q.updateTable('projects').set({ deleted_at: at, deleted_by: actor.userId }).where('id', '=', project.id));
+    await db.run(db.q.deleteFrom('pending_invites').where('project_id', '=', project.id));
     // Its GitHub secrets are free to be linked again (by someone GitHub says may manage them).
-    freeTargetsOf(db, at, project.id, actor.userId);
-    recordEvent(db, at, { projectId: project.id, actor: actor.userId, action: 'project.deleted', details: { name } });
+    await freeTargetsOf(db, at, project.id, actor.userId);
+    await recordEvent(db, at, { projectId: project.id, actor: actor.userId, action: 'project.deleted', details: { name } });
     // Nobody can decide its requests any more: they expire now, and their cards say so instead of offering buttons.
-    expirePendingApprovals(db, at, { projectId: project.id }, actor.userId, { project_deleted: true }, ctx.jobs);
+    await expirePendingApprovals(db, at, { projectId: project.id }, actor.userId, { project_deleted: true }, ctx.jobs);
     return ok(project);
   });
 }
 
 /** Checks that the actor may choose the approvals channel, before Slack is asked about it. */
-export function checkCanSetChannel(ctx: ServiceContext, actor: Actor, name: string): Result<Project> {
-  const access = authorize(ctx.db, actor, name, 'governance');
+export async function checkCanSetChannel(ctx: ServiceContext, actor: Actor, name: string): Promise<Result<Project>> {
+  const access = await authorize(ctx.db, actor, name, 'governance');
   return access.ok ? ok(access.value.project) : access;
 }
 
@@ -189,20 +189,20 @@ export function checkCanSetChannel(ctx: ServiceContext, actor: Actor, name: stri
  * back (requests go to the Owners by DM). The caller has checked the channel
  * with Slack: it exists, is not archived or shared, and the bot and the actor are in it.
  */
-export function setApprovalsChannel(
+export async function setApprovalsChannel(
   ctx: ServiceContext,
   actor: Actor,
   name: string,
   channelId: string | null,
-): Result<Project> {
+): Promise<Result<Project>> {
   const { db } = ctx;
-  return db.transaction(() => {
-    const access = authorize(db, actor, name, 'governance');
+  return await db.transaction(async () => {
+    const access = await authorize(db, actor, name, 'governance');
     if (!access.ok) return access;
     const { project } = access.value;
     const at = ctx.now();
-    db.run(db.q.updateTable('projects').set({ approvals_channel: channelId }).where('id', '=', project.id));
-    recordEvent(db, at, {
+    await db.run(db.q.updateTable('projects').set({ approvals_channel: channelId }).where('id', '=', project.id));
+    await recordEvent(db, at, {
       projectId: project.id,
       actor: actor.userId,
       action: channelId === null ? 'project.channel_cleared' : 'project.channel_set',
@@ -213,17 +213,17 @@ export function setApprovalsChannel(
 }
 
 /** Sets how long approval requests stay pending before they expire. */
-export function setApprovalTimeout(ctx: ServiceContext, actor: Actor, name: string, seconds: number): Result<Project> {
+export async function setApprovalTimeout(ctx: ServiceContext, actor: Actor, name: string, seconds: number): Promise<Result<Project>> {
   if (seconds < 60 || seconds > 7 * 86_400) {
     return fail('bad_input', 'The approval timeout must be between 1 minute and 7 days.');
   }
   const { db } = ctx;
-  return db.transaction(() => {
-    const access = authorize(db, actor, name, 'governance');
+  return await db.transaction(async () => {
+    const access = await authorize(db, actor, name, 'governance');
     if (!access.ok) return access;
     const { project } = access.value;
-    db.run(db.q.updateTable('projects').set({ approval_timeout_seconds: seconds }).where('id', '=', project.id));
-    recordEvent(db, ctx.now(), {
+    await db.run(db.q.updateTable('projects').set({ approval_timeout_seconds: seconds }).where('id', '=', project.id));
+    await recordEvent(db, ctx.now(), {
       projectId: project.id,
       actor: actor.userId,
       action: 'project.approval_timeout_set',

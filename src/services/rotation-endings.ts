@@ -17,17 +17,17 @@ export const SNOOZE_MS = 24 * 60 * 60_000;
 export const RECENT_USE_MS = 15 * 60_000;
 
 /** Who may act on a rotation's buttons: Admins and Owners of its project, checked at the press. */
-function authorizeRotation(ctx: ServiceContext, actor: Actor, rotationId: number) {
-  const rotation = findRotation(ctx.db, rotationId);
+async function authorizeRotation(ctx: ServiceContext, actor: Actor, rotationId: number) {
+  const rotation = await findRotation(ctx.db, rotationId);
   if (!rotation) return fail('not_found', 'That rotation no longer exists.');
-  const access = authorizeById(ctx.db, actor, rotation.projectId, 'manage_keys');
+  const access = await authorizeById(ctx.db, actor, rotation.projectId, 'manage_keys');
   if (!access.ok) return access;
   return ok({ rotation, project: access.value.project });
 }
 
 /** The same, for a rotation that must still be in its overlap. */
-function authorizeOpenRotation(ctx: ServiceContext, actor: Actor, rotationId: number): Result<Rotation> {
-  const access = authorizeRotation(ctx, actor, rotationId);
+async function authorizeOpenRotation(ctx: ServiceContext, actor: Actor, rotationId: number): Promise<Result<Rotation>> {
+  const access = await authorizeRotation(ctx, actor, rotationId);
   if (!access.ok) return access;
   const { rotation } = access.value;
   return rotation.state === 'overlap' ? ok(rotation) : fail('already_done', finishedSentence(rotation));
@@ -37,58 +37,58 @@ function authorizeOpenRotation(ctx: ServiceContext, actor: Actor, rotationId: nu
  * *Retry* on a failed GitHub target: Admins and Owners, and only while the
  * rotation's new key is still the one GitHub should hold (`writeRefusal`).
  */
-export function checkCanRetry(ctx: ServiceContext, actor: Actor, rotationId: number): Result<{ rotation: Rotation }> {
-  const access = authorizeRotation(ctx, actor, rotationId);
+export async function checkCanRetry(ctx: ServiceContext, actor: Actor, rotationId: number): Promise<Result<{ rotation: Rotation }>> {
+  const access = await authorizeRotation(ctx, actor, rotationId);
   if (!access.ok) return access;
-  const refusal = writeRefusal(ctx.db, rotationId);
+  const refusal = await writeRefusal(ctx.db, rotationId);
   return refusal ? fail('already_done', refusal) : access;
 }
 
 export type RevokeOutcome = { done: true; rotation: Rotation } | { done: false; lastUsedAt: number };
 
 /** *Revoke old key*: asks for confirmation when the old key was used in the last 15 minutes. */
-export function revokeOldKey(ctx: ServiceContext, actor: Actor, rotationId: number, confirmed: boolean): Result<RevokeOutcome> {
+export async function revokeOldKey(ctx: ServiceContext, actor: Actor, rotationId: number, confirmed: boolean): Promise<Result<RevokeOutcome>> {
   const { db } = ctx;
-  return db.transaction(() => {
-    const open = authorizeOpenRotation(ctx, actor, rotationId);
+  return await db.transaction(async () => {
+    const open = await authorizeOpenRotation(ctx, actor, rotationId);
     if (!open.ok) return open;
     const rotation = open.value;
-    const old = keyById(db, rotation.oldKeyId)!;
+    const old = (await keyById(db, rotation.oldKeyId))!;
     const at = ctx.now();
     if (!confirmed && old.lastUsedAt !== null && at - old.lastUsedAt < RECENT_USE_MS) {
       return ok({ done: false, lastUsedAt: old.lastUsedAt });
     }
-    revokeKeyRow(db, at, old, actor.userId, 'rotation', ctx.jobs);
-    finishRotation(ctx, rotation, 'revoked', actor.userId);
-    return ok({ done: true, rotation: findRotation(db, rotationId)! });
+    await revokeKeyRow(db, at, old, actor.userId, 'rotation', ctx.jobs);
+    await finishRotation(ctx, rotation, 'revoked', actor.userId);
+    return ok({ done: true, rotation: (await findRotation(db, rotationId))! });
   });
 }
 
 /** *Keep both*: the rotation ends with both keys valid. */
-export function keepBothKeys(ctx: ServiceContext, actor: Actor, rotationId: number): Result<Rotation> {
+export async function keepBothKeys(ctx: ServiceContext, actor: Actor, rotationId: number): Promise<Result<Rotation>> {
   const { db } = ctx;
-  return db.transaction(() => {
-    const open = authorizeOpenRotation(ctx, actor, rotationId);
+  return await db.transaction(async () => {
+    const open = await authorizeOpenRotation(ctx, actor, rotationId);
     if (!open.ok) return open;
     const rotation = open.value;
-    finishRotation(ctx, rotation, 'kept', actor.userId);
-    return ok(findRotation(db, rotationId)!);
+    await finishRotation(ctx, rotation, 'kept', actor.userId);
+    return ok((await findRotation(db, rotationId))!);
   });
 }
 
 /** *Snooze 1 day*: the reminder comes back tomorrow. */
-export function snoozeReminder(ctx: ServiceContext, actor: Actor, rotationId: number): Result<Rotation> {
+export async function snoozeReminder(ctx: ServiceContext, actor: Actor, rotationId: number): Promise<Result<Rotation>> {
   const { db } = ctx;
-  return db.transaction(() => {
-    const open = authorizeOpenRotation(ctx, actor, rotationId);
+  return await db.transaction(async () => {
+    const open = await authorizeOpenRotation(ctx, actor, rotationId);
     if (!open.ok) return open;
     const rotation = open.value;
     const at = ctx.now();
     const remindAt = at + SNOOZE_MS;
-    db.run(db.q.updateTable('rotations').set({ remind_at: remindAt }).where('id', '=', rotationId));
-    ctx.jobs.enqueue(REMINDER_JOB, { rotation: rotationId, remindAt }, remindAt);
-    recordEvent(db, at, { projectId: rotation.projectId, actor: actor.userId, action: 'key.rotation_snoozed', details: { rotation: rotationId, until: remindAt } });
-    return ok(findRotation(db, rotationId)!);
+    await db.run(db.q.updateTable('rotations').set({ remind_at: remindAt }).where('id', '=', rotationId));
+    await ctx.jobs.enqueue(REMINDER_JOB, { rotation: rotationId, remindAt }, remindAt);
+    await recordEvent(db, at, { projectId: rotation.projectId, actor: actor.userId, action: 'key.rotation_snoozed', details: { rotation: rotationId, until: remindAt } });
+    return ok((await findRotation(db, rotationId))!);
   });
 }
 
@@ -101,11 +101,11 @@ function finishedSentence(rotation: Rotation): string {
  * The reminder is due: true when it should be sent now. A reminder that was
  * snoozed or finished since it was scheduled is skipped.
  */
-export function reminderDue(db: Db, rotationId: number, remindAt: number): Rotation | null {
-  const rotation = findRotation(db, rotationId);
+export async function reminderDue(db: Db, rotationId: number, remindAt: number): Promise<Rotation | null> {
+  const rotation = await findRotation(db, rotationId);
   if (!rotation || rotation.state !== 'overlap' || rotation.remindAt !== remindAt) return null;
   // A deleted project's keys no longer work: there is nothing left to finish.
-  if (!findProjectById(db, rotation.projectId)) return null;
+  if (!await findProjectById(db, rotation.projectId)) return null;
   if (rotation.remindedAt !== null && rotation.remindedAt >= remindAt) return null;
   return rotation;
 }
@@ -115,10 +115,10 @@ export function reminderDue(db: Db, rotationId: number, remindAt: number): Rotat
  * finish the rotation; otherwise (they left, or were demoted) the project's
  * longest-standing Owner, so a rotation never waits on someone who cannot act.
  */
-export function reminderRecipient(db: Db, rotation: Rotation): string {
-  const role = membershipRole(db, rotation.projectId, rotation.requestedBy);
+export async function reminderRecipient(db: Db, rotation: Rotation): Promise<string> {
+  const role = await membershipRole(db, rotation.projectId, rotation.requestedBy);
   if (can(role, 'manage_keys')) return rotation.requestedBy;
-  const owner = db.get(
+  const owner = await db.get(
     db.q
       .selectFrom('memberships')
       .select('user_id')
@@ -135,8 +135,8 @@ export function reminderRecipient(db: Db, rotation: Rotation): string {
  * project's other Owners by how long they have been Owners. When Slack
  * refuses the first for good (deactivated, gone), the next one is asked.
  */
-export function reminderRecipients(db: Db, rotation: Rotation): string[] {
-  const owners = db
+export async function reminderRecipients(db: Db, rotation: Rotation): Promise<string[]> {
+  const owners = (await db
     .all(
       db.q
         .selectFrom('memberships')
@@ -144,23 +144,23 @@ export function reminderRecipients(db: Db, rotation: Rotation): string[] {
         .where('project_id', '=', rotation.projectId)
         .where('role', '=', 'owner')
         .orderBy('created_at'),
-    )
+    ))
     .map((o) => o.user_id);
-  return [...new Set([reminderRecipient(db, rotation), ...owners])];
+  return [...new Set([await reminderRecipient(db, rotation), ...owners])];
 }
 
-export function recordReminderSent(ctx: ServiceContext, rotationId: number, at: { channel: string; ts: string }): void {
+export async function recordReminderSent(ctx: ServiceContext, rotationId: number, at: { channel: string; ts: string }): Promise<void> {
   const { db } = ctx;
-  db.transaction(() => {
-    const rotation = findRotation(db, rotationId)!;
+  await db.transaction(async () => {
+    const rotation = (await findRotation(db, rotationId))!;
     const now = ctx.now();
-    db.run(
+    await db.run(
       db.q
         .updateTable('rotations')
         .set({ reminded_at: Math.max(now, rotation.remindAt ?? now), reminder_channel: at.channel, reminder_ts: at.ts })
         .where('id', '=', rotationId),
     );
-    recordEvent(db, now, { projectId: rotation.projectId, actor: SYSTEM_ACTOR, action: 'key.rotation_reminded', details: { rotation: rotationId } });
+    await recordEvent(db, now, { projectId: rotation.projectId, actor: SYSTEM_ACTOR, action: 'key.rotation_reminded', details: { rotation: rotationId } });
   });
 }
 

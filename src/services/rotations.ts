@@ -75,15 +75,15 @@ function toRotation(r: Selectable<RotationsTable>): Rotation {
   };
 }
 
-export function findRotation(db: Db, id: number): Rotation | null {
-  const row = db.get(db.q.selectFrom('rotations').selectAll().where('id', '=', id));
+export async function findRotation(db: Db, id: number): Promise<Rotation | null> {
+  const row = await db.get(db.q.selectFrom('rotations').selectAll().where('id', '=', id));
   return row ? toRotation(row) : null;
 }
 
-export function rotationDetails(db: Db, id: number): RotationDetails | null {
-  const rotation = findRotation(db, id);
+export async function rotationDetails(db: Db, id: number): Promise<RotationDetails | null> {
+  const rotation = await findRotation(db, id);
   if (!rotation) return null;
-  const rows = db.all(
+  const rows = await db.all(
     db.q
       .selectFrom('rotation_targets')
       .innerJoin('github_targets', 'github_targets.id', 'rotation_targets.target_id')
@@ -96,23 +96,23 @@ export function rotationDetails(db: Db, id: number): RotationDetails | null {
       .where('github_targets.paused_at', 'is', null)
       .orderBy('github_targets.id'),
   );
-  const project = db.get(db.q.selectFrom('projects').selectAll().where('id', '=', rotation.projectId))!;
-  const later = laterRotation(db, rotation);
+  const project = (await db.get(db.q.selectFrom('projects').selectAll().where('id', '=', rotation.projectId)))!;
+  const later = await laterRotation(db, rotation);
   return {
     rotation,
     project: toProject(project),
-    oldKey: keyById(db, rotation.oldKeyId)!,
-    newKey: keyById(db, rotation.newKeyId)!,
-    delivery: findDelivery(db, rotation.deliveryId)!,
+    oldKey: (await keyById(db, rotation.oldKeyId))!,
+    newKey: (await keyById(db, rotation.newKeyId))!,
+    delivery: (await findDelivery(db, rotation.deliveryId))!,
     targets: rows.map(({ status, message, ...target }) => ({ target: toTarget(target), status, message })),
-    replacedBy: later ? keyById(db, later.newKeyId) : null,
-    paused: targetsOf(db, rotation.projectId).filter((t) => t.pausedAt !== null),
+    replacedBy: later ? await keyById(db, later.newKeyId) : null,
+    paused: (await targetsOf(db, rotation.projectId)).filter((t) => t.pausedAt !== null),
   };
 }
 
 /** The newest rotation of the same project started after `rotation`, if any. */
-function laterRotation(db: Db, rotation: Rotation): Rotation | null {
-  const row = db.get(
+async function laterRotation(db: Db, rotation: Rotation): Promise<Rotation | null> {
+  const row = await db.get(
     db.q
       .selectFrom('rotations')
       .selectAll()
@@ -131,25 +131,25 @@ function laterRotation(db: Db, rotation: Rotation): Rotation | null {
  * rotation put another key there, or the project was deleted. Null when the
  * write may go ahead.
  */
-export function writeRefusal(db: Db, rotationId: number): string | null {
-  const rotation = findRotation(db, rotationId);
+export async function writeRefusal(db: Db, rotationId: number): Promise<string | null> {
+  const rotation = await findRotation(db, rotationId);
   if (!rotation) return 'That rotation no longer exists.';
-  const project = db.get(db.q.selectFrom('projects').select(['name', 'deleted_at']).where('id', '=', rotation.projectId))!;
+  const project = (await db.get(db.q.selectFrom('projects').select(['name', 'deleted_at']).where('id', '=', rotation.projectId)))!;
   if (project.deleted_at !== null) return `\`${project.name}\` was deleted; nothing is written to GitHub for it any more.`;
-  const newKey = keyById(db, rotation.newKeyId)!;
+  const newKey = (await keyById(db, rotation.newKeyId))!;
   if (newKey.revokedAt !== null) {
     return `The new key ${newKey.publicId} of this rotation has been revoked since, so it is not written to GitHub.`;
   }
-  const later = laterRotation(db, rotation);
+  const later = await laterRotation(db, rotation);
   if (later) {
-    const replacement = keyById(db, later.newKeyId)!;
+    const replacement = (await keyById(db, later.newKeyId))!;
     return `A later rotation of \`${project.name}\` (new key ${replacement.publicId}) replaced this one, so its key is not written to GitHub.`;
   }
   return null;
 }
 
-export function openRotation(db: Db, projectId: number): Rotation | null {
-  const row = db.get(db.q.selectFrom('rotations').selectAll().where('project_id', '=', projectId).where('state', '=', 'overlap'));
+export async function openRotation(db: Db, projectId: number): Promise<Rotation | null> {
+  const row = await db.get(db.q.selectFrom('rotations').selectAll().where('project_id', '=', projectId).where('state', '=', 'overlap'));
   return row ? toRotation(row) : null;
 }
 
@@ -160,28 +160,28 @@ export interface StartedRotation extends IssuedKey {
 }
 
 /** Steps 1 and 4 in one transaction: the new key, the rotation, its delivery and its reminder. */
-export function startRotation(
+export async function startRotation(
   ctx: ServiceContext,
   actor: Actor,
   name: string,
   oldKeyId: string | null,
   overlapSeconds: number,
   revokeNow: boolean,
-): Result<StartedRotation> {
+): Promise<Result<StartedRotation>> {
   const { db } = ctx;
-  return db.transaction(() => {
-    const access = authorize(db, actor, name, 'manage_keys');
+  return await db.transaction(async () => {
+    const access = await authorize(db, actor, name, 'manage_keys');
     if (!access.ok) return access;
     const { project } = access.value;
-    const open = openRotation(db, project.id);
+    const open = await openRotation(db, project.id);
     if (open && !revokeNow) {
-      const old = keyById(db, open.oldKeyId)!;
+      const old = (await keyById(db, open.oldKeyId))!;
       return fail(
         'conflict',
         `\`${name}\` is already rotating ${old.publicId} (started by <@${open.requestedBy}>); finish it from its reminder before rotating again, or use --revoke-now after a leak.`,
       );
     }
-    const keys = activeKeys(db, project.id);
+    const keys = await activeKeys(db, project.id);
     let old: ApiKey | undefined;
     if (oldKeyId !== null) {
       old = KEY_ID_PATTERN.test(oldKeyId) ? keys.find((k) => k.publicId === oldKeyId) : undefined;
@@ -197,11 +197,11 @@ export function startRotation(
     if (!revokeNow && keys.length >= LIMITS.activeKeysPerProject) return fail('conflict', tooManyKeys(name));
     const at = ctx.now();
     // The leak response never waits: it closes the rotation in progress, keeping its keys.
-    if (open) finishRotation(ctx, open, 'kept', actor.userId);
-    const issued = issueKey(db, at, project, old.name, actor.userId);
-    const ticket = createDelivery(ctx, issued.key.id, actor.userId, issued.plaintext);
+    if (open) await finishRotation(ctx, open, 'kept', actor.userId);
+    const issued = await issueKey(db, at, project, old.name, actor.userId);
+    const ticket = await createDelivery(ctx, issued.key.id, actor.userId, issued.plaintext);
     const remindAt = revokeNow ? null : at + overlapSeconds * 1000;
-    const row = db.get(
+    const row = (await db.get(
       db.q
         .insertInto('rotations')
         .values({
@@ -218,39 +218,39 @@ export function startRotation(
           finished_by: revokeNow ? actor.userId : null,
         })
         .returning('id'),
-    )!;
+    ))!;
     // A paused target is not written: its linker no longer backs it (it shows in the report).
-    const targets = targetsOf(db, project.id).filter((t) => t.pausedAt === null);
+    const targets = (await targetsOf(db, project.id)).filter((t) => t.pausedAt === null);
     for (const target of targets) {
-      db.run(
+      await db.run(
         db.q.insertInto('rotation_targets').values({ rotation_id: row.id, target_id: target.id, status: 'pending', updated_at: at }),
       );
     }
-    recordEvent(db, at, {
+    await recordEvent(db, at, {
       projectId: project.id,
       actor: actor.userId,
       action: 'key.rotation_started',
       details: { rotation: row.id, old: old.publicId, new: issued.key.publicId, overlap_seconds: overlapSeconds, revoke_now: revokeNow },
     });
-    if (revokeNow) revokeKeyRow(db, at, old, actor.userId, 'rotation --revoke-now', ctx.jobs);
-    else ctx.jobs.enqueue(REMINDER_JOB, { rotation: row.id, remindAt }, remindAt!);
-    return ok({ ...issued, rotation: findRotation(db, row.id)!, ticket, targets });
+    if (revokeNow) await revokeKeyRow(db, at, old, actor.userId, 'rotation --revoke-now', ctx.jobs);
+    else await ctx.jobs.enqueue(REMINDER_JOB, { rotation: row.id, remindAt }, remindAt!);
+    return ok({ ...issued, rotation: (await findRotation(db, row.id))!, ticket, targets });
   });
 }
 
 /** Step 2's bookkeeping: the outcome of writing one target. */
-export function recordTargetResult(
+export async function recordTargetResult(
   ctx: ServiceContext,
   rotationId: number,
   target: Target,
   result: { ok: true } | { ok: false; message: string },
   actor: string,
-): void {
+): Promise<void> {
   const { db } = ctx;
-  db.transaction(() => {
+  await db.transaction(async () => {
     const at = ctx.now();
-    const rotation = findRotation(db, rotationId)!;
-    db.run(
+    const rotation = (await findRotation(db, rotationId))!;
+    await db.run(
       db.q
         .updateTable('rotation_targets')
         .set((eb) => ({
@@ -262,26 +262,26 @@ export function recordTargetResult(
         .where('rotation_id', '=', rotationId)
         .where('target_id', '=', target.id),
     );
-    recordEvent(db, at, {
+    await recordEvent(db, at, {
       projectId: rotation.projectId,
       actor,
       action: result.ok ? 'github.secret_written' : 'github.secret_failed',
       details: { rotation: rotationId, target: target.id, secret: target.secretName, ...(result.ok ? {} : { reason: result.message }) },
     });
-    wipeIfDone(db, rotation.deliveryId);
+    await wipeIfDone(db, rotation.deliveryId);
   });
 }
 
 /** Ends a rotation: the old key revoked, or both kept. Call inside the use case's transaction. */
-export function finishRotation(ctx: ServiceContext, rotation: Rotation, state: 'revoked' | 'kept', by: string): void {
+export async function finishRotation(ctx: ServiceContext, rotation: Rotation, state: 'revoked' | 'kept', by: string): Promise<void> {
   const { db } = ctx;
   const at = ctx.now();
-  const { changes } = db.run(
+  const { changes } = await db.run(
     db.q.updateTable('rotations').set({ state, finished_at: at, finished_by: by }).where('id', '=', rotation.id).where('state', '=', 'overlap'),
   );
   // Already finished (revoking its old key finishes it too): recorded once.
   if (changes === 0) return;
-  recordEvent(db, at, {
+  await recordEvent(db, at, {
     projectId: rotation.projectId,
     actor: by,
     action: state === 'revoked' ? 'key.rotation_completed' : 'key.rotation_kept_both',
@@ -290,15 +290,15 @@ export function finishRotation(ctx: ServiceContext, rotation: Rotation, state: '
 }
 
 /** The rotation a key delivery belongs to, if any. */
-export function rotationForDelivery(db: Db, deliveryId: string): Rotation | null {
-  const row = db.get(db.q.selectFrom('rotations').selectAll().where('delivery_id', '=', deliveryId));
+export async function rotationForDelivery(db: Db, deliveryId: string): Promise<Rotation | null> {
+  const row = await db.get(db.q.selectFrom('rotations').selectAll().where('delivery_id', '=', deliveryId));
   return row ? toRotation(row) : null;
 }
 
 /** Rotations still in their overlap, for App Home. */
-export function openRotationsFor(db: Db, projectIds: number[]): Rotation[] {
+export async function openRotationsFor(db: Db, projectIds: number[]): Promise<Rotation[]> {
   if (projectIds.length === 0) return [];
-  return db
-    .all(db.q.selectFrom('rotations').selectAll().where('state', '=', 'overlap').where('project_id', 'in', projectIds))
+  return (await db
+    .all(db.q.selectFrom('rotations').selectAll().where('state', '=', 'overlap').where('project_id', 'in', projectIds)))
     .map(toRotation);
 }

@@ -18,9 +18,9 @@ const writing = new Set<string>();
 const slot = (rotationId: number, targetId: number) => `${rotationId}:${targetId}`;
 
 /** Targets whose write started but never finished, for lack of a process to finish it. */
-export function interruptedTargets(ctx: ServiceContext, rotationId: number): Target[] {
-  const details = rotationDetails(ctx.db, rotationId);
-  if (!details || writeRefusal(ctx.db, rotationId) !== null) return [];
+export async function interruptedTargets(ctx: ServiceContext, rotationId: number): Promise<Target[]> {
+  const details = await rotationDetails(ctx.db, rotationId);
+  if (!details || await writeRefusal(ctx.db, rotationId) !== null) return [];
   return details.targets
     .filter((t) => t.status === 'pending' && !writing.has(slot(rotationId, t.target.id)))
     .map((t) => t.target);
@@ -51,21 +51,21 @@ export async function writeTarget(
     const attempts = options.attempts ?? 2;
     for (let attempt = 1; ; attempt++) {
       // Checked before every attempt: the key may have been revoked or replaced during the pause.
-      if (writeRefusal(ctx.db, rotationId) !== null) return false;
+      if (await writeRefusal(ctx.db, rotationId) !== null) return false;
       // Checked when written, not when the rotation started: a target paused or unlinked since is left alone.
-      if (!isWritable(ctx, target.id)) {
-        recordTargetResult(ctx, rotationId, target, { ok: false, message: 'Not written: the target was paused or unlinked meanwhile.' }, actor);
+      if (!await isWritable(ctx, target.id)) {
+        await recordTargetResult(ctx, rotationId, target, { ok: false, message: 'Not written: the target was paused or unlinked meanwhile.' }, actor);
         return false;
       }
       const result = await store.write(toSecretTarget(target), plaintext);
       if (result.ok) {
         // What GitHub holds now is the bot's: a later link of this secret needs no --replace-existing.
-        recordWritten(ctx.db, ctx.now(), target, result.updatedAt);
-        recordTargetResult(ctx, rotationId, target, { ok: true }, actor);
+        await recordWritten(ctx.db, ctx.now(), target, result.updatedAt);
+        await recordTargetResult(ctx, rotationId, target, { ok: true }, actor);
         return true;
       }
       if (!result.retryable || attempt >= attempts) {
-        recordTargetResult(ctx, rotationId, target, { ok: false, message: result.message }, actor);
+        await recordTargetResult(ctx, rotationId, target, { ok: false, message: result.message }, actor);
         return false;
       }
       await new Promise((resolve) => setTimeout(resolve, options.pauseMs ?? 1000));
@@ -97,7 +97,7 @@ export async function writeTargets(
   }
 }
 
-function isWritable(ctx: ServiceContext, targetId: number): boolean {
-  const row = ctx.db.get(ctx.db.q.selectFrom('github_targets').select(['removed_at', 'paused_at']).where('id', '=', targetId));
+async function isWritable(ctx: ServiceContext, targetId: number): Promise<boolean> {
+  const row = await ctx.db.get(ctx.db.q.selectFrom('github_targets').select(['removed_at', 'paused_at']).where('id', '=', targetId));
   return row !== undefined && row.removed_at === null && row.paused_at === null;
 }

@@ -12,9 +12,9 @@ import type { Db } from '../db/database.ts';
  * copy. Returns false, and records nothing, when the signature was already
  * recorded: the request is a replay. Throws when the database fails.
  */
-export function recordSlackRequest(db: Db, signature: string, expiresAt: number): boolean {
+export async function recordSlackRequest(db: Db, signature: string, expiresAt: number): Promise<boolean> {
   // No cached read looks at this table: recording a request must not empty the cache of every other read.
-  const { changes } = db.runUncached(
+  const { changes } = await db.runUncached(
     db.q
       .insertInto('slack_requests_seen')
       .values({ signature, expires_at: expiresAt })
@@ -24,6 +24,6 @@ export function recordSlackRequest(db: Db, signature: string, expiresAt: number)
 }
 
 /** Forgets signatures whose window ended before `now` (epoch ms); returns how many. */
-export function pruneSlackRequests(db: Db, now: number): number {
-  return db.runUncached(db.q.deleteFrom('slack_requests_seen').where('expires_at', '<', now)).changes;
+export async function pruneSlackRequests(db: Db, now: number): Promise<number> {
+  return (await db.runUncached(db.q.deleteFrom('slack_requests_seen').where('expires_at', '<', now))).changes;
 }

@@ -36,8 +36,8 @@ export interface OperationalState {
  * schedule of future reminders costs the scrape nothing; the two counts
  * walk their partial indexes (about 20 ms per million pending jobs).
  */
-export function operationalState(db: Db, at: number): OperationalState {
-  const due = db.all(
+export async function operationalState(db: Db, at: number): Promise<OperationalState> {
+  const due = await db.all(
     db.q
       .selectFrom('jobs')
       .select((eb) => ['kind', eb.fn.countAll<number>().as('due'), eb.fn.min<number>('run_at').as('oldest_due_at')])
@@ -45,8 +45,8 @@ export function operationalState(db: Db, at: number): OperationalState {
       .where('run_at', '<=', at)
       .groupBy('kind'),
   );
-  const pending = db.get(db.q.selectFrom('jobs').select((eb) => eb.fn.countAll<number>().as('n')).where('status', '=', PENDING));
-  const approvals = db.get(
+  const pending = await db.get(db.q.selectFrom('jobs').select((eb) => eb.fn.countAll<number>().as('n')).where('status', '=', PENDING));
+  const approvals = await db.get(
     db.q.selectFrom('approvals').select((eb) => eb.fn.countAll<number>().as('n')).where('status', '=', PENDING),
   );
   return {

@@ -50,11 +50,11 @@ export async function deliverKey(deps: DeliveryDeps, userId: string, item: KeyTo
 export async function deliverKeys(deps: DeliveryDeps, userId: string, items: readonly KeyToDeliver[], respond: Responder): Promise<void> {
   const undelivered: Message[] = [];
   for (const item of items) {
-    const delivery = findDelivery(deps.services.db, item.ticket.deliveryId)!;
+    const delivery = (await findDelivery(deps.services.db, item.ticket.deliveryId))!;
     const value = encodeTicket(item.ticket);
     try {
       const posted = await postDmPatiently(deps.chat, userId, revealMessage(item.project, item.key, delivery, value));
-      recordDm(deps.services.db, delivery.id, posted);
+      await recordDm(deps.services.db, delivery.id, posted);
     } catch (error) {
       deps.log.warn('key delivery DM failed; offering the button in the reply', { key: item.key.publicId, error });
       const note = `I could not DM you (${code(slackErrorCode(error))}), so the button is here instead.`;

@@ -23,15 +23,15 @@ export class InviteClaimer {
   async claimFor(userId: string): Promise<{ project: string; role: string }[]> {
     const { db } = this.services;
     // Compiled once: this runs before every command.
-    const newest = db.cached('newest-invite', () =>
-      db.statement('newest-invite', (q) => q.selectFrom('pending_invites').select((eb) => eb.fn.max('id').as('id'))).get()?.id ?? null,
+    const newest = await db.cached('newest-invite', async () =>
+      (await db.statement('newest-invite', (q) => q.selectFrom('pending_invites').select((eb) => eb.fn.max('id').as('id'))).get())?.id ?? null,
     );
     if (newest === null || (this.checked.get(userId) ?? 0) >= newest) return [];
     try {
       const user = await this.users.getUser(userId);
       this.checked.set(userId, newest);
       if (!user?.email) return [];
-      const granted = claimInvites(this.services, userId, user.email, this.isAdmin);
+      const granted = await claimInvites(this.services, userId, user.email, this.isAdmin);
       if (granted.length > 0) this.log.info('pending invitations claimed', { user: userId, projects: granted.map((g) => g.project) });
       return granted;
     } catch (error) {

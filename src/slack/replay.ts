@@ -91,9 +91,9 @@ export function acceptOnce(next: RequestListener, options: ReplayGuardOptions): 
       }
       if (at - prunedAt >= PRUNE_EVERY_MS) {
         prunedAt = at;
-        pruneSlackRequests(services.db, at);
+        await pruneSlackRequests(services.db, at);
       }
-      if (!recordSlackRequest(services.db, verdict.signature, verdict.expiresAt)) {
+      if (!await recordSlackRequest(services.db, verdict.signature, verdict.expiresAt)) {
         log.warn('replayed slack request refused', { retry: req.headers['x-slack-retry-num'] ?? null });
         return refuse(res, 401);
       }

@@ -166,7 +166,7 @@ describe('the GitHub write a crash interrupted, on a test clock', () => {
     t = await boot();
     await run(t, OWNER, `projects create ${PROJECT}`);
     expect((await run(t, OWNER, `github link ${PROJECT} acme/api`)).text).toContain('as target 1');
-    const started = startRotation(t.app.services, { userId: OWNER, isAdmin: false }, PROJECT, null, 86_400, false);
+    const started = await startRotation(t.app.services, { userId: OWNER, isAdmin: false }, PROJECT, null, 86_400, false);
     if (!started.ok) throw new Error(started.error.message);
     await t.stop();
     t = null;
@@ -185,7 +185,7 @@ describe('the GitHub write a crash interrupted, on a test clock', () => {
     return JSON.stringify(modal.body.view).match(KEY)![0];
   }
 
-  const targetStatus = () => (t!.app.db.sqlite.prepare('SELECT status FROM rotation_targets').get() as { status: string }).status;
+  const targetStatus = async () => ((await t!.app.db.raw('SELECT status FROM rotation_targets'))[0] as { status: string }).status;
 
   beforeEach(() => {
     clock = { now: Date.UTC(2026, 10, 28, 9, 0, 0) };
@@ -200,7 +200,7 @@ describe('the GitHub write a crash interrupted, on a test clock', () => {
     const ticket = await crashMidRotation();
     clock.now += 3 * 60_000;
     const newKey = await revealAfterRestart(ticket);
-    await vi.waitFor(() => expect(targetStatus()).toBe('written'), { timeout: 5000, interval: 20 });
+    await vi.waitFor(async () => expect(await targetStatus()).toBe('written'), { timeout: 5000, interval: 20 });
     expect(github.open(github.secrets.get('acme/api/JAMJET_API_KEY')!.encryptedValue)).toBe(newKey);
     await waitForCallInProcess(t!, 0, (c) => c.method === 'chat.postMessage' && String(c.body.text).includes('1 of 1 GitHub targets written'));
   });
@@ -220,7 +220,7 @@ describe('the GitHub write a crash interrupted, on a test clock', () => {
     // Give any later mechanism its chance: a few minutes and the queue.
     clock.now += 5 * 60_000;
     await t!.app.jobs.runDue();
-    await vi.waitFor(() => expect(targetStatus()).toBe('written'), { timeout: 2000, interval: 20 });
+    await vi.waitFor(async () => expect(await targetStatus()).toBe('written'), { timeout: 2000, interval: 20 });
     expect(github.open(github.secrets.get('acme/api/JAMJET_API_KEY')!.encryptedValue)).toBe(newKey);
   });
 });

@@ -46,14 +46,14 @@ interface JobRow {
   attempts: number;
   payload: string;
 }
-const jobs = (kind: string) => t.app.db.sqlite.prepare('SELECT id, kind, status, attempts, payload FROM jobs WHERE kind = ? ORDER BY id').all(kind) as JobRow[];
+const jobs = async (kind: string) => await t.app.db.raw('SELECT id, kind, status, attempts, payload FROM jobs WHERE kind = ? ORDER BY id', [kind]) as JobRow[];
 
 /** Moves the clock one step at a time, running due jobs, until `done` or `maxMs` have passed. */
-async function drive(done: () => boolean, maxMs = 30 * 60_000): Promise<void> {
+async function drive(done: () => boolean | Promise<boolean>, maxMs = 30 * 60_000): Promise<void> {
   const end = clock.now + maxMs;
   await t.app.jobs.runDue();
-  while (!done()) {
-    if (clock.now >= end) throw new Error(`not done after ${maxMs} ms of clock: ${JSON.stringify(t.app.db.sqlite.prepare("SELECT kind, status, attempts, last_error FROM jobs WHERE status != 'done'").all())}`);
+  while (!(await done())) {
+    if (clock.now >= end) throw new Error(`not done after ${maxMs} ms of clock: ${JSON.stringify(await t.app.db.raw("SELECT kind, status, attempts, last_error FROM jobs WHERE status != 'done'"))}`);
     clock.now += STEP_MS;
     await t.app.jobs.runDue();
   }
@@ -107,14 +107,14 @@ describe('approval cards while Slack fails', () => {
     for (const [i, plan] of plans.entries()) flaky.fail('chat.postMessage', plan, mentions(`deploy step ${i}`));
     const ids: string[] = [];
     for (const i of plans.keys()) ids.push(await createApproval(`deploy step ${i}`));
-    await drive(() => jobs('approval.post').every((j) => j.status === 'done'));
+    await drive(async () => (await jobs('approval.post')).every((j) => j.status === 'done'));
 
     for (const [i, id] of ids.entries()) {
       expect(flaky.delivered('chat.postMessage', mentions(id)), `card ${i}`).toHaveLength(1);
       expectRetriesOnTime(flaky.tries('chat.postMessage', mentions(id)), plans[i]!, true);
-      expect(t.app.db.sqlite.prepare('SELECT channel FROM approval_cards WHERE approval_id = ?').all(id)).toEqual([{ channel: CHANNEL }]);
+      expect(await t.app.db.raw('SELECT channel FROM approval_cards WHERE approval_id = ?', [id])).toEqual([{ channel: CHANNEL }]);
     }
-    expect(jobs('approval.post').map((j) => j.status)).toEqual(['done', 'done', 'done', 'done']);
+    expect((await jobs('approval.post')).map((j) => j.status)).toEqual(['done', 'done', 'done', 'done']);
     // A 429 paused the channel for every card, and no card ran into the pause.
     expectPausesHonoured(CHANNEL);
 
@@ -123,7 +123,7 @@ describe('approval cards while Slack fails', () => {
     const approved = await interact(t.port, buttonPayload(OWNER, 'approval_approve', ids[0]!, CHANNEL));
     expect(approved.status).toBe(200);
     await vi.waitFor(() => expect(flaky.tries('chat.update', mentions(ids[0]!))).toHaveLength(1));
-    await drive(() => jobs('approval.refresh').every((j) => j.status === 'done'));
+    await drive(async () => (await jobs('approval.refresh')).every((j) => j.status === 'done'));
     const edits = flaky.delivered('chat.update', mentions(ids[0]!));
     expect(edits).toHaveLength(1);
     expect(JSON.stringify(edits[0]!.body)).toContain('Approved');
@@ -137,14 +137,14 @@ describe('approval cards while Slack fails', () => {
     const id = await createApproval('restart workers');
     // The POST kicked the queue: the first try was refused and the job waits exactly Retry-After,
     // without using up an attempt.
-    await vi.waitFor(() =>
-      expect(t.app.db.sqlite.prepare("SELECT status, attempts, last_error IS NOT NULL AS tried FROM jobs WHERE kind = 'approval.post'").get()).toEqual({
+    await vi.waitFor(async () =>
+      expect((await t.app.db.raw("SELECT status, attempts, last_error IS NOT NULL AS tried FROM jobs WHERE kind = 'approval.post'"))[0]).toEqual({
         status: 'pending',
         attempts: 0,
         tried: 1,
       }),
     );
-    const runAt = (t.app.db.sqlite.prepare("SELECT run_at FROM jobs WHERE kind = 'approval.post'").get() as { run_at: number }).run_at;
+    const runAt = ((await t.app.db.raw("SELECT run_at FROM jobs WHERE kind = 'approval.post'"))[0] as { run_at: number }).run_at;
     expect(runAt - startedAt).toBe(3000);
     clock.now += 2999;
     await t.app.jobs.runDue();
@@ -152,7 +152,7 @@ describe('approval cards while Slack fails', () => {
     clock.now += 1;
     await t.app.jobs.runDue();
     expect(flaky.delivered('chat.postMessage', mentions(id))).toHaveLength(1);
-    expect(jobs('approval.post')[0]).toMatchObject({ status: 'done', attempts: 1 });
+    expect((await jobs('approval.post'))[0]).toMatchObject({ status: 'done', attempts: 1 });
   });
 
   it('DMs each Owner once when one Owner’s DM keeps failing (no approvals channel)', async () => {
@@ -160,11 +160,11 @@ describe('approval cards while Slack fails', () => {
     const toOwner2: Failure[] = [rateLimited(3), serverError, serverError];
     flaky.fail('chat.postMessage', toOwner2, (b) => b.channel === OWNER2 && JSON.stringify(b).includes('apr_'));
     const id = await createApproval('rotate the database password');
-    await drive(() => jobs('approval.post').every((j) => j.status === 'done'));
+    await drive(async () => (await jobs('approval.post')).every((j) => j.status === 'done'));
     expect(flaky.delivered('chat.postMessage', (b) => b.channel === OWNER && mentions(id)(b))).toHaveLength(1);
     expect(flaky.delivered('chat.postMessage', (b) => b.channel === OWNER2 && mentions(id)(b))).toHaveLength(1);
     expectRetriesOnTime(flaky.tries('chat.postMessage', (b) => b.channel === OWNER2 && mentions(id)(b)), toOwner2);
-    const cards = t.app.db.sqlite.prepare('SELECT destination FROM approval_cards WHERE approval_id = ? ORDER BY destination').all(id);
+    const cards = await t.app.db.raw('SELECT destination FROM approval_cards WHERE approval_id = ? ORDER BY destination', [id]);
     expect(cards).toEqual([{ destination: OWNER }, { destination: OWNER2 }].sort((a, b) => a.destination.localeCompare(b.destination)));
   });
 });
@@ -182,7 +182,7 @@ describe('rotation reminders while Slack fails', () => {
     for (const [user, project] of [[OWNER, 'pay'], [OWNER2, 'ops']] as const) {
       expect((await run(t, user, `keys rotate ${project} --overlap 0s`)).text).toContain('Rotating');
     }
-    await drive(() => jobs('rotation.reminder').every((j) => j.status === 'done'));
+    await drive(async () => (await jobs('rotation.reminder')).every((j) => j.status === 'done'));
 
     for (const [project, plan] of Object.entries(plans)) {
       const isReminder = (b: Record<string, unknown>) => String(b.text).includes(`overlap of the \`${project}\``);
@@ -190,11 +190,11 @@ describe('rotation reminders while Slack fails', () => {
       expectRetriesOnTime(flaky.tries('chat.postMessage', isReminder), plan);
     }
     // Attempts count the 500s and the final success; waits for Retry-After are free.
-    expect(jobs('rotation.reminder').map((j) => [j.status, j.attempts])).toEqual([
+    expect((await jobs('rotation.reminder')).map((j) => [j.status, j.attempts])).toEqual([
       ['done', 2],
       ['done', 3],
     ]);
-    expect(t.app.db.sqlite.prepare('SELECT count(*) AS n FROM rotations WHERE reminded_at IS NOT NULL').get()).toEqual({ n: 2 });
+    expect((await t.app.db.raw('SELECT count(*) AS n FROM rotations WHERE reminded_at IS NOT NULL'))[0]).toEqual({ n: 2 });
     // Hours later, nothing more.
     clock.now += 6 * 3_600_000;
     await t.app.jobs.runDue();
@@ -209,7 +209,7 @@ describe('reveal-expiry edits while Slack fails', () => {
     await run(t, OWNER, 'keys create pay --name cron');
     await vi.waitFor(() => expect(t.slack.calls.slice(from).filter((c) => c.method === 'chat.postMessage')).toHaveLength(2));
     // Both DMs are recorded (the expiry job edits the message it knows of).
-    await vi.waitFor(() => expect(t.app.db.sqlite.prepare('SELECT count(*) AS n FROM key_deliveries WHERE dm_ts IS NOT NULL').get()).toEqual({ n: 3 }));
+    await vi.waitFor(async () => expect((await t.app.db.raw('SELECT count(*) AS n FROM key_deliveries WHERE dm_ts IS NOT NULL'))[0]).toEqual({ n: 3 }));
     /** The edit of the DM of the key labelled `label` to "expired". */
     const expiryOf = (label: string) => (b: Record<string, unknown>) => String(b.text).includes(`, ${label}).`) && String(b.text).includes('expired unrevealed');
     const plan: Failure[] = [rateLimited(3), serverError, serverError];
@@ -217,7 +217,7 @@ describe('reveal-expiry edits while Slack fails', () => {
     flaky.fail('chat.update', [serverError], expiryOf('cron'));
 
     clock.now += 15 * 60_000 + 1;
-    await drive(() => jobs('reveal.expire').every((j) => j.status === 'done'));
+    await drive(async () => (await jobs('reveal.expire')).every((j) => j.status === 'done'));
 
     expect(flaky.delivered('chat.update', expiryOf('ci'))).toHaveLength(1);
     expect(flaky.delivered('chat.update', expiryOf('cron'))).toHaveLength(1);
@@ -225,8 +225,8 @@ describe('reveal-expiry edits while Slack fails', () => {
     expectRetriesOnTime(flaky.tries('chat.update', expiryOf('ci')), plan);
     expectRetriesOnTime(flaky.tries('chat.update', expiryOf('cron')), [serverError]);
     // The first project's key was revealed: its expiry job ran and edited nothing.
-    expect(jobs('reveal.expire').map((j) => j.status)).toEqual(['done', 'done', 'done']);
-    expect(t.app.db.sqlite.prepare('SELECT count(*) AS n FROM key_deliveries WHERE expired_at IS NOT NULL').get()).toEqual({ n: 2 });
+    expect((await jobs('reveal.expire')).map((j) => j.status)).toEqual(['done', 'done', 'done']);
+    expect((await t.app.db.raw('SELECT count(*) AS n FROM key_deliveries WHERE expired_at IS NOT NULL'))[0]).toEqual({ n: 2 });
   });
 });
 
@@ -250,7 +250,7 @@ describe('the reveal DM after keys create while Slack fails', () => {
     // The DM was never recorded, so the expiry job has nothing to edit, and does not fail.
     clock.now += 15 * 60_000 + 1;
     await t.app.jobs.runDue();
-    expect(jobs('reveal.expire').every((j) => j.status === 'done')).toBe(true);
+    expect((await jobs('reveal.expire')).every((j) => j.status === 'done')).toBe(true);
     await waitForCall(t, from, (c) => c.method === 'views.open');
   });
 });
@@ -285,8 +285,8 @@ describe('a rate limit that lasts', () => {
     await run(t, OWNER, `projects channel pay <#${CHANNEL}|approvals>`);
     flaky.fail('chat.postMessage', Array.from({ length: 12 }, () => rateLimited(1)), (b) => b.channel === CHANNEL);
     const id = await createApproval('deploy under a rate limit');
-    await drive(() => jobs('approval.post').every((j) => j.status === 'done' || j.status === 'dead'));
-    expect(jobs('approval.post').map((j) => j.status)).toEqual(['done']);
+    await drive(async () => (await jobs('approval.post')).every((j) => j.status === 'done' || j.status === 'dead'));
+    expect((await jobs('approval.post')).map((j) => j.status)).toEqual(['done']);
     expect(flaky.delivered('chat.postMessage', mentions(id))).toHaveLength(1);
   });
 });

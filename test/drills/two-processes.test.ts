@@ -124,7 +124,7 @@ describe('two processes on one database file', () => {
     // The audit chain stayed one chain while two writers appended to it.
     const db = openDb(file);
     try {
-      expect(findBrokenLink(db)).toBeNull();
+      expect(await findBrokenLink(db)).toBeNull();
     } finally {
       await db.close();
     }

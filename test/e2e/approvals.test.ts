@@ -57,7 +57,7 @@ async function cardFor(id: string) {
 }
 
 const pressButton = (user: string, actionId: string, id: string) => interact(t.port, buttonPayload(user, actionId, id, CHANNEL));
-const statusOf = (id: string) => (t.app.db.sqlite.prepare('SELECT status FROM approvals WHERE id = ?').get(id) as { status: string }).status;
+const statusOf = async (id: string) => ((await t.app.db.raw('SELECT status FROM approvals WHERE id = ?', [id]))[0] as { status: string }).status;
 
 beforeEach(async () => {
   clock = { now: Date.now() };
@@ -140,7 +140,7 @@ describe('an SDK asks, a person decides in Slack', () => {
         const refusal = await waitForCall(t, from, (c) => c.method === 'response_url');
         expect(String(refusal.body.text)).toContain(expected);
         expect(refusal.body.replace_original).toBe(false);
-        expect(statusOf(id)).toBe('pending');
+        expect(await statusOf(id)).toBe('pending');
       }
     }
     expect(t.slack.callsTo('views.open').filter((c) => JSON.stringify(c.body).includes(id))).toHaveLength(0);
@@ -157,9 +157,7 @@ describe('an SDK asks, a person decides in Slack', () => {
     const answers = await Promise.all(presses);
     expect(answers.every((a) => a.status === 200)).toBe(true);
     await vi.waitFor(() => expect(t.slack.callsTo('chat.update')).toHaveLength(1), { timeout: 5000 });
-    const decisions = t.app.db.sqlite
-      .prepare("SELECT count(*) AS n FROM audit_events WHERE action IN ('approval.approved', 'approval.rejected')")
-      .get();
+    const decisions = (await t.app.db.raw("SELECT count(*) AS n FROM audit_events WHERE action IN ('approval.approved', 'approval.rejected')"))[0];
     expect(decisions).toEqual({ n: 1 });
     // Reject presses open a modal; approve presses that lost were told who decided.
     await vi.waitFor(() => {
@@ -185,7 +183,7 @@ describe('the HTTP API refuses what it should', () => {
     await pressButton(MEMBER, 'approval_approve', id);
     const told = await waitForCall(t, 0, (c) => c.method === 'response_url' && String(c.body.text).includes('expired'));
     expect(told).toBeTruthy();
-    expect(statusOf(id)).toBe('expired');
+    expect(await statusOf(id)).toBe('expired');
   });
 
   it('rate-limits one key with 429 and Retry-After', async () => {
@@ -224,9 +222,7 @@ describe('the HTTP API refuses what it should', () => {
 
     const { json } = await sdk.create({ action: 'deploy' });
     const keyId = (
-      t.app.db.sqlite
-        .prepare("SELECT public_id FROM api_keys WHERE project_id = (SELECT id FROM projects WHERE name = 'payments')")
-        .get() as { public_id: string }
+      (await t.app.db.raw("SELECT public_id FROM api_keys WHERE project_id = (SELECT id FROM projects WHERE name = 'payments')"))[0] as { public_id: string }
     ).public_id;
     const revokedReply = await run(t, OWNER, `keys revoke payments ${keyId}`);
     expect(revokedReply.text).toContain('is revoked');
@@ -250,9 +246,9 @@ describe('secrets an agent sends by mistake', () => {
     expect(card.raw).not.toContain(leaked);
     expect(card.raw).not.toContain('xoxb-123');
     expect(JSON.stringify(card.body)).toContain('jj_[redacted]');
-    const audit = JSON.stringify(t.app.db.sqlite.prepare('SELECT details FROM audit_events').all());
+    const audit = JSON.stringify(await t.app.db.raw('SELECT details FROM audit_events'));
     expect(audit).not.toContain(leaked);
-    const stored = JSON.stringify(t.app.db.sqlite.prepare('SELECT action, context FROM approvals').all());
+    const stored = JSON.stringify(await t.app.db.raw('SELECT action, context FROM approvals'));
     expect(stored).not.toContain(leaked);
     expect(stored).not.toContain('xoxb-123');
     expect((await run(t, READER, 'approvals list payments')).text).not.toContain(leaked);
@@ -269,8 +265,8 @@ describe('Slack failing', () => {
     expect(status).toBe(201);
     const id = json.id as string;
     // The first try failed and the job is back in the queue.
-    await vi.waitFor(() =>
-      expect(t.app.db.sqlite.prepare("SELECT attempts, status FROM jobs WHERE kind = 'approval.post'").get()).toEqual({
+    await vi.waitFor(async () =>
+      expect((await t.app.db.raw("SELECT attempts, status FROM jobs WHERE kind = 'approval.post'"))[0]).toEqual({
         attempts: 1,
         status: 'pending',
       }),
@@ -281,7 +277,7 @@ describe('Slack failing', () => {
     }
     const cards = t.slack.callsTo('chat.postMessage').filter((c) => c.body.channel === CHANNEL);
     expect(cards).toHaveLength(3);
-    expect(t.app.db.sqlite.prepare('SELECT channel FROM approval_cards WHERE approval_id = ?').all(id)).toEqual([{ channel: CHANNEL }]);
+    expect(await t.app.db.raw('SELECT channel FROM approval_cards WHERE approval_id = ?', [id])).toEqual([{ channel: CHANNEL }]);
   });
 
   it('sends the card to the Owners by DM when no channel is set', async () => {
@@ -323,7 +319,7 @@ describe('App Home', () => {
     await interact(t.port, { ...fromHome, container: { type: 'view', view_id: 'VHOME' }, view: { id: 'VHOME', type: 'home' } });
     const refreshed = await waitForCall(t, from, (c) => c.method === 'views.publish');
     expect(JSON.stringify(refreshed.body.view)).toContain('Approved.');
-    expect(statusOf(id)).toBe('approved');
+    expect(await statusOf(id)).toBe('approved');
   });
 });
 

@@ -14,13 +14,13 @@ let t: TestApp;
 const run = (user: string, text: string) => slash(t.port, user, text);
 
 /** Everything a command could change, to prove a refusal changed nothing. */
-function dbState() {
-  const q = (sql: string) => t.app.db.sqlite.prepare(sql).all();
+async function dbState() {
+  const q = async (sql: string) => await t.app.db.raw(sql);
   return {
-    projects: q('SELECT * FROM projects ORDER BY id'),
-    memberships: q('SELECT * FROM memberships ORDER BY project_id, user_id'),
-    invites: q('SELECT * FROM pending_invites ORDER BY id'),
-    audit: q('SELECT id FROM audit_events'),
+    projects: await q('SELECT * FROM projects ORDER BY id'),
+    memberships: await q('SELECT * FROM memberships ORDER BY project_id, user_id'),
+    invites: await q('SELECT * FROM pending_invites ORDER BY id'),
+    audit: await q('SELECT id FROM audit_events'),
   };
 }
 
@@ -53,24 +53,24 @@ describe('signed requests', () => {
   });
 
   it('refuses a forged signature', async () => {
-    const before = dbState();
+    const before = await dbState();
     const reply = await slash(t.port, OWNER, 'projects create forged', { secret: 'not-the-secret' });
     expect(reply.status).toBe(401);
-    expect(dbState()).toEqual(before);
+    expect(await dbState()).toEqual(before);
   });
 
   it('refuses a timestamp older than five minutes', async () => {
-    const before = dbState();
+    const before = await dbState();
     const reply = await slash(t.port, OWNER, 'projects create replayed', { timestamp: Math.floor(Date.now() / 1000) - 6 * 60 });
     expect(reply.status).toBe(401);
-    expect(dbState()).toEqual(before);
+    expect(await dbState()).toEqual(before);
   });
 
   it('refuses a request from another workspace', async () => {
-    const before = dbState();
+    const before = await dbState();
     const reply = await slash(t.port, OWNER, 'projects create elsewhere', { team: 'T0OTHER' });
     expect(reply.text).toContain('another Slack workspace');
-    expect(dbState()).toEqual(before);
+    expect(await dbState()).toEqual(before);
     expect(TEAM_ID).not.toBe('T0OTHER');
   });
 
@@ -184,7 +184,7 @@ describe('projects', () => {
     const done = await submit(OWNER, 'payments');
     expect(done.json).toMatchObject({ response_action: 'update' });
     expect((await run(OWNER, 'projects list')).text).toContain('You belong to no project yet');
-    const audit = t.app.db.sqlite.prepare("SELECT count(*) AS n FROM audit_events WHERE action = 'project.deleted'").get();
+    const audit = (await t.app.db.raw("SELECT count(*) AS n FROM audit_events WHERE action = 'project.deleted'"))[0];
     expect(audit).toEqual({ n: 1 });
   });
 
@@ -225,23 +225,23 @@ describe('members', () => {
 
   it('changes roles and removes members, Owner-only for the Owner role', async () => {
     expect((await run(ADMIN, `members role payments <@${MEMBER}> admin`)).text).toContain('is now Admin in `payments` (was Member)');
-    const before = dbState();
+    const before = await dbState();
     expect((await run(ADMIN, `members role payments <@${MEMBER}> owner`)).text).toContain('You need to be Owner');
     expect((await run(ADMIN, `members invite payments <@${OUTSIDER}> owner`)).text).toContain('You need to be Owner');
     expect((await run(ADMIN, `members remove payments <@${OWNER}>`)).text).toContain('You need to be Owner');
-    expect(dbState()).toEqual(before);
+    expect(await dbState()).toEqual(before);
     expect((await run(ADMIN, `members remove payments <@${READER}>`)).text).toContain('no longer belongs');
     expect((await run(READER, 'projects info payments')).text).toContain('You have no access');
   });
 
   it('refuses Members and Read-only managing members', async () => {
-    const before = dbState();
+    const before = await dbState();
     for (const user of [MEMBER, READER]) {
       expect((await run(user, `members invite payments <@${OUTSIDER}>`)).text).toContain('You need to be Admin or above');
       expect((await run(user, `members role payments <@${READER}> member`)).text).toContain('You need to be Admin or above');
       expect((await run(user, `members remove payments <@${READER}>`)).text).toContain('You need to be Admin or above');
     }
-    expect(dbState()).toEqual(before);
+    expect(await dbState()).toEqual(before);
   });
 });
 
@@ -253,7 +253,7 @@ describe('audit', () => {
     expect(reply.text).not.toContain('`project.created`');
     expect((await run(READER, 'audit payments')).text).toContain('`project.created`');
     expect((await run(OUTSIDER, 'audit payments')).text).toContain('You have no access');
-    expect(findBrokenLink(t.app.db)).toBeNull();
+    expect(await findBrokenLink(t.app.db)).toBeNull();
   });
 });
 
@@ -286,12 +286,12 @@ describe('bad input changes nothing and says why', () => {
     [OWNER, 'audit payments --limit 0', /The limit must be a whole number from 1 to 100/],
   ];
   it.each(cases)('%s: /jamjet %s', async (user, text, expected) => {
-    const before = dbState();
+    const before = await dbState();
     const reply = await run(user, text);
     expect(reply.status).toBe(200);
     expect(reply.text).toMatch(expected);
     expect(reply.text).toMatch(/Usage: `\/jamjet [^`]+`/);
     expect(reply.text.split('\n')).toHaveLength(2);
-    expect(dbState()).toEqual(before);
+    expect(await dbState()).toEqual(before);
   });
 });

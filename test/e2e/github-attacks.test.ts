@@ -26,7 +26,7 @@ function acme(github: LocalGitHub): void {
   github.member('acme', 'alice', 'admin').member('acme', 'jamjet-bot', 'admin');
 }
 
-const targetsCount = () => (w.t.app.db.sqlite.prepare('SELECT count(*) AS n FROM github_targets WHERE removed_at IS NULL').get() as { n: number }).n;
+const targetsCount = async () => ((await w.t.app.db.raw('SELECT count(*) AS n FROM github_targets WHERE removed_at IS NULL'))[0] as { n: number }).n;
 
 async function rotate(user: string, project: string): Promise<string> {
   const from = w.t.slack.calls.length;
@@ -62,7 +62,7 @@ describe('environment names', () => {
     expect(reply.text).toContain('Usage');
     expect(reply.text).toContain('without spaces at either end');
     expect(w.github.calls.slice(before)).toEqual([]);
-    expect(targetsCount()).toBe(0);
+    expect(await targetsCount()).toBe(0);
   });
 
   it.each([
@@ -78,7 +78,7 @@ describe('environment names', () => {
     w.github.addEnvironment('acme/shared', env);
     const reply = await run(w.t, EVE, `github link side acme/shared --env ${env} --secret JAMJET_API_KEY`);
     expect(reply.text).toContain('already holds the key');
-    expect(targetsCount()).toBe(1);
+    expect(await targetsCount()).toBe(1);
   });
 });
 
@@ -115,10 +115,8 @@ describe('authority that lapsed while the bot was stopped', () => {
     expect((await run(w.t, ALICE, 'github link alpha acme/app')).text).toContain('is linked');
     // A row from before the upgrade: linked by the project Owner, its audit event without GitHub's word.
     await run(w.t, EVE, 'projects create side');
-    const side = w.t.app.db.sqlite.prepare("SELECT id FROM projects WHERE name = 'side'").get() as { id: number };
-    w.t.app.db.sqlite
-      .prepare("INSERT INTO github_targets (project_id, kind, owner, repo, secret_name, created_by, created_at) VALUES (?, 'repo', 'acme', 'payments', 'JAMJET_API_KEY', ?, 0)")
-      .run(side.id, EVE);
+    const side = (await w.t.app.db.raw("SELECT id FROM projects WHERE name = 'side'"))[0] as { id: number };
+    await w.t.app.db.raw("INSERT INTO github_targets (project_id, kind, owner, repo, secret_name, created_by, created_at) VALUES (?, 'repo', 'acme', 'payments', 'JAMJET_API_KEY', ?, 0)", [side.id, EVE]);
     await w.t.stop();
     w = await startWorld({ users: [ALICE, EVE, ROOT], adminUsers: [ROOT], github: w.github, databaseFile: join(dir, 'db.sqlite') });
     const report = await rotate(EVE, 'side');
@@ -234,7 +232,7 @@ describe("someone else's GitHub account", () => {
     expect(String(dm.body.text)).toContain(`The code sent before (${first}) no longer connects anything.`);
     w.github.decide(first, 'approved', 'eve');
     await tick(w, 5_000);
-    expect(w.t.app.db.sqlite.prepare('SELECT count(*) AS n FROM github_connections').get()).toEqual({ n: 0 });
+    expect((await w.t.app.db.raw('SELECT count(*) AS n FROM github_connections'))[0]).toEqual({ n: 0 });
     w.github.decide(second, 'approved', 'eve');
     await tick(w, 5_000);
     await waitForDm(w.t, EVE, /connected to GitHub as \*eve\*/, from);
@@ -246,7 +244,7 @@ describe("someone else's GitHub account", () => {
     expect(reply.text).toContain('not connected to GitHub; there is nothing to forget. The code from your last `/jamjet github connect` no longer connects anything.');
     w.github.decide(code, 'approved', 'eve');
     await tick(w, 5_000);
-    expect(w.t.app.db.sqlite.prepare('SELECT count(*) AS n FROM github_connections').get()).toEqual({ n: 0 });
+    expect((await w.t.app.db.raw('SELECT count(*) AS n FROM github_connections'))[0]).toEqual({ n: 0 });
   });
 
   it("a code approved by a GitHub account another Slack user has connected connects nobody, and linking stays refused", async () => {
@@ -259,7 +257,7 @@ describe("someone else's GitHub account", () => {
     await tick(w, 5_000);
     const dm = await waitForDm(w.t, EVE, /already connected to another Slack account/, from);
     expect(String(dm.body.text)).toContain('nothing is connected');
-    const rows = w.t.app.db.sqlite.prepare('SELECT user_id, github_login FROM github_connections ORDER BY user_id').all();
+    const rows = await w.t.app.db.raw('SELECT user_id, github_login FROM github_connections ORDER BY user_id');
     expect(rows).toEqual([{ user_id: ALICE, github_login: 'alice' }]);
     expect((await run(w.t, EVE, 'github link side acme/app')).text).toContain('run `/jamjet github connect` first');
     // Once alice disconnects, the account is free for whoever approves a code with it.
@@ -296,7 +294,7 @@ describe('repositories GitHub knows by another name', () => {
     expect(linked.text).toContain('is linked to acme/app (repository secret JAMJET_API_KEY)');
     const reply = await run(w.t, EVE, `github link side ${second} --secret JAMJET_API_KEY`);
     expect(reply.text).toContain('already holds the key');
-    expect(targetsCount()).toBe(1);
+    expect(await targetsCount()).toBe(1);
   });
 });
 
@@ -350,7 +348,7 @@ describe('GitHub refusing the permission read for reasons other than permission'
       const reply = await run(w.t, ALICE, text);
       expect(reply.text, text).toContain(expected);
     }
-    expect(targetsCount()).toBe(0);
+    expect(await targetsCount()).toBe(0);
   });
 });
 

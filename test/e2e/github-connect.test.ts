@@ -16,8 +16,8 @@ const BEN = 'U0BEN';
 let w: GitHubWorld;
 let dir: string;
 
-const flows = () => w.t.app.db.sqlite.prepare('SELECT outcome, interval_seconds, device_code_sealed FROM github_device_flows ORDER BY id').all();
-const connections = () => w.t.app.db.sqlite.prepare('SELECT user_id, github_login FROM github_connections ORDER BY user_id').all();
+const flows = async () => await w.t.app.db.raw('SELECT outcome, interval_seconds, device_code_sealed FROM github_device_flows ORDER BY id');
+const connections = async () => await w.t.app.db.raw('SELECT user_id, github_login FROM github_connections ORDER BY user_id');
 /** Every user token GitHub handed out. */
 const userTokens = () => [...w.github.tokens.entries()].filter(([, a]) => a.login !== 'jamjet-bot').map(([token]) => token);
 
@@ -44,8 +44,8 @@ describe('github connect', () => {
     await tick(w, 5_000);
     await waitForDm(w.t, ANN, /connected to GitHub as \*ann-gh\*/);
     expect(w.github.grants[0]!.answers).toEqual(['authorization_pending', 'access_token']);
-    expect(connections()).toEqual([{ user_id: ANN, github_login: 'ann-gh' }]);
-    expect(flows()).toEqual([{ outcome: 'connected', interval_seconds: 5, device_code_sealed: null }]);
+    expect(await connections()).toEqual([{ user_id: ANN, github_login: 'ann-gh' }]);
+    expect(await flows()).toEqual([{ outcome: 'connected', interval_seconds: 5, device_code_sealed: null }]);
 
     // The token works on GitHub, and appears nowhere the bot writes.
     const [token] = userTokens();
@@ -69,7 +69,7 @@ describe('github connect', () => {
     w.github.grants[0]!.slowDownNext = true;
     await tick(w, 5_000);
     expect(w.github.grants[0]!.answers).toEqual(['slow_down']);
-    expect(flows()).toMatchObject([{ outcome: null, interval_seconds: 10 }]);
+    expect(await flows()).toMatchObject([{ outcome: null, interval_seconds: 10 }]);
     // 5 seconds later is too early now: no poll.
     await tick(w, 5_000);
     expect(w.github.grants[0]!.answers).toEqual(['slow_down']);
@@ -87,8 +87,8 @@ describe('github connect', () => {
     expect(String(dm.body.text)).toContain('Run `/jamjet github connect` to try again');
     await tick(w, 60_000);
     expect(w.github.grants[0]!.answers).toEqual(['access_denied']);
-    expect(connections()).toEqual([]);
-    expect(flows()).toMatchObject([{ outcome: 'denied', device_code_sealed: null }]);
+    expect(await connections()).toEqual([]);
+    expect(await flows()).toMatchObject([{ outcome: 'denied', device_code_sealed: null }]);
   });
 
   it('expired: GitHub says expired_token after 15 minutes; polling stops with a sentence', async () => {
@@ -103,7 +103,7 @@ describe('github connect', () => {
     await tick(w, 60_000);
     expect(w.github.grants[0]!.answers.at(-1)).toBe('expired_token');
     expect(w.github.grants[0]!.answers.filter((a) => a === 'expired_token')).toHaveLength(1);
-    expect(flows()).toMatchObject([{ outcome: 'expired' }]);
+    expect(await flows()).toMatchObject([{ outcome: 'expired' }]);
   });
 
   it('tells the person even when Slack fails the first DM', async () => {
@@ -114,7 +114,7 @@ describe('github connect', () => {
     w.t.slack.on('chat.postMessage', (b) => (failures-- > 0 ? { ok: false, error: 'internal_error' } : { ok: true, channel: `D${String(b.channel)}`, ts: `${ts++}.0001` }));
     const notices = () => w.t.slack.callsTo('chat.postMessage').filter((c) => String(c.body.text).includes('connected to GitHub as *ann-gh*'));
     await tick(w, 5_000);
-    expect(connections()).toEqual([{ user_id: ANN, github_login: 'ann-gh' }]);
+    expect(await connections()).toEqual([{ user_id: ANN, github_login: 'ann-gh' }]);
     await expect.poll(() => notices().length).toBe(1);
     expect(failures).toBe(0);
     // The queue's backoff, then Slack takes it.
@@ -128,7 +128,7 @@ describe('github connect', () => {
     w.github.decide(code, 'approved', 'ann-gh');
     await tick(w, 5_000);
     await waitForDm(w.t, ANN, /connected to GitHub as \*ann-gh\*/);
-    expect(connections()).toEqual([{ user_id: ANN, github_login: 'ann-gh' }]);
+    expect(await connections()).toEqual([{ user_id: ANN, github_login: 'ann-gh' }]);
   });
 
   it('a second connect cancels the first; disconnect forgets the token', async () => {
@@ -137,11 +137,11 @@ describe('github connect', () => {
     w.github.decide(first, 'approved', 'ann-gh');
     await tick(w, 10_000);
     expect(w.github.grants[0]!.answers).toEqual([]);
-    expect(connections()).toEqual([{ user_id: ANN, github_login: 'ann-other' }]);
+    expect(await connections()).toEqual([{ user_id: ANN, github_login: 'ann-other' }]);
     expect((await run(w.t, BEN, 'github disconnect')).text).toContain('not connected to GitHub');
     expect((await run(w.t, ANN, 'github disconnect')).text).toContain('Disconnected GitHub login *ann-other*');
-    expect(connections()).toEqual([]);
-    const events = w.t.app.db.sqlite.prepare("SELECT action FROM audit_events WHERE action LIKE 'github.%' ORDER BY id").all();
+    expect(await connections()).toEqual([]);
+    const events = await w.t.app.db.raw("SELECT action FROM audit_events WHERE action LIKE 'github.%' ORDER BY id");
     expect(events.map((e) => (e as { action: string }).action)).toEqual([
       'github.connect_started',
       'github.connect_started',
@@ -154,7 +154,7 @@ describe('github connect', () => {
     await connect(w, ANN, 'ann-gh');
     // What a copied database gives someone without the operator's SLACK_BOT_TOKEN.
     const { createTokenSealer } = await import('../../src/github/token-seal.ts');
-    const row = w.t.app.db.sqlite.prepare('SELECT token_sealed FROM github_connections').get() as { token_sealed: Buffer };
+    const row = (await w.t.app.db.raw('SELECT token_sealed FROM github_connections'))[0] as { token_sealed: Buffer };
     expect(createTokenSealer('xoxb-someone-else').open(row.token_sealed, ANN)).toBeNull();
     expect(createTokenSealer('xoxb-test-token').open(row.token_sealed, BEN)).toBeNull();
     expect(createTokenSealer('xoxb-test-token').open(row.token_sealed, ANN)).toBe(userTokens()[0]);

@@ -28,7 +28,7 @@ function acme(github: LocalGitHub): void {
 }
 
 const writesTo = (fragment: string) => w.github.writes().filter((c) => c.path.includes(fragment));
-const targetsCount = () => (w.t.app.db.sqlite.prepare('SELECT count(*) AS n FROM github_targets WHERE removed_at IS NULL').get() as { n: number }).n;
+const targetsCount = async () => ((await w.t.app.db.raw('SELECT count(*) AS n FROM github_targets WHERE removed_at IS NULL'))[0] as { n: number }).n;
 
 /** Rotates and waits for the DM that reports the GitHub writes; returns the new key. */
 async function rotate(user: string, project: string): Promise<{ key: string; report: string }> {
@@ -42,8 +42,8 @@ async function rotate(user: string, project: string): Promise<{ key: string; rep
 /** Revokes the old key of the rotation in its overlap, so the next one may start. */
 async function finishRotation(user: string): Promise<void> {
   const { revokeOldKey } = await import('../../src/services/rotation-endings.ts');
-  const rotation = w.t.app.db.sqlite.prepare("SELECT id FROM rotations WHERE state = 'overlap'").get() as { id: number };
-  expect(revokeOldKey(w.t.app.services, { userId: user, isAdmin: false }, rotation.id, true).ok).toBe(true);
+  const rotation = (await w.t.app.db.raw("SELECT id FROM rotations WHERE state = 'overlap'"))[0] as { id: number };
+  expect((await revokeOldKey(w.t.app.services, { userId: user, isAdmin: false }, rotation.id, true)).ok).toBe(true);
 }
 
 beforeEach(async () => {
@@ -81,7 +81,7 @@ describe('one project against the secrets another linked', () => {
       expect(reply.text).toContain('choose another secret name with `--secret`');
       expect(reply.text).not.toContain('alpha');
     }
-    expect(targetsCount()).toBe(3);
+    expect(await targetsCount()).toBe(3);
     const from = w.t.slack.calls.length;
     const rotated = await run(w.t, EVE, 'keys rotate side');
     expect(rotated.text).not.toContain('GitHub target');
@@ -99,7 +99,7 @@ describe('one project against the secrets another linked', () => {
     expect(write.text).toContain('ask a repository admin to run this link');
     const org = await run(w.t, EVE, 'github link side --org acme');
     expect(org.text).toContain('Organisation secrets need an active admin of acme, and eve is not one (GitHub says: role member, active)');
-    expect(targetsCount()).toBe(0);
+    expect(await targetsCount()).toBe(0);
   });
 });
 
@@ -109,9 +109,9 @@ describe('a GitHub token revoked since it was connected', () => {
     w.github.revoked.add(aliceToken);
     const reply = await run(w.t, ALICE, 'github link alpha acme/app');
     expect(reply.text).toContain('Your GitHub connection (alice) no longer works (the token expired or was revoked): run `/jamjet github connect` again');
-    expect(w.t.app.db.sqlite.prepare('SELECT count(*) AS n FROM github_connections WHERE user_id = ?').get(ALICE)).toEqual({ n: 0 });
+    expect((await w.t.app.db.raw('SELECT count(*) AS n FROM github_connections WHERE user_id = ?', [ALICE]))[0]).toEqual({ n: 0 });
     expect((await run(w.t, ALICE, 'github link alpha acme/app')).text).toContain('run `/jamjet github connect` first');
-    expect(targetsCount()).toBe(0);
+    expect(await targetsCount()).toBe(0);
   });
 });
 
@@ -130,7 +130,7 @@ describe("GitHub's precedence: one test per level", () => {
     expect(reply.text).toContain(expected);
     // The person has access to both projects: the reply names the holder and how to free it.
     expect(reply.text).toContain('`alpha`: unlink it there first (`/jamjet github unlink alpha 1`)');
-    expect(targetsCount()).toBe(1);
+    expect(await targetsCount()).toBe(1);
   });
 
   it('lets one project hold its secret at several levels, and other repositories stay free', async () => {
@@ -141,7 +141,7 @@ describe("GitHub's precedence: one test per level", () => {
     w.github.grant('acme/payments', 'eve', 'admin');
     // Another name in the same organisation is free.
     expect((await run(w.t, EVE, 'github link side acme/payments --secret JAMJET_API_KEY_SIDE')).text).toContain('is linked');
-    expect(targetsCount()).toBe(4);
+    expect(await targetsCount()).toBe(4);
   });
 });
 
@@ -152,13 +152,13 @@ describe('existing secrets', () => {
     const reply = await run(w.t, EVE, 'github link side acme/payments');
     expect(reply.text).toContain('acme/payments (repository secret JAMJET_API_KEY) already exists on GitHub and was not written by this bot (last updated 2025-06-01T10:00:00Z)');
     expect(reply.text).toContain('--replace-existing');
-    expect(targetsCount()).toBe(0);
+    expect(await targetsCount()).toBe(0);
     await connect(w, ADAM, 'adam');
     await run(w.t, EVE, `members invite side <@${ADAM}> admin`);
     expect((await run(w.t, ADAM, 'github link side acme/payments --replace-existing')).text).toContain('GitHub shows adam no repository acme/payments');
     const replaced = await run(w.t, EVE, 'github link side acme/payments --replace-existing');
     expect(replaced.text).toContain('will be overwritten at the next rotation');
-    const audit = w.t.app.db.sqlite.prepare("SELECT details FROM audit_events WHERE action = 'github.linked'").get() as { details: string };
+    const audit = (await w.t.app.db.raw("SELECT details FROM audit_events WHERE action = 'github.linked'"))[0] as { details: string };
     expect(JSON.parse(audit.details)).toMatchObject({ replaced_existing: '2025-06-01T10:00:00Z', authority: { github_login: 'eve' } });
   });
 
@@ -171,7 +171,7 @@ describe('existing secrets', () => {
     expect((await run(w.t, EVE, 'github link side acme/app')).text).toContain('already holds the key');
 
     const { deleteProject } = await import('../../src/services/projects.ts');
-    expect(deleteProject(w.t.app.services, { userId: ALICE, isAdmin: false }, 'alpha', 'alpha').ok).toBe(true);
+    expect((await deleteProject(w.t.app.services, { userId: ALICE, isAdmin: false }, 'alpha', 'alpha')).ok).toBe(true);
     expect((await run(w.t, EVE, 'github link side acme/app')).text).toContain(':link: `side` is linked to acme/app');
     // Once someone changes it by hand, it is no longer the bot's.
     w.github.putByHand('acme/app/JAMJET_API_KEY_OTHER');
@@ -258,7 +258,7 @@ describe("the bot's own credential", () => {
     expect(reply.text).toContain('Ask whoever runs JamJet to grant it');
     const org = await run(w.t, ALICE, 'github link alpha --org acme');
     expect(org.text).toContain('without the admin:org scope');
-    expect(targetsCount()).toBe(0);
+    expect(await targetsCount()).toBe(0);
   });
 
   it("an account with read access only does not pass either", async () => {
@@ -266,7 +266,7 @@ describe("the bot's own credential", () => {
     w.github.grant('acme/tools', 'jamjet-bot', 'read');
     const reply = await run(w.t, ALICE, 'github link alpha acme/tools');
     expect(reply.text).toContain('the GitHub account of GITHUB_TOKEN has only read access to acme/tools');
-    expect(targetsCount()).toBe(0);
+    expect(await targetsCount()).toBe(0);
   });
 });
 

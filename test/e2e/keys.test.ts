@@ -16,7 +16,7 @@ const ROOT = 'U0ROOT';
 let t: TestApp;
 let github: FakeGitHub;
 
-const count = (table: string) => (t.app.db.sqlite.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
+const count = async (table: string) => ((await t.app.db.raw(`SELECT count(*) AS n FROM ${table}`))[0] as { n: number }).n;
 
 beforeEach(async () => {
   const slack = new FakeSlack();
@@ -36,7 +36,7 @@ describe('keys', () => {
   it('lists keys with name, id, display form, creator, last use and state to every role', async () => {
     const key = await reveal(t, OWNER);
     await readiness(t, 'payments-prod', key);
-    t.app.usage.flush();
+    await t.app.usage.flush();
     await run(t, ADMIN, 'keys create payments-prod --name "ci runner"');
     for (const user of [OWNER, ADMIN, MEMBER, READER]) {
       const list = await run(t, user, 'keys list payments-prod');
@@ -51,8 +51,8 @@ describe('keys', () => {
   });
 
   it('lets only Admins and Owners create, rotate and revoke keys', async () => {
-    const before = [count('api_keys'), count('rotations'), count('audit_events')];
-    const keyId = (t.app.db.sqlite.prepare('SELECT public_id FROM api_keys').get() as { public_id: string }).public_id;
+    const before = await Promise.all([count('api_keys'), count('rotations'), count('audit_events')]);
+    const keyId = ((await t.app.db.raw('SELECT public_id FROM api_keys'))[0] as { public_id: string }).public_id;
     for (const user of [MEMBER, READER]) {
       for (const text of ['keys create payments-prod', 'keys rotate payments-prod', `keys revoke payments-prod ${keyId}`]) {
         const reply = await run(t, user, text);
@@ -60,7 +60,7 @@ describe('keys', () => {
         expect(reply.text).toContain('Usage: `/jamjet keys');
       }
     }
-    expect([count('api_keys'), count('rotations'), count('audit_events')]).toEqual(before);
+    expect(await Promise.all([count('api_keys'), count('rotations'), count('audit_events')])).toEqual(before);
     expect((await run(t, ADMIN, `keys revoke payments-prod ${keyId}`)).text).toContain('is revoked');
     expect((await run(t, ADMIN, `keys revoke payments-prod ${keyId}`)).text).toContain('already revoked');
     expect((await run(t, ADMIN, 'keys revoke payments-prod key_00000000')).text).toContain('has no key `key_00000000`');
@@ -71,7 +71,7 @@ describe('keys', () => {
     expect((await run(t, ADMIN, 'keys rotate payments-prod --overlap forever')).text).toContain('`forever` is not a duration');
     expect((await run(t, ADMIN, 'keys rotate payments-prod --overlap 31d')).text).toContain('at most 30d');
     expect((await run(t, ADMIN, 'keys rotate payments-prod --revoke-now=yes')).text).toMatch(/Usage/);
-    expect(count('rotations')).toBe(0);
+    expect(await count('rotations')).toBe(0);
   });
 });
 
@@ -98,7 +98,7 @@ describe('github targets', () => {
     const reply = await run(t, ROOT, 'github link payments-prod acme/api --env prod');
     expect(reply.text).toMatch(/prod/);
     expect(reply.text).toMatch(/Usage: `\/jamjet github link/);
-    expect(count('github_targets')).toBe(0);
+    expect(await count('github_targets')).toBe(0);
   });
 
   it('keeps each secret to one project and writes only JAMJET_ names', async () => {
@@ -113,7 +113,7 @@ describe('github targets', () => {
     const other = await run(t, OUTSIDER, 'github link evil ACME/API --env PROD --secret jamjet_api_key_prod');
     expect(other.text).toContain('Linking a GitHub target needs GitHub to confirm you may manage that secret');
     expect((await run(t, OUTSIDER, 'github link evil acme/api --secret NPM_TOKEN')).text).toContain('must start with JAMJET_');
-    expect(count('github_targets')).toBe(1);
+    expect(await count('github_targets')).toBe(1);
   });
 
   it('refuses malformed targets before asking GitHub', async () => {
@@ -127,7 +127,7 @@ describe('github targets', () => {
     ] as const) {
       expect((await run(t, ROOT, text)).text).toMatch(expected);
     }
-    expect(count('github_targets')).toBe(0);
+    expect(await count('github_targets')).toBe(0);
   });
 
   it('explains what to set when GitHub is not configured', async () => {

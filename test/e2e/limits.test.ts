@@ -16,6 +16,7 @@ import { escape } from '../../src/slack/mrkdwn.ts';
 import { renderContext } from '../../src/slack/views/approvals.ts';
 import { rotationReport } from '../../src/slack/views/keys.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
+import { sqliteOf } from '../helpers/db.ts';
 import { ANSWER_LIMIT, BOT_USER, buttonPayload, FakeSlack, interact, sign, TEAM_ID } from '../helpers/slack.ts';
 import { judge } from '../helpers/slack-rules.ts';
 import { reveal, run, waitForCall } from './keys-flow.ts';
@@ -111,13 +112,13 @@ describe('every surface at its largest, against a fake that refuses what Slack r
     expect((await run(t, OWNER, `projects create ${NAME}`)).text).toContain('created');
     key = await reveal(t, OWNER);
     await run(t, OWNER, `projects channel ${NAME} <#${CHANNEL}|approvals>`);
-    projectId = (t.app.db.sqlite.prepare('SELECT id FROM projects WHERE name = ?').get(NAME) as { id: number }).id;
+    projectId = ((await t.app.db.raw('SELECT id FROM projects WHERE name = ?', [NAME]))[0] as { id: number }).id;
   });
   afterEach(async () => {
     await t.stop();
   });
 
-  const sql = () => t.app.db.sqlite;
+  const sql = () => sqliteOf(t.app.db);
 
   async function create(action: string, context: unknown, apiKey = key) {
     const res = await fetch(`http://127.0.0.1:${t.port}/v1/approvals`, {
@@ -272,7 +273,7 @@ describe('every surface at its largest, against a fake that refuses what Slack r
     for (let i = 0; i < 25; i++) target.run(projectId, `org-${'o'.repeat(30)}${i}`, `repo-${'r'.repeat(90)}`, `env-${'e'.repeat(40)}`, `JAMJET_API_KEY_${'S'.repeat(40)}`, OWNER, clock.now);
     expect(await allPages(`github list ${NAME}`, /^• \d+:/)).toBe(25);
 
-    for (let i = 0; i < 100; i++) recordEvent(t.app.db, clock.now, { projectId, actor: OWNER, action: 'test.event', details: { note: '<&>'.repeat(300), i } });
+    for (let i = 0; i < 100; i++) await recordEvent(t.app.db, clock.now, { projectId, actor: OWNER, action: 'test.event', details: { note: '<&>'.repeat(300), i } });
     expect(await allPages(`audit ${NAME} --limit 100`, /^• /)).toBe(100);
     expect(await allPages('help', /^• `\/jamjet/)).toBeGreaterThan(20);
   });

@@ -77,8 +77,8 @@ describe('metrics on METRICS_PORT', () => {
     });
     expect(created.status).toBe(201);
     await vi.waitFor(
-      () => {
-        const row = t.app.db.sqlite.prepare("SELECT attempts, last_error FROM jobs WHERE kind = 'approval.post'").get() as { last_error: string | null };
+      async () => {
+        const row = (await t.app.db.raw("SELECT attempts, last_error FROM jobs WHERE kind = 'approval.post'"))[0] as { last_error: string | null };
         expect(row.last_error).toBeTruthy();
       },
       { timeout: 5000, interval: 20 },
@@ -150,7 +150,7 @@ describe('metrics on METRICS_PORT', () => {
   it('logs each audit event as one line marked audit, with the hash the database holds', async () => {
     await run(t, OWNER, 'projects create payments');
     await run(t, OWNER, 'keys create payments --name ci-xoxb-1-2-secret');
-    const rows = t.app.db.sqlite.prepare('SELECT * FROM audit_events ORDER BY id').all() as {
+    const rows = await t.app.db.raw('SELECT * FROM audit_events ORDER BY id') as {
       id: number; project_id: number; actor: string; action: string; details: string; created_at: number; prev_hash: string; hash: string;
     }[];
     expect(rows.length).toBeGreaterThan(0);

@@ -98,7 +98,7 @@ describe('keys rotate, end to end', () => {
       const from = await press(t, user, 'rotation_revoke_old', reminder.value);
       const refusal = await waitForCall(t, from, (c) => c.method === 'response_url');
       expect(String(refusal.body.text)).toContain('You need to be Admin or above');
-      expect(t.app.db.sqlite.prepare('SELECT count(*) AS n FROM api_keys WHERE revoked_at IS NOT NULL').get()).toEqual({ n: 0 });
+      expect((await t.app.db.raw('SELECT count(*) AS n FROM api_keys WHERE revoked_at IS NOT NULL'))[0]).toEqual({ n: 0 });
     }
 
     const from = await press(t, ADMIN, 'rotation_revoke_old', reminder.value);
@@ -142,10 +142,10 @@ describe('keys rotate, end to end', () => {
     await setUp();
     github.serve(REPO);
     await run(t, ADMIN, 'keys rotate payments');
-    const keysBefore = t.app.db.sqlite.prepare('SELECT count(*) AS n FROM api_keys').get();
+    const keysBefore = (await t.app.db.raw('SELECT count(*) AS n FROM api_keys'))[0];
     const second = await run(t, OWNER, 'keys rotate payments');
     expect(second.text).toMatch(/`payments` is already rotating key_[0-9a-f]{8} \(started by <@U0ADMIN>\)/);
-    expect(t.app.db.sqlite.prepare('SELECT count(*) AS n FROM api_keys').get()).toEqual(keysBefore);
+    expect((await t.app.db.raw('SELECT count(*) AS n FROM api_keys'))[0]).toEqual(keysBefore);
   });
 
   it('lets --revoke-now through while another rotation is in its overlap', async () => {
@@ -155,13 +155,13 @@ describe('keys rotate, end to end', () => {
     const middle = await reveal(t, ADMIN);
     github.serve(REPO);
     const before = t.slack.calls.length;
-    const leak = await run(t, OWNER, `keys rotate payments ${(t.app.db.sqlite.prepare('SELECT public_id FROM api_keys WHERE id = 2').get() as { public_id: string }).public_id} --revoke-now`);
+    const leak = await run(t, OWNER, `keys rotate payments ${((await t.app.db.raw('SELECT public_id FROM api_keys WHERE id = 2'))[0] as { public_id: string }).public_id} --revoke-now`);
     expect(leak.text).toContain('The old key is revoked as of now');
     expect((await readiness(t, 'payments', middle)).status).toBe(401);
     expect((await readiness(t, 'payments', oldKey)).status).toBe(200);
     const newest = await reveal(t, OWNER, before);
     expect((await readiness(t, 'payments', newest)).status).toBe(200);
-    expect(t.app.db.sqlite.prepare('SELECT state FROM rotations ORDER BY id').all()).toEqual([{ state: 'kept' }, { state: 'revoked' }]);
+    expect(await t.app.db.raw('SELECT state FROM rotations ORDER BY id')).toEqual([{ state: 'kept' }, { state: 'revoked' }]);
   });
 
   it('revokes the old key at once with --revoke-now', async () => {
@@ -290,7 +290,7 @@ describe('a rotation interrupted by a restart', () => {
     await run(t, ADMIN, 'keys rotate payments --overlap 0s');
     await waitForButton(t, ADMIN, 'rotation_retry');
     // What a crash in the middle of the write leaves behind: the target still pending.
-    t.app.db.sqlite.prepare("UPDATE rotation_targets SET status = 'pending', updated_at = ?").run(clock.now - 2 * 60_000);
+    await t.app.db.raw("UPDATE rotation_targets SET status = 'pending', updated_at = ?", [clock.now - 2 * 60_000]);
 
     const before = t.slack.calls.length;
     await t.app.jobs.runDue();

@@ -45,7 +45,7 @@ describe('a window Slack would not open', () => {
     await interact(t.port, buttonPayload(OWNER, 'approval_reject', id, CHANNEL));
     await vi.waitFor(() => expect(ephemeralsSince(from)).toHaveLength(1));
     expect(ephemeralsSince(from)[0]).toMatch(/^:warning: Slack could not open the reject window \(`ratelimited`\); the request is still pending, press \*Reject\* again\.$/);
-    expect(t.app.db.sqlite.prepare('SELECT status FROM approvals WHERE id = ?').get(id)).toEqual({ status: 'pending' });
+    expect((await t.app.db.raw('SELECT status FROM approvals WHERE id = ?', [id]))[0]).toEqual({ status: 'pending' });
   });
 
   it('tells the person who pressed Revoke old key while the old key is in use, and revokes nothing', async () => {
@@ -53,7 +53,7 @@ describe('a window Slack would not open', () => {
     await reveal(t, OWNER, t.slack.calls.length - 3);
     // The old key was used a moment ago: revoking asks for confirmation in a window.
     expect((await readiness(t, 'pay', key)).status).toBe(200);
-    const rotation = (t.app.db.sqlite.prepare('SELECT id FROM rotations').get() as { id: number }).id;
+    const rotation = ((await t.app.db.raw('SELECT id FROM rotations'))[0] as { id: number }).id;
     t.slack.on('views.open', RATE_LIMITED);
     const from = t.slack.calls.length;
     await interact(t.port, buttonPayload(OWNER, 'rotation_revoke_old', String(rotation)));

@@ -105,7 +105,7 @@ describe('Socket Mode', () => {
     const dir = mkdtempSync(join(tmpdir(), 'jamjet-socket-'));
     const path = join(dir, 'jamjet.db');
     const db = await testDb(path);
-    db.sqlite.prepare("INSERT INTO jobs (kind, payload, run_at, status, created_at) VALUES ('delivery.wipe', '{\"delivery\":\"gone\"}', 0, 'pending', 0)").run();
+    await db.raw("INSERT INTO jobs (kind, payload, run_at, status, created_at) VALUES ('delivery.wipe', '{\"delivery\":\"gone\"}', 0, 'pending', 0)");
     await db.close();
     ws = await new FakeSocketMode().listen();
     ws.autoHello = false;

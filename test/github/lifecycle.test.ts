@@ -19,12 +19,10 @@ let ctx: Awaited<ReturnType<typeof testContext>>;
 let projectId: number;
 
 /** What `github link` leaves behind once GitHub said yes (the checks are tested end to end). */
-function linked(by: string, spec: Partial<TargetSpec> = {}): Target {
+async function linked(by: string, spec: Partial<TargetSpec> = {}): Promise<Target> {
   const s: TargetSpec = { kind: 'repo', owner: 'acme', repo: 'app', environment: null, visibility: null, secretName: 'JAMJET_API_KEY', ...spec };
-  const { lastInsertRowid } = ctx.db.sqlite
-    .prepare('INSERT INTO github_targets (project_id, kind, owner, repo, environment, visibility, secret_name, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
-    .run(projectId, s.kind, s.owner, s.repo, s.environment, s.visibility, s.secretName, by, ctx.now());
-  return targetsOf(ctx.db, projectId).find((t) => t.id === Number(lastInsertRowid))!;
+  const [{ id }] = (await ctx.db.raw('INSERT INTO github_targets (project_id, kind, owner, repo, environment, visibility, secret_name, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id', [projectId, s.kind, s.owner, s.repo, s.environment, s.visibility, s.secretName, by, ctx.now()])) as [{ id: number }];
+  return (await targetsOf(ctx.db, projectId)).find((t) => t.id === id)!;
 }
 
 function recordingStore() {
@@ -42,59 +40,59 @@ function recordingStore() {
 
 beforeEach(async () => {
   ctx = await testContext();
-  expect(createProjects(ctx, owner, 'alpha', null).ok).toBe(true);
-  projectId = (ctx.db.sqlite.prepare("SELECT id FROM projects WHERE name = 'alpha'").get() as { id: number }).id;
-  addMember(ctx, owner, 'alpha', admin.userId, 'admin');
+  expect((await createProjects(ctx, owner, 'alpha', null)).ok).toBe(true);
+  projectId = ((await ctx.db.raw("SELECT id FROM projects WHERE name = 'alpha'"))[0] as { id: number }).id;
+  await addMember(ctx, owner, 'alpha', admin.userId, 'admin');
 });
 
 describe('a linker who is no longer Admin or Owner', () => {
-  it('has their targets paused by a removal, returned for the reply, and audited', () => {
-    const theirs = linked(admin.userId, { repo: 'scratch' });
-    const mine = linked(owner.userId);
-    const removed = removeMember(ctx, owner, 'alpha', admin.userId);
+  it('has their targets paused by a removal, returned for the reply, and audited', async () => {
+    const theirs = await linked(admin.userId, { repo: 'scratch' });
+    const mine = await linked(owner.userId);
+    const removed = await removeMember(ctx, owner, 'alpha', admin.userId);
     expect(removed.ok && removed.value.paused.map((t) => t.id)).toEqual([theirs.id]);
-    const now = targetsOf(ctx.db, projectId);
+    const now = await targetsOf(ctx.db, projectId);
     expect(now.find((t) => t.id === theirs.id)!.pausedAt).toBe(ctx.now());
     expect(now.find((t) => t.id === mine.id)!.pausedAt).toBeNull();
-    expect(ctx.db.sqlite.prepare("SELECT count(*) AS n FROM audit_events WHERE action = 'github.paused'").get()).toEqual({ n: 1 });
+    expect((await ctx.db.raw("SELECT count(*) AS n FROM audit_events WHERE action = 'github.paused'"))[0]).toEqual({ n: 1 });
   });
 
-  it('by a demotion to Member or Read-only, not by a change between Admin and Owner', () => {
-    linked(admin.userId);
-    const promoted = changeRole(ctx, owner, 'alpha', admin.userId, 'owner');
+  it('by a demotion to Member or Read-only, not by a change between Admin and Owner', async () => {
+    await linked(admin.userId);
+    const promoted = await changeRole(ctx, owner, 'alpha', admin.userId, 'owner');
     expect(promoted.ok && promoted.value.paused).toEqual([]);
-    const demoted = changeRole(ctx, owner, 'alpha', admin.userId, 'read_only');
+    const demoted = await changeRole(ctx, owner, 'alpha', admin.userId, 'read_only');
     expect(demoted.ok && demoted.value.paused).toHaveLength(1);
   });
 
   it('is not written, even by a rotation that started before the pause', async () => {
-    const theirs = linked(admin.userId, { repo: 'scratch' });
-    linked(owner.userId);
-    const started = startRotation(ctx, owner, 'alpha', null, 3600, false);
+    const theirs = await linked(admin.userId, { repo: 'scratch' });
+    await linked(owner.userId);
+    const started = await startRotation(ctx, owner, 'alpha', null, 3600, false);
     if (!started.ok) throw new Error(started.error.message);
     expect(started.value.targets).toHaveLength(2);
-    removeMember(ctx, owner, 'alpha', admin.userId);
+    await removeMember(ctx, owner, 'alpha', admin.userId);
     const { store, writes } = recordingStore();
     await writeTargets(ctx, store, started.value.rotation.id, started.value.targets, started.value.plaintext, owner.userId, { attempts: 1, pauseMs: 0 });
     expect(writes.map((w) => (w.kind === 'repo' ? w.repo : ''))).toEqual(['app']);
-    const details = rotationDetails(ctx.db, started.value.rotation.id)!;
+    const details = (await rotationDetails(ctx.db, started.value.rotation.id))!;
     expect(details.targets.map((t) => t.target.repo)).toEqual(['app']);
     expect(details.paused.map((t) => t.id)).toEqual([theirs.id]);
   });
 
-  it('is left out of the next rotation', () => {
-    linked(admin.userId, { repo: 'scratch' });
-    removeMember(ctx, owner, 'alpha', admin.userId);
-    const started = startRotation(ctx, owner, 'alpha', null, 3600, false);
+  it('is left out of the next rotation', async () => {
+    await linked(admin.userId, { repo: 'scratch' });
+    await removeMember(ctx, owner, 'alpha', admin.userId);
+    const started = await startRotation(ctx, owner, 'alpha', null, 3600, false);
     expect(started.ok && started.value.targets).toEqual([]);
   });
 });
 
 describe('a deleted project', () => {
-  it('frees its targets', () => {
-    linked(owner.userId);
-    expect(deleteProject(ctx, owner, 'alpha', 'alpha').ok).toBe(true);
-    expect(targetsOf(ctx.db, projectId)).toEqual([]);
-    expect(ctx.db.sqlite.prepare('SELECT count(*) AS n FROM github_targets WHERE removed_at IS NOT NULL').get()).toEqual({ n: 1 });
+  it('frees its targets', async () => {
+    await linked(owner.userId);
+    expect((await deleteProject(ctx, owner, 'alpha', 'alpha')).ok).toBe(true);
+    expect(await targetsOf(ctx.db, projectId)).toEqual([]);
+    expect((await ctx.db.raw('SELECT count(*) AS n FROM github_targets WHERE removed_at IS NOT NULL'))[0]).toEqual({ n: 1 });
   });
 });

@@ -1,11 +1,11 @@
-import { openDb, type Db } from '../../src/db/database.ts';
+import { openDb, SqliteDb, type Db } from '../../src/db/database.ts';
 import { migrateToLatest } from '../../src/db/migrate.ts';
 import { JobQueue } from '../../src/jobs/queue.ts';
 import { createLogger } from '../../src/logger.ts';
 import type { Actor, ServiceContext } from '../../src/services/context.ts';
 
 /** A fresh in-memory database with the real migrations applied. */
-export async function testDb(path = ':memory:'): Promise<Db> {
+export async function testDb(path = ':memory:'): Promise<SqliteDb> {
   const db = openDb(path);
   await migrateToLatest(db.kysely);
   return db;
@@ -31,3 +31,9 @@ export async function testContext(start = Date.UTC(2026, 10, 28, 9, 0, 0)) {
 }
 
 export const user = (userId: string, isAdmin = false): Actor => ({ userId, isAdmin });
+
+/** The SQLite connection under `db`, for tests that use what only SQLite has (temporary triggers, PRAGMAs, bulk seeding). */
+export function sqliteOf(db: Db): SqliteDb['sqlite'] {
+  if (!(db instanceof SqliteDb)) throw new Error(`this test needs SQLite, not ${db.engine}`);
+  return db.sqlite;
+}

@@ -21,7 +21,7 @@ for await (const line of lines) {
   if (line.trim() !== 'go') continue;
   const claimed: number[] = [];
   for (;;) {
-    const jobs = queue.claimDue(1);
+    const jobs = await queue.claimDue(1);
     if (jobs.length === 0) break;
     claimed.push(...jobs.map((j) => j.id));
     // Let the other process in between claims, as a busy event loop would.

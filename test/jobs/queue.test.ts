@@ -22,8 +22,8 @@ afterEach(async () => {
 });
 
 type JobRow = { status: string; attempts: number; run_at: number; locked_by: string | null; last_error: string | null; finished_at: number | null };
-const jobRow = (id: number) =>
-  ctx.db.sqlite.prepare('SELECT status, attempts, run_at, locked_by, last_error, finished_at FROM jobs WHERE id = ?').get(id) as JobRow;
+const jobRow = async (id: number) =>
+  (await ctx.db.raw('SELECT status, attempts, run_at, locked_by, last_error, finished_at FROM jobs WHERE id = ?', [id]))[0] as JobRow;
 
 /** A handler that remembers each run, and fails when `fail` says so. */
 function recorder(fail: (job: Job) => Error | null = () => null) {
@@ -40,13 +40,13 @@ describe('running due jobs', () => {
   it('runs a due job once and lets a future one wait', async () => {
     const { runs, handler } = recorder();
     ctx.queue.register('ping', handler);
-    const due = ctx.queue.enqueue('ping', { n: 1 }, ctx.now());
-    const later = ctx.queue.enqueue('ping', { n: 2 }, ctx.now() + 60_000);
+    const due = await ctx.queue.enqueue('ping', { n: 1 }, ctx.now());
+    const later = await ctx.queue.enqueue('ping', { n: 2 }, ctx.now() + 60_000);
 
     expect(await ctx.queue.runDue()).toBe(1);
     expect(runs.map((r) => r.id)).toEqual([due]);
-    expect(jobRow(due)).toMatchObject({ status: 'done', attempts: 1, locked_by: null, finished_at: ctx.now() });
-    expect(jobRow(later)).toMatchObject({ status: 'pending', attempts: 0 });
+    expect(await jobRow(due)).toMatchObject({ status: 'done', attempts: 1, locked_by: null, finished_at: ctx.now() });
+    expect(await jobRow(later)).toMatchObject({ status: 'pending', attempts: 0 });
     expect(await ctx.queue.runDue()).toBe(0);
 
     ctx.advance(59_999);
@@ -60,7 +60,7 @@ describe('running due jobs', () => {
   it('hands the handler its payload', async () => {
     const seen: unknown[] = [];
     ctx.queue.register('ping', async (job) => void seen.push(job.payload));
-    ctx.queue.enqueue('ping', { rotation: 7, remindAt: 123 }, ctx.now());
+    await ctx.queue.enqueue('ping', { rotation: 7, remindAt: 123 }, ctx.now());
     await ctx.queue.runDue();
     expect(seen).toEqual([{ rotation: 7, remindAt: 123 }]);
   });
@@ -68,9 +68,9 @@ describe('running due jobs', () => {
   it('runs overdue jobs oldest first', async () => {
     const order: unknown[] = [];
     ctx.queue.register('ping', async (job) => void order.push(job.payload.n));
-    ctx.queue.enqueue('ping', { n: 'b' }, ctx.now() - 1000);
-    ctx.queue.enqueue('ping', { n: 'c' }, ctx.now());
-    ctx.queue.enqueue('ping', { n: 'a' }, ctx.now() - 5000);
+    await ctx.queue.enqueue('ping', { n: 'b' }, ctx.now() - 1000);
+    await ctx.queue.enqueue('ping', { n: 'c' }, ctx.now());
+    await ctx.queue.enqueue('ping', { n: 'a' }, ctx.now() - 5000);
     expect(await ctx.queue.runDue()).toBe(3);
     expect(order).toEqual(['a', 'b', 'c']);
   });
@@ -79,7 +79,7 @@ describe('running due jobs', () => {
     const queue = new JobQueue(ctx.db, ctx.now, silent, { batchSize: 3 });
     const { runs, handler } = recorder();
     queue.register('ping', handler);
-    for (let n = 0; n < 7; n++) queue.enqueue('ping', { n }, ctx.now());
+    for (let n = 0; n < 7; n++) await queue.enqueue('ping', { n }, ctx.now());
     expect(await queue.runDue()).toBe(7);
     expect(new Set(runs.map((r) => r.id)).size).toBe(7);
   });
@@ -92,7 +92,8 @@ describe('running due jobs', () => {
       calls.set(job.id, (calls.get(job.id) ?? 0) + 1);
       await gate;
     });
-    const ids = [1, 2, 3].map((n) => ctx.queue.enqueue('ping', { n }, ctx.now()));
+    const ids: number[] = [];
+    for (const n of [1, 2, 3]) ids.push(await ctx.queue.enqueue('ping', { n }, ctx.now()));
 
     const first = ctx.queue.runDue();
     const second = ctx.queue.runDue();
@@ -111,20 +112,20 @@ describe('retries', () => {
     const { runs, handler } = recorder(() => new Error('Slack said no'));
     queue.register('ping', handler);
     const start = ctx.now();
-    const id = queue.enqueue('ping', {}, start);
+    const id = await queue.enqueue('ping', {}, start);
 
     expect(await queue.runDue()).toBe(1);
-    expect(jobRow(id)).toMatchObject({ status: 'pending', attempts: 1, run_at: start + 15_000, locked_by: null, last_error: 'Slack said no' });
+    expect(await jobRow(id)).toMatchObject({ status: 'pending', attempts: 1, run_at: start + 15_000, locked_by: null, last_error: 'Slack said no' });
 
     ctx.advance(14_999);
     expect(await queue.runDue()).toBe(0);
     ctx.advance(1);
     expect(await queue.runDue()).toBe(1);
-    expect(jobRow(id)).toMatchObject({ status: 'pending', attempts: 2, run_at: start + 15_000 + 30_000 });
+    expect(await jobRow(id)).toMatchObject({ status: 'pending', attempts: 2, run_at: start + 15_000 + 30_000 });
 
     ctx.advance(30_000);
     expect(await queue.runDue()).toBe(1);
-    expect(jobRow(id)).toMatchObject({ status: 'dead', attempts: 3, last_error: 'Slack said no', finished_at: ctx.now(), locked_by: null });
+    expect(await jobRow(id)).toMatchObject({ status: 'dead', attempts: 3, last_error: 'Slack said no', finished_at: ctx.now(), locked_by: null });
 
     ctx.advance(24 * 3600_000);
     expect(await queue.runDue()).toBe(0);
@@ -142,11 +143,11 @@ describe('retries', () => {
   it('succeeds on a later attempt and stays done', async () => {
     const { runs, handler } = recorder((job) => (job.attempts < 2 ? new Error('flaky') : null));
     ctx.queue.register('ping', handler);
-    const id = ctx.queue.enqueue('ping', {}, ctx.now());
+    const id = await ctx.queue.enqueue('ping', {}, ctx.now());
     await ctx.queue.runDue();
     ctx.advance(15_000);
     expect(await ctx.queue.runDue()).toBe(1);
-    expect(jobRow(id)).toMatchObject({ status: 'done', attempts: 2, last_error: null });
+    expect(await jobRow(id)).toMatchObject({ status: 'done', attempts: 2, last_error: null });
     ctx.advance(3600_000);
     expect(await ctx.queue.runDue()).toBe(0);
     expect(runs).toHaveLength(2);
@@ -156,29 +157,29 @@ describe('retries', () => {
     let calls = 0;
     ctx.queue.register('ping', recorder(() => (++calls === 1 ? new RetryLater('rate limited', 120_000) : null)).handler);
     const start = ctx.now();
-    const id = ctx.queue.enqueue('ping', {}, start);
+    const id = await ctx.queue.enqueue('ping', {}, start);
     await ctx.queue.runDue();
-    expect(jobRow(id)).toMatchObject({ status: 'pending', run_at: start + 120_000, last_error: 'rate limited', attempts: 0 });
+    expect(await jobRow(id)).toMatchObject({ status: 'pending', run_at: start + 120_000, last_error: 'rate limited', attempts: 0 });
     ctx.advance(15_000);
     expect(await ctx.queue.runDue()).toBe(0);
     ctx.advance(105_000);
     expect(await ctx.queue.runDue()).toBe(1);
-    expect(jobRow(id).status).toBe('done');
+    expect((await jobRow(id)).status).toBe('done');
   });
 
   it('gives up at once on a job nobody handles', async () => {
-    const id = ctx.queue.enqueue('unknown.kind', {}, ctx.now());
+    const id = await ctx.queue.enqueue('unknown.kind', {}, ctx.now());
     expect(await ctx.queue.runDue()).toBe(1);
-    expect(jobRow(id)).toMatchObject({ status: 'dead', attempts: 1, last_error: 'no handler for job kind unknown.kind' });
+    expect(await jobRow(id)).toMatchObject({ status: 'dead', attempts: 1, last_error: 'no handler for job kind unknown.kind' });
   });
 });
 
 describe('workers', () => {
   it('takes a job back from a worker that died holding it, and runs it once', async () => {
     const dead = new JobQueue(ctx.db, ctx.now, silent);
-    const id = ctx.queue.enqueue('ping', {}, ctx.now());
-    expect(dead.claimDue().map((j) => j.id)).toEqual([id]);
-    expect(jobRow(id)).toMatchObject({ status: 'running', locked_by: dead.workerId });
+    const id = await ctx.queue.enqueue('ping', {}, ctx.now());
+    expect((await dead.claimDue()).map((j) => j.id)).toEqual([id]);
+    expect(await jobRow(id)).toMatchObject({ status: 'running', locked_by: dead.workerId });
 
     const { runs, handler } = recorder();
     ctx.queue.register('ping', handler);
@@ -188,11 +189,11 @@ describe('workers', () => {
     ctx.advance(1);
     expect(await ctx.queue.runDue()).toBe(1);
     expect(runs).toEqual([{ id, attempts: 2, at: ctx.now() }]);
-    expect(jobRow(id)).toMatchObject({ status: 'done', locked_by: null });
+    expect(await jobRow(id)).toMatchObject({ status: 'done', locked_by: null });
 
     ctx.advance(LEASE_MS * 3);
     expect(await ctx.queue.runDue()).toBe(0);
-    expect(dead.claimDue()).toEqual([]);
+    expect(await dead.claimDue()).toEqual([]);
   });
 
   describe('two workers on one database file', () => {
@@ -215,20 +216,21 @@ describe('workers', () => {
       const now = () => 1_000_000;
       const a = new JobQueue(one, now, silent);
       const b = new JobQueue(two, now, silent);
-      const ids = new Set(Array.from({ length: 200 }, (_, n) => a.enqueue('ping', { n }, now())));
+      const ids = new Set<number>();
+      for (let n = 0; n < 200; n++) ids.add(await a.enqueue('ping', { n }, now()));
 
       const claims = new Map<number, string[]>();
       for (let turn = 0; turn < 40; turn++) {
         const worker = turn % 2 === 0 ? a : b;
-        for (const job of worker.claimDue(7)) claims.set(job.id, [...(claims.get(job.id) ?? []), worker.workerId]);
+        for (const job of await worker.claimDue(7)) claims.set(job.id, [...(claims.get(job.id) ?? []), worker.workerId]);
       }
-      expect([a.claimDue(), b.claimDue()]).toEqual([[], []]);
+      expect([await a.claimDue(), await b.claimDue()]).toEqual([[], []]);
       expect(claims.size).toBe(200);
       expect([...claims.keys()].every((id) => ids.has(id))).toBe(true);
       expect([...claims.values()].every((by) => by.length === 1)).toBe(true);
       const byA = [...claims.values()].filter(([by]) => by === a.workerId).length;
       expect([byA, 200 - byA]).toEqual([102, 98]); // 15 claims of 7 (the last one 4) against 14 of 7
-      const rows = one.sqlite.prepare('SELECT id, locked_by FROM jobs').all() as { id: number; locked_by: string }[];
+      const rows = await one.raw('SELECT id, locked_by FROM jobs') as { id: number; locked_by: string }[];
       expect(rows.every((r) => claims.get(r.id)![0] === r.locked_by)).toBe(true);
     });
 
@@ -237,8 +239,8 @@ describe('workers', () => {
       const db = await testDb(file);
       dbs.push(db);
       const queue = new JobQueue(db, () => 0, silent);
-      db.transaction(() => {
-        for (let n = 0; n < 1000; n++) queue.enqueue('ping', { n }, 0);
+      await db.transaction(async () => {
+        for (let n = 0; n < 1000; n++) await queue.enqueue('ping', { n }, 0);
       });
 
       const script = fileURLToPath(new URL('./claim-worker.ts', import.meta.url));
@@ -268,7 +270,7 @@ describe('workers', () => {
     const b = new JobQueue(ctx.db, ctx.now, silent);
     const runs = new Map<number, string[]>();
     const note = (id: number, worker: string) => runs.set(id, [...(runs.get(id) ?? []), worker]);
-    for (let n = 1; n <= 20; n++) a.enqueue('post', { n }, ctx.now());
+    for (let n = 1; n <= 20; n++) await a.enqueue('post', { n }, ctx.now());
     a.register('post', async (job) => {
       note(job.id, 'A');
       ctx.advance(30_000); // each Slack post takes 30 s
@@ -286,14 +288,14 @@ describe('workers', () => {
 describe('pruning', () => {
   it('forgets finished jobs after a week and keeps everything else', async () => {
     ctx.queue.register('ping', async () => {});
-    const done = ctx.queue.enqueue('ping', {}, ctx.now());
-    const later = ctx.queue.enqueue('ping', {}, ctx.now() + 30 * 24 * 60 * 60_000);
+    const done = await ctx.queue.enqueue('ping', {}, ctx.now());
+    const later = await ctx.queue.enqueue('ping', {}, ctx.now() + 30 * 24 * 60 * 60_000);
     await ctx.queue.runDue();
     ctx.advance(7 * 24 * 60 * 60_000 - 1);
-    expect(ctx.queue.prune()).toBe(0);
+    expect(await ctx.queue.prune()).toBe(0);
     ctx.advance(2);
-    expect(ctx.queue.prune()).toBe(1);
-    const left = ctx.db.sqlite.prepare('SELECT id FROM jobs').all() as { id: number }[];
+    expect(await ctx.queue.prune()).toBe(1);
+    const left = await ctx.db.raw('SELECT id FROM jobs') as { id: number }[];
     expect(left.map((r) => r.id)).not.toContain(done);
     expect(left.map((r) => r.id)).toContain(later);
   });

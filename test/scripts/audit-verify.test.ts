@@ -19,7 +19,7 @@ beforeAll(async () => {
   const db = await testDb(original);
   const now = () => Date.UTC(2026, 10, 29, 9, 0, 0);
   const ctx = { db, now, jobs: new JobQueue(db, now, createLogger('error', () => {})) };
-  for (const name of ['alpha', 'beta', 'gamma', 'delta']) createProjects(ctx, user('UOWNER'), name, null);
+  for (const name of ['alpha', 'beta', 'gamma', 'delta']) await createProjects(ctx, user('UOWNER'), name, null);
   // One self-contained file to copy.
   db.sqlite.pragma('wal_checkpoint(TRUNCATE)');
   await db.close();

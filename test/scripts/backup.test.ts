@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { backup, main } from '../../scripts/backup.ts';
-import { openDb, type Db } from '../../src/db/database.ts';
+import { openDb, type SqliteDb } from '../../src/db/database.ts';
 import { migrateToLatest } from '../../src/db/migrate.ts';
 import { JobQueue } from '../../src/jobs/queue.ts';
 import { createLogger } from '../../src/logger.ts';
@@ -16,7 +16,7 @@ import { testDb, user } from '../helpers/db.ts';
 const dir = mkdtempSync(join(tmpdir(), 'jamjet-backup-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-let live: Db;
+let live: SqliteDb;
 let ctx: ServiceContext;
 let source: string;
 let n = 0;
@@ -25,8 +25,8 @@ beforeEach(async () => {
   live = await testDb(source);
   const now = () => Date.UTC(2026, 10, 29, 9, 0, 0);
   ctx = { db: live, now, jobs: new JobQueue(live, now, createLogger('error', () => {})) };
-  createProjects(ctx, user('UOWNER'), 'payments', ['dev', 'prod']);
-  createProjects(ctx, user('UOWNER'), 'search', null);
+  await createProjects(ctx, user('UOWNER'), 'payments', ['dev', 'prod']);
+  await createProjects(ctx, user('UOWNER'), 'search', null);
 });
 afterEach(async () => {
   await live.close();
@@ -39,7 +39,7 @@ describe('npm run backup', () => {
     const target = join(dir, `copy-${n}.db`);
     const summary = await backup(source, target);
     // The bot keeps writing: the copy is the state at the backup, not after.
-    createProjects(ctx, user('UOWNER'), 'later', null);
+    await createProjects(ctx, user('UOWNER'), 'later', null);
 
     expect(statSync(target).mode & 0o777).toBe(0o600);
     expect(summary.migrations).toEqual(live.sqlite.prepare('SELECT name FROM kysely_migration ORDER BY name').pluck().all());
@@ -56,7 +56,7 @@ describe('npm run backup', () => {
       expect(count(copy.sqlite, 'api_keys')).toBe(3);
       expect(count(copy.sqlite, 'audit_events')).toBe(summary.auditEvents);
       expect(summary.auditEvents).toBeGreaterThan(0);
-      expect(findBrokenLink(copy)).toBeNull();
+      expect(await findBrokenLink(copy)).toBeNull();
     } finally {
       await copy.close();
     }

@@ -14,12 +14,12 @@ const OWNER = 'U0OWNER';
 let t: TestApp;
 let logsFrom = 0;
 
-const state = () => ({
-  projects: t.app.db.sqlite.prepare('SELECT * FROM projects ORDER BY id').all(),
-  keys: t.app.db.sqlite.prepare('SELECT id, revoked_at FROM api_keys ORDER BY id').all(),
-  rotations: t.app.db.sqlite.prepare('SELECT * FROM rotations ORDER BY id').all(),
-  approvals: t.app.db.sqlite.prepare('SELECT id, status FROM approvals').all(),
-  audit: t.app.db.sqlite.prepare('SELECT id FROM audit_events').all(),
+const state = async () => ({
+  projects: await t.app.db.raw('SELECT * FROM projects ORDER BY id'),
+  keys: await t.app.db.raw('SELECT id, revoked_at FROM api_keys ORDER BY id'),
+  rotations: await t.app.db.raw('SELECT * FROM rotations ORDER BY id'),
+  approvals: await t.app.db.raw('SELECT id, status FROM approvals'),
+  audit: await t.app.db.raw('SELECT id FROM audit_events'),
 });
 /** No listener threw: Bolt's error handler logged nothing since the test began. */
 const noThrow = () => expect(t.logs.slice(logsFrom).filter((l) => l.includes('slack listener failed'))).toEqual([]);
@@ -72,12 +72,12 @@ describe('view submissions', () => {
   ];
   for (const [callback, values] of forms) {
     it.each(metadata)(`${callback}: answers metadata that is %s with a sentence in the modal, and changes nothing`, async (_what, meta) => {
-      const before = state();
+      const before = await state();
       const res = await interact(t.port, submission(callback, meta, values));
       expect(res.status).toBe(200);
       expect(res.json).toMatchObject({ response_action: 'update' });
       expect(JSON.stringify(res.json)).toContain(BAD_FORM);
-      expect(state()).toEqual(before);
+      expect(await state()).toEqual(before);
       noThrow();
     });
   }
@@ -88,11 +88,11 @@ describe('view submissions', () => {
     ['another element type', { confirm: { name: { type: 'static_select', selected_option: { value: 'payments' } } } }],
     ['a block that is not an object', { confirm: 'payments' }],
   ])('answers a typed confirmation that is %s with a sentence, and deletes nothing', async (_what, values) => {
-    const before = state();
+    const before = await state();
     const res = await interact(t.port, submission('project_delete', JSON.stringify({ project: 'payments' }), values));
     expect(res.status).toBe(200);
     expect(JSON.stringify(res.json)).toContain(BAD_FORM);
-    expect(state()).toEqual(before);
+    expect(await state()).toEqual(before);
     noThrow();
   });
 
@@ -124,17 +124,17 @@ describe('button presses', () => {
     ['approval_approve', 'apr_'],
     ['approval_reject', '<!channel>'],
   ])('%s with value %j: one sentence, nothing changes', async (action, value) => {
-    const before = state();
+    const before = await state();
     const sentences = told();
     const res = await interact(t.port, buttonPayload(OWNER, action, value));
     expect(res.status).toBe(200);
     await expect.poll(told).toBe(sentences + 1);
-    expect(state()).toEqual(before);
+    expect(await state()).toEqual(before);
     noThrow();
   });
 
   it('refuses a press without a value, and a select sent under a button id', async () => {
-    const before = state();
+    const before = await state();
     const sentences = told();
     const missing = buttonPayload(OWNER, 'rotation_snooze', '1');
     delete (missing.actions[0] as { value?: string }).value;
@@ -143,7 +143,7 @@ describe('button presses', () => {
     select.actions[0] = { type: 'static_select', action_id: 'rotation_keep_both', block_id: 'b1', selected_option: { value: '1' } } as never;
     expect((await interact(t.port, select)).status).toBe(200);
     await expect.poll(told).toBe(sentences + 2);
-    expect(state()).toEqual(before);
+    expect(await state()).toEqual(before);
     noThrow();
   });
 });
@@ -154,22 +154,22 @@ describe('ids no listener has', () => {
   it.each(['rotation_retry_all', '__proto__', 'constructor', 'x'.repeat(255)])(
     'a button %s (from an older version, or forged) is acknowledged with the sentence, not left to time out',
     async (action) => {
-      const before = state();
+      const before = await state();
       const sentences = told();
       const res = await interact(t.port, buttonPayload(OWNER, action, '1'));
       expect(res.status).toBe(200);
       await expect.poll(told).toBe(sentences + 1);
-      expect(state()).toEqual(before);
+      expect(await state()).toEqual(before);
       noThrow();
     },
   );
 
   it.each(['project_delete_v0', '__proto__', 'hasOwnProperty'])('a form %s is answered with the sentence in the modal', async (callback) => {
-    const before = state();
+    const before = await state();
     const res = await interact(t.port, submission(callback, JSON.stringify({ project: 'payments' }), confirmTyped('payments')));
     expect(res.status).toBe(200);
     expect(JSON.stringify(res.json)).toContain(BAD_FORM);
-    expect(state()).toEqual(before);
+    expect(await state()).toEqual(before);
     noThrow();
   });
 
@@ -186,7 +186,7 @@ describe('ids no listener has', () => {
 
 describe('slash commands and events', () => {
   it('reads a slash command without text as help, and answers one with a malformed field with a sentence', async () => {
-    const before = state();
+    const before = await state();
     for (const body of [
       slashForm(OWNER, 'projects list').replace(/&text=[^&]*/, ''),
       slashForm(OWNER, 'projects create oops').replace(/trigger_id=[^&]*/, 'trigger_id='),
@@ -202,7 +202,7 @@ describe('slash commands and events', () => {
       if (!body.includes('text=')) expect(reply.text).toContain('JamJet control plane');
       else expect(reply.text).toBe(`:warning: ${BAD_COMMAND}`);
     }
-    expect(state()).toEqual(before);
+    expect(await state()).toEqual(before);
     noThrow();
   });
 

@@ -30,14 +30,14 @@ afterEach(async () => {
 });
 
 /** Everything the bot said to Slack, kept in its database and wrote to its log. */
-function everywhere(): string {
-  const dump = (sql: string) => JSON.stringify(t.app.db.sqlite.prepare(sql).all());
+async function everywhere(): Promise<string> {
+  const dump = async (sql: string) => JSON.stringify(await t.app.db.raw(sql));
   return [
     JSON.stringify(t.slack.calls.map((c) => c.body)),
-    dump('SELECT * FROM audit_events'),
-    dump('SELECT action, context, reason FROM approvals'),
-    dump('SELECT name FROM api_keys'),
-    dump('SELECT email FROM pending_invites'),
+    await dump('SELECT * FROM audit_events'),
+    await dump('SELECT action, context, reason FROM approvals'),
+    await dump('SELECT name FROM api_keys'),
+    await dump('SELECT email FROM pending_invites'),
     t.logs.join('\n'),
   ].join('\n');
 }
@@ -75,7 +75,7 @@ describe('a reject reason', () => {
     const answer = await fetch(`http://127.0.0.1:${t.port}/v1/approvals/${id}`, { headers: { authorization: `Bearer ${key}` } });
     const json = (await answer.json()) as { status: string; reason: string };
     expect(json).toMatchObject({ status: 'rejected', reason: 'leaked: use jj_[redacted] instead' });
-    expect(everywhere()).not.toMatch(FRAGMENT);
+    expect(await everywhere()).not.toMatch(FRAGMENT);
   });
 });
 
@@ -85,7 +85,7 @@ describe('text people type into commands', () => {
     expect(created.text).toContain('ci jj_[redacted]');
     await waitForCall(t, 0, (c) => c.method === 'chat.postMessage' && String(c.body.text).includes('ci jj_[redacted]'));
     expect((await run(t, OWNER, 'keys list payments')).text).toContain('ci jj_[redacted]');
-    expect(everywhere()).not.toMatch(FRAGMENT);
+    expect(await everywhere()).not.toMatch(FRAGMENT);
   });
 
   it('an argument echoed back in a refusal is redacted before it is cut, so no part of the key survives', async () => {
@@ -95,14 +95,14 @@ describe('text people type into commands', () => {
       expect(reply.text).toMatch(/not a valid project name|Unexpected|no command/);
       expect(reply.text).not.toMatch(FRAGMENT);
     }
-    expect(everywhere()).not.toMatch(FRAGMENT);
+    expect(await everywhere()).not.toMatch(FRAGMENT);
   });
 
   it('an e-mail address holding a key is refused and never stored', async () => {
     const reply = await run(t, OWNER, `members invite payments ${LEAKED}@evil.test`);
     expect(reply.text).toContain('contains an API key or token');
-    expect(t.app.db.sqlite.prepare('SELECT count(*) AS n FROM pending_invites').get()).toEqual({ n: 0 });
-    expect(everywhere()).not.toMatch(FRAGMENT);
+    expect((await t.app.db.raw('SELECT count(*) AS n FROM pending_invites'))[0]).toEqual({ n: 0 });
+    expect(await everywhere()).not.toMatch(FRAGMENT);
   });
 });
 
@@ -121,8 +121,8 @@ describe('secrets that do not look like the usual ones', () => {
     const card = await waitForCall(t, 0, (c) => c.method === 'chat.postMessage' && c.body.channel === CHANNEL);
     expect(JSON.stringify(card.body)).toContain('[redacted private key]');
     expect(JSON.stringify(card.body)).toContain('mallory');
-    expect(everywhere()).not.toContain(PGP_BODY);
-    expect(everywhere()).not.toContain(SSH_BODY);
+    expect(await everywhere()).not.toContain(PGP_BODY);
+    expect(await everywhere()).not.toContain(SSH_BODY);
   });
 
   it('a key split by zero-width characters, which Slack shows whole, is blanked too', async () => {
@@ -136,7 +136,7 @@ describe('secrets that do not look like the usual ones', () => {
     const card = await waitForCall(t, 0, (c) => c.method === 'chat.postMessage' && c.body.channel === CHANNEL);
     expect(JSON.stringify(card.body)).toContain('use jj_[redacted]');
     const shown = (s: string) => s.replace(/[\u200b\u2060\ufeff]|\\u200b|\\u2060|\\ufeff/g, '');
-    expect(shown(everywhere())).not.toMatch(FRAGMENT);
+    expect(shown(await everywhere())).not.toMatch(FRAGMENT);
   });
 });
 
@@ -149,7 +149,7 @@ describe('answers that repeat what they were given', () => {
       expect(text).not.toMatch(FRAGMENT);
       expect(text.length).toBeLessThan(400);
     }
-    expect(everywhere()).not.toMatch(FRAGMENT);
+    expect(await everywhere()).not.toMatch(FRAGMENT);
   });
 
   it('GitHub’s error text is redacted like everything else before it is shown, not only for the credentials in use', () => {

@@ -116,7 +116,7 @@ describe('approval context: more odd shapes', () => {
     for (const field of ['__proto__', 'isAdmin', 'constructor', 'prototype', 'amount_eur', 'jj_[redacted]']) expect(shown).toContain(field);
     expect(shown).not.toContain('0123456789abcdef');
     expect(({} as Record<string, unknown>).isAdmin).toBeUndefined();
-    const stored = (t.app.db.sqlite.prepare('SELECT context FROM approvals').get() as { context: string }).context;
+    const stored = ((await t.app.db.raw('SELECT context FROM approvals'))[0] as { context: string }).context;
     expect(stored).not.toContain('0123456789abcdef');
   });
 
@@ -133,16 +133,16 @@ describe('approval context: more odd shapes', () => {
 describe('other serialised data', () => {
   it('audit details are redacted field by field: a reason with a private key’s start does not swallow the next field', async () => {
     const ctx = await testContext();
-    recordEvent(ctx.db, ctx.now(), {
+    await recordEvent(ctx.db, ctx.now(), {
       projectId: null,
       actor: 'U1',
       action: 'test.event',
       details: { reason: 'pasted -----BEGIN EC PRIVATE KEY----- oops', approval: 'apr_1', footer: '-----END EC PRIVATE KEY-----' },
     });
-    const row = ctx.db.sqlite.prepare('SELECT details FROM audit_events').get() as { details: string };
+    const row = (await ctx.db.raw('SELECT details FROM audit_events'))[0] as { details: string };
     const details = JSON.parse(row.details) as Record<string, string>;
     expect(details).toEqual({ reason: 'pasted [redacted private key]', approval: 'apr_1', footer: '-----END EC PRIVATE KEY-----' });
-    expect(findBrokenLink(ctx.db)).toBeNull();
+    expect(await findBrokenLink(ctx.db)).toBeNull();
   });
 
   it('a log line keeps every field and stays valid JSON when two fields hold the two ends of a private key', () => {

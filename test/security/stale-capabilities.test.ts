@@ -54,8 +54,8 @@ afterEach(async () => {
 });
 
 const writes = () => github.calls.filter((c) => c.step === 'write');
-const keyIds = () =>
-  (t.app.db.sqlite.prepare('SELECT public_id FROM api_keys ORDER BY id').all() as { public_id: string }[]).map((r) => r.public_id);
+const keyIds = async () =>
+  (await t.app.db.raw('SELECT public_id FROM api_keys ORDER BY id') as { public_id: string }[]).map((r) => r.public_id);
 
 /** A project with a linked repository and a rotation whose GitHub write failed: a Retry button exists. */
 async function failedRotation(): Promise<{ retry: string; newKey: string; newId: string }> {
@@ -68,7 +68,7 @@ async function failedRotation(): Promise<{ retry: string; newKey: string; newId:
   await run(t, ADMIN, 'keys rotate payments');
   const newKey = await reveal(t, ADMIN);
   const report = await waitForButton(t, ADMIN, 'rotation_retry');
-  return { retry: report.value, newKey, newId: keyIds()[1]! };
+  return { retry: report.value, newKey, newId: (await keyIds())[1]! };
 }
 
 /** Presses Retry and returns what came back through response_url. */
@@ -117,9 +117,9 @@ describe('Retry on a GitHub target', () => {
   it('after a later rotation, the older Retry does not overwrite the newer key on GitHub', async () => {
     const { retry } = await failedRotation();
     // The first rotation ends with both keys kept; a second one rotates again.
-    t.app.db.sqlite.prepare("UPDATE rotations SET state = 'kept' WHERE state = 'overlap'").run();
+    await t.app.db.raw("UPDATE rotations SET state = 'kept' WHERE state = 'overlap'");
     github.serve(REPO);
-    await run(t, ADMIN, `keys rotate payments ${keyIds()[1]}`);
+    await run(t, ADMIN, `keys rotate payments ${(await keyIds())[1]}`);
     await waitForCall(t, 0, (c) => c.method === 'chat.postMessage' && String(c.body.text).includes('1 of 1 GitHub targets written'));
     const before = writes().length;
     github.serve(REPO);
@@ -135,7 +135,7 @@ describe('reminder buttons and jobs', () => {
     await reveal(t, OWNER);
     await run(t, OWNER, `members invite payments <@${ADMIN}> admin`);
     await run(t, ADMIN, 'keys rotate payments --overlap 1h');
-    return keyIds();
+    return await keyIds();
   }
 
   it('`keys revoke` of the old key finishes the rotation: no reminder comes, and Keep both no longer acts', async () => {
@@ -145,7 +145,7 @@ describe('reminder buttons and jobs', () => {
     const before = t.slack.calls.length;
     await t.app.jobs.runDue();
     expect(t.slack.calls.slice(before).filter((c) => c.method === 'chat.postMessage' && c.body.channel === ADMIN)).toEqual([]);
-    const rotation = (t.app.db.sqlite.prepare('SELECT id, state FROM rotations').get() as { id: number; state: string });
+    const rotation = ((await t.app.db.raw('SELECT id, state FROM rotations'))[0] as { id: number; state: string });
     expect(rotation.state).toBe('revoked');
     const from = await press(t, ADMIN, 'rotation_keep_both', String(rotation.id));
     const refusal = await waitForCall(t, from, (c) => c.method === 'response_url');
@@ -155,17 +155,17 @@ describe('reminder buttons and jobs', () => {
   it('`keys revoke` of the new key abandons the rotation: Revoke old key cannot leave the project without a key', async () => {
     const [oldId, newId] = await rotating();
     await run(t, ADMIN, `keys revoke payments ${newId}`);
-    const rotation = t.app.db.sqlite.prepare('SELECT id FROM rotations').get() as { id: number };
+    const rotation = (await t.app.db.raw('SELECT id FROM rotations'))[0] as { id: number };
     const from = await press(t, ADMIN, 'rotation_revoke_old', String(rotation.id));
     const refusal = await waitForCall(t, from, (c) => c.method === 'response_url');
     expect(String(refusal.body.text)).toContain('already finished');
-    const old = t.app.db.sqlite.prepare('SELECT revoked_at FROM api_keys WHERE public_id = ?').get(oldId) as { revoked_at: number | null };
+    const old = (await t.app.db.raw('SELECT revoked_at FROM api_keys WHERE public_id = ?', [oldId]))[0] as { revoked_at: number | null };
     expect(old.revoked_at).toBeNull();
   });
 
   it('Reveal of a key revoked before it was revealed shows nothing', async () => {
     await rotating();
-    const newId = keyIds()[1]!;
+    const newId = (await keyIds())[1]!;
     await run(t, ADMIN, `keys revoke payments ${newId}`);
     const { value } = await waitForButton(t, ADMIN, 'key_reveal');
     const from = await press(t, ADMIN, 'key_reveal', value);
@@ -193,13 +193,13 @@ describe('approval buttons and jobs', () => {
   it('a request whose key was revoked expires with the key: Approve is refused and the card is refreshed', async () => {
     const { id } = await requested();
     await waitForCall(t, 0, (c) => c.method === 'chat.postMessage' && c.body.channel === CHANNEL);
-    const keyId = keyIds()[0]!;
+    const keyId = (await keyIds())[0]!;
     await run(t, OWNER, `keys revoke payments ${keyId}`);
     const res = await interact(t.port, buttonPayload(OWNER, 'approval_approve', id, CHANNEL));
     expect(res.status).toBe(200);
     const refusal = await waitForCall(t, 0, (c) => c.method === 'response_url' && String(c.body.text).includes('expired'));
     expect(String(refusal.body.text)).toContain('This request has expired; nothing was decided.');
-    expect((t.app.db.sqlite.prepare('SELECT status FROM approvals WHERE id = ?').get(id) as { status: string }).status).toBe('expired');
+    expect(((await t.app.db.raw('SELECT status FROM approvals WHERE id = ?', [id]))[0] as { status: string }).status).toBe('expired');
     await t.app.jobs.runDue();
     await waitForCall(t, 0, (c) => c.method === 'chat.update' && JSON.stringify(c.body.blocks).includes('Expired'));
   });
@@ -207,36 +207,36 @@ describe('approval buttons and jobs', () => {
   it('deleting the project expires its pending requests: the card loses its buttons and Approve is refused', async () => {
     const { id } = await requested();
     await waitForCall(t, 0, (c) => c.method === 'chat.postMessage' && c.body.channel === CHANNEL);
-    const project = t.app.db.sqlite.prepare('SELECT id FROM projects').get() as { id: number };
-    expect(deleteProject(t.app.services, user(OWNER), 'payments', 'payments', project.id).ok).toBe(true);
+    const project = (await t.app.db.raw('SELECT id FROM projects'))[0] as { id: number };
+    expect((await deleteProject(t.app.services, user(OWNER), 'payments', 'payments', project.id)).ok).toBe(true);
     await t.app.jobs.runDue();
     const update = await waitForCall(t, 0, (c) => c.method === 'chat.update');
     expect(JSON.stringify(update.body.blocks)).not.toContain('approval_approve');
     await interact(t.port, buttonPayload(OWNER, 'approval_approve', id, CHANNEL));
     const refusal = await waitForCall(t, 0, (c) => c.method === 'response_url' && String(c.body.text).includes(':warning:'));
     expect(String(refusal.body.text)).toContain('That project no longer exists');
-    expect((t.app.db.sqlite.prepare('SELECT status FROM approvals WHERE id = ?').get(id) as { status: string }).status).toBe('expired');
+    expect(((await t.app.db.raw('SELECT status FROM approvals WHERE id = ?', [id]))[0] as { status: string }).status).toBe('expired');
   });
 
   it('no card is posted for requests whose key was revoked before their post job ran', async () => {
     t.slack.on('chat.postMessage', (b) => (b.channel === CHANNEL ? [500, { ok: false, error: 'fatal_error' }] : { ok: true, channel: String(b.channel).replace(/^U/, 'D'), ts: '1700000998.000100' }));
     const { id } = await requested();
-    await run(t, OWNER, `keys revoke payments ${keyIds()[0]}`);
+    await run(t, OWNER, `keys revoke payments ${(await keyIds())[0]}`);
     t.slack.on('chat.postMessage', (b) => ({ ok: true, channel: String(b.channel), ts: '1700000999.000100' }));
     clock.now += HOUR;
     const before = t.slack.calls.length;
     await t.app.jobs.runDue();
     expect(t.slack.calls.slice(before).filter((c) => c.method === 'chat.postMessage' && c.body.channel === CHANNEL)).toEqual([]);
-    expect((t.app.db.sqlite.prepare('SELECT status FROM approvals WHERE id = ?').get(id) as { status: string }).status).toBe('expired');
+    expect(((await t.app.db.raw('SELECT status FROM approvals WHERE id = ?', [id]))[0] as { status: string }).status).toBe('expired');
   });
 
   it('no card is posted for a project deleted before its post job ran', async () => {
     // Slack is down for the first post, so the job is still waiting when the project goes.
     t.slack.on('chat.postMessage', () => [500, { ok: false, error: 'fatal_error' }]);
     await requested();
-    const typed = t.app.db.sqlite.prepare('SELECT id FROM projects').get() as { id: number };
+    const typed = (await t.app.db.raw('SELECT id FROM projects'))[0] as { id: number };
     const ctx = t.app.services;
-    expect(deleteProject(ctx, user(OWNER), 'payments', 'payments', typed.id).ok).toBe(true);
+    expect((await deleteProject(ctx, user(OWNER), 'payments', 'payments', typed.id)).ok).toBe(true);
     t.slack.on('chat.postMessage', (b) => ({ ok: true, channel: String(b.channel), ts: '1700000999.000100' }));
     clock.now += HOUR;
     const before = t.slack.calls.length;
@@ -254,9 +254,9 @@ describe('the delete confirmation modal', () => {
     const view = modal.body.view as { callback_id: string; private_metadata: string };
     // Meanwhile: deleted and created again (another window, another person's hands).
     const ctx = t.app.services;
-    const first = t.app.db.sqlite.prepare('SELECT id FROM projects').get() as { id: number };
-    expect(deleteProject(ctx, user(OWNER), 'payments', 'payments', first.id).ok).toBe(true);
-    expect(createProjects(ctx, user(OWNER), 'payments', null).ok).toBe(true);
+    const first = (await t.app.db.raw('SELECT id FROM projects'))[0] as { id: number };
+    expect((await deleteProject(ctx, user(OWNER), 'payments', 'payments', first.id)).ok).toBe(true);
+    expect((await createProjects(ctx, user(OWNER), 'payments', null)).ok).toBe(true);
 
     const submitted = await interact(t.port, {
       type: 'view_submission',
@@ -267,31 +267,31 @@ describe('the delete confirmation modal', () => {
     });
     expect(submitted.status).toBe(200);
     expect(JSON.stringify(submitted.json)).toContain('not the project this window was opened for');
-    expect(t.app.db.sqlite.prepare('SELECT count(*) AS n FROM projects WHERE deleted_at IS NULL').get()).toEqual({ n: 1 });
+    expect((await t.app.db.raw('SELECT count(*) AS n FROM projects WHERE deleted_at IS NULL'))[0]).toEqual({ n: 1 });
   });
 });
 
 describe('e-mail invitations', () => {
   it('lapse when the person who made them has been removed since', async () => {
     const ctx = await testContext();
-    createProjects(ctx, user('UOWNER'), 'payments', null);
-    expect(addMember(ctx, user('UOWNER'), 'payments', 'UADMIN', 'admin').ok).toBe(true);
-    expect(addPendingInvite(ctx, user('UADMIN'), 'payments', 'friend@elsewhere.test', 'admin').ok).toBe(true);
-    expect(removeMember(ctx, user('UOWNER'), 'payments', 'UADMIN').ok).toBe(true);
-    expect(claimInvites(ctx, 'UFRIEND', 'friend@elsewhere.test')).toEqual([]);
-    const row = ctx.db.sqlite.prepare("SELECT action FROM audit_events WHERE action = 'member.invite_lapsed'").get();
+    await createProjects(ctx, user('UOWNER'), 'payments', null);
+    expect((await addMember(ctx, user('UOWNER'), 'payments', 'UADMIN', 'admin')).ok).toBe(true);
+    expect((await addPendingInvite(ctx, user('UADMIN'), 'payments', 'friend@elsewhere.test', 'admin')).ok).toBe(true);
+    expect((await removeMember(ctx, user('UOWNER'), 'payments', 'UADMIN')).ok).toBe(true);
+    expect(await claimInvites(ctx, 'UFRIEND', 'friend@elsewhere.test')).toEqual([]);
+    const row = (await ctx.db.raw("SELECT action FROM audit_events WHERE action = 'member.invite_lapsed'"))[0];
     expect(row).toEqual({ action: 'member.invite_lapsed' });
-    expect(ctx.db.sqlite.prepare("SELECT count(*) AS n FROM memberships WHERE user_id = 'UFRIEND'").get()).toEqual({ n: 0 });
+    expect((await ctx.db.raw("SELECT count(*) AS n FROM memberships WHERE user_id = 'UFRIEND'"))[0]).toEqual({ n: 0 });
   });
 
   it('to become Owner lapse when their Owner was demoted to Admin; a workspace admin’s invitation stands', async () => {
     const ctx = await testContext();
-    createProjects(ctx, user('UOWNER'), 'payments', null);
-    addMember(ctx, user('UOWNER'), 'payments', 'UOWNER2', 'owner');
-    expect(addPendingInvite(ctx, user('UOWNER2'), 'payments', 'boss@elsewhere.test', 'owner').ok).toBe(true);
-    expect(addPendingInvite(ctx, user('UROOT', true), 'payments', 'ops@elsewhere.test', 'owner').ok).toBe(true);
-    ctx.db.sqlite.prepare("UPDATE memberships SET role = 'admin' WHERE user_id = 'UOWNER2'").run();
-    expect(claimInvites(ctx, 'UBOSS', 'boss@elsewhere.test')).toEqual([]);
-    expect(claimInvites(ctx, 'UOPS', 'ops@elsewhere.test', (id) => id === 'UROOT')).toEqual([{ project: 'payments', role: 'owner' }]);
+    await createProjects(ctx, user('UOWNER'), 'payments', null);
+    await addMember(ctx, user('UOWNER'), 'payments', 'UOWNER2', 'owner');
+    expect((await addPendingInvite(ctx, user('UOWNER2'), 'payments', 'boss@elsewhere.test', 'owner')).ok).toBe(true);
+    expect((await addPendingInvite(ctx, user('UROOT', true), 'payments', 'ops@elsewhere.test', 'owner')).ok).toBe(true);
+    await ctx.db.raw("UPDATE memberships SET role = 'admin' WHERE user_id = 'UOWNER2'");
+    expect(await claimInvites(ctx, 'UBOSS', 'boss@elsewhere.test')).toEqual([]);
+    expect(await claimInvites(ctx, 'UOPS', 'ops@elsewhere.test', (id) => id === 'UROOT')).toEqual([{ project: 'payments', role: 'owner' }]);
   });
 });

@@ -27,19 +27,19 @@ afterEach(async () => {
   await t.stop();
 });
 
-const pending = () => t.app.db.sqlite.prepare('SELECT email, role FROM pending_invites ORDER BY id').all();
+const pending = async () => await t.app.db.raw('SELECT email, role FROM pending_invites ORDER BY id');
 
 describe('members remove <project> <email>', () => {
   it('the example: withdraws a pending e-mail invitation, so the person does not join when they arrive', async () => {
     await run(t, OWNER, 'members invite demo nobody@elsewhere.test member');
     const reply = await run(t, OWNER, 'members remove demo nobody@elsewhere.test');
     expect(reply.text).toBe(':white_check_mark: The invitation of nobody@elsewhere.test to `demo` as Member is withdrawn.');
-    expect(pending()).toEqual([]);
+    expect(await pending()).toEqual([]);
     // They join the workspace later and use the app: no membership.
     t.slack.addUser({ id: NEWBIE, email: 'nobody@elsewhere.test' });
     await run(t, NEWBIE, 'whoami');
     expect((await run(t, NEWBIE, 'projects info demo')).text).toContain('You have no access to project `demo`');
-    const audit = t.app.db.sqlite.prepare("SELECT actor FROM audit_events WHERE action = 'member.invite_withdrawn'").get();
+    const audit = (await t.app.db.raw("SELECT actor FROM audit_events WHERE action = 'member.invite_withdrawn'"))[0];
     expect(audit).toEqual({ actor: OWNER });
   });
 
@@ -47,14 +47,14 @@ describe('members remove <project> <email>', () => {
     await run(t, OWNER, 'members invite demo Nobody@Elsewhere.test read_only');
     const reply = await run(t, OWNER, 'members remove demo <mailto:NOBODY@elsewhere.test|NOBODY@elsewhere.test>');
     expect(reply.text).toContain('is withdrawn');
-    expect(pending()).toEqual([]);
+    expect(await pending()).toEqual([]);
   });
 
   it('an invitation to become Owner is withdrawn only by an Owner; an Admin changes nothing', async () => {
     await run(t, OWNER, 'members invite demo boss@elsewhere.test owner');
     const refused = await run(t, ADMIN, 'members remove demo boss@elsewhere.test');
     expect(refused.text).toContain('You need to be Owner in `demo` to grant or take away the Owner role; you are Admin.');
-    expect(pending()).toEqual([{ email: 'boss@elsewhere.test', role: 'owner' }]);
+    expect(await pending()).toEqual([{ email: 'boss@elsewhere.test', role: 'owner' }]);
     expect((await run(t, OWNER, 'members remove demo boss@elsewhere.test')).text).toContain('is withdrawn');
   });
 

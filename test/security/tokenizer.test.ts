@@ -95,8 +95,8 @@ describe('typed text through the running app', () => {
     await t.stop();
   });
 
-  const labels = () =>
-    (t.app.db.sqlite.prepare('SELECT name FROM api_keys ORDER BY id').all() as { name: string }[]).map((r) => r.name);
+  const labels = async () =>
+    (await t.app.db.raw('SELECT name FROM api_keys ORDER BY id') as { name: string }[]).map((r) => r.name);
 
   it.each([
     'keys create payments --name="ci deploy"',
@@ -105,10 +105,10 @@ describe('typed text through the running app', () => {
     'Keys Create payments —name “ci deploy”',
     'keys\u00a0create payments --name=\u200b"ci deploy"',
   ])('creates a key labelled `ci deploy` from %j', async (text) => {
-    const before = labels().length;
+    const before = (await labels()).length;
     const reply = await slash(t.port, OWNER, text);
     expect(reply.text).not.toContain('Unexpected');
-    expect(labels()).toHaveLength(before + 1);
-    expect(labels().at(-1)).toBe('ci deploy');
+    expect(await labels()).toHaveLength(before + 1);
+    expect((await labels()).at(-1)).toBe('ci deploy');
   });
 });

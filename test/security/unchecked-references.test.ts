@@ -35,7 +35,7 @@ afterEach(async () => {
   await t.stop();
 });
 
-const channelOf = () => (t.app.db.sqlite.prepare('SELECT approvals_channel AS c FROM projects').get() as { c: string | null }).c;
+const channelOf = async () => ((await t.app.db.raw('SELECT approvals_channel AS c FROM projects'))[0] as { c: string | null }).c;
 
 describe('projects channel', () => {
   it.each([
@@ -50,14 +50,14 @@ describe('projects channel', () => {
     const reply = await run(t, OWNER, `projects channel payments <#${id}|x>`);
     expect(reply.text).toContain(sentence);
     expect(reply.text).toContain('/jamjet projects channel <project> <#channel|off>');
-    expect(channelOf()).toBeNull();
-    expect(t.app.db.sqlite.prepare("SELECT count(*) AS n FROM audit_events WHERE action LIKE 'project.channel%'").get()).toEqual({ n: 0 });
+    expect(await channelOf()).toBeNull();
+    expect((await t.app.db.raw("SELECT count(*) AS n FROM audit_events WHERE action LIKE 'project.channel%'"))[0]).toEqual({ n: 0 });
   });
 
   it('accepts a channel the app and the person are both in, reading every page of a big channel’s members', async () => {
     const reply = await run(t, OWNER, 'projects channel payments <#C0BIG|big>');
     expect(reply.text).toContain('will be posted in <#C0BIG>');
-    expect(channelOf()).toBe('C0BIG');
+    expect(await channelOf()).toBe('C0BIG');
     const pages = t.slack.callsTo('conversations.members').filter((c) => c.body.channel === 'C0BIG');
     expect(pages.length).toBe(3);
     expect(pages.every((p) => Number(p.body.limit) <= 1000)).toBe(true);
@@ -73,14 +73,14 @@ describe('projects channel', () => {
     t.slack.on('conversations.info', () => ({ ok: false, error: 'missing_scope', needed: 'channels:read' }));
     const reply = await run(t, OWNER, 'projects channel payments <#C0OPS|ops>');
     expect(reply.text).toContain('(it needs the channels:read and groups:read scopes); reinstall it from manifest.yml');
-    expect(channelOf()).toBeNull();
+    expect(await channelOf()).toBeNull();
   });
 
   it('a Slack failure while checking is reported and changes nothing', async () => {
     t.slack.on('conversations.info', () => ({ ok: false, error: 'internal_error' }));
     const reply = await run(t, OWNER, 'projects channel payments <#C0OPS|ops>');
     expect(reply.text).toContain('Slack could not tell me about <#C0OPS> (`internal_error`)');
-    expect(channelOf()).toBeNull();
+    expect(await channelOf()).toBeNull();
   });
 });
 

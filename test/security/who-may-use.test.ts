@@ -48,22 +48,22 @@ async function start(slack = fakeSlack(), env: Record<string, string> = {}) {
   t = await startTestApp({ slack, now: () => clock.now, env });
 }
 
-const state = () => ({
-  projects: t.app.db.sqlite.prepare('SELECT * FROM projects ORDER BY id').all(),
-  memberships: t.app.db.sqlite.prepare('SELECT * FROM memberships ORDER BY project_id, user_id').all(),
-  audit: t.app.db.sqlite.prepare('SELECT id FROM audit_events').all(),
-  approvals: t.app.db.sqlite.prepare('SELECT id, status FROM approvals').all(),
+const state = async () => ({
+  projects: await t.app.db.raw('SELECT * FROM projects ORDER BY id'),
+  memberships: await t.app.db.raw('SELECT * FROM memberships ORDER BY project_id, user_id'),
+  audit: await t.app.db.raw('SELECT id FROM audit_events'),
+  approvals: await t.app.db.raw('SELECT id, status FROM approvals'),
 });
 
 describe('slash commands', () => {
   it.each(REFUSED)('refuses %s `projects create` with one sentence, and changes nothing', async (user, sentence) => {
     await start();
-    const before = state();
+    const before = await state();
     const reply = await slash(t.port, user, 'projects create guestproject');
     expect(reply.status).toBe(200);
     expect(reply.json?.response_type).toBe('ephemeral');
     expect(reply.text).toBe(`:no_entry: ${sentence}`);
-    expect(state()).toEqual(before);
+    expect(await state()).toEqual(before);
     for (const text of ['help', 'whoami', 'projects list']) expect((await slash(t.port, user, text)).text).toBe(`:no_entry: ${sentence}`);
   });
 
@@ -77,12 +77,12 @@ describe('slash commands', () => {
     const slack = fakeSlack().addUser({ id: GUEST, email: 'guest@partner.test', is_restricted: true });
     await start(slack);
     await slash(t.port, OWNER, 'projects create payments');
-    const before = state();
+    const before = await state();
     expect((await slash(t.port, OWNER, `members invite payments <@${GUEST}|guest> admin`)).text).toContain('is a Slack guest, and guests cannot use JamJet');
     expect((await slash(t.port, OWNER, 'members invite payments <mailto:guest@partner.test|guest@partner.test>')).text).toContain(
       'belongs to a Slack guest',
     );
-    expect(state()).toEqual(before);
+    expect(await state()).toEqual(before);
   });
 
   it('serves a member of the same Enterprise Grid organisation from another of its workspaces, not one from a partner organisation', async () => {
@@ -106,10 +106,10 @@ describe('slash commands', () => {
     await slash(t.port, OWNER, 'projects list');
     expect(asked()).toBe(before);
     clock.now += STANDING_TTL_MS + 1;
-    const snapshot = state();
+    const snapshot = await state();
     expect((await slash(t.port, OWNER, 'projects delete payments')).text).toBe(`:no_entry: ${REFUSALS.guest}`);
     expect(asked()).toBe(before + 1);
-    expect(state()).toEqual(snapshot);
+    expect(await state()).toEqual(snapshot);
   });
 
   it.each([
@@ -123,11 +123,11 @@ describe('slash commands', () => {
     let failing = true;
     const real = (body: Record<string, unknown>) => ({ ok: true, user: { id: body.user, team_id: TEAM_ID } });
     normal.on('users.info', (body) => (failing ? answer() : real(body)));
-    const before = state();
+    const before = await state();
     const reply = await slash(t.port, 'U0NEWCOMER', 'projects create newcomer');
     if (_what === 'an unexpected answer') expect(reply.text).toBe(`:no_entry: ${REFUSALS.unknown}`);
     else expect(reply.text).toBe(`:no_entry: ${REFUSALS.unavailable}`);
-    expect(state()).toEqual(before);
+    expect(await state()).toEqual(before);
     failing = false;
     if (_what === 'an unexpected answer') clock.now += STANDING_TTL_MS + 1;
     expect((await slash(t.port, 'U0NEWCOMER', 'projects create newcomer')).text).toContain('newcomer');
@@ -137,13 +137,13 @@ describe('slash commands', () => {
 describe('buttons, modals and App Home', () => {
   it('tells a guest who presses a button, ephemerally, and decides nothing', async () => {
     await start();
-    const before = state();
+    const before = await state();
     const res = await interact(t.port, buttonPayload(GUEST, 'approval_approve', 'apr_0000'));
     expect(res.status).toBe(200);
     const told = () => t.slack.callsTo('response_url').filter((c) => c.body.text === `:no_entry: ${REFUSALS.guest}`);
     await expect.poll(() => told().length).toBe(1);
     expect(told()[0]!.body).toMatchObject({ response_type: 'ephemeral', replace_original: false });
-    expect(state()).toEqual(before);
+    expect(await state()).toEqual(before);
   });
 
   it('answers a deactivated account submitting the delete modal with the sentence, and deletes nothing', async () => {
@@ -152,7 +152,7 @@ describe('buttons, modals and App Home', () => {
     await slash(t.port, OWNER, 'projects create payments');
     slack.addUser({ id: OWNER, deleted: true });
     clock.now += STANDING_TTL_MS + 1;
-    const before = state();
+    const before = await state();
     const res = await interact(t.port, {
       type: 'view_submission',
       team: { id: TEAM_ID, domain: 'acme' },
@@ -170,7 +170,7 @@ describe('buttons, modals and App Home', () => {
     expect(res.status).toBe(200);
     expect(res.json).toMatchObject({ response_action: 'update' });
     expect(JSON.stringify(res.json)).toContain(REFUSALS.deactivated);
-    expect(state()).toEqual(before);
+    expect(await state()).toEqual(before);
   });
 
   it('shows a Slack Connect visitor who opens App Home only the sentence, and a Home button press too', async () => {
@@ -245,23 +245,23 @@ describe('invite targets', () => {
       .addUser({ id: 'W0RIVAL', email: 'r@rival.test', team_id: 'T0RIVAL', enterprise_id: 'E0RIVAL' });
     await start(slack);
     await slash(t.port, OWNER, 'projects create payments');
-    const members = () => t.app.db.sqlite.prepare('SELECT user_id, role FROM memberships ORDER BY user_id').all();
-    const before = members();
+    const members = async () => await t.app.db.raw('SELECT user_id, role FROM memberships ORDER BY user_id');
+    const before = await members();
     expect((await slash(t.port, OWNER, 'members invite payments <@U0PARTNER|p> owner')).text).toContain('belongs to another Slack organisation');
     expect((await slash(t.port, OWNER, 'members invite payments <@W0RIVAL>')).text).toContain('belongs to another Slack organisation');
     expect((await slash(t.port, OWNER, 'members invite payments <mailto:p@partner.test|p@partner.test> admin')).text).toContain(
       'someone from another Slack organisation',
     );
-    expect(members()).toEqual(before);
-    expect(t.app.db.sqlite.prepare('SELECT count(*) AS n FROM pending_invites').get()).toEqual({ n: 0 });
+    expect(await members()).toEqual(before);
+    expect((await t.app.db.raw('SELECT count(*) AS n FROM pending_invites'))[0]).toEqual({ n: 0 });
   });
 
   it('will not give Slackbot a role, whose users.info says is_bot: false', async () => {
     await start(fakeSlack().addUser({ id: 'USLACKBOT', is_bot: false }));
     await slash(t.port, OWNER, 'projects create payments');
-    const before = state();
+    const before = await state();
     expect((await slash(t.port, OWNER, 'members invite payments <@USLACKBOT|slackbot> owner')).text).toContain('is an app, not a person');
-    expect(state()).toEqual(before);
+    expect(await state()).toEqual(before);
   });
 });
 
@@ -274,15 +274,15 @@ describe('role targets', () => {
     // Bob leaves the company; later, in Slack, a colleague of his becomes a guest and another a partner's.
     slack.addUser({ id: 'U0BOB', email: 'bob@acme.test', deleted: true });
     clock.now += STANDING_TTL_MS;
-    const before = state();
+    const before = await state();
     expect((await slash(t.port, OWNER, 'members role payments <@U0BOB> owner')).text).toContain('has no active account in this workspace');
-    expect(state()).toEqual(before);
+    expect(await state()).toEqual(before);
     expect((await slash(t.port, OWNER, 'members role payments <@U0BOB> read_only')).text).toContain('is now Read-only');
     slack.addUser({ id: 'U0BOB', email: 'bob@acme.test', team_id: 'T0PARTNER' });
     expect((await slash(t.port, OWNER, 'members role payments <@U0BOB> member')).text).toContain('belongs to another Slack organisation');
     slack.addUser({ id: 'U0BOB', email: 'bob@acme.test', is_restricted: true });
     expect((await slash(t.port, OWNER, 'members role payments <@U0BOB> admin')).text).toContain('is a Slack guest');
-    expect(t.app.db.sqlite.prepare("SELECT role FROM memberships WHERE user_id = 'U0BOB'").get()).toEqual({ role: 'read_only' });
+    expect((await t.app.db.raw("SELECT role FROM memberships WHERE user_id = 'U0BOB'"))[0]).toEqual({ role: 'read_only' });
   });
 
   it('tells someone without a say in the project nothing about the member', async () => {

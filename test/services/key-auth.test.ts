@@ -25,8 +25,8 @@ beforeEach(async () => {
   other = openDb(file);
   const now = () => Date.UTC(2026, 10, 28);
   ctx = { db, now, jobs: new JobQueue(db, now, createLogger('error', () => {})) };
-  createProjects(ctx, owner, 'payments', null);
-  const issued = issueKey(db, now(), findLiveProject(db, 'payments')!, 'ci', owner.userId);
+  await createProjects(ctx, owner, 'payments', null);
+  const issued = await issueKey(db, now(), (await findLiveProject(db, 'payments'))!, 'ci', owner.userId);
   key = { publicId: issued.key.publicId, plaintext: issued.plaintext };
 });
 afterEach(async () => {
@@ -35,45 +35,41 @@ afterEach(async () => {
 });
 
 describe('the key check remembers known keys only while nothing changed', () => {
-  it('answers from memory, and forgets at once when this process revokes the key', () => {
-    expect(authenticateKey(db, key.plaintext)?.projectName).toBe('payments');
-    expect(authenticateKey(db, key.plaintext)?.publicId).toBe(key.publicId);
-    expect(revokeKey(ctx, owner, 'payments', key.publicId).ok).toBe(true);
-    expect(authenticateKey(db, key.plaintext)).toBeNull();
+  it('answers from memory, and forgets at once when this process revokes the key', async () => {
+    expect((await authenticateKey(db, key.plaintext))?.projectName).toBe('payments');
+    expect((await authenticateKey(db, key.plaintext))?.publicId).toBe(key.publicId);
+    expect((await revokeKey(ctx, owner, 'payments', key.publicId)).ok).toBe(true);
+    expect(await authenticateKey(db, key.plaintext)).toBeNull();
   });
 
-  it('forgets at once when another process on the same file revokes the key', () => {
-    expect(authenticateKey(db, key.plaintext)).not.toBeNull();
-    other.sqlite.prepare('UPDATE api_keys SET revoked_at = 1, revoked_by = ? WHERE public_id = ?').run('UOTHER', key.publicId);
-    expect(authenticateKey(db, key.plaintext)).toBeNull();
+  it('forgets at once when another process on the same file revokes the key', async () => {
+    expect(await authenticateKey(db, key.plaintext)).not.toBeNull();
+    await other.raw('UPDATE api_keys SET revoked_at = 1, revoked_by = ? WHERE public_id = ?', ['UOTHER', key.publicId]);
+    expect(await authenticateKey(db, key.plaintext)).toBeNull();
   });
 
-  it('forgets a key whose project was deleted', () => {
-    expect(authenticateKey(db, key.plaintext)).not.toBeNull();
-    expect(deleteProject(ctx, owner, 'payments', 'payments').ok).toBe(true);
-    expect(authenticateKey(db, key.plaintext)).toBeNull();
+  it('forgets a key whose project was deleted', async () => {
+    expect(await authenticateKey(db, key.plaintext)).not.toBeNull();
+    expect((await deleteProject(ctx, owner, 'payments', 'payments')).ok).toBe(true);
+    expect(await authenticateKey(db, key.plaintext)).toBeNull();
   });
 
-  it('never remembers an unknown key: one created later by another process works at once', () => {
+  it('never remembers an unknown key: one created later by another process works at once', async () => {
     const later = 'jj_' + 'c'.repeat(32);
-    expect(authenticateKey(db, later)).toBeNull();
-    other.sqlite
-      .prepare("INSERT INTO api_keys (public_id, project_id, name, hash, display, created_by, created_at) VALUES ('key_0000abcd', 1, 'x', ?, 'jj_cccc…cccc', 'U', 0)")
-      .run(createHash('sha256').update(later).digest('hex'));
-    expect(authenticateKey(db, later)?.publicId).toBe('key_0000abcd');
+    expect(await authenticateKey(db, later)).toBeNull();
+    await other.raw("INSERT INTO api_keys (public_id, project_id, name, hash, display, created_by, created_at) VALUES ('key_0000abcd', 1, 'x', ?, 'jj_cccc…cccc', 'U', 0)", [createHash('sha256').update(later).digest('hex')]);
+    expect((await authenticateKey(db, later))?.publicId).toBe('key_0000abcd');
   });
 });
 
 describe('Db.cached', () => {
-  it('does not remember what it read inside a transaction that is then rolled back', () => {
-    const read = () => db.cached('count', () => (db.sqlite.prepare('SELECT count(*) AS n FROM projects').get() as { n: number }).n);
-    expect(() =>
-      db.transaction(() => {
-        createProjects(ctx, owner, 'ghost', null);
-        expect(read()).toBe(2);
+  it('does not remember what it read inside a transaction that is then rolled back', async () => {
+    const read = async () => await db.cached('count', async () => ((await db.raw('SELECT count(*) AS n FROM projects'))[0] as { n: number }).n);
+    await expect(db.transaction(async () => {
+        await createProjects(ctx, owner, 'ghost', null);
+        expect(await read()).toBe(2);
         throw new Error('roll back');
-      }),
-    ).toThrow('roll back');
-    expect(read()).toBe(1);
+      })).rejects.toThrow('roll back');
+    expect(await read()).toBe(1);
   });
 });

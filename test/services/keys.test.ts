@@ -12,7 +12,7 @@ import { authenticateKey, UsageRecorder } from '../../src/services/key-auth.ts';
 import { activeKeys, createKey, issueKey, listKeys, revokeKey } from '../../src/services/keys.ts';
 import { addMember } from '../../src/services/members.ts';
 import { createProjects, deleteProject } from '../../src/services/projects.ts';
-import { testContext, testDb, user } from '../helpers/db.ts';
+import { sqliteOf, testContext, testDb, user } from '../helpers/db.ts';
 import { findPlaintext } from './plaintext-scan.ts';
 
 const owner = user('UOWNER');
@@ -27,18 +27,18 @@ const sha256 = (text: string) => createHash('sha256').update(text).digest('hex')
 let ctx: Awaited<ReturnType<typeof testContext>>;
 let payments: Project;
 
-const count = (table: string) => (ctx.db.sqlite.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
-const snapshot = () => ['api_keys', 'key_deliveries', 'jobs', 'audit_events'].map(count);
-const lastUsed = (keyId: number) =>
-  (ctx.db.sqlite.prepare('SELECT last_used_at FROM api_keys WHERE id = ?').get(keyId) as { last_used_at: number | null }).last_used_at;
+const count = async (table: string) => ((await ctx.db.raw(`SELECT count(*) AS n FROM ${table}`))[0] as { n: number }).n;
+const snapshot = async () => await Promise.all(['api_keys', 'key_deliveries', 'jobs', 'audit_events'].map(count));
+const lastUsed = async (keyId: number) =>
+  ((await ctx.db.raw('SELECT last_used_at FROM api_keys WHERE id = ?', [keyId]))[0] as { last_used_at: number | null }).last_used_at;
 
 beforeEach(async () => {
   ctx = await testContext();
-  createProjects(ctx, owner, 'payments', null);
-  addMember(ctx, owner, 'payments', admin.userId, 'admin');
-  addMember(ctx, owner, 'payments', member.userId, 'member');
-  addMember(ctx, owner, 'payments', reader.userId, 'read_only');
-  payments = findLiveProject(ctx.db, 'payments')!;
+  await createProjects(ctx, owner, 'payments', null);
+  await addMember(ctx, owner, 'payments', admin.userId, 'admin');
+  await addMember(ctx, owner, 'payments', member.userId, 'member');
+  await addMember(ctx, owner, 'payments', reader.userId, 'read_only');
+  payments = (await findLiveProject(ctx.db, 'payments'))!;
 });
 afterEach(async () => {
   await ctx.db.close();
@@ -51,32 +51,32 @@ describe('key format and storage', () => {
     expect(new Set(keys).size).toBe(1000);
   });
 
-  it('stores only the SHA-256 and a display form', () => {
-    const { key, plaintext } = issueKey(ctx.db, ctx.now(), payments, 'ci', 'UOWNER');
-    const row = ctx.db.sqlite.prepare('SELECT * FROM api_keys WHERE id = ?').get(key.id) as Record<string, unknown>;
+  it('stores only the SHA-256 and a display form', async () => {
+    const { key, plaintext } = await issueKey(ctx.db, ctx.now(), payments, 'ci', 'UOWNER');
+    const row = (await ctx.db.raw('SELECT * FROM api_keys WHERE id = ?', [key.id]))[0] as Record<string, unknown>;
     expect(row.hash).toBe(sha256(plaintext));
     for (const [column, value] of Object.entries(row)) {
       if (typeof value === 'string') expect(value, column).not.toContain(plaintext.slice(3));
     }
-    expect(findPlaintext(ctx.db, plaintext)).toEqual([]);
+    expect(await findPlaintext(ctx.db, plaintext)).toEqual([]);
   });
 
-  it('shows a key as jj_ + 4 hex … last 4 hex', () => {
-    const { key, plaintext } = issueKey(ctx.db, ctx.now(), payments, 'ci', 'UOWNER');
+  it('shows a key as jj_ + 4 hex … last 4 hex', async () => {
+    const { key, plaintext } = await issueKey(ctx.db, ctx.now(), payments, 'ci', 'UOWNER');
     expect(key.display).toMatch(/^jj_[0-9a-f]{4}…[0-9a-f]{4}$/);
     expect(key.display).toBe(`jj_${plaintext.slice(3, 7)}…${plaintext.slice(-4)}`);
   });
 
-  it('gives every project created, one per environment, exactly one active key', () => {
-    const created = createProjects(ctx, owner, 'shop', ['dev', 'prod']);
+  it('gives every project created, one per environment, exactly one active key', async () => {
+    const created = await createProjects(ctx, owner, 'shop', ['dev', 'prod']);
     expect(created.ok).toBe(true);
     if (!created.ok) return;
     expect(created.value).toHaveLength(2);
     for (const { project, key } of created.value) {
-      expect(activeKeys(ctx.db, project.id).map((k) => k.id)).toEqual([key.id]);
+      expect((await activeKeys(ctx.db, project.id)).map((k) => k.id)).toEqual([key.id]);
       expect(key.name).toBe('default');
     }
-    expect(activeKeys(ctx.db, payments.id)).toHaveLength(1);
+    expect(await activeKeys(ctx.db, payments.id)).toHaveLength(1);
   });
 });
 
@@ -85,13 +85,13 @@ describe('createKey', () => {
     ['owner', owner],
     ['admin', admin],
     ['workspace admin', rescuer],
-  ])('lets the %s create a key', (_label, who) => {
-    const result = createKey(ctx, who, 'payments', 'ci');
+  ])('lets the %s create a key', async (_label, who) => {
+    const result = await createKey(ctx, who, 'payments', 'ci');
     expect(result.ok).toBe(true);
     if (!result.ok) return;
     expect(result.value.key).toMatchObject({ projectId: payments.id, name: 'ci', createdBy: who.userId, revokedAt: null });
-    expect(activeKeys(ctx.db, payments.id)).toHaveLength(2);
-    const delivery = ctx.db.sqlite.prepare('SELECT key_id, user_id FROM key_deliveries WHERE id = ?').get(result.value.ticket.deliveryId);
+    expect(await activeKeys(ctx.db, payments.id)).toHaveLength(2);
+    const delivery = (await ctx.db.raw('SELECT key_id, user_id FROM key_deliveries WHERE id = ?', [result.value.ticket.deliveryId]))[0];
     expect(delivery).toEqual({ key_id: result.value.key.id, user_id: who.userId });
   });
 
@@ -99,74 +99,74 @@ describe('createKey', () => {
     ['member', member, 'forbidden'],
     ['read-only', reader, 'forbidden'],
     ['outsider', outsider, 'no_access'],
-  ])('refuses the %s and changes nothing', (_label, who, code) => {
-    const before = snapshot();
-    const result = createKey(ctx, who, 'payments', 'ci');
+  ])('refuses the %s and changes nothing', async (_label, who, code) => {
+    const before = await snapshot();
+    const result = await createKey(ctx, who, 'payments', 'ci');
     expect(result).toMatchObject({ ok: false, error: { code } });
-    expect(snapshot()).toEqual(before);
+    expect(await snapshot()).toEqual(before);
   });
 
-  it('tells an outsider nothing about whether the project exists', () => {
-    const real = createKey(ctx, outsider, 'payments', 'ci');
-    const missing = createKey(ctx, outsider, 'nothing-here', 'ci');
+  it('tells an outsider nothing about whether the project exists', async () => {
+    const real = await createKey(ctx, outsider, 'payments', 'ci');
+    const missing = await createKey(ctx, outsider, 'nothing-here', 'ci');
     expect(!real.ok && real.error.message.replace('payments', 'X')).toBe(!missing.ok && missing.error.message.replace('nothing-here', 'X'));
   });
 
-  it('stops at 20 active keys', () => {
-    for (let i = 0; i < 19; i++) expect(createKey(ctx, owner, 'payments', `k${i}`).ok).toBe(true);
-    const before = snapshot();
-    expect(createKey(ctx, owner, 'payments', 'one-too-many')).toMatchObject({ ok: false, error: { code: 'conflict' } });
-    expect(snapshot()).toEqual(before);
+  it('stops at 20 active keys', async () => {
+    for (let i = 0; i < 19; i++) expect((await createKey(ctx, owner, 'payments', `k${i}`)).ok).toBe(true);
+    const before = await snapshot();
+    expect(await createKey(ctx, owner, 'payments', 'one-too-many')).toMatchObject({ ok: false, error: { code: 'conflict' } });
+    expect(await snapshot()).toEqual(before);
   });
 });
 
 describe('revokeKey', () => {
-  it('refuses the key from the very next check', () => {
-    const { key, plaintext } = issueKey(ctx.db, ctx.now(), payments, 'ci', 'UOWNER');
-    const other = issueKey(ctx.db, ctx.now(), payments, 'other', 'UOWNER');
-    expect(authenticateKey(ctx.db, plaintext)).toEqual({
+  it('refuses the key from the very next check', async () => {
+    const { key, plaintext } = await issueKey(ctx.db, ctx.now(), payments, 'ci', 'UOWNER');
+    const other = await issueKey(ctx.db, ctx.now(), payments, 'other', 'UOWNER');
+    expect(await authenticateKey(ctx.db, plaintext)).toEqual({
       keyId: key.id,
       publicId: key.publicId,
       projectId: payments.id,
       projectName: 'payments',
     });
     ctx.advance(1000);
-    const result = revokeKey(ctx, admin, 'payments', key.publicId);
+    const result = await revokeKey(ctx, admin, 'payments', key.publicId);
     expect(result).toMatchObject({ ok: true, value: { key: { id: key.id } } });
-    expect(authenticateKey(ctx.db, plaintext)).toBeNull();
-    expect(authenticateKey(ctx.db, other.plaintext)?.keyId).toBe(other.key.id);
-    const row = ctx.db.sqlite.prepare('SELECT revoked_at, revoked_by FROM api_keys WHERE id = ?').get(key.id);
+    expect(await authenticateKey(ctx.db, plaintext)).toBeNull();
+    expect((await authenticateKey(ctx.db, other.plaintext))?.keyId).toBe(other.key.id);
+    const row = (await ctx.db.raw('SELECT revoked_at, revoked_by FROM api_keys WHERE id = ?', [key.id]))[0];
     expect(row).toEqual({ revoked_at: ctx.now(), revoked_by: 'UADMIN' });
   });
 
-  it('says already_done the second time', () => {
-    const { key } = issueKey(ctx.db, ctx.now(), payments, 'ci', 'UOWNER');
-    expect(revokeKey(ctx, owner, 'payments', key.publicId).ok).toBe(true);
-    const events = count('audit_events');
-    expect(revokeKey(ctx, owner, 'payments', key.publicId)).toMatchObject({ ok: false, error: { code: 'already_done' } });
-    expect(count('audit_events')).toBe(events);
+  it('says already_done the second time', async () => {
+    const { key } = await issueKey(ctx.db, ctx.now(), payments, 'ci', 'UOWNER');
+    expect((await revokeKey(ctx, owner, 'payments', key.publicId)).ok).toBe(true);
+    const events = await count('audit_events');
+    expect(await revokeKey(ctx, owner, 'payments', key.publicId)).toMatchObject({ ok: false, error: { code: 'already_done' } });
+    expect(await count('audit_events')).toBe(events);
   });
 
-  it.each(['key_00000000', 'nope', ''])('says not_found for %j', (id) => {
-    expect(revokeKey(ctx, owner, 'payments', id)).toMatchObject({ ok: false, error: { code: 'not_found' } });
+  it.each(['key_00000000', 'nope', ''])('says not_found for %j', async (id) => {
+    expect(await revokeKey(ctx, owner, 'payments', id)).toMatchObject({ ok: false, error: { code: 'not_found' } });
   });
 
-  it("does not reach another project's key", () => {
-    createProjects(ctx, outsider, 'search', null);
-    const search = findLiveProject(ctx.db, 'search')!;
-    const { key, plaintext } = issueKey(ctx.db, ctx.now(), search, 'ci', outsider.userId);
-    expect(revokeKey(ctx, owner, 'payments', key.publicId)).toMatchObject({ ok: false, error: { code: 'not_found' } });
-    expect(authenticateKey(ctx.db, plaintext)?.keyId).toBe(key.id);
+  it("does not reach another project's key", async () => {
+    await createProjects(ctx, outsider, 'search', null);
+    const search = (await findLiveProject(ctx.db, 'search'))!;
+    const { key, plaintext } = await issueKey(ctx.db, ctx.now(), search, 'ci', outsider.userId);
+    expect(await revokeKey(ctx, owner, 'payments', key.publicId)).toMatchObject({ ok: false, error: { code: 'not_found' } });
+    expect((await authenticateKey(ctx.db, plaintext))?.keyId).toBe(key.id);
   });
 
   it.each([
     ['member', member, 'forbidden'],
     ['read-only', reader, 'forbidden'],
     ['outsider', outsider, 'no_access'],
-  ])('refuses the %s and the key keeps working', (_label, who, code) => {
-    const { key, plaintext } = issueKey(ctx.db, ctx.now(), payments, 'ci', 'UOWNER');
-    expect(revokeKey(ctx, who, 'payments', key.publicId)).toMatchObject({ ok: false, error: { code } });
-    expect(authenticateKey(ctx.db, plaintext)?.keyId).toBe(key.id);
+  ])('refuses the %s and the key keeps working', async (_label, who, code) => {
+    const { key, plaintext } = await issueKey(ctx.db, ctx.now(), payments, 'ci', 'UOWNER');
+    expect(await revokeKey(ctx, who, 'payments', key.publicId)).toMatchObject({ ok: false, error: { code } });
+    expect((await authenticateKey(ctx.db, plaintext))?.keyId).toBe(key.id);
   });
 
   it('holds for another process on the same database file', async () => {
@@ -176,12 +176,12 @@ describe('revokeKey', () => {
     const second = openDb(file);
     try {
       const local = { db: first, now: ctx.now, jobs: new JobQueue(first, ctx.now, createLogger('error', () => {})) };
-      createProjects(local, owner, 'payments', null);
-      const project = findLiveProject(first, 'payments')!;
-      const { key, plaintext } = issueKey(first, ctx.now(), project, 'ci', 'UOWNER');
-      expect(authenticateKey(second, plaintext)?.keyId).toBe(key.id);
-      expect(revokeKey(local, owner, 'payments', key.publicId).ok).toBe(true);
-      expect(authenticateKey(second, plaintext)).toBeNull();
+      await createProjects(local, owner, 'payments', null);
+      const project = (await findLiveProject(first, 'payments'))!;
+      const { key, plaintext } = await issueKey(first, ctx.now(), project, 'ci', 'UOWNER');
+      expect((await authenticateKey(second, plaintext))?.keyId).toBe(key.id);
+      expect((await revokeKey(local, owner, 'payments', key.publicId)).ok).toBe(true);
+      expect(await authenticateKey(second, plaintext)).toBeNull();
     } finally {
       await second.close();
       await first.close();
@@ -189,11 +189,11 @@ describe('revokeKey', () => {
     }
   });
 
-  it('lists revoked keys too, newest first', () => {
-    const a = issueKey(ctx.db, ctx.now(), payments, 'a', 'UOWNER').key;
-    const b = issueKey(ctx.db, ctx.now(), payments, 'b', 'UOWNER').key;
-    revokeKey(ctx, owner, 'payments', a.publicId);
-    const listed = listKeys(ctx, reader, 'payments');
+  it('lists revoked keys too, newest first', async () => {
+    const a = (await issueKey(ctx.db, ctx.now(), payments, 'a', 'UOWNER')).key;
+    const b = (await issueKey(ctx.db, ctx.now(), payments, 'b', 'UOWNER')).key;
+    await revokeKey(ctx, owner, 'payments', a.publicId);
+    const listed = await listKeys(ctx, reader, 'payments');
     expect(listed.ok && listed.value.keys.map((k) => [k.name, k.revokedAt !== null])).toEqual([
       ['b', false],
       ['a', true],
@@ -215,94 +215,94 @@ describe('authenticateKey', () => {
     'jj_0123456789abcdef0123456789abcdeg',
     'JJ_0123456789abcdef0123456789abcdef',
     'sk_0123456789abcdef0123456789abcdef',
-  ])('refuses the malformed %j', (presented) => {
-    expect(authenticateKey(ctx.db, presented)).toBeNull();
+  ])('refuses the malformed %j', async (presented) => {
+    expect(await authenticateKey(ctx.db, presented)).toBeNull();
   });
 
-  it('refuses a real key with whitespace or a changed case around it', () => {
-    const { plaintext } = issueKey(ctx.db, ctx.now(), payments, 'ci', 'UOWNER');
-    expect(authenticateKey(ctx.db, plaintext)).not.toBeNull();
+  it('refuses a real key with whitespace or a changed case around it', async () => {
+    const { plaintext } = await issueKey(ctx.db, ctx.now(), payments, 'ci', 'UOWNER');
+    expect(await authenticateKey(ctx.db, plaintext)).not.toBeNull();
     for (const variant of [`${plaintext}\n`, ` ${plaintext}`, plaintext.toUpperCase(), `jj_${plaintext.slice(3).toUpperCase()}`]) {
-      expect(authenticateKey(ctx.db, variant)).toBeNull();
+      expect(await authenticateKey(ctx.db, variant)).toBeNull();
     }
   });
 
-  it('refuses a well-formed key nobody issued', () => {
-    expect(authenticateKey(ctx.db, mintKey())).toBeNull();
+  it('refuses a well-formed key nobody issued', async () => {
+    expect(await authenticateKey(ctx.db, mintKey())).toBeNull();
   });
 
-  it('refuses the keys of a deleted project, also after its name is reused', () => {
-    const { plaintext } = issueKey(ctx.db, ctx.now(), payments, 'ci', 'UOWNER');
-    expect(authenticateKey(ctx.db, plaintext)?.projectId).toBe(payments.id);
-    expect(deleteProject(ctx, owner, 'payments', 'payments').ok).toBe(true);
-    expect(authenticateKey(ctx.db, plaintext)).toBeNull();
+  it('refuses the keys of a deleted project, also after its name is reused', async () => {
+    const { plaintext } = await issueKey(ctx.db, ctx.now(), payments, 'ci', 'UOWNER');
+    expect((await authenticateKey(ctx.db, plaintext))?.projectId).toBe(payments.id);
+    expect((await deleteProject(ctx, owner, 'payments', 'payments')).ok).toBe(true);
+    expect(await authenticateKey(ctx.db, plaintext)).toBeNull();
 
-    createProjects(ctx, owner, 'payments', null);
-    const reborn = findLiveProject(ctx.db, 'payments')!;
+    await createProjects(ctx, owner, 'payments', null);
+    const reborn = (await findLiveProject(ctx.db, 'payments'))!;
     expect(reborn.id).not.toBe(payments.id);
-    expect(authenticateKey(ctx.db, plaintext)).toBeNull();
-    const fresh = issueKey(ctx.db, ctx.now(), reborn, 'ci', 'UOWNER');
-    expect(authenticateKey(ctx.db, fresh.plaintext)?.projectId).toBe(reborn.id);
+    expect(await authenticateKey(ctx.db, plaintext)).toBeNull();
+    const fresh = await issueKey(ctx.db, ctx.now(), reborn, 'ci', 'UOWNER');
+    expect((await authenticateKey(ctx.db, fresh.plaintext))?.projectId).toBe(reborn.id);
   });
 });
 
 describe('UsageRecorder', () => {
   /** Counts writes of last_used_at, so "one write per flush" is measured, not assumed. */
   const countWrites = () => {
-    ctx.db.sqlite.exec(`
+    sqliteOf(ctx.db).exec(`
       CREATE TEMP TABLE usage_writes (key_id INTEGER, at INTEGER);
       CREATE TEMP TRIGGER count_usage_writes AFTER UPDATE OF last_used_at ON main.api_keys
       BEGIN INSERT INTO usage_writes VALUES (NEW.id, NEW.last_used_at); END;
     `);
-    return () => ctx.db.sqlite.prepare('SELECT key_id, at FROM usage_writes ORDER BY rowid').all();
+    return async () => await ctx.db.raw('SELECT key_id, at FROM usage_writes ORDER BY rowid');
   };
 
-  it('keeps uses in memory and writes the latest once per flush', () => {
-    const { key } = issueKey(ctx.db, ctx.now(), payments, 'ci', 'UOWNER');
-    const other = issueKey(ctx.db, ctx.now(), payments, 'other', 'UOWNER').key;
+  it('keeps uses in memory and writes the latest once per flush', async () => {
+    const { key } = await issueKey(ctx.db, ctx.now(), payments, 'ci', 'UOWNER');
+    const other = (await issueKey(ctx.db, ctx.now(), payments, 'other', 'UOWNER')).key;
     const writes = countWrites();
     const usage = new UsageRecorder(ctx.db);
     const start = ctx.now();
     for (let i = 1; i <= 50; i++) usage.record(key.id, start + i * 1000);
     usage.record(other.id, start + 7);
-    expect(lastUsed(key.id)).toBeNull();
-    expect(writes()).toEqual([]);
+    expect(await lastUsed(key.id)).toBeNull();
+    expect(await writes()).toEqual([]);
 
-    usage.flush();
-    expect(lastUsed(key.id)).toBe(start + 50_000);
-    expect(lastUsed(other.id)).toBe(start + 7);
-    expect(writes()).toEqual([
+    await usage.flush();
+    expect(await lastUsed(key.id)).toBe(start + 50_000);
+    expect(await lastUsed(other.id)).toBe(start + 7);
+    expect(await writes()).toEqual([
       { key_id: key.id, at: start + 50_000 },
       { key_id: other.id, at: start + 7 },
     ]);
 
-    usage.flush();
-    expect(writes()).toHaveLength(2);
+    await usage.flush();
+    expect(await writes()).toHaveLength(2);
   });
 
-  it('never moves last use backwards, e.g. when another process wrote a later one', () => {
-    const { key } = issueKey(ctx.db, ctx.now(), payments, 'ci', 'UOWNER');
+  it('never moves last use backwards, e.g. when another process wrote a later one', async () => {
+    const { key } = await issueKey(ctx.db, ctx.now(), payments, 'ci', 'UOWNER');
     const start = ctx.now();
     const thisProcess = new UsageRecorder(ctx.db);
     const otherProcess = new UsageRecorder(ctx.db);
     otherProcess.record(key.id, start + 60_000);
-    otherProcess.flush();
+    await otherProcess.flush();
     thisProcess.record(key.id, start + 10_000);
-    thisProcess.flush();
-    expect(lastUsed(key.id)).toBe(start + 60_000);
+    await thisProcess.flush();
+    expect(await lastUsed(key.id)).toBe(start + 60_000);
     thisProcess.record(key.id, start + 90_000);
-    thisProcess.flush();
-    expect(lastUsed(key.id)).toBe(start + 90_000);
+    await thisProcess.flush();
+    expect(await lastUsed(key.id)).toBe(start + 90_000);
   });
 
-  it('is not shown in key metadata until flushed', () => {
-    const { key } = issueKey(ctx.db, ctx.now(), payments, 'ci', 'UOWNER');
+  it('is not shown in key metadata until flushed', async () => {
+    const { key } = await issueKey(ctx.db, ctx.now(), payments, 'ci', 'UOWNER');
     const usage = new UsageRecorder(ctx.db);
     usage.record(key.id, ctx.now() + 5);
-    const before = listKeys(ctx, owner, 'payments');
+    const before = await listKeys(ctx, owner, 'payments');
     expect(before.ok && before.value.keys.find((k) => k.id === key.id)?.lastUsedAt).toBeNull();
-    usage.flush();
-    const after = listKeys(ctx, owner, 'payments');
+    await usage.flush();
+    const after = await listKeys(ctx, owner, 'payments');
     expect(after.ok && after.value.keys.find((k) => k.id === key.id)?.lastUsedAt).toBe(ctx.now() + 5);
   });
 });

@@ -10,7 +10,7 @@ export interface Leak {
 }
 
 /** Every cell that holds `plaintext` (as text, its hex body, base64 or hex of its bytes). */
-export function findPlaintext(db: Db, plaintext: string): Leak[] {
+export async function findPlaintext(db: Db, plaintext: string): Promise<Leak[]> {
   const needles = [
     plaintext,
     plaintext.slice(3), // the 32 hex without the jj_ prefix
@@ -18,12 +18,10 @@ export function findPlaintext(db: Db, plaintext: string): Leak[] {
     Buffer.from(plaintext).toString('base64url'),
     Buffer.from(plaintext).toString('hex'),
   ];
-  const tables = db.sqlite
-    .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")
-    .all() as { name: string }[];
+  const tables = await db.raw("SELECT name FROM sqlite_master WHERE type = 'table'") as { name: string }[];
   const leaks: Leak[] = [];
   for (const { name } of tables) {
-    const rows = db.sqlite.prepare(`SELECT * FROM "${name}"`).all() as Record<string, unknown>[];
+    const rows = await db.raw(`SELECT * FROM "${name}"`) as Record<string, unknown>[];
     for (const row of rows) {
       for (const [column, value] of Object.entries(row)) {
         let text: string | null = null;
@@ -37,6 +35,6 @@ export function findPlaintext(db: Db, plaintext: string): Leak[] {
 }
 
 /** How many tables the scan covers, so a test can show it looked at more than nothing. */
-export function tableCount(db: Db): number {
-  return (db.sqlite.prepare("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table'").get() as { n: number }).n;
+export async function tableCount(db: Db): Promise<number> {
+  return ((await db.raw("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table'"))[0] as { n: number }).n;
 }

@@ -24,93 +24,93 @@ afterEach(async () => {
   await ctx.db.close();
 });
 
-const count = (table: 'projects' | 'memberships' | 'audit_events') =>
-  (ctx.db.sqlite.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
+const count = async (table: 'projects' | 'memberships' | 'audit_events') =>
+  ((await ctx.db.raw(`SELECT count(*) AS n FROM ${table}`))[0] as { n: number }).n;
 
 describe('projects', () => {
-  it('makes the creator Owner and records the event', () => {
-    const result = createProjects(ctx, alice, 'payments', null);
+  it('makes the creator Owner and records the event', async () => {
+    const result = await createProjects(ctx, alice, 'payments', null);
     expect(result.ok).toBe(true);
-    const info = projectInfo(ctx, alice, 'payments');
+    const info = await projectInfo(ctx, alice, 'payments');
     expect(info.ok && info.value.owners).toEqual(['UALICE']);
-    const events = latestEvents(ctx, info.ok ? info.value.project.id : 0, 10);
+    const events = await latestEvents(ctx, info.ok ? info.value.project.id : 0, 10);
     expect(events.map((e) => e.action)).toEqual(['key.created', 'project.created']);
     expect(events.every((e) => e.actor === 'UALICE')).toBe(true);
   });
 
-  it('creates one project per environment in one transaction', () => {
-    const result = createProjects(ctx, alice, 'shop', ['dev', 'staging', 'prod']);
+  it('creates one project per environment in one transaction', async () => {
+    const result = await createProjects(ctx, alice, 'shop', ['dev', 'staging', 'prod']);
     expect(result.ok && result.value.map((p) => p.project.name)).toEqual(['shop-dev', 'shop-staging', 'shop-prod']);
     expect(result.ok && result.value.map((p) => p.project.environment)).toEqual(['dev', 'staging', 'prod']);
   });
 
-  it('creates none of the environments when one name is taken', () => {
-    createProjects(ctx, bob, 'shop-staging', null);
-    const before = [count('projects'), count('memberships'), count('audit_events')];
-    const result = createProjects(ctx, alice, 'shop', ['dev', 'staging', 'prod']);
+  it('creates none of the environments when one name is taken', async () => {
+    await createProjects(ctx, bob, 'shop-staging', null);
+    const before = await Promise.all([count('projects'), count('memberships'), count('audit_events')]);
+    const result = await createProjects(ctx, alice, 'shop', ['dev', 'staging', 'prod']);
     expect(result).toMatchObject({ ok: false, error: { code: 'conflict' } });
     expect(!result.ok && result.error.message).toContain('`shop-staging`');
-    expect([count('projects'), count('memberships'), count('audit_events')]).toEqual(before);
+    expect(await Promise.all([count('projects'), count('memberships'), count('audit_events')])).toEqual(before);
   });
 
-  it.each(['A', 'Payments', '-lead', 'a', 'has space', 'x'.repeat(64), 'emoji✨'])('refuses the name %j', (name) => {
-    const result = createProjects(ctx, alice, name, null);
+  it.each(['A', 'Payments', '-lead', 'a', 'has space', 'x'.repeat(64), 'emoji✨'])('refuses the name %j', async (name) => {
+    const result = await createProjects(ctx, alice, name, null);
     expect(result).toMatchObject({ ok: false, error: { code: 'bad_input' } });
-    expect(count('projects')).toBe(0);
+    expect(await count('projects')).toBe(0);
   });
 
-  it('refuses a duplicate name and changes nothing', () => {
-    createProjects(ctx, alice, 'payments', null);
-    const result = createProjects(ctx, bob, 'payments', null);
+  it('refuses a duplicate name and changes nothing', async () => {
+    await createProjects(ctx, alice, 'payments', null);
+    const result = await createProjects(ctx, bob, 'payments', null);
     expect(result).toMatchObject({ ok: false, error: { code: 'conflict' } });
-    expect(count('projects')).toBe(1);
-    expect(count('memberships')).toBe(1);
+    expect(await count('projects')).toBe(1);
+    expect(await count('memberships')).toBe(1);
   });
 
-  it('lists only projects you belong to; workspace admins see all', () => {
-    createProjects(ctx, alice, 'payments', null);
-    createProjects(ctx, bob, 'search', null);
-    expect(listProjects(ctx, alice).map((p) => p.project.name)).toEqual(['payments']);
-    expect(listProjects(ctx, bob).map((p) => p.project.name)).toEqual(['search']);
-    expect(listProjects(ctx, admin).map((p) => [p.project.name, p.role])).toEqual([
+  it('lists only projects you belong to; workspace admins see all', async () => {
+    await createProjects(ctx, alice, 'payments', null);
+    await createProjects(ctx, bob, 'search', null);
+    expect((await listProjects(ctx, alice)).map((p) => p.project.name)).toEqual(['payments']);
+    expect((await listProjects(ctx, bob)).map((p) => p.project.name)).toEqual(['search']);
+    expect((await listProjects(ctx, admin)).map((p) => [p.project.name, p.role])).toEqual([
       ['payments', null],
       ['search', null],
     ]);
   });
 
-  it('tells a non-member only that they have no access', () => {
-    createProjects(ctx, alice, 'payments', null);
-    const existing = projectInfo(ctx, bob, 'payments');
-    const missing = projectInfo(ctx, bob, 'nothing-here');
+  it('tells a non-member only that they have no access', async () => {
+    await createProjects(ctx, alice, 'payments', null);
+    const existing = await projectInfo(ctx, bob, 'payments');
+    const missing = await projectInfo(ctx, bob, 'nothing-here');
     expect(existing).toMatchObject({ ok: false, error: { code: 'no_access' } });
     expect(!existing.ok && !missing.ok && existing.error.message.replace('payments', 'X')).toBe(
       !missing.ok && missing.error.message.replace('nothing-here', 'X'),
     );
   });
 
-  it('lets only the Owner delete, softly, and frees the name', () => {
-    createProjects(ctx, alice, 'payments', null);
-    addMember(ctx, alice, 'payments', 'UBOB', 'admin');
-    expect(checkCanDelete(ctx, bob, 'payments')).toMatchObject({ ok: false, error: { code: 'forbidden' } });
-    expect(deleteProject(ctx, bob, 'payments', 'payments')).toMatchObject({ ok: false, error: { code: 'forbidden' } });
-    expect(deleteProject(ctx, alice, 'payments', 'paymnets')).toMatchObject({ ok: false, error: { code: 'bad_input' } });
-    expect(listProjects(ctx, alice)).toHaveLength(1);
+  it('lets only the Owner delete, softly, and frees the name', async () => {
+    await createProjects(ctx, alice, 'payments', null);
+    await addMember(ctx, alice, 'payments', 'UBOB', 'admin');
+    expect(await checkCanDelete(ctx, bob, 'payments')).toMatchObject({ ok: false, error: { code: 'forbidden' } });
+    expect(await deleteProject(ctx, bob, 'payments', 'payments')).toMatchObject({ ok: false, error: { code: 'forbidden' } });
+    expect(await deleteProject(ctx, alice, 'payments', 'paymnets')).toMatchObject({ ok: false, error: { code: 'bad_input' } });
+    expect(await listProjects(ctx, alice)).toHaveLength(1);
 
-    expect(deleteProject(ctx, alice, 'payments', 'payments').ok).toBe(true);
-    expect(listProjects(ctx, alice)).toHaveLength(0);
-    expect(count('projects')).toBe(1);
-    const events = ctx.db.sqlite.prepare('SELECT action FROM audit_events ORDER BY id').all() as { action: string }[];
+    expect((await deleteProject(ctx, alice, 'payments', 'payments')).ok).toBe(true);
+    expect(await listProjects(ctx, alice)).toHaveLength(0);
+    expect(await count('projects')).toBe(1);
+    const events = await ctx.db.raw('SELECT action FROM audit_events ORDER BY id') as { action: string }[];
     expect(events.map((e) => e.action)).toContain('project.deleted');
-    expect(createProjects(ctx, bob, 'payments', null).ok).toBe(true);
+    expect((await createProjects(ctx, bob, 'payments', null)).ok).toBe(true);
   });
 
-  it('sets the approvals channel and timeout for Members and above, not Read-only', () => {
-    createProjects(ctx, alice, 'payments', null);
-    addMember(ctx, alice, 'payments', 'UBOB', 'read_only');
-    expect(setApprovalsChannel(ctx, bob, 'payments', 'C123')).toMatchObject({ ok: false, error: { code: 'forbidden' } });
-    expect(setApprovalsChannel(ctx, alice, 'payments', 'C123')).toMatchObject({ ok: true, value: { approvalsChannel: 'C123' } });
-    expect(setApprovalTimeout(ctx, alice, 'payments', 7200)).toMatchObject({ ok: true, value: { approvalTimeoutSeconds: 7200 } });
-    expect(setApprovalTimeout(ctx, alice, 'payments', 5)).toMatchObject({ ok: false, error: { code: 'bad_input' } });
-    expect(findBrokenLink(ctx.db)).toBeNull();
+  it('sets the approvals channel and timeout for Members and above, not Read-only', async () => {
+    await createProjects(ctx, alice, 'payments', null);
+    await addMember(ctx, alice, 'payments', 'UBOB', 'read_only');
+    expect(await setApprovalsChannel(ctx, bob, 'payments', 'C123')).toMatchObject({ ok: false, error: { code: 'forbidden' } });
+    expect(await setApprovalsChannel(ctx, alice, 'payments', 'C123')).toMatchObject({ ok: true, value: { approvalsChannel: 'C123' } });
+    expect(await setApprovalTimeout(ctx, alice, 'payments', 7200)).toMatchObject({ ok: true, value: { approvalTimeoutSeconds: 7200 } });
+    expect(await setApprovalTimeout(ctx, alice, 'payments', 5)).toMatchObject({ ok: false, error: { code: 'bad_input' } });
+    expect(await findBrokenLink(ctx.db)).toBeNull();
   });
 });

@@ -28,51 +28,51 @@ let ctx: Awaited<ReturnType<typeof testContext>>;
 /** The key every project starts with, and its plaintext (from its one-time reveal). */
 let first: { key: ApiKey; plaintext: string };
 
-function reveal(ticket: DeliveryTicket, userId = owner.userId): string {
-  const begun = beginReveal(ctx, ticket, user(userId));
+async function reveal(ticket: DeliveryTicket, userId = owner.userId): Promise<string> {
+  const begun = await beginReveal(ctx, ticket, user(userId));
   if (!begun.ok) throw new Error(begun.error.message);
-  finishReveal(ctx, ticket.deliveryId);
+  await finishReveal(ctx, ticket.deliveryId);
   return begun.value.plaintext;
 }
 
 beforeEach(async () => {
   ctx = await testContext();
-  const created = createProjects(ctx, owner, 'payments', null);
+  const created = await createProjects(ctx, owner, 'payments', null);
   if (!created.ok) throw new Error(created.error.message);
-  addMember(ctx, owner, 'payments', admin.userId, 'admin');
-  addMember(ctx, owner, 'payments', member.userId, 'member');
-  addMember(ctx, owner, 'payments', reader.userId, 'read_only');
+  await addMember(ctx, owner, 'payments', admin.userId, 'admin');
+  await addMember(ctx, owner, 'payments', member.userId, 'member');
+  await addMember(ctx, owner, 'payments', reader.userId, 'read_only');
   const { key, ticket } = created.value[0]!;
-  first = { key, plaintext: reveal(ticket) };
+  first = { key, plaintext: await reveal(ticket) };
 });
 afterEach(async () => {
   await ctx.db.close();
 });
 
-const count = (table: string) => (ctx.db.sqlite.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
-const snapshot = () => ['rotations', 'rotation_targets', 'api_keys', 'key_deliveries', 'jobs', 'audit_events'].map(count);
-const jobsOf = (kind: string) =>
-  ctx.db.sqlite.prepare('SELECT payload, run_at, status FROM jobs WHERE kind = ? ORDER BY id').all(kind) as {
+const count = async (table: string) => ((await ctx.db.raw(`SELECT count(*) AS n FROM ${table}`))[0] as { n: number }).n;
+const snapshot = async () => await Promise.all(['rotations', 'rotation_targets', 'api_keys', 'key_deliveries', 'jobs', 'audit_events'].map(count));
+const jobsOf = async (kind: string) =>
+  await ctx.db.raw('SELECT payload, run_at, status FROM jobs WHERE kind = ? ORDER BY id', [kind]) as {
     payload: string;
     run_at: number;
     status: string;
   }[];
-const ciphertext = (ticket: DeliveryTicket) =>
-  (ctx.db.sqlite.prepare('SELECT ciphertext FROM key_deliveries WHERE id = ?').get(ticket.deliveryId) as { ciphertext: Buffer | null })
+const ciphertext = async (ticket: DeliveryTicket) =>
+  ((await ctx.db.raw('SELECT ciphertext FROM key_deliveries WHERE id = ?', [ticket.deliveryId]))[0] as { ciphertext: Buffer | null })
     .ciphertext;
-const works = (plaintext: string) => authenticateKey(ctx.db, plaintext) !== null;
+const works = async (plaintext: string) => await authenticateKey(ctx.db, plaintext) !== null;
 
-function rotate(actor: Actor = owner, keyId: string | null = null, overlap = HOUR, revokeNow = false): StartedRotation {
-  const result = startRotation(ctx, actor, 'payments', keyId, overlap, revokeNow);
+async function rotate(actor: Actor = owner, keyId: string | null = null, overlap = HOUR, revokeNow = false): Promise<StartedRotation> {
+  const result = await startRotation(ctx, actor, 'payments', keyId, overlap, revokeNow);
   if (!result.ok) throw new Error(result.error.message);
   return result.value;
 }
 
 /** Pretends an SDK used the key `agoMs` ago, through the real usage recorder. */
-function usedAgo(key: ApiKey, agoMs: number): void {
+async function usedAgo(key: ApiKey, agoMs: number): Promise<void> {
   const usage = new UsageRecorder(ctx.db);
   usage.record(key.id, ctx.now() - agoMs);
-  usage.flush();
+  await usage.flush();
 }
 
 describe('startRotation', () => {
@@ -80,8 +80,8 @@ describe('startRotation', () => {
     ['owner', owner],
     ['admin', admin],
     ['workspace admin', rescuer],
-  ])('lets the %s rotate', (_label, who) => {
-    const started = startRotation(ctx, who, 'payments', null, HOUR, false);
+  ])('lets the %s rotate', async (_label, who) => {
+    const started = await startRotation(ctx, who, 'payments', null, HOUR, false);
     expect(started.ok).toBe(true);
     expect(started.ok && started.value.rotation.requestedBy).toBe(who.userId);
   });
@@ -90,15 +90,15 @@ describe('startRotation', () => {
     ['member', member, 'forbidden'],
     ['read-only', reader, 'forbidden'],
     ['outsider', outsider, 'no_access'],
-  ])('refuses the %s and changes nothing', (_label, who, code) => {
-    const before = snapshot();
-    expect(startRotation(ctx, who, 'payments', null, HOUR, false)).toMatchObject({ ok: false, error: { code } });
-    expect(snapshot()).toEqual(before);
+  ])('refuses the %s and changes nothing', async (_label, who, code) => {
+    const before = await snapshot();
+    expect(await startRotation(ctx, who, 'payments', null, HOUR, false)).toMatchObject({ ok: false, error: { code } });
+    expect(await snapshot()).toEqual(before);
   });
 
-  it('picks the only active key and keeps both valid during the overlap', () => {
+  it('picks the only active key and keeps both valid during the overlap', async () => {
     const at = ctx.now();
-    const started = rotate(admin, null, 2 * HOUR);
+    const started = await rotate(admin, null, 2 * HOUR);
     expect(started.rotation).toMatchObject({
       oldKeyId: first.key.id,
       newKeyId: started.key.id,
@@ -111,76 +111,76 @@ describe('startRotation', () => {
     expect(started.key.id).not.toBe(first.key.id);
     expect(started.key.name).toBe(first.key.name);
     expect(started.plaintext).not.toBe(first.plaintext);
-    expect(authenticateKey(ctx.db, first.plaintext)?.keyId).toBe(first.key.id);
-    expect(authenticateKey(ctx.db, started.plaintext)?.keyId).toBe(started.key.id);
-    expect(activeKeys(ctx.db, first.key.projectId).map((k) => k.id)).toEqual([first.key.id, started.key.id]);
+    expect((await authenticateKey(ctx.db, first.plaintext))?.keyId).toBe(first.key.id);
+    expect((await authenticateKey(ctx.db, started.plaintext))?.keyId).toBe(started.key.id);
+    expect((await activeKeys(ctx.db, first.key.projectId)).map((k) => k.id)).toEqual([first.key.id, started.key.id]);
   });
 
-  it('asks which key when there are several, and rotates the one named', () => {
-    const second = issueKey(ctx.db, ctx.now(), findLiveProject(ctx.db, 'payments')!, 'ci', 'UOWNER').key;
-    const before = snapshot();
-    const vague = startRotation(ctx, owner, 'payments', null, HOUR, false);
+  it('asks which key when there are several, and rotates the one named', async () => {
+    const second = (await issueKey(ctx.db, ctx.now(), (await findLiveProject(ctx.db, 'payments'))!, 'ci', 'UOWNER')).key;
+    const before = await snapshot();
+    const vague = await startRotation(ctx, owner, 'payments', null, HOUR, false);
     expect(vague).toMatchObject({ ok: false, error: { code: 'bad_input' } });
     expect(!vague.ok && vague.error.message).toContain(`${first.key.publicId}, ${second.publicId}`);
-    expect(snapshot()).toEqual(before);
-    expect(rotate(owner, second.publicId).rotation.oldKeyId).toBe(second.id);
+    expect(await snapshot()).toEqual(before);
+    expect((await rotate(owner, second.publicId)).rotation.oldKeyId).toBe(second.id);
   });
 
-  it.each(['key_00000000', 'garbage', 'KEY_0000'])('says not_found for the key id %j', (id) => {
-    const before = snapshot();
-    expect(startRotation(ctx, owner, 'payments', id, HOUR, false)).toMatchObject({ ok: false, error: { code: 'not_found' } });
-    expect(snapshot()).toEqual(before);
+  it.each(['key_00000000', 'garbage', 'KEY_0000'])('says not_found for the key id %j', async (id) => {
+    const before = await snapshot();
+    expect(await startRotation(ctx, owner, 'payments', id, HOUR, false)).toMatchObject({ ok: false, error: { code: 'not_found' } });
+    expect(await snapshot()).toEqual(before);
   });
 
-  it('says not_found for a revoked key, and when no key is left', () => {
-    revokeKey(ctx, owner, 'payments', first.key.publicId);
-    expect(startRotation(ctx, owner, 'payments', first.key.publicId, HOUR, false)).toMatchObject({
+  it('says not_found for a revoked key, and when no key is left', async () => {
+    await revokeKey(ctx, owner, 'payments', first.key.publicId);
+    expect(await startRotation(ctx, owner, 'payments', first.key.publicId, HOUR, false)).toMatchObject({
       ok: false,
       error: { code: 'not_found' },
     });
-    expect(startRotation(ctx, owner, 'payments', null, HOUR, false)).toMatchObject({ ok: false, error: { code: 'not_found' } });
-    expect(count('rotations')).toBe(0);
+    expect(await startRotation(ctx, owner, 'payments', null, HOUR, false)).toMatchObject({ ok: false, error: { code: 'not_found' } });
+    expect(await count('rotations')).toBe(0);
   });
 
-  it('refuses a second rotation while one is open, naming the first, and changes nothing', () => {
-    rotate(owner);
-    const before = snapshot();
-    const second = startRotation(ctx, admin, 'payments', null, HOUR, false);
+  it('refuses a second rotation while one is open, naming the first, and changes nothing', async () => {
+    await rotate(owner);
+    const before = await snapshot();
+    const second = await startRotation(ctx, admin, 'payments', null, HOUR, false);
     expect(second).toMatchObject({ ok: false, error: { code: 'conflict' } });
     expect(!second.ok && second.error.message).toContain(first.key.publicId);
     expect(!second.ok && second.error.message).toContain('<@UOWNER>');
-    expect(snapshot()).toEqual(before);
+    expect(await snapshot()).toEqual(before);
   });
 
-  it('with --revoke-now revokes the old key at once and schedules no reminder', () => {
+  it('with --revoke-now revokes the old key at once and schedules no reminder', async () => {
     const at = ctx.now();
-    const started = rotate(owner, null, HOUR, true);
-    expect(works(first.plaintext)).toBe(false);
-    expect(works(started.plaintext)).toBe(true);
+    const started = await rotate(owner, null, HOUR, true);
+    expect(await works(first.plaintext)).toBe(false);
+    expect(await works(started.plaintext)).toBe(true);
     expect(started.rotation).toMatchObject({ state: 'revoked', remindAt: null, finishedAt: at, finishedBy: 'UOWNER' });
-    expect(jobsOf(REMINDER_JOB)).toEqual([]);
-    expect(jobsOf(REVEAL_EXPIRY_JOB).map((j) => j.payload)).toContain(JSON.stringify({ delivery: started.ticket.deliveryId }));
+    expect(await jobsOf(REMINDER_JOB)).toEqual([]);
+    expect((await jobsOf(REVEAL_EXPIRY_JOB)).map((j) => j.payload)).toContain(JSON.stringify({ delivery: started.ticket.deliveryId }));
     // The leak response closes the rotation, so the next one is not blocked.
-    expect(startRotation(ctx, owner, 'payments', null, HOUR, false).ok).toBe(true);
+    expect((await startRotation(ctx, owner, 'payments', null, HOUR, false)).ok).toBe(true);
   });
 
-  it('schedules the reminder at now + overlap', () => {
+  it('schedules the reminder at now + overlap', async () => {
     const at = ctx.now();
-    const started = rotate(owner, null, 24 * HOUR);
-    expect(jobsOf(REMINDER_JOB)).toEqual([
+    const started = await rotate(owner, null, 24 * HOUR);
+    expect(await jobsOf(REMINDER_JOB)).toEqual([
       { payload: JSON.stringify({ rotation: started.rotation.id, remindAt: at + DAY_MS }), run_at: at + DAY_MS, status: 'pending' },
     ]);
   });
 
   it('allows an overlap of 0: the reminder is due at once', async () => {
-    const started = rotate(owner, null, 0);
+    const started = await rotate(owner, null, 0);
     expect(started.rotation.remindAt).toBe(ctx.now());
     const seen: unknown[] = [];
     ctx.queue.register(REMINDER_JOB, async (job) => void seen.push(job.payload));
     ctx.queue.register(REVEAL_EXPIRY_JOB, async () => {});
     expect(await ctx.queue.runDue()).toBe(1);
     expect(seen).toEqual([{ rotation: started.rotation.id, remindAt: ctx.now() }]);
-    expect(reminderDue(ctx.db, started.rotation.id, ctx.now())?.id).toBe(started.rotation.id);
+    expect((await reminderDue(ctx.db, started.rotation.id, ctx.now()))?.id).toBe(started.rotation.id);
   });
 });
 
@@ -189,104 +189,104 @@ describe('revokeOldKey', () => {
     ['member', member, 'forbidden'],
     ['read-only', reader, 'forbidden'],
     ['outsider', outsider, 'no_access'],
-  ])('refuses the %s and the old key keeps working', (_label, who, code) => {
-    const { rotation } = rotate();
-    const before = snapshot();
-    expect(revokeOldKey(ctx, who, rotation.id, true)).toMatchObject({ ok: false, error: { code } });
-    expect(snapshot()).toEqual(before);
-    expect(works(first.plaintext)).toBe(true);
-    expect(findRotation(ctx.db, rotation.id)?.state).toBe('overlap');
+  ])('refuses the %s and the old key keeps working', async (_label, who, code) => {
+    const { rotation } = await rotate();
+    const before = await snapshot();
+    expect(await revokeOldKey(ctx, who, rotation.id, true)).toMatchObject({ ok: false, error: { code } });
+    expect(await snapshot()).toEqual(before);
+    expect(await works(first.plaintext)).toBe(true);
+    expect((await findRotation(ctx.db, rotation.id))?.state).toBe('overlap');
   });
 
-  it('revokes a key that was never used without asking', () => {
-    const { rotation, plaintext } = rotate();
+  it('revokes a key that was never used without asking', async () => {
+    const { rotation, plaintext } = await rotate();
     ctx.advance(HOUR * 1000);
-    const result = revokeOldKey(ctx, admin, rotation.id, false);
+    const result = await revokeOldKey(ctx, admin, rotation.id, false);
     expect(result).toMatchObject({ ok: true, value: { done: true, rotation: { state: 'revoked', finishedBy: 'UADMIN', finishedAt: ctx.now() } } });
-    expect(works(first.plaintext)).toBe(false);
-    expect(works(plaintext)).toBe(true);
-    expect(revokeOldKey(ctx, admin, rotation.id, true)).toMatchObject({ ok: false, error: { code: 'already_done' } });
+    expect(await works(first.plaintext)).toBe(false);
+    expect(await works(plaintext)).toBe(true);
+    expect(await revokeOldKey(ctx, admin, rotation.id, true)).toMatchObject({ ok: false, error: { code: 'already_done' } });
   });
 
-  it('revokes a key last used more than 15 minutes ago without asking', () => {
-    const { rotation } = rotate();
+  it('revokes a key last used more than 15 minutes ago without asking', async () => {
+    const { rotation } = await rotate();
     ctx.advance(HOUR * 1000);
-    usedAgo(first.key, 15 * MINUTE_MS + 1);
-    expect(revokeOldKey(ctx, admin, rotation.id, false)).toMatchObject({ ok: true, value: { done: true } });
-    expect(works(first.plaintext)).toBe(false);
+    await usedAgo(first.key, 15 * MINUTE_MS + 1);
+    expect(await revokeOldKey(ctx, admin, rotation.id, false)).toMatchObject({ ok: true, value: { done: true } });
+    expect(await works(first.plaintext)).toBe(false);
   });
 
-  it('asks for confirmation when the old key was used in the last 15 minutes', () => {
-    const { rotation } = rotate();
+  it('asks for confirmation when the old key was used in the last 15 minutes', async () => {
+    const { rotation } = await rotate();
     ctx.advance(HOUR * 1000);
-    usedAgo(first.key, 15 * MINUTE_MS - 1);
-    const before = snapshot();
-    const asked = revokeOldKey(ctx, admin, rotation.id, false);
+    await usedAgo(first.key, 15 * MINUTE_MS - 1);
+    const before = await snapshot();
+    const asked = await revokeOldKey(ctx, admin, rotation.id, false);
     expect(asked).toEqual({ ok: true, value: { done: false, lastUsedAt: ctx.now() - 15 * MINUTE_MS + 1 } });
-    expect(snapshot()).toEqual(before);
-    expect(works(first.plaintext)).toBe(true);
+    expect(await snapshot()).toEqual(before);
+    expect(await works(first.plaintext)).toBe(true);
 
-    expect(revokeOldKey(ctx, admin, rotation.id, true)).toMatchObject({ ok: true, value: { done: true } });
-    expect(works(first.plaintext)).toBe(false);
+    expect(await revokeOldKey(ctx, admin, rotation.id, true)).toMatchObject({ ok: true, value: { done: true } });
+    expect(await works(first.plaintext)).toBe(false);
   });
 
-  it('lets a new rotation start once the old key is revoked', () => {
-    const { rotation, key } = rotate();
-    revokeOldKey(ctx, owner, rotation.id, false);
-    const next = rotate(admin);
+  it('lets a new rotation start once the old key is revoked', async () => {
+    const { rotation, key } = await rotate();
+    await revokeOldKey(ctx, owner, rotation.id, false);
+    const next = await rotate(admin);
     expect(next.rotation.oldKeyId).toBe(key.id);
   });
 });
 
 describe('reminder, snooze and keep both', () => {
-  it('snooze moves the reminder one day and only the new reminder is due', () => {
-    const { rotation } = rotate(owner, null, HOUR);
+  it('snooze moves the reminder one day and only the new reminder is due', async () => {
+    const { rotation } = await rotate(owner, null, HOUR);
     const stale = rotation.remindAt!;
     ctx.advance(HOUR * 1000);
-    expect(reminderDue(ctx.db, rotation.id, stale)?.id).toBe(rotation.id);
+    expect((await reminderDue(ctx.db, rotation.id, stale))?.id).toBe(rotation.id);
 
-    const snoozed = snoozeReminder(ctx, admin, rotation.id);
+    const snoozed = await snoozeReminder(ctx, admin, rotation.id);
     const fresh = ctx.now() + DAY_MS;
     expect(snoozed).toMatchObject({ ok: true, value: { remindAt: fresh, state: 'overlap' } });
-    expect(jobsOf(REMINDER_JOB).map((j) => [JSON.parse(j.payload), j.run_at])).toEqual([
+    expect((await jobsOf(REMINDER_JOB)).map((j) => [JSON.parse(j.payload), j.run_at])).toEqual([
       [{ rotation: rotation.id, remindAt: stale }, stale],
       [{ rotation: rotation.id, remindAt: fresh }, fresh],
     ]);
-    expect(reminderDue(ctx.db, rotation.id, stale)).toBeNull();
-    expect(reminderDue(ctx.db, rotation.id, fresh)?.id).toBe(rotation.id);
+    expect(await reminderDue(ctx.db, rotation.id, stale)).toBeNull();
+    expect((await reminderDue(ctx.db, rotation.id, fresh))?.id).toBe(rotation.id);
   });
 
-  it('sends a reminder once', () => {
-    const { rotation } = rotate(owner, null, HOUR);
+  it('sends a reminder once', async () => {
+    const { rotation } = await rotate(owner, null, HOUR);
     ctx.advance(HOUR * 1000);
-    recordReminderSent(ctx, rotation.id, { channel: 'D1', ts: '1.2' });
-    expect(reminderDue(ctx.db, rotation.id, rotation.remindAt!)).toBeNull();
-    expect(findRotation(ctx.db, rotation.id)?.reminder).toEqual({ channel: 'D1', ts: '1.2' });
+    await recordReminderSent(ctx, rotation.id, { channel: 'D1', ts: '1.2' });
+    expect(await reminderDue(ctx.db, rotation.id, rotation.remindAt!)).toBeNull();
+    expect((await findRotation(ctx.db, rotation.id))?.reminder).toEqual({ channel: 'D1', ts: '1.2' });
   });
 
   it.each([
     ['member', member, 'forbidden'],
     ['read-only', reader, 'forbidden'],
-  ])('refuses snooze and keep both to the %s', (_label, who, code) => {
-    const { rotation } = rotate();
-    const before = snapshot();
-    expect(snoozeReminder(ctx, who, rotation.id)).toMatchObject({ ok: false, error: { code } });
-    expect(keepBothKeys(ctx, who, rotation.id)).toMatchObject({ ok: false, error: { code } });
-    expect(snapshot()).toEqual(before);
+  ])('refuses snooze and keep both to the %s', async (_label, who, code) => {
+    const { rotation } = await rotate();
+    const before = await snapshot();
+    expect(await snoozeReminder(ctx, who, rotation.id)).toMatchObject({ ok: false, error: { code } });
+    expect(await keepBothKeys(ctx, who, rotation.id)).toMatchObject({ ok: false, error: { code } });
+    expect(await snapshot()).toEqual(before);
   });
 
-  it('keep both ends the rotation with both keys valid', () => {
-    const { rotation, plaintext, key } = rotate();
-    const kept = keepBothKeys(ctx, admin, rotation.id);
+  it('keep both ends the rotation with both keys valid', async () => {
+    const { rotation, plaintext, key } = await rotate();
+    const kept = await keepBothKeys(ctx, admin, rotation.id);
     expect(kept).toMatchObject({ ok: true, value: { state: 'kept', finishedBy: 'UADMIN' } });
-    expect(works(first.plaintext)).toBe(true);
-    expect(works(plaintext)).toBe(true);
-    expect(reminderDue(ctx.db, rotation.id, rotation.remindAt!)).toBeNull();
-    expect(revokeOldKey(ctx, admin, rotation.id, true)).toMatchObject({ ok: false, error: { code: 'already_done' } });
-    expect(snoozeReminder(ctx, admin, rotation.id)).toMatchObject({ ok: false, error: { code: 'already_done' } });
+    expect(await works(first.plaintext)).toBe(true);
+    expect(await works(plaintext)).toBe(true);
+    expect(await reminderDue(ctx.db, rotation.id, rotation.remindAt!)).toBeNull();
+    expect(await revokeOldKey(ctx, admin, rotation.id, true)).toMatchObject({ ok: false, error: { code: 'already_done' } });
+    expect(await snoozeReminder(ctx, admin, rotation.id)).toMatchObject({ ok: false, error: { code: 'already_done' } });
     // A new rotation is allowed; with two active keys it must name one.
-    expect(startRotation(ctx, owner, 'payments', null, HOUR, false)).toMatchObject({ ok: false, error: { code: 'bad_input' } });
-    expect(rotate(owner, key.publicId).rotation.oldKeyId).toBe(key.id);
+    expect(await startRotation(ctx, owner, 'payments', null, HOUR, false)).toMatchObject({ ok: false, error: { code: 'bad_input' } });
+    expect((await rotate(owner, key.publicId)).rotation.oldKeyId).toBe(key.id);
   });
 });
 
@@ -318,46 +318,42 @@ describe('GitHub targets and the kept ciphertext', () => {
   }
 
   /** A linked target as `github link` leaves it (the authority checks are tested in test/github/). */
-  function link(spec: TargetSpec = repoSpec): Target {
-    const projectId = (ctx.db.sqlite.prepare("SELECT id FROM projects WHERE name = 'payments'").get() as { id: number }).id;
-    const { lastInsertRowid } = ctx.db.sqlite
-      .prepare('INSERT INTO github_targets (project_id, kind, owner, repo, environment, visibility, secret_name, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
-      .run(projectId, spec.kind, spec.owner, spec.repo, spec.environment, spec.visibility, spec.secretName, owner.userId, ctx.now());
-    return targetsOf(ctx.db, projectId).find((t) => t.id === Number(lastInsertRowid))!;
+  async function link(spec: TargetSpec = repoSpec): Promise<Target> {
+    const projectId = ((await ctx.db.raw("SELECT id FROM projects WHERE name = 'payments'"))[0] as { id: number }).id;
+    const [{ id }] = (await ctx.db.raw('INSERT INTO github_targets (project_id, kind, owner, repo, environment, visibility, secret_name, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id', [projectId, spec.kind, spec.owner, spec.repo, spec.environment, spec.visibility, spec.secretName, owner.userId, ctx.now()])) as [{ id: number }];
+    return (await targetsOf(ctx.db, projectId)).find((t) => t.id === id)!;
   }
 
-  const outcomes = (rotationId: number) =>
-    rotationDetails(ctx.db, rotationId)!.targets.map((t) => ({ id: t.target.id, status: t.status, message: t.message }));
+  const outcomes = async (rotationId: number) =>
+    (await rotationDetails(ctx.db, rotationId))!.targets.map((t) => ({ id: t.target.id, status: t.status, message: t.message }));
 
   it('keeps the ciphertext while a target failed and wipes it once the target is written', async () => {
-    const target = link();
-    const started = rotate();
+    const target = await link();
+    const started = await rotate();
     expect(started.targets.map((t) => t.id)).toEqual([target.id]);
-    expect(outcomes(started.rotation.id)).toEqual([{ id: target.id, status: 'pending', message: null }]);
+    expect(await outcomes(started.rotation.id)).toEqual([{ id: target.id, status: 'pending', message: null }]);
     const { store, writes } = fakeStore(down, written);
 
-    expect(reveal(started.ticket)).toBe(started.plaintext);
-    expect(ciphertext(started.ticket)).not.toBeNull();
+    expect(await reveal(started.ticket)).toBe(started.plaintext);
+    expect(await ciphertext(started.ticket)).not.toBeNull();
 
     expect(await writeTarget(ctx, store, started.rotation.id, target, started.plaintext, 'UOWNER', once)).toBe(false);
-    expect(outcomes(started.rotation.id)).toEqual([{ id: target.id, status: 'failed', message: 'GitHub is down' }]);
-    expect(ciphertext(started.ticket)).not.toBeNull();
-    expect(openForRetry(ctx.db, started.ticket)).toBe(started.plaintext);
+    expect(await outcomes(started.rotation.id)).toEqual([{ id: target.id, status: 'failed', message: 'GitHub is down' }]);
+    expect(await ciphertext(started.ticket)).not.toBeNull();
+    expect(await openForRetry(ctx.db, started.ticket)).toBe(started.plaintext);
 
     expect(await writeTarget(ctx, store, started.rotation.id, target, started.plaintext, 'UADMIN', once)).toBe(true);
-    expect(outcomes(started.rotation.id)).toEqual([{ id: target.id, status: 'written', message: null }]);
-    expect(ciphertext(started.ticket)).toBeNull();
-    expect(openForRetry(ctx.db, started.ticket)).toBeNull();
+    expect(await outcomes(started.rotation.id)).toEqual([{ id: target.id, status: 'written', message: null }]);
+    expect(await ciphertext(started.ticket)).toBeNull();
+    expect(await openForRetry(ctx.db, started.ticket)).toBeNull();
 
     expect(writes).toEqual([
       { target: { kind: 'repo', owner: 'acme', repo: 'payments', secretName: 'JAMJET_API_KEY' }, value: started.plaintext },
       { target: { kind: 'repo', owner: 'acme', repo: 'payments', secretName: 'JAMJET_API_KEY' }, value: started.plaintext },
     ]);
-    const attempts = ctx.db.sqlite.prepare('SELECT attempts FROM rotation_targets WHERE rotation_id = ?').get(started.rotation.id);
+    const attempts = (await ctx.db.raw('SELECT attempts FROM rotation_targets WHERE rotation_id = ?', [started.rotation.id]))[0];
     expect(attempts).toEqual({ attempts: 2 });
-    const events = ctx.db.sqlite
-      .prepare("SELECT actor, action, details FROM audit_events WHERE action LIKE 'github.secret_%' ORDER BY id")
-      .all() as { actor: string; action: string; details: string }[];
+    const events = await ctx.db.raw("SELECT actor, action, details FROM audit_events WHERE action LIKE 'github.secret_%' ORDER BY id") as { actor: string; action: string; details: string }[];
     expect(events.map((e) => [e.actor, e.action, JSON.parse(e.details).reason])).toEqual([
       ['UOWNER', 'github.secret_failed', 'GitHub is down'],
       ['UADMIN', 'github.secret_written', undefined],
@@ -365,28 +361,28 @@ describe('GitHub targets and the kept ciphertext', () => {
   });
 
   it('keeps the ciphertext while any one of several targets is not written', async () => {
-    const a = link();
-    const b = link({ ...repoSpec, repo: 'payments-worker' });
-    const started = rotate();
-    reveal(started.ticket);
+    const a = await link();
+    const b = await link({ ...repoSpec, repo: 'payments-worker' });
+    const started = await rotate();
+    await reveal(started.ticket);
     await writeTarget(ctx, fakeStore(written).store, started.rotation.id, a, started.plaintext, 'UOWNER', once);
     await writeTarget(ctx, fakeStore(down).store, started.rotation.id, b, started.plaintext, 'UOWNER', once);
-    expect(outcomes(started.rotation.id).map((o) => o.status)).toEqual(['written', 'failed']);
-    expect(openForRetry(ctx.db, started.ticket)).toBe(started.plaintext);
+    expect((await outcomes(started.rotation.id)).map((o) => o.status)).toEqual(['written', 'failed']);
+    expect(await openForRetry(ctx.db, started.ticket)).toBe(started.plaintext);
   });
 
   it('does not wipe a key nobody revealed yet just because GitHub has it', async () => {
-    const target = link();
-    const started = rotate();
+    const target = await link();
+    const started = await rotate();
     await writeTarget(ctx, fakeStore(written).store, started.rotation.id, target, started.plaintext, 'UOWNER', once);
-    expect(ciphertext(started.ticket)).not.toBeNull();
-    expect(reveal(started.ticket)).toBe(started.plaintext);
-    expect(ciphertext(started.ticket)).toBeNull();
+    expect(await ciphertext(started.ticket)).not.toBeNull();
+    expect(await reveal(started.ticket)).toBe(started.plaintext);
+    expect(await ciphertext(started.ticket)).toBeNull();
   });
 
   it('retries a retryable failure within one write, but not a refusal', async () => {
-    const target = link();
-    const started = rotate();
+    const target = await link();
+    const started = await rotate();
     const flaky = fakeStore(down, written);
     expect(await writeTarget(ctx, flaky.store, started.rotation.id, target, started.plaintext, 'UOWNER', { attempts: 2, pauseMs: 0 })).toBe(true);
     expect(flaky.writes).toHaveLength(2);
@@ -395,38 +391,36 @@ describe('GitHub targets and the kept ciphertext', () => {
     const refusing = fakeStore(forbidden);
     expect(await writeTarget(ctx, refusing.store, started.rotation.id, target, started.plaintext, 'UOWNER', { attempts: 3, pauseMs: 0 })).toBe(false);
     expect(refusing.writes).toHaveLength(1);
-    expect(outcomes(started.rotation.id)).toEqual([{ id: target.id, status: 'failed', message: 'needs Secrets write' }]);
+    expect(await outcomes(started.rotation.id)).toEqual([{ id: target.id, status: 'failed', message: 'needs Secrets write' }]);
   });
 
   // A --revoke-now rotation starts finished, and is exactly when CI needs the new key.
   it('keeps the key for a Retry of a failed target in a --revoke-now rotation', async () => {
-    const target = link();
-    const started = rotate(owner, null, HOUR, true);
+    const target = await link();
+    const started = await rotate(owner, null, HOUR, true);
     await writeTarget(ctx, fakeStore(down).store, started.rotation.id, target, started.plaintext, 'UOWNER', once);
-    reveal(started.ticket);
-    expect(openForRetry(ctx.db, started.ticket)).toBe(started.plaintext);
+    await reveal(started.ticket);
+    expect(await openForRetry(ctx.db, started.ticket)).toBe(started.plaintext);
   });
 
   // After *Keep both* or *Revoke old key* a failed target still needs the new
   // key; the ciphertext stays until the target is written or the retry window ends.
   it('keeps a ciphertext for a failed target after the rotation ends, until the target is written', async () => {
-    const target = link();
-    const started = rotate();
+    const target = await link();
+    const started = await rotate();
     await writeTarget(ctx, fakeStore(down).store, started.rotation.id, target, started.plaintext, 'UOWNER', once);
-    reveal(started.ticket);
-    expect(ciphertext(started.ticket)).not.toBeNull();
-    expect(keepBothKeys(ctx, owner, started.rotation.id).ok).toBe(true);
-    expect(openForRetry(ctx.db, started.ticket)).toBe(started.plaintext);
+    await reveal(started.ticket);
+    expect(await ciphertext(started.ticket)).not.toBeNull();
+    expect((await keepBothKeys(ctx, owner, started.rotation.id)).ok).toBe(true);
+    expect(await openForRetry(ctx.db, started.ticket)).toBe(started.plaintext);
     const up: SecretResult = { ok: true, updatedAt: '2026-11-28T10:00:00Z' };
     expect(await writeTarget(ctx, fakeStore(up).store, started.rotation.id, target, started.plaintext, 'UOWNER', once)).toBe(true);
-    expect(ciphertext(started.ticket)).toBeNull();
+    expect(await ciphertext(started.ticket)).toBeNull();
   });
 
-  it('schedules the end of the retry window a day after the rotation', () => {
-    const started = rotate();
-    const wipe = ctx.db.sqlite
-      .prepare("SELECT run_at FROM jobs WHERE kind = 'delivery.wipe' AND payload LIKE ?")
-      .get(`%${started.ticket.deliveryId}%`) as { run_at: number };
+  it('schedules the end of the retry window a day after the rotation', async () => {
+    const started = await rotate();
+    const wipe = (await ctx.db.raw("SELECT run_at FROM jobs WHERE kind = 'delivery.wipe' AND payload LIKE ?", [`%${started.ticket.deliveryId}%`]))[0] as { run_at: number };
     expect(wipe.run_at).toBe(ctx.now() + 24 * 60 * 60_000);
   });
 });

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Migrator, NO_MIGRATIONS, type Migration } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
-import { openDb, type Db } from '../../src/db/database.ts';
+import { openDb, type SqliteDb } from '../../src/db/database.ts';
 import { migrateToLatest } from '../../src/db/migrate.ts';
 
 const folder = fileURLToPath(new URL('../../migrations/', import.meta.url));
@@ -26,7 +26,7 @@ const ADDS: Record<string, string[]> = {
   '009_slack_pauses': ['slack_pauses'],
 };
 
-let db: Db | undefined;
+let db: SqliteDb | undefined;
 afterEach(async () => {
   await db?.close();
   db = undefined;
@@ -86,7 +86,7 @@ describe('migrations', () => {
       db = openDb(':memory:');
       await expect(migrateToLatest(db.kysely, dir)).rejects.toThrow(/^Migration 002_half failed: .*first.* already exists/);
       expect(objects()).toEqual([]);
-      expect(db.sqlite.prepare("SELECT count(*) AS n FROM sqlite_master WHERE name = 'kysely_migration'").get()).toEqual({ n: 0 });
+      expect((await db.raw("SELECT count(*) AS n FROM sqlite_master WHERE name = 'kysely_migration'"))[0]).toEqual({ n: 0 });
       expect(db.sqlite.inTransaction).toBe(false);
       // Fixed (under a new name: a module once imported stays as it was), the same database migrates from the first one.
       rmSync(join(dir, '002_half.ts'));

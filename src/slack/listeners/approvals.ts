@@ -29,7 +29,7 @@ export function registerApprovalListeners(app: Interactions, deps: ListenerDeps,
 
   app.action(APPROVAL_ACTIONS.approve, approvalId, async ({ ack, body, respond }, id) => {
     await ack();
-    const result = decideApproval(services, deps.actorOf(body.user.id), id, 'approved', null);
+    const result = await decideApproval(services, deps.actorOf(body.user.id), id, 'approved', null);
     if (!result.ok) return void (await tell(body, respond, `:warning: ${result.error.message}`));
     deps.kick();
     if (body.container?.type === 'view') await refreshHome(body.user.id, ':white_check_mark: Approved.');
@@ -37,7 +37,7 @@ export function registerApprovalListeners(app: Interactions, deps: ListenerDeps,
 
   app.action(APPROVAL_ACTIONS.reject, approvalId, async ({ ack, body, respond }, id) => {
     await ack();
-    const allowed = checkCanDecide(services, deps.actorOf(body.user.id), id);
+    const allowed = await checkCanDecide(services, deps.actorOf(body.user.id), id);
     if (!allowed.ok) return void (await tell(body, respond, `:warning: ${allowed.error.message}`));
     const { approval, project } = allowed.value;
     if (approval.status !== 'pending') return void (await tell(body, respond, `:warning: ${decidedSentence(approval)}`));
@@ -51,7 +51,7 @@ export function registerApprovalListeners(app: Interactions, deps: ListenerDeps,
   });
 
   app.view(REJECT_CALLBACK, RejectForm, async ({ ack, body }, { metadata: { approval: id }, values: reason }) => {
-    const result = decideApproval(services, deps.actorOf(body.user.id), id, 'rejected', reason);
+    const result = await decideApproval(services, deps.actorOf(body.user.id), id, 'rejected', reason);
     if (!result.ok) {
       await ack({ response_action: 'errors', errors: { [REASON_BLOCK]: result.error.message.replace(/<@(\w+)>/g, '$1') } });
       return;

@@ -16,9 +16,9 @@ export function homePublisher(deps: ListenerDeps) {
   return async (userId: string, notice?: string): Promise<void> => {
     const actor = deps.actorOf(userId);
     const { services } = deps;
-    const roles = rolesOf(services, userId);
-    const rotations = openRotationsFor(services.db, roles.map((r) => r.projectId));
-    const approvals = decidableBy(services, actor);
+    const roles = await rolesOf(services, userId);
+    const rotations = await openRotationsFor(services.db, roles.map((r) => r.projectId));
+    const approvals = await decidableBy(services, actor);
     // The person is looking at the tab (or pressed a button on it): wait out a short rate limit rather than leave it stale.
     const view = homeView({ roles, approvals, rotations, isAdmin: actor.isAdmin, notice });
     await patiently(() => deps.surface.publishHome(userId, view), HOME_PATIENCE_MS);

@@ -58,36 +58,36 @@ export function registerKeyListeners(app: Interactions, deps: ListenerDeps): voi
 
   app.action(ACTIONS.reveal, ticketValue, async ({ ack, body, respond }, ticket) => {
     await ack();
-    const begun = beginReveal(services, ticket, deps.actorOf(body.user.id));
+    const begun = await beginReveal(services, ticket, deps.actorOf(body.user.id));
     if (!begun.ok) return void (await refuse(respond, begun.error));
     const { delivery, key, plaintext } = begun.value;
-    const project = projectName(services.db, key.projectId);
+    const project = await projectName(services.db, key.projectId);
     try {
       await surface.openModal(body.trigger_id, revealModal(project, key, plaintext));
     } catch (error) {
-      abortReveal(services, delivery.id);
+      await abortReveal(services, delivery.id);
       log.warn('reveal modal failed', { key: key.publicId, error });
       return void (await refuse(respond, `Slack could not open the key window (${code(slackErrorCode(error))}); press *Reveal key* again.`));
     }
-    const revealed = finishReveal(services, delivery.id);
+    const revealed = await finishReveal(services, delivery.id);
     await respond({ replace_original: true, ...revealMessage(project, key, revealed, null) });
     // The key is in hand once more: finish GitHub writes a restart interrupted.
-    const rotation = rotationForDelivery(services.db, delivery.id);
-    const interrupted = rotation ? interruptedTargets(services, rotation.id) : [];
+    const rotation = await rotationForDelivery(services.db, delivery.id);
+    const interrupted = rotation ? await interruptedTargets(services, rotation.id) : [];
     if (rotation && interrupted.length > 0) {
       log.info('resuming interrupted GitHub writes', { rotation: rotation.id, targets: interrupted.length });
       await writeTargets(services, deps.secrets, rotation.id, interrupted, plaintext, body.user.id);
-      const report = rotationReport(rotationDetails(services.db, rotation.id)!, encodeTicket(ticket));
+      const report = rotationReport((await rotationDetails(services.db, rotation.id))!, encodeTicket(ticket));
       await dmOrRespond({ services, chat: surface, log }, body.user.id, report, ephemeral(respond));
     }
   });
 
   app.action(ACTIONS.retry, retryValue, async ({ ack, body, respond }, { rotation: rotationId, target: targetId, ticket }) => {
     await ack();
-    const allowed = checkCanRetry(services, deps.actorOf(body.user.id), rotationId);
+    const allowed = await checkCanRetry(services, deps.actorOf(body.user.id), rotationId);
     if (!allowed.ok) {
       // The key was revoked or replaced since the button was made: the report shows that now, without Retry.
-      const current = allowed.error.code === 'already_done' ? rotationDetails(services.db, rotationId) : null;
+      const current = allowed.error.code === 'already_done' ? await rotationDetails(services.db, rotationId) : null;
       if (current && ticket.deliveryId === current.rotation.deliveryId) {
         await respond({ replace_original: true, ...rotationReport(current, null) });
       }
@@ -97,23 +97,23 @@ export function registerKeyListeners(app: Interactions, deps: ListenerDeps): voi
     if (ticket.deliveryId !== allowed.value.rotation.deliveryId) {
       return void (await refuse(respond, 'This button does not belong to that rotation.'));
     }
-    const details = rotationDetails(services.db, rotationId)!;
+    const details = (await rotationDetails(services.db, rotationId))!;
     const outcome = details.targets.find((t) => t.target.id === targetId);
     if (!outcome || outcome.status === 'written') {
       return void (await respond({ replace_original: true, ...rotationReport(details, encodeTicket(ticket)) }));
     }
-    const plaintext = openForRetry(services.db, ticket);
+    const plaintext = await openForRetry(services.db, ticket);
     if (plaintext === null) return void (await refuse(respond, 'The new key can no longer be recovered for a retry; rotate again.'));
     await writeTarget(services, deps.secrets, rotationId, outcome.target, plaintext, body.user.id);
-    await respond({ replace_original: true, ...rotationReport(rotationDetails(services.db, rotationId)!, encodeTicket(ticket)) });
+    await respond({ replace_original: true, ...rotationReport((await rotationDetails(services.db, rotationId))!, encodeTicket(ticket)) });
   });
 
   app.action(ACTIONS.revokeOld, rowId, async ({ ack, body, respond }, rotationId) => {
     await ack();
-    deps.usage.flush();
-    const result = revokeOldKey(services, deps.actorOf(body.user.id), rotationId, false);
+    await deps.usage.flush();
+    const result = await revokeOldKey(services, deps.actorOf(body.user.id), rotationId, false);
     if (!result.ok) return void (await refuse(respond, result.error));
-    const details = rotationDetails(services.db, rotationId)!;
+    const details = (await rotationDetails(services.db, rotationId))!;
     if (!result.value.done) {
       try {
         await surface.openModal(body.trigger_id, revokeConfirmModal(details, result.value.lastUsedAt));
@@ -127,7 +127,7 @@ export function registerKeyListeners(app: Interactions, deps: ListenerDeps): voi
   });
 
   app.view(REVOKE_CONFIRM_CALLBACK, RevokeForm, async ({ ack, body }, { metadata: { rotation: rotationId } }) => {
-    const result = revokeOldKey(services, deps.actorOf(body.user.id), rotationId, true);
+    const result = await revokeOldKey(services, deps.actorOf(body.user.id), rotationId, true);
     if (!result.ok) {
       await ack({
         response_action: 'update',
@@ -141,7 +141,7 @@ export function registerKeyListeners(app: Interactions, deps: ListenerDeps): voi
       return;
     }
     await ack();
-    const details = rotationDetails(services.db, rotationId)!;
+    const details = (await rotationDetails(services.db, rotationId))!;
     if (details.rotation.reminder) {
       await surface.updateMessage(details.rotation.reminder, reminderMessage(details)).catch((error: unknown) => {
         log.warn('could not update the reminder after revocation', { rotation: rotationId, error });
@@ -151,15 +151,15 @@ export function registerKeyListeners(app: Interactions, deps: ListenerDeps): voi
 
   app.action(ACTIONS.snooze, rowId, async ({ ack, body, respond }, rotationId) => {
     await ack();
-    const result = snoozeReminder(services, deps.actorOf(body.user.id), rotationId);
+    const result = await snoozeReminder(services, deps.actorOf(body.user.id), rotationId);
     if (!result.ok) return void (await refuse(respond, result.error));
-    await respond({ replace_original: true, ...snoozedMessage(rotationDetails(services.db, result.value.id)!) });
+    await respond({ replace_original: true, ...snoozedMessage((await rotationDetails(services.db, result.value.id))!) });
   });
 
   app.action(ACTIONS.keepBoth, rowId, async ({ ack, body, respond }, rotationId) => {
     await ack();
-    const result = keepBothKeys(services, deps.actorOf(body.user.id), rotationId);
+    const result = await keepBothKeys(services, deps.actorOf(body.user.id), rotationId);
     if (!result.ok) return void (await refuse(respond, result.error));
-    await respond({ replace_original: true, ...reminderMessage(rotationDetails(services.db, result.value.id)!) });
+    await respond({ replace_original: true, ...reminderMessage((await rotationDetails(services.db, result.value.id))!) });
   });
 }

@@ -13,7 +13,7 @@ const DeleteForm = z.object({
 /** The typed-name confirmation of `projects delete`. */
 export function registerProjectListeners(app: Interactions, deps: ListenerDeps): void {
   app.view(DELETE_PROJECT_CALLBACK, DeleteForm, async ({ ack, body }, { metadata: { project, id }, values: typed }) => {
-    const result = deleteProject(deps.services, deps.actorOf(body.user.id), project, typed, id);
+    const result = await deleteProject(deps.services, deps.actorOf(body.user.id), project, typed, id);
     if (!result.ok) {
       await ack({ response_action: 'errors', errors: { [CONFIRM_BLOCK]: result.error.message.replace(/`/g, '') } });
       return;
