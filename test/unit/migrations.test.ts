@@ -67,6 +67,15 @@ describe('migrations', () => {
     expect(objects().sort()).toEqual(before.sort());
   });
 
+  it('give SQLite exactly the schema installed databases have (migrations that learnt PostgreSQL did not change it)', async () => {
+    db = openDb(':memory:');
+    await migrateToLatest(db.kysely);
+    const ddl = db.sqlite
+      .prepare("SELECT sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE 'kysely_%' ORDER BY type, name")
+      .all() as { sql: string }[];
+    await expect(ddl.map((r) => `${r.sql};\n`).join('\n')).toMatchFileSnapshot('__snapshots__/sqlite-schema.sql');
+  });
+
   it('runs at start-up from empty to the latest, and again with nothing to do', async () => {
     const fresh = openDb(':memory:');
     db = fresh;
