@@ -37,3 +37,14 @@ export function types(db: Kysely<any>) {
 export function autoId(db: Kysely<any>): ['integer' | 'bigserial', (c: ColumnDefinitionBuilder) => ColumnDefinitionBuilder] {
   return engineOf(db) === 'postgres' ? ['bigserial', (c) => c.primaryKey()] : ['integer', (c) => c.primaryKey().autoIncrement()];
 }
+
+/** The channel every committed change is announced on; the PostgreSQL engine (src/db/postgres.ts) LISTENs to it. */
+export const CHANGES_CHANNEL = 'jamjet_changes';
+
+/**
+ * Tables whose writes are not announced: Slack's seen requests (written on
+ * every request, read by no cached value) and Kysely's migration records.
+ */
+export function announced(table: string): boolean {
+  return table !== 'slack_requests_seen' && !table.startsWith('kysely_migration');
+}

@@ -105,6 +105,25 @@ const ADDS: Record<string, string[]> = {
     'index slack_pauses_pkey',
     'table slack_pauses',
   ],
+  '010_change_notices': [
+    'function jamjet_announce_change',
+    'trigger api_keys_changes',
+    'trigger approval_cards_changes',
+    'trigger approvals_changes',
+    'trigger audit_events_changes',
+    'trigger github_connections_changes',
+    'trigger github_device_flows_changes',
+    'trigger github_targets_changes',
+    'trigger github_written_secrets_changes',
+    'trigger jobs_changes',
+    'trigger key_deliveries_changes',
+    'trigger memberships_changes',
+    'trigger pending_invites_changes',
+    'trigger projects_changes',
+    'trigger rotation_targets_changes',
+    'trigger rotations_changes',
+    'trigger slack_pauses_changes',
+  ],
 };
 
 const GENESIS = '0'.repeat(64);
@@ -258,6 +277,56 @@ describe('migrations on PostgreSQL', () => {
     }
     const { rows } = await sql<{ hash: string }>`SELECT hash FROM audit_events ORDER BY id`.execute(database.kysely());
     expect(rows.map((r) => r.hash)).toEqual(['h1', 'from-first']);
+  });
+
+  it('announce every committed change to every table but the seen Slack requests and the migration records, so no replica remembers a stale value', async () => {
+    database = await freshPostgres();
+    const db = database.kysely();
+    await migrateToLatest(db);
+    const { rows } = await sql<{ table: string; triggers: string[] }>`
+      SELECT c.relname AS table,
+             COALESCE(array_agg(t.tgname::text ORDER BY t.tgname) FILTER (WHERE t.tgname IS NOT NULL), '{}'::text[]) AS triggers
+        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        LEFT JOIN pg_trigger t ON t.tgrelid = c.oid AND NOT t.tgisinternal
+             AND t.tgfoid = 'jamjet_announce_change'::regproc
+             -- statement level (bit 0 clear), after (bit 1 clear), insert 4 + delete 8 + update 16 + truncate 32
+             AND t.tgtype & 3 = 0 AND t.tgtype & 60 = 60
+       WHERE n.nspname = 'public' AND c.relkind = 'r'
+       GROUP BY c.relname ORDER BY c.relname`.execute(db);
+    expect(rows.length).toBeGreaterThan(10);
+    for (const { table, triggers } of rows) {
+      const exempt = table === 'slack_requests_seen' || table.startsWith('kysely_migration');
+      expect(triggers, table).toEqual(exempt ? [] : [`${table}_changes`]);
+    }
+
+    const listener = new pg.Client({ connectionString: database.url });
+    await listener.connect();
+    try {
+      const heard: string[] = [];
+      listener.on('notification', (n) => heard.push(`${n.channel}:${n.payload ?? ''}`));
+      await listener.query('LISTEN jamjet_changes');
+      const writer = new pg.Client({ connectionString: database.url });
+      await writer.connect();
+      try {
+        // Rolled back: nothing announced. Committed with three statements: one notice.
+        await writer.query('BEGIN');
+        await writer.query(`INSERT INTO slack_pauses (scope, until) VALUES ('channel:C9', 1)`);
+        await writer.query('ROLLBACK');
+        await writer.query(`INSERT INTO slack_requests_seen (signature, expires_at) VALUES ('v0=1', 1)`);
+        await writer.query('BEGIN');
+        await writer.query(`INSERT INTO slack_pauses (scope, until) VALUES ('channel:C1', 1)`);
+        await writer.query(`UPDATE slack_pauses SET until = 2`);
+        await writer.query(`DELETE FROM slack_pauses`);
+        await writer.query('COMMIT');
+      } finally {
+        await writer.end();
+      }
+      for (let waited = 0; heard.length === 0 && waited < 2_000; waited += 10) await new Promise((resolve) => setTimeout(resolve, 10));
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(heard).toEqual(['jamjet_changes:']);
+    } finally {
+      await listener.end();
+    }
   });
 
   it('are applied once when three replicas start at the same moment on an empty database', async () => {

@@ -24,6 +24,8 @@ const ADDS: Record<string, string[]> = {
   '007_bounds': ['approvals_pending_key', 'pending_invites_project', 'projects_live_creator'],
   '008_slack_requests_seen': ['slack_requests_seen', 'slack_requests_seen_expiry'],
   '009_slack_pauses': ['slack_pauses'],
+  // PostgreSQL only: on SQLite it adds nothing (the schema snapshot below stays the same).
+  '010_change_notices': [],
 };
 
 let db: Db | undefined;
