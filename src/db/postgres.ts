@@ -87,11 +87,12 @@ export function numberPlaceholders(text: string): string {
  * use cases, and the same Kysely query builder as SQLite
  * (PostgresDialect on that pool). See `Db` for the contract; what is
  * particular here:
- * - a transaction checks a connection out of the pool for its whole run,
- *   `BEGIN`s and first takes the advisory lock `TRANSACTION_LOCK`, so two
- *   transactions, in this replica or another, never interleave; calls from
- *   other async contexts run meanwhile on other connections and see only
- *   committed data;
+ * - a transaction waits for this process's previous one to end, checks a
+ *   connection out of the pool for its whole run, `BEGIN`s and first takes
+ *   the advisory lock `TRANSACTION_LOCK`, so two transactions, in this
+ *   replica or another, never interleave, and at most one connection per
+ *   replica waits on the lock; calls from other async contexts run meanwhile
+ *   on other connections and see only committed data;
  * - a statement that fails inside a transaction aborts it (PostgreSQL's
  *   rule): run a statement that may fail in a nested `transaction` (a
  *   savepoint) to carry on after it;
@@ -116,6 +117,8 @@ export class PostgresDb implements Db {
   private retry: NodeJS.Timeout | undefined;
   private backoff = LISTEN_RETRY_FIRST_MS;
   private closed = false;
+  /** Settles when the transaction of this process that started last has ended. */
+  private turn: Promise<void> = Promise.resolve();
 
   /** Use `openPostgres`, which also checks the database answers and starts the change listener. */
   constructor(
@@ -196,7 +199,19 @@ export class PostgresDb implements Db {
   async transaction<T>(fn: () => Promise<T>): Promise<T> {
     const current = this.active();
     if (current) return this.savepoint(current, fn);
-    const client = await this.pool.connect();
+    // All transactions take the one lock, so only one of this process's can proceed at a time:
+    // the others wait here rather than each holding a pooled connection the reads need.
+    const previous = this.turn;
+    let done!: () => void;
+    this.turn = new Promise<void>((resolve) => (done = resolve));
+    await previous;
+    let client: pg.PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (error) {
+      done();
+      throw error;
+    }
     const scope: Scope = { client, depth: 0, committed: [], wrote: false, open: true };
     let broken: Error | undefined;
     try {
@@ -219,6 +234,7 @@ export class PostgresDb implements Db {
     } finally {
       scope.open = false;
       client.release(broken);
+      done();
     }
   }
 
@@ -233,7 +249,7 @@ export class PostgresDb implements Db {
   }
 
   async ping(): Promise<void> {
-    await this.pool.query('SELECT 1');
+    await this.query({ text: 'SELECT 1' });
   }
 
   async close(): Promise<void> {

@@ -211,6 +211,29 @@ describe('the PostgreSQL engine', () => {
     expect(await pause(a, 'counter')).toEqual({ until: 50 });
   });
 
+  it('keeps connections free for reads while transactions queue behind one that holds the lock', async () => {
+    const small = await openPostgres(database.url, { poolSize: 2 });
+    try {
+      const inside = gate();
+      const release = gate();
+      const holding = small.transaction(async () => {
+        inside.open();
+        await release.opened;
+      });
+      await inside.opened;
+      const queued = Array.from({ length: 10 }, (_, n) => small.transaction(() => setPause(small, `channel:Q${n}`, n)));
+      await sleep(50);
+      // With the queued transactions each holding a connection on the lock, this would wait for all of them.
+      const read = await Promise.race([small.raw('SELECT 1 AS one'), sleep(2_000).then(() => 'starved')]);
+      expect(read).toEqual([{ one: 1 }]);
+      release.open();
+      await Promise.all([holding, ...queued]);
+      expect(await small.raw(`SELECT count(*) AS n FROM slack_pauses WHERE scope LIKE 'channel:Q%'`)).toEqual([{ n: 10 }]);
+    } finally {
+      await small.close();
+    }
+  });
+
   it('remembers a cached value until this replica writes, at once', async () => {
     await setPause(a, 'channel:C1', 1);
     await settle();
