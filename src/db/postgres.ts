@@ -279,7 +279,7 @@ export class PostgresDb implements Db {
       this.memory.clear();
       client.end().catch(() => {});
       if (this.closed) return;
-      this.log?.warn({ err: error?.message, retryInMs: this.backoff }, 'PostgreSQL change listener disconnected; nothing is cached until it is back');
+      this.log?.warn({ err: error, retryInMs: this.backoff }, 'PostgreSQL change listener disconnected; nothing is cached until it is back');
       this.retry = setTimeout(() => void this.listen(), this.backoff);
       this.retry.unref();
       this.backoff = Math.min(this.backoff * 2, LISTEN_RETRY_MAX_MS);
@@ -357,7 +357,7 @@ export class PostgresDb implements Db {
 export async function openPostgres(url: string, options: { poolSize: number; log?: PostgresLog }): Promise<PostgresDb> {
   const pool = new pg.Pool({ connectionString: url, max: options.poolSize, types: rowTypes(), application_name: 'jamjet' });
   // A connection that drops while idle is reported here; without a listener it would end the process.
-  pool.on('error', (error) => options.log?.warn({ err: error.message }, 'PostgreSQL connection lost while idle'));
+  pool.on('error', (error) => options.log?.warn({ err: error }, 'PostgreSQL connection lost while idle'));
   const db = new PostgresDb(pool, url, options.log);
   try {
     await db.ping();

@@ -11,6 +11,8 @@ let a: PostgresDb;
 let b: PostgresDb;
 /** Someone else on the database: psql, a script, an operator. */
 let other: pg.Client;
+/** What the replicas logged. */
+const warnings: string[] = [];
 
 beforeAll(async () => {
   database = await freshPostgres();
@@ -25,7 +27,9 @@ beforeEach(async () => {
   other = new pg.Client({ connectionString: database.url });
   await other.connect();
   await other.query('TRUNCATE slack_pauses, github_connections');
-  [a, b] = await Promise.all([openPostgres(database.url, { poolSize: 4 }), openPostgres(database.url, { poolSize: 4 })]);
+  warnings.length = 0;
+  const log = { warn: (details: Record<string, unknown>, message: string) => warnings.push(`${message} ${String(details.err)} ${JSON.stringify(details)}`) };
+  [a, b] = await Promise.all([openPostgres(database.url, { poolSize: 4, log }), openPostgres(database.url, { poolSize: 4, log })]);
 });
 
 /** Lets the notices of writes made so far reach both replicas, so a test counts only its own. */
@@ -317,6 +321,8 @@ describe('the PostgreSQL engine', () => {
     await other.query(`UPDATE slack_pauses SET until = 2 WHERE scope = 'channel:C1'`);
     expect(await read()).toBe(2);
     await within(5_000, async () => b.listening);
+    expect(warnings.some((w) => w.startsWith('PostgreSQL change listener disconnected; nothing is cached until it is back'))).toBe(true);
+    expect(warnings.join('\n')).not.toContain(new URL(database.url).password);
     await read();
     const after = computed;
     expect(await read()).toBe(2);
