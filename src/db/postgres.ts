@@ -21,6 +21,17 @@ export const TRANSACTION_LOCK = 0x6a616d6a6574;
 /** First wait before connecting the change listener again after it dropped; doubles up to `LISTEN_RETRY_MAX_MS`. */
 export const LISTEN_RETRY_FIRST_MS = 50;
 export const LISTEN_RETRY_MAX_MS = 5_000;
+/**
+ * How often the change listener checks its connection with `SELECT 1`, and
+ * how long it waits for the answer: a connection that died silently (a
+ * network partition sends no FIN) is given up within about 3 s, and with it
+ * everything remembered, instead of waiting for TCP's own timeouts while
+ * changes go unheard.
+ */
+export const LISTEN_HEARTBEAT_MS = 1_000;
+export const LISTEN_HEARTBEAT_TIMEOUT_MS = 2_000;
+/** How long opening a connection may take before it counts as failed. */
+export const CONNECT_TIMEOUT_MS = 10_000;
 
 /** Where the engine reports what goes wrong outside any caller's request (a pino logger fits). */
 export interface PostgresLog {
@@ -97,8 +108,8 @@ export function numberPlaceholders(text: string): string {
  *   rule): run a statement that may fail in a nested `transaction` (a
  *   savepoint) to carry on after it;
  * - `cached` remembers only while the change listener (one more connection,
- *   LISTENing on `jamjet_changes`) is connected; each notice, and each write
- *   of this process, forgets everything.
+ *   LISTENing on `jamjet_changes`, checked every second) is connected; each
+ *   notice, and each write of this process, forgets everything.
  */
 export class PostgresDb implements Db {
   readonly engine = 'postgres' as const;
@@ -115,6 +126,7 @@ export class PostgresDb implements Db {
   private generation = 0;
   private listener: pg.Client | undefined;
   private retry: NodeJS.Timeout | undefined;
+  private heartbeat: NodeJS.Timeout | undefined;
   private backoff = LISTEN_RETRY_FIRST_MS;
   private closed = false;
   /** Settles when the transaction of this process that started last has ended. */
@@ -255,6 +267,7 @@ export class PostgresDb implements Db {
   async close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.retry);
+    clearInterval(this.heartbeat);
     const listener = this.listener;
     this.listener = undefined;
     await listener?.end().catch(() => {});
@@ -269,12 +282,15 @@ export class PostgresDb implements Db {
    */
   async listen(): Promise<void> {
     if (this.closed) return;
-    const client = new pg.Client({ connectionString: this.url, application_name: 'jamjet-changes' });
+    const client = new pg.Client({ connectionString: this.url, application_name: 'jamjet-changes', connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
     let gone = false;
     const lost = (error?: Error): void => {
       if (gone) return;
       gone = true;
-      if (this.listener === client) this.listener = undefined;
+      if (this.listener === client) {
+        this.listener = undefined;
+        clearInterval(this.heartbeat);
+      }
       this.generation++;
       this.memory.clear();
       client.end().catch(() => {});
@@ -305,6 +321,22 @@ export class PostgresDb implements Db {
     this.generation++;
     this.listener = client;
     this.backoff = LISTEN_RETRY_FIRST_MS;
+    let checking = false;
+    this.heartbeat = setInterval(() => {
+      if (checking) return;
+      checking = true;
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer to SELECT 1 within ${LISTEN_HEARTBEAT_TIMEOUT_MS} ms`)), LISTEN_HEARTBEAT_TIMEOUT_MS);
+      });
+      Promise.race([client.query('SELECT 1'), late])
+        .catch((error: Error) => lost(error))
+        .finally(() => {
+          clearTimeout(timer);
+          checking = false;
+        });
+    }, LISTEN_HEARTBEAT_MS);
+    this.heartbeat.unref();
   }
 
   private async savepoint<T>(scope: Scope, fn: () => Promise<T>): Promise<T> {
@@ -317,7 +349,8 @@ export class PostgresDb implements Db {
       return result;
     } catch (error) {
       scope.committed.length = mark;
-      await scope.client.query(`ROLLBACK TO SAVEPOINT ${name}; RELEASE SAVEPOINT ${name}`);
+      // When even this fails, the outer transaction fails at its next statement; the first error is the one to tell.
+      await scope.client.query(`ROLLBACK TO SAVEPOINT ${name}; RELEASE SAVEPOINT ${name}`).catch(() => {});
       throw error;
     } finally {
       scope.depth--;
@@ -355,7 +388,7 @@ export class PostgresDb implements Db {
  * background (`cached` then remembers nothing).
  */
 export async function openPostgres(url: string, options: { poolSize: number; log?: PostgresLog }): Promise<PostgresDb> {
-  const pool = new pg.Pool({ connectionString: url, max: options.poolSize, types: rowTypes(), application_name: 'jamjet' });
+  const pool = new pg.Pool({ connectionString: url, max: options.poolSize, types: rowTypes(), application_name: 'jamjet', connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
   // A connection that drops while idle is reported here; without a listener it would end the process.
   pool.on('error', (error) => options.log?.warn({ err: error }, 'PostgreSQL connection lost while idle'));
   const db = new PostgresDb(pool, url, options.log);

@@ -1,4 +1,5 @@
 import { sql } from 'kysely';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { migrateToLatest } from '../../src/db/migrate.ts';
@@ -59,6 +60,45 @@ function gate(): { opened: Promise<void>; open: () => void } {
   let open!: () => void;
   const opened = new Promise<void>((resolve) => (open = resolve));
   return { opened, open };
+}
+
+/**
+ * A TCP relay on 127.0.0.1 to the test server, whose link can go silent as a
+ * network partition does: `freeze()` stops relaying bytes on the connections
+ * open (nothing is closed, nothing arrives) and refuses new ones; `thaw()`
+ * lets new ones through again.
+ */
+async function relay(target: string): Promise<{ url: string; freeze: () => void; thaw: () => void; close: () => Promise<void> }> {
+  const to = new URL(target);
+  const sockets: Socket[] = [];
+  let frozen = false;
+  const server: Server = createServer((inbound) => {
+    if (frozen) return inbound.destroy();
+    const outbound = connect(Number(to.port), to.hostname);
+    sockets.push(inbound, outbound);
+    for (const s of [inbound, outbound]) s.on('error', () => {});
+    inbound.on('data', (chunk) => frozen || outbound.write(chunk));
+    outbound.on('data', (chunk) => frozen || inbound.write(chunk));
+    inbound.on('close', () => outbound.destroy());
+    outbound.on('close', () => inbound.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = new URL(target);
+  url.port = String((server.address() as { port: number }).port);
+  return {
+    url: url.toString(),
+    freeze: () => {
+      frozen = true;
+    },
+    thaw: () => {
+      frozen = false;
+      for (const s of sockets.splice(0)) s.destroy();
+    },
+    close: async () => {
+      for (const s of sockets.splice(0)) s.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
 }
 
 describe('the PostgreSQL engine', () => {
@@ -330,6 +370,34 @@ describe('the PostgreSQL engine', () => {
     // And it hears changes again.
     await other.query(`UPDATE slack_pauses SET until = 3 WHERE scope = 'channel:C1'`);
     await within(1_000, async () => (await read()) === 3);
+  });
+
+  it('gives up a change listener whose connection went silent, remembering nothing until it is back', async () => {
+    const link = await relay(database.url);
+    const far = await openPostgres(link.url, { poolSize: 2 });
+    try {
+      let computed = 0;
+      const read = () => far.cached('k', async () => (computed++, 'v'));
+      await read();
+      await read();
+      expect(computed).toBe(1);
+      link.freeze();
+      // No FIN, no RST: only the heartbeat can tell.
+      const noticed = await within(6_000, async () => !far.listening);
+      expect(noticed).toBeLessThan(4_000);
+      await read();
+      await read();
+      expect(computed).toBe(3);
+      link.thaw();
+      await within(8_000, async () => far.listening);
+      await read();
+      await read();
+      expect(computed).toBe(4);
+    } finally {
+      link.thaw();
+      await far.close();
+      await link.close();
+    }
   });
 
   it('answers ping, and refuses to open a database that does not answer, without the password in the error', async () => {
