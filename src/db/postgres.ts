@@ -66,28 +66,46 @@ function rowTypes(): pg.CustomTypesConfig {
 
 /**
  * Turns `?` placeholders into PostgreSQL's `$1..$n`, in order, leaving those
- * inside 'string literals', "quoted identifiers" and -- comments alone.
+ * inside 'string literals' (E'...' with backslash escapes too), "quoted
+ * identifiers", $tag$dollar-quoted strings$tag$, -- line comments and
+ * /* block comments * / alone.
  */
 export function numberPlaceholders(text: string): string {
   let out = '';
   let n = 0;
-  for (let i = 0; i < text.length; i++) {
+  let i = 0;
+  /** Copies text up to and including `close`, from `from` (or the rest when it never closes). */
+  const copyTo = (from: number, close: string): void => {
+    const end = text.indexOf(close, from);
+    const stop = end === -1 ? text.length : end + close.length;
+    out += text.slice(i, stop);
+    i = stop;
+  };
+  while (i < text.length) {
     const c = text[i]!;
-    if (c === "'" || c === '"') {
+    const next = text[i + 1];
+    if (c === "'" && /[eE]/.test(text[i - 1] ?? '') && !/\w/.test(text[i - 2] ?? '')) {
+      // E'...': a backslash escapes the next character, a doubled quote is one quote.
+      let j = i + 1;
+      while (j < text.length && text[j] !== "'") j += text[j] === '\\' ? 2 : 1;
+      out += text.slice(i, j + 1);
+      i = j + 1;
+    } else if (c === "'" || c === '"') {
       // A doubled quote inside is part of the literal: the scan simply closes and reopens.
-      const end = text.indexOf(c, i + 1);
-      const stop = end === -1 ? text.length : end + 1;
-      out += text.slice(i, stop);
-      i = stop - 1;
-    } else if (c === '-' && text[i + 1] === '-') {
-      const end = text.indexOf('\n', i);
-      const stop = end === -1 ? text.length : end;
-      out += text.slice(i, stop);
-      i = stop - 1;
+      copyTo(i + 1, c);
+    } else if (c === '-' && next === '-') {
+      copyTo(i, '\n');
+    } else if (c === '/' && next === '*') {
+      copyTo(i + 2, '*/');
+    } else if (c === '$' && /^\$[A-Za-z_]*\$/.test(text.slice(i)) && !/[\w$]/.test(text[i - 1] ?? '')) {
+      const tag = /^\$[A-Za-z_]*\$/.exec(text.slice(i))![0];
+      copyTo(i + tag.length, tag);
     } else if (c === '?') {
       out += `$${++n}`;
+      i++;
     } else {
       out += c;
+      i++;
     }
   }
   return out;

@@ -132,6 +132,8 @@ describe('the PostgreSQL engine', () => {
   it('numbers ? placeholders in order, except inside string literals, quoted names and comments', async () => {
     expect(numberPlaceholders(`SELECT ?, '?', 'it''s ?', "a?b", ? -- what?\n, ?`)).toBe(`SELECT $1, '?', 'it''s ?', "a?b", $2 -- what?\n, $3`);
     expect(numberPlaceholders('SELECT 1')).toBe('SELECT 1');
+    expect(numberPlaceholders(`SELECT E'a\\'?', ?, /* why? */ $$ a ? $$, $x$ '?' $x$, ?`)).toBe(`SELECT E'a\\'?', $1, /* why? */ $$ a ? $$, $x$ '?' $x$, $2`);
+    expect(numberPlaceholders(`SELECT some'?', ?`)).toBe(`SELECT some'?', $1`);
     const rows = await a.raw<{ x: number; q: string; y: string }>(`SELECT ?::bigint AS x, 'why?' AS q, ?::text AS y`, [7, 'z']);
     expect(rows).toEqual([{ x: 7, q: 'why?', y: 'z' }]);
     expect(await a.raw(`INSERT INTO slack_pauses (scope, until) VALUES (?, ?)`, ['channel:C1', 3])).toEqual([]);
