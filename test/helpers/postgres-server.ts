@@ -104,7 +104,7 @@ async function sharedCopy(source: string, version: string, base: string): Promis
   const trusted = async (): Promise<boolean> => {
     const info = await stat(join(target, 'bin', 'postgres')).catch(() => null);
     const top = await stat(target).catch(() => null);
-    return !!info && !!top && top.uid === 0 && (top.mode & 0o022) === 0 && info.uid === 0 && (info.mode & 0o022) === 0;
+    return !!info && !!top && top.uid === 0 && (top.mode & 0o022) === 0 && info.uid === 0 && (info.mode & 0o022) === 0 && (info.mode & 0o001) !== 0;
   };
   if (await trusted()) return { folder: target, temporary: false };
   const staging = await mkdtemp(join(base, `jamjet-pg-${version}.`));
@@ -189,25 +189,36 @@ async function startServer(): Promise<{ url: string; stop: () => Promise<void> }
       output,
     );
     if (initdb !== 0) throw new Error(`initdb exited with code ${initdb}`);
-    const port = await freePort();
     // Only TCP on loopback; durability is not what tests measure.
     const flags = ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'max_connections=200'];
-    const child = spawn(join(bin, 'postgres'), ['-D', data, '-p', String(port), ...flags], { ...user, cwd: work, env: { ...process.env, LC_ALL: 'C' }, stdio: ['ignore', 'pipe', 'pipe'] });
-    server = child;
-    child.stdout?.on('data', (chunk: Buffer) => output.push(chunk.toString()));
-    child.stderr?.on('data', (chunk: Buffer) => output.push(chunk.toString()));
-    const failed = new Promise<never>((_, reject) => {
-      child.once('error', reject);
-      child.once('exit', (code, signal) => reject(new Error(`postgres exited (${signal ?? `code ${code}`}) before accepting connections`)));
-    });
-    failed.catch(() => {});
-    const url = `postgres://postgres:${password}@127.0.0.1:${port}/postgres`;
-    const deadline = Date.now() + READY_MS;
-    for (;;) {
-      const ready = await Promise.race([ping(url).then(() => true, () => false), failed]);
-      if (ready) break;
-      if (Date.now() > deadline) throw new Error(`postgres did not accept connections within ${READY_MS / 1000} s`);
-      await new Promise((resolve) => setTimeout(resolve, 100));
+    let url = '';
+    // The free port may be taken by another process before postgres binds it: then it is tried again on another.
+    for (let attempt = 1; ; attempt++) {
+      const port = await freePort();
+      const seen = output.length;
+      const child = spawn(join(bin, 'postgres'), ['-D', data, '-p', String(port), ...flags], { ...user, cwd: work, env: { ...process.env, LC_ALL: 'C' }, stdio: ['ignore', 'pipe', 'pipe'] });
+      server = child;
+      child.stdout?.on('data', (chunk: Buffer) => output.push(chunk.toString()));
+      child.stderr?.on('data', (chunk: Buffer) => output.push(chunk.toString()));
+      const failed = new Promise<never>((_, reject) => {
+        child.once('error', reject);
+        child.once('exit', (code, signal) => reject(new Error(`postgres exited (${signal ?? `code ${code}`}) before accepting connections`)));
+      });
+      failed.catch(() => {});
+      url = `postgres://postgres:${password}@127.0.0.1:${port}/postgres`;
+      const deadline = Date.now() + READY_MS;
+      try {
+        for (;;) {
+          const ready = await Promise.race([ping(url).then(() => true, () => false), failed]);
+          if (ready) break;
+          if (Date.now() > deadline) throw new Error(`postgres did not accept connections within ${READY_MS / 1000} s`);
+          await new Promise((resolve) => setTimeout(resolve, 100));
+        }
+        break;
+      } catch (error) {
+        const portTaken = /could not bind|Address already in use/i.test(output.slice(seen).join(''));
+        if (!portTaken || attempt >= 3) throw error;
+      }
     }
     return { url, stop };
   } catch (error) {
