@@ -1,19 +1,21 @@
 import { sql, type Kysely } from 'kysely';
+import { types } from './engine.ts';
 
 export async function up(db: Kysely<any>): Promise<void> {
+  const t = types(db);
   await db.schema
     .createTable('approvals')
     .addColumn('id', 'text', (c) => c.primaryKey())
-    .addColumn('project_id', 'integer', (c) => c.notNull().references('projects.id'))
-    .addColumn('key_id', 'integer', (c) => c.notNull().references('api_keys.id'))
+    .addColumn('project_id', t.integer, (c) => c.notNull().references('projects.id'))
+    .addColumn('key_id', t.integer, (c) => c.notNull().references('api_keys.id'))
     .addColumn('action', 'text', (c) => c.notNull())
     .addColumn('context', 'text', (c) => c.notNull())
     .addColumn('status', 'text', (c) => c.notNull().check(sql`status IN ('pending', 'approved', 'rejected', 'expired')`))
     .addColumn('reason', 'text')
     .addColumn('decided_by', 'text')
-    .addColumn('decided_at', 'integer')
-    .addColumn('created_at', 'integer', (c) => c.notNull())
-    .addColumn('expires_at', 'integer', (c) => c.notNull())
+    .addColumn('decided_at', t.integer)
+    .addColumn('created_at', t.integer, (c) => c.notNull())
+    .addColumn('expires_at', t.integer, (c) => c.notNull())
     .execute();
   await sql`CREATE INDEX approvals_pending ON approvals(project_id, created_at) WHERE status = 'pending'`.execute(db);
 

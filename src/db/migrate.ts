@@ -22,7 +22,7 @@ class FolderMigrationProvider implements MigrationProvider {
 }
 
 /**
- * Applies every pending migration, all in one SQLite transaction: either all
+ * Applies every pending migration, all in one transaction: either all
  * of them and their records in `kysely_migration` commit, or (one failed)
  * none does, so a migration that stops half-way never leaves half a schema
  * behind. (Kysely's SQLite adapter runs migrations without a transaction;
@@ -32,6 +32,14 @@ class FolderMigrationProvider implements MigrationProvider {
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- migrations run on an untyped schema
 export async function migrateToLatest(db: Kysely<any>, folder = MIGRATIONS_DIR): Promise<string[]> {
   const migrator = new Migrator({ db, provider: new FolderMigrationProvider(folder) });
+  if (db.getExecutor().adapter.supportsTransactionalDdl) {
+    // PostgreSQL: Kysely's Migrator already runs the pending migrations in one
+    // transaction under a lock that replicas starting together wait on.
+    const { error, results } = await migrator.migrateToLatest();
+    if (error === undefined) return (results ?? []).map((r) => r.migrationName);
+    const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
+    throw new Error(`Migration ${failed} failed: ${error instanceof Error ? error.message : String(error)}`);
+  }
   // Two processes starting together on a new file: BEGIN IMMEDIATE takes the
   // write lock, so the second waits (busy_timeout) and then finds the
   // migrations applied; one that waited too long tries again a moment later.
