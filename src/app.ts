@@ -25,7 +25,7 @@ import { countingFetch, createMetricsServer, githubWrites, setStateSource } from
 import { observeAuditEvents, verifyChain } from './services/audit.ts';
 import { operationalState } from './services/state.ts';
 import { UsageRecorder } from './services/key-auth.ts';
-import type { Config } from './config.ts';
+import type { Config, DatabaseConfig } from './config.ts';
 import { openDb, type Db } from './db/database.ts';
 import { migrateToLatest } from './db/migrate.ts';
 import { boltLogger, createLogger, type Logger } from './logger.ts';
@@ -127,11 +127,59 @@ async function checkAppToken(appToken: string, options: WebClientOptions): Promi
  * created, a path under a file, a file that is not a database) becomes one
  * StartupError sentence naming DATABASE_URL and the path.
  */
-function openDatabase(path: string): Db {
+/**
+ * Opens the database `DATABASE_URL` names. SQLite is opened in process; the
+ * PostgreSQL driver is loaded only for a PostgreSQL URL. Throws
+ * StartupError with one line naming the variable (never the password).
+ */
+async function openDatabase(config: DatabaseConfig, log: Logger): Promise<Db> {
+  if (config.engine === 'sqlite') {
+    try {
+      return openDb(config.path);
+    } catch (error) {
+      throw new StartupError(`Cannot open the database of DATABASE_URL (sqlite:${config.path}): ${databaseReason(error, config.path)}.`);
+    }
+  }
+  const { openPostgres } = await import('./db/postgres.ts');
+  const dbLog = log.child({ component: 'database' });
   try {
-    return openDb(path);
+    return await openPostgres(config.url, {
+      poolSize: config.poolSize,
+      log: { warn: ({ err, ...details }, message) => dbLog.warn(message, { ...details, error: err }) },
+    });
   } catch (error) {
-    throw new StartupError(`Cannot open the database of DATABASE_URL (sqlite:${path}): ${databaseReason(error, path)}.`);
+    throw new StartupError(`Cannot reach the PostgreSQL database of DATABASE_URL (${describeDatabase(config)}): ${postgresReason(error)}.`);
+  }
+}
+
+/** Where a database is, for messages and logs: the SQLite path, or PostgreSQL's host, port and database without user or password. */
+export function describeDatabase(config: DatabaseConfig): string {
+  if (config.engine === 'sqlite') return `sqlite:${config.path}`;
+  const url = new URL(config.url);
+  return `postgres://${url.host || url.searchParams.get('host') || 'localhost'}${url.pathname}`;
+}
+
+/** Why PostgreSQL did not answer, in words: the socket's codes and the server's SQLSTATEs that an operator can act on. */
+function postgresReason(error: unknown): string {
+  const { code, message } = error as { code?: string; message?: string };
+  switch (code) {
+    case 'ECONNREFUSED':
+      return 'the connection was refused (is the server running, and is that its port?)';
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return 'that host name does not resolve';
+    case 'ETIMEDOUT':
+      return 'the server did not answer in time';
+    case '28P01':
+    case '28000':
+      return 'the server refused the user name or password';
+    case '3D000':
+      return 'there is no such database on that server (create it first)';
+    case '42501':
+      return 'that user may not connect to or use the database';
+    default:
+      // pg's messages name hosts and databases, never the password.
+      return `${code ? `${code}: ` : ''}${(message ?? String(error)).split('\n')[0]}`;
   }
 }
 
@@ -163,7 +211,7 @@ function databaseReason(error: unknown, path: string): string {
 export async function startApp(config: Config, options: AppOptions = {}): Promise<RunningApp> {
   const log = options.log ?? createLogger(config.logLevel);
   const now = options.now ?? Date.now;
-  const db = openDatabase(config.databasePath);
+  const db = await openDatabase(config.database, log);
   let server: Server | null = null;
   let metricsServer: Server | null = null;
   let startedTicker: JobTicker | null = null;
@@ -173,7 +221,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       // migrateToLatest names the failing migration; the migrations of this start roll back together.
       const failure = (error as Error).message.split('\n')[0]!.replace(/\.$/, '');
       throw new StartupError(
-        `${failure} (DATABASE_URL sqlite:${config.databasePath}); none of this start's migrations was applied: fix the database or restore its backup, then start again.`,
+        `${failure} (DATABASE_URL ${describeDatabase(config.database)}); none of this start's migrations was applied: fix the database or restore its backup, then start again.`,
       );
     });
     if (applied.length > 0) log.info('database migrated', { applied });
@@ -302,7 +350,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
       metrics_port: metricsPort,
       mode: slack.receiver ? 'http' : 'socket',
       team: identity.teamId,
-      database: config.databasePath,
+      database: describeDatabase(config.database),
     });
 
     let stopped = false;

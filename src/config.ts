@@ -36,18 +36,27 @@ const schema = z
       .optional(),
     DATABASE_URL: z
       .string()
-      // The URL itself is not repeated: a PostgreSQL URL carries its password.
-      .refine((url) => !/^postgres(?:ql)?:/i.test(url), {
-        error: 'is a PostgreSQL URL, and PostgreSQL is planned but not built yet; use sqlite:<path> such as sqlite:data/jamjet.db',
+      // The URL itself is never repeated: a PostgreSQL URL carries its password.
+      .refine((url) => !/^postgres(?:ql)?:/i.test(url) || postgresProblem(url) === null, {
+        error: (issue) => postgresProblem(String(issue.input)) ?? 'is not a valid PostgreSQL URL',
         abort: true,
       })
-      .regex(/^sqlite:.+$/, { error: 'should look like sqlite:data/jamjet.db or sqlite::memory:', abort: true })
+      .regex(/^(?:sqlite:.+|postgres(?:ql)?:.+)$/i, {
+        error: 'should look like sqlite:data/jamjet.db, sqlite::memory: or postgres://user:password@host:5432/jamjet',
+        abort: true,
+      })
       .refine((url) => !url.startsWith('sqlite:~'), {
         error: 'starts its path with ~, which is not expanded here; write the full path such as sqlite:/home/jamjet/data/jamjet.db',
         abort: true,
       })
       .refine((url) => !/^sqlite:\s|\s$/.test(url), { error: 'has spaces around its path; remove them' })
       .default('sqlite:data/jamjet.db'),
+    DATABASE_POOL_SIZE: z.coerce
+      .number({ error: 'should be a whole number of connections from 2 to 100, such as 10' })
+      .int({ error: 'should be a whole number of connections from 2 to 100, such as 10' })
+      .min(2, { error: 'should be a whole number of connections from 2 to 100, such as 10' })
+      .max(100, { error: 'should be a whole number of connections from 2 to 100, such as 10' })
+      .default(10),
     GITHUB_TOKEN: z.string().min(1).optional(),
     GITHUB_APP_ID: z.string().regex(/^\d+$/, { error: 'should be the numeric GitHub App id' }).optional(),
     GITHUB_APP_PRIVATE_KEY: z.string().includes('PRIVATE KEY', { error: 'should be the PEM private key of the GitHub App' }).optional(),
@@ -127,7 +136,7 @@ export interface Config {
   readonly host: string;
   /** Port of the Prometheus `/metrics` endpoint; null: no endpoint. */
   readonly metricsPort: number | null;
-  readonly databasePath: string;
+  readonly database: DatabaseConfig;
   readonly github: {
     readonly apiUrl: string;
     readonly auth: GitHubAuthConfig | null;
@@ -178,7 +187,7 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     port: e.PORT,
     host: e.HOST,
     metricsPort: e.METRICS_PORT ?? null,
-    databasePath: e.DATABASE_URL.slice('sqlite:'.length),
+    database: databaseConfig(e.DATABASE_URL, e.DATABASE_POOL_SIZE),
     github: {
       apiUrl: e.GITHUB_API_URL,
       auth: github,
@@ -189,6 +198,36 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     jobsPollSeconds: e.JOBS_POLL_SECONDS,
     logLevel: e.LOG_LEVEL,
   };
+}
+
+/**
+ * Where the data lives: an SQLite file (the embedded default; `:memory:` for
+ * tests), or a PostgreSQL server that several replicas share, reached with a
+ * pool of at most `poolSize` connections per replica.
+ */
+export type DatabaseConfig =
+  | { readonly engine: 'sqlite'; readonly path: string }
+  | { readonly engine: 'postgres'; readonly url: string; readonly poolSize: number };
+
+function databaseConfig(url: string, poolSize: number): DatabaseConfig {
+  return /^postgres(?:ql)?:/i.test(url) ? { engine: 'postgres', url, poolSize } : { engine: 'sqlite', path: url.slice('sqlite:'.length) };
+}
+
+/**
+ * What is wrong with a PostgreSQL URL (`postgres://user:password@host:port/database`,
+ * as libpq and node-postgres read it), in words that never repeat the URL
+ * or its password; null when it can be used.
+ */
+function postgresProblem(url: string): string | null {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return 'is not a valid PostgreSQL URL; it should look like postgres://user:password@host:5432/jamjet (special characters in the password percent-encoded)';
+  }
+  if (!parsed.hostname && !parsed.searchParams.get('host')) return 'names no host; it should look like postgres://user:password@host:5432/jamjet';
+  if (parsed.pathname.replace(/^\//, '') === '') return 'names no database; add it after the host, as in postgres://user:password@host:5432/jamjet';
+  return null;
 }
 
 /**
@@ -234,5 +273,10 @@ export function loadDatabasePath(envFile = '.env'): string {
   readEnvFile(envFile);
   const parsed = schema.shape.DATABASE_URL.safeParse(process.env.DATABASE_URL || undefined);
   if (!parsed.success) throw new ConfigError(`Configuration error: DATABASE_URL ${parsed.error.issues[0]!.message}.`);
+  if (/^postgres(?:ql)?:/i.test(parsed.data)) {
+    throw new ConfigError(
+      'Configuration error: DATABASE_URL is a PostgreSQL database; this script works on SQLite files. Back up and check PostgreSQL with its own tools (pg_dump, pg_restore).',
+    );
+  }
   return parsed.data.slice('sqlite:'.length);
 }

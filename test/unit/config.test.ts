@@ -25,7 +25,7 @@ describe('configuration', () => {
       port: 3000,
       host: '0.0.0.0',
       metricsPort: null,
-      databasePath: 'data/jamjet.db',
+      database: { engine: 'sqlite', path: 'data/jamjet.db' },
       jobsPollSeconds: 15,
       logLevel: 'info',
       adminUsers: [],
@@ -46,7 +46,7 @@ describe('configuration', () => {
       GITHUB_API_URL: 'https://ghe.example.com/api/v3/',
     });
     expect(config.slack.appToken).toBe('xapp-1-A1-abc');
-    expect(config.databasePath).toBe(':memory:');
+    expect(config.database).toEqual({ engine: 'sqlite', path: ':memory:' });
     expect(config.adminUsers).toEqual(['U012ABC', 'W0987XYZ']);
     expect(config.github.apiUrl).toBe('https://ghe.example.com/api/v3');
     expect(config.github.auth).toMatchObject({ kind: 'app', appId: '42', installationId: '123' });
@@ -59,8 +59,11 @@ describe('configuration', () => {
     [{ ...HTTP, SLACK_APP_TOKEN: 'nope' }, 'SLACK_APP_TOKEN should look like xapp-'],
     [{ ...HTTP, PORT: 'eighty' }, 'PORT should be a port number'],
     [{ ...HTTP, PORT: '70000' }, 'PORT should be a port number'],
-    [{ ...HTTP, DATABASE_URL: 'postgres://jamjet:s3cret-pass@db:5432/jamjet' }, 'DATABASE_URL is a PostgreSQL URL, and PostgreSQL is planned but not built yet'],
-    [{ ...HTTP, DATABASE_URL: 'postgresql://db/jamjet' }, 'DATABASE_URL is a PostgreSQL URL, and PostgreSQL is planned but not built yet'],
+    [{ ...HTTP, DATABASE_URL: 'postgres://jamjet:s3cret-pass@db:5432' }, 'DATABASE_URL names no database'],
+    [{ ...HTTP, DATABASE_URL: 'postgres://jamjet:s3cret-pass@:5432/jamjet' }, 'DATABASE_URL is not a valid PostgreSQL URL'],
+    [{ ...HTTP, DATABASE_URL: 'postgresql:///jamjet' }, 'DATABASE_URL names no host'],
+    [{ ...HTTP, DATABASE_URL: 'postgres://db/jamjet', DATABASE_POOL_SIZE: '1' }, 'DATABASE_POOL_SIZE should be a whole number of connections from 2 to 100'],
+    [{ ...HTTP, DATABASE_URL: 'postgres://db/jamjet', DATABASE_POOL_SIZE: 'ten' }, 'DATABASE_POOL_SIZE should be a whole number of connections from 2 to 100'],
     [{ ...HTTP, DATABASE_URL: 'mysql://db/jamjet' }, 'DATABASE_URL should look like sqlite:'],
     [{ ...HTTP, DATABASE_URL: 'sqlite:' }, 'DATABASE_URL should look like sqlite:'],
     [{ ...HTTP, DATABASE_URL: 'sqlite:~/jamjet.db' }, 'DATABASE_URL starts its path with ~, which is not expanded here'],
@@ -84,12 +87,21 @@ describe('configuration', () => {
     expect(message).toMatch(/^Configuration error: [A-Z_]+ /);
   });
 
-  it('refuses a PostgreSQL DATABASE_URL in one sentence that does not repeat its password', () => {
-    const message = refusal({ ...HTTP, DATABASE_URL: 'postgres://jamjet:s3cret-pass@db:5432/jamjet' });
-    expect(message).toBe(
-      'Configuration error: DATABASE_URL is a PostgreSQL URL, and PostgreSQL is planned but not built yet; use sqlite:<path> such as sqlite:data/jamjet.db.',
-    );
-    expect(message).not.toContain('s3cret');
+  it('takes a PostgreSQL DATABASE_URL with its pool size, and refuses a broken one without repeating its password', () => {
+    expect(parseConfig({ ...HTTP, DATABASE_URL: 'postgres://jamjet:s3cret-pass@db:5432/jamjet' }).database).toEqual({
+      engine: 'postgres',
+      url: 'postgres://jamjet:s3cret-pass@db:5432/jamjet',
+      poolSize: 10,
+    });
+    expect(parseConfig({ ...HTTP, DATABASE_URL: 'postgresql://db/jamjet?sslmode=require', DATABASE_POOL_SIZE: '25' }).database).toMatchObject({
+      engine: 'postgres',
+      poolSize: 25,
+    });
+    for (const url of ['postgres://jamjet:s3cret-pass@db:5432', 'postgres://jamjet:s3cret-pass@:5432/jamjet', 'postgres://jamjet:s3cret-pass@db:99999/jamjet']) {
+      const message = refusal({ ...HTTP, DATABASE_URL: url });
+      expect(message).toMatch(/^Configuration error: DATABASE_URL /);
+      expect(message).not.toContain('s3cret');
+    }
   });
 
   it.each([
