@@ -5,7 +5,8 @@
  */
 import { fail, ok, type AppError, type Result } from '../core/errors.ts';
 import type { Db } from '../db/database.ts';
-import { sql, type Selectable } from 'kysely';
+import { jsonField } from '../db/dialect.ts';
+import type { Selectable } from 'kysely';
 import { describeTarget } from '../github/names.ts';
 import type { SecretTarget } from '../github/types.ts';
 import type { GithubTargetsTable, TargetKind } from '../db/schema.ts';
@@ -313,9 +314,9 @@ export async function pauseUnbackedTargets(db: Db, at: number, adminUsers: reado
         .all(
           db.q
             .selectFrom('audit_events')
-            .select(sql<number>`json_extract(details, '$.target')`.as('target'))
+            .select(jsonField(db, 'details', 'target').as('target'))
             .where('action', 'in', ['github.linked', 'github.relinked'])
-            .where(sql<unknown>`json_extract(details, '$.authority')`, 'is not', null),
+            .where(jsonField(db, 'details', 'authority'), 'is not', null),
         ))
         .map((r) => Number(r.target)),
     );

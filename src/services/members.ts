@@ -2,11 +2,11 @@
  * Memberships. Only Owners grant or take away Owner, and a project always
  * keeps at least one Owner.
  */
-import { sql } from 'kysely';
 import { fail, ok, type Result } from '../core/errors.ts';
 import { LIMITS } from '../core/limits.ts';
 import { can, ROLE_LABELS, type Role } from '../core/roles.ts';
 import type { Db } from '../db/database.ts';
+import { insertionOrder } from '../db/dialect.ts';
 import { authorize, forbidden, membershipRole, type Project } from './access.ts';
 import { recordEvent } from './audit.ts';
 import { SYSTEM_ACTOR, type Actor, type ServiceContext } from './context.ts';
@@ -39,7 +39,7 @@ export async function listMembers(
   if (!access.ok) return access;
   const { project } = access.value;
   const members = (await db
-    .all(db.q.selectFrom('memberships').selectAll().where('project_id', '=', project.id).orderBy('created_at').orderBy(sql`rowid`)))
+    .all(db.q.selectFrom('memberships').selectAll().where('project_id', '=', project.id).orderBy('created_at').orderBy(insertionOrder(db, 'memberships'))))
     .map((m) => ({ userId: m.user_id, role: m.role, addedBy: m.added_by, createdAt: m.created_at }));
   const invites = (await db
     .all(

@@ -13,7 +13,7 @@ import Database from 'better-sqlite3';
 import nock from 'nock';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
-import { testDb } from '../helpers/db.ts';
+import { testSqliteDb } from '../helpers/db.ts';
 import { buttonPayload, FakeSlack, slashForm, TEAM_ID } from '../helpers/slack.ts';
 import { FakeSocketMode } from '../helpers/socket-mode.ts';
 
@@ -104,7 +104,7 @@ describe('Socket Mode', () => {
   it('runs due jobs while Slack has not said hello yet, and is not healthy meanwhile', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'jamjet-socket-'));
     const path = join(dir, 'jamjet.db');
-    const db = await testDb(path);
+    const db = await testSqliteDb(path);
     await db.raw("INSERT INTO jobs (kind, payload, run_at, status, created_at) VALUES ('delivery.wipe', '{\"delivery\":\"gone\"}', 0, 'pending', 0)");
     await db.close();
     ws = await new FakeSocketMode().listen();

@@ -2,6 +2,7 @@ import nock from 'nock';
 import { startApp, type RunningApp } from '../../src/app.ts';
 import { parseConfig } from '../../src/config.ts';
 import { createLogger } from '../../src/logger.ts';
+import { freshDatabaseUrl } from './engine.ts';
 import { FakeSlack, SIGNING_SECRET, SLACK_HOST } from './slack.ts';
 
 export interface TestApp {
@@ -28,7 +29,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     SLACK_SIGNING_SECRET: SIGNING_SECRET,
     SLACK_API_URL: `${SLACK_HOST}/api/`,
     PORT: '0',
-    DATABASE_URL: 'sqlite::memory:',
+    DATABASE_URL: options.env?.DATABASE_URL ?? (await freshDatabaseUrl()),
     LOG_LEVEL: 'debug',
     ...options.env,
   });

@@ -1,12 +1,26 @@
 import { openDb, SqliteDb, type Db } from '../../src/db/database.ts';
 import { migrateToLatest } from '../../src/db/migrate.ts';
+import { openPostgres } from '../../src/db/postgres.ts';
+import { freshDatabaseUrl, TEST_ENGINE } from './engine.ts';
 import { JobQueue } from '../../src/jobs/queue.ts';
 import { createLogger } from '../../src/logger.ts';
 import type { Actor, ServiceContext } from '../../src/services/context.ts';
 
-/** A fresh in-memory database with the real migrations applied. */
-export async function testDb(path = ':memory:'): Promise<SqliteDb> {
+/** A fresh SQLite database (in memory, or the file at `path`) with the real migrations applied. */
+export async function testSqliteDb(path = ':memory:'): Promise<SqliteDb> {
   const db = openDb(path);
+  await migrateToLatest(db.kysely);
+  return db;
+}
+
+/**
+ * A fresh database of the engine under test (test/helpers/engine.ts) with
+ * the real migrations applied: SQLite in memory, or a new PostgreSQL
+ * database opened with a small pool, as a replica would open it.
+ */
+export async function testDb(): Promise<Db> {
+  if (TEST_ENGINE === 'sqlite') return testSqliteDb();
+  const db = await openPostgres(await freshDatabaseUrl(), { poolSize: 4 });
   await migrateToLatest(db.kysely);
   return db;
 }

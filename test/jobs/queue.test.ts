@@ -8,7 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openDb, type Db } from '../../src/db/database.ts';
 import { backoffMs, JobQueue, RetryLater, type Job } from '../../src/jobs/queue.ts';
 import { createLogger } from '../../src/logger.ts';
-import { testContext, testDb } from '../helpers/db.ts';
+import { testContext, testSqliteDb } from '../helpers/db.ts';
 
 const silent = createLogger('error', () => {});
 const LEASE_MS = 5 * 60_000;
@@ -210,7 +210,7 @@ describe('workers', () => {
 
     it('never hands the same job to both when they claim in turn', async () => {
       const file = join(dir, 'jobs.db');
-      const one = await testDb(file);
+      const one = await testSqliteDb(file);
       const two = openDb(file);
       dbs.push(two, one);
       const now = () => 1_000_000;
@@ -236,7 +236,7 @@ describe('workers', () => {
 
     it('never hands the same job to two processes claiming at the same time', async () => {
       const file = join(dir, 'jobs.db');
-      const db = await testDb(file);
+      const db = await testSqliteDb(file);
       dbs.push(db);
       const queue = new JobQueue(db, () => 0, silent);
       await db.transaction(async () => {

@@ -9,14 +9,14 @@ import { main } from '../../scripts/audit-verify.ts';
 import { JobQueue } from '../../src/jobs/queue.ts';
 import { createLogger } from '../../src/logger.ts';
 import { createProjects } from '../../src/services/projects.ts';
-import { testDb, user } from '../helpers/db.ts';
+import { testSqliteDb, user } from '../helpers/db.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'jamjet-audit-verify-'));
 const original = join(dir, 'original.db');
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 beforeAll(async () => {
-  const db = await testDb(original);
+  const db = await testSqliteDb(original);
   const now = () => Date.UTC(2026, 10, 29, 9, 0, 0);
   const ctx = { db, now, jobs: new JobQueue(db, now, createLogger('error', () => {})) };
   for (const name of ['alpha', 'beta', 'gamma', 'delta']) await createProjects(ctx, user('UOWNER'), name, null);

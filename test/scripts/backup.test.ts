@@ -11,7 +11,7 @@ import { createLogger } from '../../src/logger.ts';
 import { findBrokenLink } from '../../src/services/audit.ts';
 import type { ServiceContext } from '../../src/services/context.ts';
 import { createProjects } from '../../src/services/projects.ts';
-import { testDb, user } from '../helpers/db.ts';
+import { testSqliteDb, user } from '../helpers/db.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'jamjet-backup-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -22,7 +22,7 @@ let source: string;
 let n = 0;
 beforeEach(async () => {
   source = join(dir, `live-${++n}.db`);
-  live = await testDb(source);
+  live = await testSqliteDb(source);
   const now = () => Date.UTC(2026, 10, 29, 9, 0, 0);
   ctx = { db: live, now, jobs: new JobQueue(live, now, createLogger('error', () => {})) };
   await createProjects(ctx, user('UOWNER'), 'payments', ['dev', 'prod']);

@@ -8,7 +8,7 @@ import { findLiveProject } from '../../src/services/access.ts';
 import { authenticateKey } from '../../src/services/key-auth.ts';
 import { issueKey, revokeKey } from '../../src/services/keys.ts';
 import { createProjects, deleteProject } from '../../src/services/projects.ts';
-import { testDb, user } from '../helpers/db.ts';
+import { testSqliteDb, user } from '../helpers/db.ts';
 import { JobQueue } from '../../src/jobs/queue.ts';
 import { createLogger } from '../../src/logger.ts';
 import type { ServiceContext } from '../../src/services/context.ts';
@@ -21,7 +21,7 @@ let key: { publicId: string; plaintext: string };
 
 beforeEach(async () => {
   const file = join(mkdtempSync(join(tmpdir(), 'jamjet-keyauth-')), 'jamjet.db');
-  db = await testDb(file);
+  db = await testSqliteDb(file);
   other = openDb(file);
   const now = () => Date.UTC(2026, 10, 28);
   ctx = { db, now, jobs: new JobQueue(db, now, createLogger('error', () => {})) };

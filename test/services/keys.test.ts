@@ -12,7 +12,7 @@ import { authenticateKey, UsageRecorder } from '../../src/services/key-auth.ts';
 import { activeKeys, createKey, issueKey, listKeys, revokeKey } from '../../src/services/keys.ts';
 import { addMember } from '../../src/services/members.ts';
 import { createProjects, deleteProject } from '../../src/services/projects.ts';
-import { sqliteOf, testContext, testDb, user } from '../helpers/db.ts';
+import { sqliteOf, testContext, testSqliteDb, user } from '../helpers/db.ts';
 import { findPlaintext } from './plaintext-scan.ts';
 
 const owner = user('UOWNER');
@@ -172,7 +172,7 @@ describe('revokeKey', () => {
   it('holds for another process on the same database file', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'jamjet-keys-'));
     const file = join(dir, 'db.sqlite');
-    const first = await testDb(file);
+    const first = await testSqliteDb(file);
     const second = openDb(file);
     try {
       const local = { db: first, now: ctx.now, jobs: new JobQueue(first, ctx.now, createLogger('error', () => {})) };
