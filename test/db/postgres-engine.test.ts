@@ -315,9 +315,9 @@ describe('the PostgreSQL engine', () => {
     const throughReplica = await within(1_000, async () => (await read()) === 2);
     await other.query(`UPDATE slack_pauses SET until = 3 WHERE scope = 'channel:C1'`);
     const byHand = await within(1_000, async () => (await read()) === 3);
-    // The issue's goal is p99 under 100 ms across replicas; one sample here, loose bound for a busy machine.
-    expect(throughReplica).toBeLessThan(500);
-    expect(byHand).toBeLessThan(500);
+    // The goal is p99 under 100 ms across replicas (about 1 ms measured); some slack for a busy test machine.
+    expect(throughReplica).toBeLessThan(200);
+    expect(byHand).toBeLessThan(200);
 
     // A write to a table no cached value reads is not announced, and keeps what is remembered.
     await sleep(50);

@@ -19,6 +19,22 @@ const NOBODY = { uid: 65534, gid: 65534 };
 /** How long the server may take to accept connections after `postgres` is spawned. */
 const READY_MS = 30_000;
 
+/**
+ * Runs postgres (`$2...`) under /bin/sh and stops it (SIGINT, PostgreSQL's
+ * fast shutdown) when its standard input ends: when the setup closes it, or
+ * when the test run dies without a teardown (the kernel closes the pipe
+ * then), so no server outlives its run. Its work folder (`$1`) is removed
+ * once the server is gone. Exits with postgres's exit code.
+ */
+// (An asynchronous list's standard input is /dev/null, so the pipe is read through fd 3.)
+const WATCHDOG = `work=$1; shift
+exec 3<&0
+"$@" </dev/null 3<&- &
+pid=$!
+(read -r _ignored <&3; kill -INT "$pid" 2>/dev/null; while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done; rm -rf "$work") &
+exec 3<&-
+wait "$pid"`;
+
 /** A free TCP port on 127.0.0.1, as the kernel hands one out. */
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -165,9 +181,14 @@ async function startServer(): Promise<{ url: string; stop: () => Promise<void> }
   const stop = async (): Promise<void> => {
     if (server && server.exitCode === null && server.signalCode === null) {
       const exited = new Promise((resolve) => server!.once('exit', resolve));
-      server.kill('SIGINT');
+      // End of input: the watchdog asks postgres for a fast shutdown.
+      server.stdin?.end();
       await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 10_000).unref())]);
-      if (server.exitCode === null && server.signalCode === null) server.kill('SIGKILL');
+      if (server.exitCode === null && server.signalCode === null) {
+        const pid = Number((await readFile(join(work, 'data', 'postmaster.pid'), 'utf8').catch(() => '')).split('\n')[0]);
+        if (pid > 0) process.kill(pid, 'SIGKILL');
+        server.kill('SIGKILL');
+      }
     }
     await rm(work, { recursive: true, force: true });
     if (binaries.temporary) await rm(binaries.folder, { recursive: true, force: true });
@@ -196,7 +217,12 @@ async function startServer(): Promise<{ url: string; stop: () => Promise<void> }
     for (let attempt = 1; ; attempt++) {
       const port = await freePort();
       const seen = output.length;
-      const child = spawn(join(bin, 'postgres'), ['-D', data, '-p', String(port), ...flags], { ...user, cwd: work, env: { ...process.env, LC_ALL: 'C' }, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn('/bin/sh', ['-c', WATCHDOG, 'postgres-watchdog', work, join(bin, 'postgres'), '-D', data, '-p', String(port), ...flags], {
+        ...user,
+        cwd: work,
+        env: { ...process.env, LC_ALL: 'C' },
+        stdio: ['pipe', 'pipe', 'pipe'],
+      });
       server = child;
       child.stdout?.on('data', (chunk: Buffer) => output.push(chunk.toString()));
       child.stderr?.on('data', (chunk: Buffer) => output.push(chunk.toString()));
