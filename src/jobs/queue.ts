@@ -131,9 +131,17 @@ export class JobQueue {
     await this.db.run(this.db.q.updateTable('jobs').set({ run_at: runAt }).where('id', '=', id).where('status', '=', 'pending'));
   }
 
-  /** Takes up to `limit` due jobs for this worker; no other worker can take them until the lease ends. */
+  /**
+   * Takes up to `limit` due jobs for this worker, earliest first; no other
+   * worker, in this process or another replica, can take them until the
+   * lease ends. SQLite: one write transaction (writers take turns).
+   * PostgreSQL: one statement that locks the rows it takes and skips those
+   * another replica is taking (`FOR UPDATE SKIP LOCKED`), so replicas claim
+   * side by side and never the same job.
+   */
   async claimDue(limit = this.batchSize): Promise<Job[]> {
     const at = this.now();
+    if (this.db.engine === 'postgres') return this.claimSkippingLocked(at, limit);
     return await this.db.transaction(async () => {
       // Jobs whose worker died mid-run go back to the queue.
       await this.db.run(
@@ -167,6 +175,42 @@ export class JobQueue {
         runAt: d.run_at,
       }));
     });
+  }
+
+  private async claimSkippingLocked(at: number, limit: number): Promise<Job[]> {
+    const { db } = this;
+    // Jobs whose worker died mid-run go back to the queue (safe to run on every replica at once).
+    await db.run(
+      db.q
+        .updateTable('jobs')
+        .set({ status: 'pending', locked_by: null, locked_until: null })
+        .where('status', '=', 'running')
+        .where('locked_until', '<', at),
+    );
+    const claimed = await db.all(
+      db.q
+        .with('due', (q) =>
+          q
+            .selectFrom('jobs')
+            .select('id')
+            .where('status', '=', 'pending')
+            .where('run_at', '<=', at)
+            .orderBy('run_at')
+            .orderBy('id')
+            .limit(limit)
+            .forUpdate()
+            .skipLocked(),
+        )
+        .updateTable('jobs')
+        .from('due')
+        .set({ status: 'running', locked_by: this.workerId, locked_until: at + this.leaseMs, attempts: sql`jobs.attempts + 1` })
+        .whereRef('jobs.id', '=', 'due.id')
+        .returning(['jobs.id', 'jobs.kind', 'jobs.payload', 'jobs.attempts', 'jobs.run_at']),
+    );
+    // RETURNING follows no order: run them earliest first, as SQLite does.
+    return claimed
+      .sort((a, b) => a.run_at - b.run_at || a.id - b.id)
+      .map((d) => ({ id: d.id, kind: d.kind, payload: JSON.parse(d.payload) as Record<string, unknown>, attempts: d.attempts, runAt: d.run_at }));
   }
 
   /** Runs due jobs soon, without waiting: for work just enqueued that should not wait for the next poll. */

@@ -18,7 +18,7 @@ type Ctx = Awaited<ReturnType<typeof testContext>>;
 async function keysOf(ctx: Ctx, project: string): Promise<KeyIdentity[]> {
   return (
     await ctx.db.raw(
-        'SELECT k.id AS keyId, k.public_id AS publicId, p.id AS projectId, p.name AS projectName FROM api_keys k JOIN projects p ON p.id = k.project_id WHERE p.name = ? AND k.revoked_at IS NULL ORDER BY k.id',
+        'SELECT k.id AS "keyId", k.public_id AS "publicId", p.id AS "projectId", p.name AS "projectName" FROM api_keys k JOIN projects p ON p.id = k.project_id WHERE p.name = ? AND k.revoked_at IS NULL ORDER BY k.id',
       [project]) as KeyIdentity[]
   );
 }

@@ -72,7 +72,7 @@ describe('bounds in the services', () => {
     const ctx = await testContext();
     await createProjects(ctx, user('UOWNER'), 'payments', null);
     for (let i = 0; i < 3; i++) await createKey(ctx, user('UOWNER'), 'payments', `k${i}`);
-    const keys = await ctx.db.raw("SELECT k.id AS keyId, k.public_id AS publicId, p.id AS projectId, p.name AS projectName FROM api_keys k JOIN projects p ON p.id = k.project_id ORDER BY k.id") as KeyIdentity[];
+    const keys = await ctx.db.raw("SELECT k.id AS "keyId", k.public_id AS "publicId", p.id AS "projectId", p.name AS "projectName" FROM api_keys k JOIN projects p ON p.id = k.project_id ORDER BY k.id") as KeyIdentity[];
     for (let i = 0; i < LIMITS.pendingApprovalsPerKey; i++) expect((await createApproval(ctx, keys[0]!, `a${i}`, {})).ok).toBe(true);
     const perKey = await createApproval(ctx, keys[0]!, 'one more', {});
     expect(!perKey.ok && perKey.error.message).toContain(`This API key already has ${LIMITS.pendingApprovalsPerKey} pending approval requests`);
@@ -115,7 +115,7 @@ describe('the HTTP API past the bound', () => {
       await run(t, OWNER, 'projects create payments');
       const key = await reveal(t, OWNER);
       // Fill the key's quota directly; the rate limiter would make this slow over HTTP.
-      const identity = (await t.app.db.raw('SELECT k.id AS keyId, k.public_id AS publicId, p.id AS projectId, p.name AS projectName FROM api_keys k JOIN projects p ON p.id = k.project_id'))[0] as unknown as KeyIdentity;
+      const identity = (await t.app.db.raw('SELECT k.id AS "keyId", k.public_id AS "publicId", p.id AS "projectId", p.name AS "projectName" FROM api_keys k JOIN projects p ON p.id = k.project_id'))[0] as unknown as KeyIdentity;
       for (let i = 0; i < LIMITS.pendingApprovalsPerKey; i++) await createApproval(t.app.services, identity, `a${i}`, {});
       const res = await fetch(`http://127.0.0.1:${t.port}/v1/approvals`, {
         method: 'POST',
