@@ -72,7 +72,7 @@ describe('bounds in the services', () => {
     const ctx = await testContext();
     await createProjects(ctx, user('UOWNER'), 'payments', null);
     for (let i = 0; i < 3; i++) await createKey(ctx, user('UOWNER'), 'payments', `k${i}`);
-    const keys = await ctx.db.raw("SELECT k.id AS "keyId", k.public_id AS "publicId", p.id AS "projectId", p.name AS "projectName" FROM api_keys k JOIN projects p ON p.id = k.project_id ORDER BY k.id") as KeyIdentity[];
+    const keys = await ctx.db.raw('SELECT k.id AS "keyId", k.public_id AS "publicId", p.id AS "projectId", p.name AS "projectName" FROM api_keys k JOIN projects p ON p.id = k.project_id ORDER BY k.id') as KeyIdentity[];
     for (let i = 0; i < LIMITS.pendingApprovalsPerKey; i++) expect((await createApproval(ctx, keys[0]!, `a${i}`, {})).ok).toBe(true);
     const perKey = await createApproval(ctx, keys[0]!, 'one more', {});
     expect(!perKey.ok && perKey.error.message).toContain(`This API key already has ${LIMITS.pendingApprovalsPerKey} pending approval requests`);
