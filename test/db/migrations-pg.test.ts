@@ -124,6 +124,7 @@ const ADDS: Record<string, string[]> = {
     'trigger rotations_changes',
     'trigger slack_pauses_changes',
   ],
+  '011_membership_order': ['sequence memberships_seq_seq'],
 };
 
 const GENESIS = '0'.repeat(64);

@@ -26,6 +26,7 @@ const ADDS: Record<string, string[]> = {
   '009_slack_pauses': ['slack_pauses'],
   // PostgreSQL only: on SQLite it adds nothing (the schema snapshot below stays the same).
   '010_change_notices': [],
+  '011_membership_order': [],
 };
 
 let db: SqliteDb | undefined;
