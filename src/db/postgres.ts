@@ -163,6 +163,28 @@ export class PostgresDb implements Db {
     return this.kysely;
   }
 
+  /**
+   * Resolves once every change committed anywhere before the call has been
+   * heard here: one round trip on the listening connection, since
+   * PostgreSQL hands a session the notifications waiting for it before it
+   * answers. Resolves at once while not listening (nothing is remembered
+   * then). For a caller that must read what another replica just wrote
+   * through `cached`.
+   */
+  async settled(): Promise<void> {
+    const listener = this.listener;
+    if (listener) await this.onListener(listener, () => listener.query('SELECT 1')).catch(() => {});
+  }
+
+  /** Queries on the listening connection, one at a time (`pg` wants a client's queries in turn). */
+  private listenerTurn: Promise<unknown> = Promise.resolve();
+
+  private onListener<T>(client: pg.Client, query: () => Promise<T>): Promise<T> {
+    const turn = this.listenerTurn.catch(() => {}).then(query);
+    this.listenerTurn = turn.catch(() => {});
+    return turn;
+  }
+
   /** Whether the change listener is connected (and `cached` may remember). */
   get listening(): boolean {
     return this.listener !== undefined;
@@ -347,7 +369,7 @@ export class PostgresDb implements Db {
       const late = new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new Error(`no answer to SELECT 1 within ${LISTEN_HEARTBEAT_TIMEOUT_MS} ms`)), LISTEN_HEARTBEAT_TIMEOUT_MS);
       });
-      Promise.race([client.query('SELECT 1'), late])
+      Promise.race([this.onListener(client, () => client.query('SELECT 1')), late])
         .catch((error: Error) => lost(error))
         .finally(() => {
           clearTimeout(timer);
