@@ -26,7 +26,8 @@ export function insertionOrder(db: Db, table: 'memberships'): RawBuilder<number>
 
 /**
  * The smaller of two numbers: SQLite's two-argument `min()` scalar,
- * PostgreSQL's `LEAST` (its `min` is only an aggregate). Null when either is.
+ * PostgreSQL's `LEAST` (its `min` is only an aggregate). Give it no null:
+ * SQLite answers null for one, PostgreSQL the other value.
  */
 export function least(db: Db, a: Expression<number>, b: Expression<number>): RawBuilder<number> {
   return db.engine === 'postgres' ? sql<number>`least(${a}, ${b})` : sql<number>`min(${a}, ${b})`;
@@ -34,7 +35,7 @@ export function least(db: Db, a: Expression<number>, b: Expression<number>): Raw
 
 /**
  * The larger of two numbers: SQLite's two-argument `max()` scalar,
- * PostgreSQL's `GREATEST`. Null when either is.
+ * PostgreSQL's `GREATEST`. Give it no null (see `least`).
  */
 export function greatest(db: Db, a: Expression<number>, b: Expression<number>): RawBuilder<number> {
   return db.engine === 'postgres' ? sql<number>`greatest(${a}, ${b})` : sql<number>`max(${a}, ${b})`;
