@@ -206,12 +206,11 @@ export class PostgresDb implements Db {
   }
 
   async runUncached(query: Compilable<unknown>): Promise<{ changes: number }> {
-    const { sql, parameters } = query.compile();
-    const table = /^(?:insert into|delete from) "([a-z_]+)"/i.exec(sql)?.[1];
-    if (!table || !UNCACHED_TABLES.has(table)) throw new Error(`runUncached is only for ${[...UNCACHED_TABLES].join(', ')}: ${sql}`);
-    const scope = this.active();
-    const result = await (scope ? scope.client : this.pool).query({ text: sql, values: parameters as unknown[] });
-    return { changes: result.rowCount ?? 0 };
+    return { changes: (await this.uncached(query)).rowCount ?? 0 };
+  }
+
+  async getUncached<R>(query: Compilable<R>): Promise<R | undefined> {
+    return (await this.uncached<R>(query)).rows[0];
   }
 
   statement<R>(name: string, build: (q: Kysely<Schema>) => Compilable<R>): Prepared<R> {
@@ -395,6 +394,19 @@ export class PostgresDb implements Db {
     } finally {
       scope.depth--;
     }
+  }
+
+  /**
+   * Runs `query` once it is known to write only one of `UNCACHED_TABLES`,
+   * without counting it as a write (the table has no change trigger either,
+   * so no replica forgets what it remembers).
+   */
+  private async uncached<R>(query: Compilable<unknown>): Promise<pg.QueryResult<R & pg.QueryResultRow>> {
+    const { sql, parameters } = query.compile();
+    const table = /^(?:insert into|delete from) "([a-z_]+)"/i.exec(sql)?.[1];
+    if (!table || !UNCACHED_TABLES.has(table)) throw new Error(`runUncached is only for ${[...UNCACHED_TABLES].join(', ')}: ${sql}`);
+    const scope = this.active();
+    return await (scope ? scope.client : this.pool).query<R & pg.QueryResultRow>({ text: sql, values: parameters as unknown[] });
   }
 
   /** The open transaction of this async context, if any. */
