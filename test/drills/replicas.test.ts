@@ -22,6 +22,8 @@ import { sleep, startBot, stopAllBots, type BotProcess } from './bot-process.ts'
 
 const OWNER = 'U0OWNER';
 const CHANNEL = 'C0APPROVALS';
+/** Approvals channels of the projects of the each-card-once drill: Slack (and the product) pace posts per channel. */
+const CHANNELS = [CHANNEL, 'C0APPROVALS1', 'C0APPROVALS2', 'C0APPROVALS3'];
 const PROJECT = 'pay';
 /** The job queue's lease (src/jobs/queue.ts, default `leaseMs`): a dead worker's jobs wait this long. */
 const JOB_LEASE_MS = 5 * 60_000;
@@ -83,9 +85,8 @@ const gates: SlackGate[] = [];
 beforeEach(async () => {
   dir = mkdtempSync(join(tmpdir(), 'jamjet-drill-replicas-'));
   // About Slack's pace per channel, see slack-drain; here the replicas are drilled, not the channel.
-  const fake = new FakeSlack({ postsPerSecond: 50, burst: 50 })
-    .addUser({ id: OWNER, email: 'owner@acme.test' })
-    .addChannel({ id: CHANNEL, members: [BOT_USER, OWNER] });
+  const fake = new FakeSlack({ postsPerSecond: 50, burst: 50 }).addUser({ id: OWNER, email: 'owner@acme.test' });
+  for (const id of CHANNELS) fake.addChannel({ id, members: [BOT_USER, OWNER] });
   const listening = await fake.listen();
   slack = { fake, url: listening.url };
   closeSlack = listening.close;
@@ -144,10 +145,11 @@ async function startReplicas(url: string, options: { movableClock?: boolean } = 
 }
 
 /** A project made on A with its approvals channel set on B; returns its first key, revealed on B. */
-async function projectWithChannel({ a, b }: Replicas): Promise<string> {
-  expect((await command(a, slack, OWNER, `projects create ${PROJECT}`)).text).toContain('created');
-  const key = await revealNewest(b, slack, OWNER);
-  expect((await command(b, slack, OWNER, `projects channel ${PROJECT} <#${CHANNEL}|approvals>`)).text).not.toContain(':warning:');
+async function projectWithChannel({ a, b }: Replicas, project = PROJECT, channel = CHANNEL): Promise<string> {
+  const from = slack.fake.calls.length;
+  expect((await command(a, slack, OWNER, `projects create ${project}`)).text).toContain('created');
+  const key = await revealNewest(b, slack, OWNER, from);
+  expect((await command(b, slack, OWNER, `projects channel ${project} <#${channel}|approvals>`)).text).not.toContain(':warning:');
   return key;
 }
 
@@ -175,9 +177,11 @@ async function approvalStatus(bot: BotProcess, key: string, id: string): Promise
   return (await res.json()) as Record<string, unknown>;
 }
 
-/** Cards Slack accepted in the approvals channel for approval `id`. */
+/** Cards Slack accepted in an approvals channel for approval `id`. */
 const cardsFor = (id: string) =>
-  slack.fake.callsTo('chat.postMessage').filter((c) => c.ok && c.body.channel === CHANNEL && JSON.stringify(c.body.blocks ?? []).includes(id));
+  slack.fake
+    .callsTo('chat.postMessage')
+    .filter((c) => c.ok && CHANNELS.includes(String(c.body.channel)) && JSON.stringify(c.body.blocks ?? []).includes(id));
 
 /** Every card posted exactly once; and the database agrees: each post job done, one card row each. */
 async function expectEachCardOnce(url: string, ids: readonly string[]): Promise<void> {
@@ -303,10 +307,14 @@ describe(`two replicas on one ${TEST_ENGINE === 'postgres' ? 'PostgreSQL databas
   it('many approvals through both replicas, both job pollers running: every card posted exactly once', async () => {
     const replicas = await startReplicas(await sharedDatabase());
     const { a, b, url } = replicas;
-    const key = await projectWithChannel(replicas);
-    const APPROVALS = 40;
+    // Four projects, each with its channel: posts to one channel go about one a second, by Slack's rule.
+    const keys: string[] = [];
+    for (const [i, channel] of CHANNELS.entries()) keys.push(await projectWithChannel(replicas, `team${i}`, channel));
+    const APPROVALS = 48;
 
-    const ids = await Promise.all(Array.from({ length: APPROVALS }, (_, i) => createApproval(i % 2 ? b : a, key, `deploy ${i}`)));
+    const ids = await Promise.all(
+      Array.from({ length: APPROVALS }, (_, i) => createApproval(i % 2 ? b : a, keys[i % keys.length]!, `deploy ${i}`)),
+    );
     expect(new Set(ids).size).toBe(APPROVALS);
     await vi.waitFor(() => expect(ids.filter((id) => cardsFor(id).length === 0)).toEqual([]), { timeout: 30_000, interval: 50 });
     // Several more polls of both queues (JOBS_POLL_SECONDS=1) post nothing more.
@@ -326,8 +334,7 @@ describe(`two replicas on one ${TEST_ENGINE === 'postgres' ? 'PostgreSQL databas
 
     // A's posts to Slack hang: the jobs A claims stay running, their cards unposted.
     gateA.holdPosts = true;
-    const ids: string[] = [];
-    for (let i = 0; i < APPROVALS; i++) ids.push(await createApproval(a, key, `deploy ${i}`));
+    const ids = await Promise.all(Array.from({ length: APPROVALS }, (_, i) => createApproval(a, key, `deploy ${i}`)));
     await vi.waitFor(() => expect(gateA.held.length).toBeGreaterThan(0), { timeout: 10_000, interval: 25 });
     await a.kill();
 
