@@ -5,6 +5,11 @@
  * database file. Each replica reaches Slack through a gate of its own in
  * front of one FakeSlack, so every Slack call is known by the replica that
  * made it, and one replica's posts can be held mid-call.
+ *
+ * The first four drills share one pair of replicas, started once, as
+ * replicas live for long: each drill uses approvals, keys and projects of its
+ * own, and the SIGKILL drill comes last. The empty-database drill starts its
+ * own pair.
  */
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { createServer, type ServerResponse } from 'node:http';
@@ -13,12 +18,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import pg from 'pg';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { freshDatabaseUrl, TEST_ENGINE } from '../helpers/engine.ts';
 import { freshPostgres } from '../helpers/postgres.ts';
 import { BOT_USER, FakeSlack, buttonsIn, type SlackCall } from '../helpers/slack.ts';
 import { command, press, readiness, revealNewest, waitForButton, waitForCall, type LocalSlack } from './bot-flow.ts';
-import { sleep, startBot, stopAllBots, type BotProcess } from './bot-process.ts';
+import { sleep, startBot, stopAllBots, type BotOptions, type BotProcess } from './bot-process.ts';
 
 const OWNER = 'U0OWNER';
 const CHANNEL = 'C0APPROVALS';
@@ -40,18 +45,20 @@ const MIGRATIONS = readdirSync(new URL('../../migrations/', import.meta.url))
  */
 class SlackGate {
   holdPosts = false;
-  readonly held: ServerResponse[] = [];
+  /** Posts held unanswered: the answer never sent, and the request body. */
+  readonly held: { res: ServerResponse; raw: string }[] = [];
   url = '';
   private readonly server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const method = (req.url ?? '').split('?')[0]!.replace(/^\/api\//, '');
+      const raw = Buffer.concat(chunks).toString('utf8');
       if (this.holdPosts && method === 'chat.postMessage') {
-        this.held.push(res);
+        this.held.push({ res, raw });
         return;
       }
-      const [status, body, headers] = this.fake.answer(method, Buffer.concat(chunks).toString('utf8'));
+      const [status, body, headers] = this.fake.answer(method, raw);
       via.set(this.fake.calls.at(-1)!, this.name);
       res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(JSON.stringify(body));
     });
@@ -82,7 +89,7 @@ let slack: LocalSlack;
 let closeSlack: () => Promise<void>;
 const gates: SlackGate[] = [];
 
-beforeEach(async () => {
+beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'jamjet-drill-replicas-'));
   // About Slack's pace per channel, see slack-drain; here the replicas are drilled, not the channel.
   const fake = new FakeSlack({ postsPerSecond: 50, burst: 50 }).addUser({ id: OWNER, email: 'owner@acme.test' });
@@ -92,7 +99,7 @@ beforeEach(async () => {
   closeSlack = listening.close;
 });
 
-afterEach(async () => {
+afterAll(async () => {
   await stopAllBots();
   await Promise.all(gates.splice(0).map((g) => g.close()));
   await closeSlack();
@@ -133,7 +140,7 @@ interface Replicas {
 }
 
 /** Starts replicas A and B together on `url`, each behind its own Slack gate. */
-async function startReplicas(url: string, options: { movableClock?: boolean } = {}): Promise<Replicas> {
+async function startReplicas(url: string, options: Pick<BotOptions, 'movableClock'> = {}): Promise<Replicas> {
   const gateA = await new SlackGate(slack.fake, 'A').listen();
   const gateB = await new SlackGate(slack.fake, 'B').listen();
   gates.push(gateA, gateB);
@@ -183,16 +190,28 @@ const cardsFor = (id: string) =>
     .callsTo('chat.postMessage')
     .filter((c) => c.ok && CHANNELS.includes(String(c.body.channel)) && JSON.stringify(c.body.blocks ?? []).includes(id));
 
-/** Every card posted exactly once; and the database agrees: each post job done, one card row each. */
+/**
+ * Every card of `ids` posted exactly once; and the database agrees: one post
+ * job each, done, and one card row each.
+ */
 async function expectEachCardOnce(url: string, ids: readonly string[]): Promise<void> {
   for (const id of ids) expect(cardsFor(id), id).toHaveLength(1);
-  const posts = await query<{ status: string; n: number | string }>(
-    url,
-    "SELECT status, count(*) AS n FROM jobs WHERE kind = 'approval.post' GROUP BY status",
+  const wanted = new Set(ids);
+  const posts = (await query<{ status: string; payload: string }>(url, "SELECT status, payload FROM jobs WHERE kind = 'approval.post'")).filter((p) =>
+    wanted.has((JSON.parse(p.payload) as { approval: string }).approval),
   );
-  expect(posts.map((p) => [p.status, Number(p.n)])).toEqual([['done', ids.length]]);
-  expect(await query(url, 'SELECT approval_id FROM approval_cards GROUP BY approval_id HAVING count(*) > 1')).toEqual([]);
-  expect(Number((await query<{ n: number | string }>(url, 'SELECT count(*) AS n FROM approval_cards'))[0]!.n)).toBe(ids.length);
+  expect(posts.map((p) => p.status)).toEqual(ids.map(() => 'done'));
+  const cards = (await query<{ approval_id: string }>(url, 'SELECT approval_id FROM approval_cards')).filter((c) => wanted.has(c.approval_id));
+  expect(cards.map((c) => c.approval_id).sort()).toEqual([...ids].sort());
+}
+
+/** The running post jobs of `ids`: the approval each posts, and the worker (queue) holding its lease. */
+async function runningPosts(url: string, ids: readonly string[]): Promise<{ approval: string; worker: string }[]> {
+  const rows = await query<{ locked_by: string; payload: string }>(url, "SELECT locked_by, payload FROM jobs WHERE kind = 'approval.post' AND status = 'running'");
+  return rows
+    .map((r) => ({ approval: (JSON.parse(r.payload) as { approval: string }).approval, worker: r.locked_by }))
+    .filter((r) => ids.includes(r.approval))
+    .sort((x, y) => x.approval.localeCompare(y.approval));
 }
 
 function expectNoErrors(...bots: BotProcess[]): void {
@@ -202,10 +221,24 @@ function expectNoErrors(...bots: BotProcess[]): void {
 const percentile = (sorted: readonly number[], p: number) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 
 describe(`two replicas on one ${TEST_ENGINE === 'postgres' ? 'PostgreSQL database' : 'SQLite file'}`, () => {
+  let replicas: Replicas;
+  /** The first key of PROJECT, whose approvals go to CHANNEL. */
+  let key: string;
+  /** Keys of four more projects, one per channel of CHANNELS: Slack (and the product) pace posts per channel. */
+  const teamKeys: string[] = [];
+
+  beforeAll(async () => {
+    replicas = await startReplicas(await sharedDatabase(), { movableClock: true });
+    key = await projectWithChannel(replicas);
+    for (const [i, channel] of CHANNELS.entries()) teamKeys.push(await projectWithChannel(replicas, `team${i}`, channel));
+  }, 60_000);
+  afterAll(async () => {
+    // The next drill starts a pair of its own; these must not run beside it.
+    await Promise.all([replicas?.a.kill(), replicas?.b.kill()]);
+  });
+
   it('a decision pressed through one replica is what the other answers at once', async () => {
-    const replicas = await startReplicas(await sharedDatabase());
     const { a, b } = replicas;
-    const key = await projectWithChannel(replicas);
 
     for (const [decider, reader] of [
       [a, b],
@@ -242,9 +275,8 @@ describe(`two replicas on one ${TEST_ENGINE === 'postgres' ? 'PostgreSQL databas
   }, 60_000);
 
   it('a key revoked through one replica is refused by the other within a second', async () => {
-    const replicas = await startReplicas(await sharedDatabase());
     const { a, b, url } = replicas;
-    const keep = await projectWithChannel(replicas);
+    const keep = key;
     const ROUNDS = 8;
     /** From the revocation's own time (revoked_at, written by the revoking replica) to the other's first 401. */
     const delays: number[] = [];
@@ -305,11 +337,8 @@ describe(`two replicas on one ${TEST_ENGINE === 'postgres' ? 'PostgreSQL databas
   }, 60_000);
 
   it('many approvals through both replicas, both job pollers running: every card posted exactly once', async () => {
-    const replicas = await startReplicas(await sharedDatabase());
     const { a, b, url } = replicas;
-    // Four projects, each with its channel: posts to one channel go about one a second, by Slack's rule.
-    const keys: string[] = [];
-    for (const [i, channel] of CHANNELS.entries()) keys.push(await projectWithChannel(replicas, `team${i}`, channel));
+    const keys = teamKeys;
     const APPROVALS = 48;
 
     const ids = await Promise.all(
@@ -327,27 +356,30 @@ describe(`two replicas on one ${TEST_ENGINE === 'postgres' ? 'PostgreSQL databas
   }, 60_000);
 
   it('a replica killed with posts in flight: the other finishes them once its lease ends, nothing lost or doubled', async () => {
-    const replicas = await startReplicas(await sharedDatabase(), { movableClock: true });
     const { a, b, gateA, url } = replicas;
-    const key = await projectWithChannel(replicas);
     const APPROVALS = 12;
 
     // A's posts to Slack hang: the jobs A claims stay running, their cards unposted.
     gateA.holdPosts = true;
-    const ids = await Promise.all(Array.from({ length: APPROVALS }, (_, i) => createApproval(a, key, `deploy ${i}`)));
+    const ids = await Promise.all(Array.from({ length: APPROVALS }, (_, i) => createApproval(a, teamKeys[i % teamKeys.length]!, `deploy ${i}`)));
     await vi.waitFor(() => expect(gateA.held.length).toBeGreaterThan(0), { timeout: 10_000, interval: 25 });
     await a.kill();
-
-    const inFlight = await query<{ n: number | string }>(url, "SELECT count(*) AS n FROM jobs WHERE kind = 'approval.post' AND status = 'running'");
+    const killedAt = Date.now();
     const unposted = ids.filter((id) => cardsFor(id).length === 0);
-    console.info(`at the kill: ${Number(inFlight[0]!.n)} post jobs leased by the dead replica, ${unposted.length} of ${APPROVALS} cards not posted`);
-    expect(Number(inFlight[0]!.n)).toBeGreaterThan(0);
-    expect(unposted.length).toBeGreaterThan(0);
 
-    // Before the lease ends nobody may take A's jobs (A might only be slow).
-    await sleep(2500);
-    const stillRunning = await query<{ n: number | string }>(url, "SELECT count(*) AS n FROM jobs WHERE kind = 'approval.post' AND status = 'running'");
-    expect(Number(stillRunning[0]!.n)).toBe(Number(inFlight[0]!.n));
+    // The card A was posting when it died tells A's worker; every job A holds has that worker's lease.
+    const posting = ids.filter((id) => gateA.held.some((h) => h.raw.includes(id)));
+    expect(posting.length).toBeGreaterThan(0);
+    const aWorker = (await runningPosts(url, ids)).find((job) => job.approval === posting[0])?.worker;
+    expect(aWorker, 'the post A was making is a running job leased to A').toBeDefined();
+    const heldByA = (await runningPosts(url, ids)).filter((job) => job.worker === aWorker).map((job) => job.approval);
+    console.info(`at the kill: ${unposted.length} of ${APPROVALS} cards not posted; ${heldByA.length} post jobs leased to the dead replica`);
+
+    // B posts every other card; A's jobs wait for their lease (A might only be slow), however often B polls.
+    await vi.waitFor(() => expect(ids.filter((id) => cardsFor(id).length === 0).sort()).toEqual([...heldByA].sort()), { timeout: 15_000, interval: 50 });
+    await sleep(Math.max(0, killedAt + 2500 - Date.now()));
+    expect(ids.filter((id) => cardsFor(id).length === 0).sort()).toEqual([...heldByA].sort());
+    expect((await runningPosts(url, ids)).filter((job) => job.worker === aWorker).map((job) => job.approval)).toEqual(heldByA);
 
     // Time passes for B past the lease: B takes the dead replica's jobs back and posts every card, once.
     await b.advanceClock(JOB_LEASE_MS + 1000);
@@ -355,7 +387,7 @@ describe(`two replicas on one ${TEST_ENGINE === 'postgres' ? 'PostgreSQL databas
     await sleep(2500);
     await expectEachCardOnce(url, ids);
     for (const id of unposted) expect(via.get(cardsFor(id)[0]!), id).toBe('B');
-    expect(await approvalStatus(b, key, ids[0]!)).toMatchObject({ status: 'pending' });
+    expect(await approvalStatus(b, teamKeys[0]!, ids[0]!)).toMatchObject({ status: 'pending' });
     expectNoErrors(b);
   }, 60_000);
 });
@@ -363,9 +395,11 @@ describe(`two replicas on one ${TEST_ENGINE === 'postgres' ? 'PostgreSQL databas
 describe(`two replicas starting at once on an empty ${TEST_ENGINE === 'postgres' ? 'PostgreSQL database' : 'SQLite file'}`, () => {
   it('both come up, and each migration is applied once', async () => {
     const empty = TEST_ENGINE === 'postgres' ? await freshPostgres() : null;
+    const fresh: BotProcess[] = [];
     try {
       const url = empty?.url ?? `sqlite:${join(dir, 'empty.db')}`;
       const { a, b } = await startReplicas(url);
+      fresh.push(a, b);
 
       const applied = [a, b].flatMap((bot) => bot.logs.filter((l) => l.msg === 'database migrated').flatMap((l) => l.applied as string[]));
       expect(applied.sort()).toEqual(MIGRATIONS);
@@ -373,12 +407,13 @@ describe(`two replicas starting at once on an empty ${TEST_ENGINE === 'postgres'
       expect(recorded.map((r) => r.name)).toEqual(MIGRATIONS);
 
       // Both serve: a project made through one is known to the other.
+      const from = slack.fake.calls.length;
       expect((await command(b, slack, OWNER, `projects create ${PROJECT}`)).text).toContain('created');
-      const key = await revealNewest(a, slack, OWNER);
+      const key = await revealNewest(a, slack, OWNER, from);
       for (const bot of [a, b]) expect((await readiness(bot, PROJECT, key)).status).toBe(200);
       expectNoErrors(a, b);
     } finally {
-      await stopAllBots();
+      await Promise.all(fresh.map((bot) => bot.kill()));
       await empty?.drop();
     }
   }, 60_000);
