@@ -58,11 +58,21 @@ class SlackGate {
         this.held.push({ res, raw });
         return;
       }
-      const [status, body, headers] = this.fake.answer(method, raw);
-      via.set(this.fake.calls.at(-1)!, this.name);
-      res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(JSON.stringify(body));
+      this.pass(method, raw, res);
     });
   });
+
+  private pass(method: string, raw: string, res: ServerResponse): void {
+    const [status, body, headers] = this.fake.answer(method, raw);
+    via.set(this.fake.calls.at(-1)!, this.name);
+    res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(JSON.stringify(body));
+  }
+
+  /** Stops holding, and lets the held posts reach Slack (their replica gets Slack's answer). */
+  release(): void {
+    this.holdPosts = false;
+    for (const { res, raw } of this.held.splice(0)) if (!res.destroyed) this.pass('chat.postMessage', raw, res);
+  }
 
   constructor(
     private readonly fake: FakeSlack,
@@ -362,14 +372,20 @@ describe(`two replicas on one ${TEST_ENGINE === 'postgres' ? 'PostgreSQL databas
   }, 60_000);
 
   it('a replica killed with posts in flight: the other finishes them once its lease ends, nothing lost or doubled', async () => {
-    const { a, b, gateA, url } = replicas;
+    const { a, b, gateA, gateB, url } = replicas;
     const APPROVALS = 12;
+    const keyOf = (i: number) => teamKeys[i % teamKeys.length]!;
 
-    // A's posts to Slack hang: the jobs A claims stay running, their cards unposted.
+    // Both replicas' posts to Slack hang. B, stuck on its first post, leaves the
+    // rest due; A's next poll claims a batch of them, and hangs on its first.
     gateA.holdPosts = true;
-    const ids = await Promise.all(Array.from({ length: APPROVALS }, (_, i) => createApproval(a, teamKeys[i % teamKeys.length]!, `deploy ${i}`)));
+    gateB.holdPosts = true;
+    const ids = [await createApproval(b, keyOf(0), 'deploy 0')];
+    await vi.waitFor(() => expect(gateA.held.length + gateB.held.length).toBeGreaterThan(0), { timeout: 10_000, interval: 25 });
+    ids.push(...(await Promise.all(Array.from({ length: APPROVALS - 1 }, (_, i) => createApproval(b, keyOf(i + 1), `deploy ${i + 1}`)))));
     await vi.waitFor(() => expect(gateA.held.length).toBeGreaterThan(0), { timeout: 10_000, interval: 25 });
     await a.kill();
+    gateB.release();
     const killedAt = Date.now();
     const unposted = ids.filter((id) => cardsFor(id).length === 0);
 
