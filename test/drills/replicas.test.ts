@@ -19,6 +19,7 @@ import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { JOB_LEASE_MS } from '../../src/jobs/queue.ts';
 import { freshDatabaseUrl, TEST_ENGINE } from '../helpers/engine.ts';
 import { freshPostgres } from '../helpers/postgres.ts';
 import { BOT_USER, FakeSlack, buttonsIn, type SlackCall } from '../helpers/slack.ts';
@@ -30,8 +31,6 @@ const CHANNEL = 'C0APPROVALS';
 /** Approvals channels of the projects of the each-card-once drill: Slack (and the product) pace posts per channel. */
 const CHANNELS = [CHANNEL, 'C0APPROVALS1', 'C0APPROVALS2', 'C0APPROVALS3'];
 const PROJECT = 'pay';
-/** The job queue's lease (src/jobs/queue.ts, default `leaseMs`): a dead worker's jobs wait this long. */
-const JOB_LEASE_MS = 5 * 60_000;
 const MIGRATIONS = readdirSync(new URL('../../migrations/', import.meta.url))
   .filter((f) => /^\d{3}_[\w-]+\.ts$/.test(f))
   .map((f) => f.replace(/\.ts$/, ''))
