@@ -10,9 +10,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { approvals } from './approvals.ts';
+import { approvalsPg } from './approvals-pg.ts';
 import { jobs } from './jobs.ts';
 import { keyCheck } from './key-check.ts';
 import { cleanUpOnSignals, Cleanup } from './lib/cleanup.ts';
+import { stopPostgres } from './lib/postgres.ts';
 import { productErrors } from './lib/product.ts';
 import { formatTable, writeResults, type BenchResult } from './lib/report.ts';
 import { slackDrain } from './slack-drain.ts';
@@ -27,6 +29,8 @@ const BENCHMARKS: [string, (dir: string) => Promise<BenchResult>][] = [
   ['jobs', jobs],
   ['startup', startup],
   ['slack-drain', slackDrain],
+  // Two replicas (separate processes) on one PostgreSQL database.
+  ['approvals-pg', approvalsPg],
 ];
 
 const RESULTS_DIR = fileURLToPath(new URL('./results/', import.meta.url));
@@ -40,6 +44,7 @@ async function main(): Promise<void> {
   cleanUpOnSignals();
   const at = new Date();
   const temp = new Cleanup();
+  temp.add(stopPostgres);
   const dir = mkdtempSync(join(tmpdir(), 'jamjet-bench-'));
   temp.add(() => rmSync(dir, { recursive: true, force: true }));
   const results: BenchResult[] = [];

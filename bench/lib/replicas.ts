@@ -1,0 +1,56 @@
+/**
+ * Replicas for the `-pg` benchmarks: the compiled product (`node
+ * dist/src/main.js`, what `npm start` runs) started as separate processes on
+ * one database, all posting to one fake Slack served by this process.
+ */
+import { buildProduct, freePort, startChild } from './child.ts';
+import type { Cleanup } from './cleanup.ts';
+import { startProduct, productEnv, type Product } from './product.ts';
+import { LOOPBACK } from './loopback.ts';
+
+export interface Replica {
+  /** `http://127.0.0.1:<port>` of this process. */
+  readonly base: string;
+  readonly pid: number;
+}
+
+let built = false;
+
+/**
+ * Prepares `databaseUrl` (`postgres://...` or `sqlite:<path>`) through the
+ * product in this process (migrations, then `prepare` with the running app,
+ * then its due jobs, so set-up's DMs are not part of what is measured), stops
+ * that app, and starts `count` compiled replicas on the same database, each
+ * healthy before this resolves. Every replica and the fake Slack are stopped
+ * by `cleanup`. `env` is added to every replica's environment.
+ */
+export async function startReplicas<T>(
+  cleanup: Cleanup,
+  dir: string,
+  name: string,
+  databaseUrl: string,
+  count: number,
+  prepare: (setup: Product) => Promise<T>,
+  env: Record<string, string> = {},
+): Promise<{ slack: Product['slack']; slackUrl: string; replicas: Replica[]; prepared: T }> {
+  if (!built) {
+    buildProduct();
+    built = true;
+  }
+  const setup = await startProduct(cleanup, dir, name, { DATABASE_URL: databaseUrl, ...env });
+  let prepared: T;
+  try {
+    prepared = await prepare(setup);
+    await setup.app.jobs.runDue();
+  } finally {
+    await setup.app.stop();
+  }
+  const replicas = await Promise.all(
+    Array.from({ length: count }, async () => {
+      const port = await freePort();
+      const { child } = await startChild(cleanup, dir, { ...productEnv(setup.url, '', port), DATABASE_URL: databaseUrl, ...env }, port);
+      return { base: `http://${LOOPBACK}:${port}`, pid: child.pid! };
+    }),
+  );
+  return { slack: setup.slack, slackUrl: setup.url, replicas, prepared };
+}
