@@ -57,7 +57,9 @@ export function approvalsPg(dir: string): Promise<BenchResult> {
     const firstCall = slack.calls.length;
     const perReplica = await concurrently(plans(replicas.map((r) => r.base)));
     const measured = combined(perReplica);
+    process.stderr.write(`approvals-pg: ${measured.ok} accepted at ${measured.rps}/s, waiting for their cards\n`);
     const cards = await waitForCards(slack, firstCall, measured.ids, CARD_TIMEOUT_MS);
+    process.stderr.write(`approvals-pg: cards ${cards.lost} lost, ${cards.duplicated} twice after ${cards.waitedMs} ms; deciding ${SAMPLE}\n`);
 
     // Decided through replica A, polled through replica B with the approval's own project key.
     const projectOf = new Map((await queryRows<{ id: string; project_id: number }>(databaseUrl, 'SELECT id, project_id FROM approvals')).map((r) => [r.id, r.project_id]));

@@ -13,9 +13,11 @@ import { approvals } from './approvals.ts';
 import { approvalsPg } from './approvals-pg.ts';
 import { jobs } from './jobs.ts';
 import { keyCheck } from './key-check.ts';
+import { keyCheckPg } from './key-check-pg.ts';
 import { cleanUpOnSignals, Cleanup } from './lib/cleanup.ts';
 import { stopPostgres } from './lib/postgres.ts';
 import { productErrors } from './lib/product.ts';
+import { revocationPg } from './revocation-pg.ts';
 import { formatTable, writeResults, type BenchResult } from './lib/report.ts';
 import { slackDrain } from './slack-drain.ts';
 import { slashAck } from './slash-ack.ts';
@@ -30,7 +32,9 @@ const BENCHMARKS: [string, (dir: string) => Promise<BenchResult>][] = [
   ['startup', startup],
   ['slack-drain', slackDrain],
   // Two replicas (separate processes) on one PostgreSQL database.
+  ['key-check-pg', keyCheckPg],
   ['approvals-pg', approvalsPg],
+  ['revocation-pg', revocationPg],
 ];
 
 const RESULTS_DIR = fileURLToPath(new URL('./results/', import.meta.url));

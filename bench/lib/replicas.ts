@@ -5,7 +5,7 @@
  */
 import { buildProduct, freePort, startChild } from './child.ts';
 import type { Cleanup } from './cleanup.ts';
-import { startProduct, productEnv, type Product } from './product.ts';
+import { productEnv, productErrors, startProduct, type Product } from './product.ts';
 import { LOOPBACK } from './loopback.ts';
 
 export interface Replica {
@@ -45,10 +45,21 @@ export async function startReplicas<T>(
   } finally {
     await setup.app.stop();
   }
+  let stopping = false;
+  cleanup.add(() => {
+    stopping = true;
+  });
   const replicas = await Promise.all(
     Array.from({ length: count }, async () => {
       const port = await freePort();
       const { child } = await startChild(cleanup, dir, { ...productEnv(setup.url, '', port), DATABASE_URL: databaseUrl, ...env }, port);
+      // Its error lines are kept with the product's, shown at the end of the run.
+      child.stderr!.on('data', (chunk: Buffer) => {
+        for (const line of chunk.toString('utf8').split('\n')) if (line && productErrors.length < 20) productErrors.push(`replica ${port}: ${line}`);
+      });
+      child.once('exit', (code, signal) => {
+        if (!stopping) process.stderr.write(`replica on port ${port} exited (${signal ?? code}) before the benchmark ended\n`);
+      });
       return { base: `http://${LOOPBACK}:${port}`, pid: child.pid! };
     }),
   );
