@@ -13,7 +13,7 @@ import { waitForCards } from './lib/cards.ts';
 import { scoped } from './lib/cleanup.ts';
 import { approveAndPoll, type Decidable } from './lib/decide.ts';
 import { combined, concurrently, type LoadPlan } from './lib/load.ts';
-import { freshPostgresDatabase, queryRows } from './lib/postgres.ts';
+import { freshPostgresDatabase, queryRows, sampleActivity } from './lib/postgres.ts';
 import { BENCH_USER, createBenchProject, type BenchProject } from './lib/projects.ts';
 import { startReplicas } from './lib/replicas.ts';
 import type { BenchResult } from './lib/report.ts';
@@ -55,9 +55,15 @@ export function approvalsPg(dir: string): Promise<BenchResult> {
     const plans = (bases: string[]): LoadPlan[] => bases.map((base) => ({ ...LOAD, url: `${base}/v1/approvals`, authorizations, collectIds: true }));
     const baseline = combined(await concurrently(plans(bare)));
     const firstCall = slack.calls.length;
+    // Where a write's time goes while the load runs (see ActivitySummary).
+    const stopSampling = await sampleActivity(databaseUrl, 20);
     const perReplica = await concurrently(plans(replicas.map((r) => r.base)));
+    const activity = await stopSampling();
     const measured = combined(perReplica);
-    process.stderr.write(`approvals-pg: ${measured.ok} accepted at ${measured.rps}/s, waiting for their cards\n`);
+    process.stderr.write(
+      `approvals-pg: ${measured.ok} accepted at ${measured.rps}/s; ${round(activity.waitingForLock, 1)} sessions waiting for the lock on average, ` +
+        `holder idle in transaction in ${Math.round(activity.holderWaitingForApp * 100)}% of samples, a statement executing in ${Math.round(activity.serverWorking * 100)}%; waiting for the cards\n`,
+    );
     const cards = await waitForCards(slack, firstCall, measured.ids, CARD_TIMEOUT_MS);
     process.stderr.write(`approvals-pg: cards ${cards.lost} lost, ${cards.duplicated} twice after ${cards.waitedMs} ms; deciding ${SAMPLE}\n`);
 
@@ -109,6 +115,10 @@ export function approvalsPg(dir: string): Promise<BenchResult> {
         baseline_rps: baseline.rps,
         baseline_median_ms: baseline.medianMs,
         baseline_p99_ms: baseline.p99Ms,
+        activity_samples: activity.samples,
+        sessions_waiting_for_lock: round(activity.waitingForLock, 2),
+        share_holder_waiting_for_replica: round(activity.holderWaitingForApp),
+        share_server_working: round(activity.serverWorking),
       },
     };
   });

@@ -65,3 +65,51 @@ export async function queryRows<R>(url: string, sql: string, values: unknown[] =
     await client.end();
   }
 }
+
+/** What the server's sessions on one database were doing, sampled during a load. */
+export interface ActivitySummary {
+  readonly samples: number;
+  /** Mean sessions waiting for the product's transaction lock (an advisory lock). */
+  readonly waitingForLock: number;
+  /** Share of samples in which a session sat `idle in transaction`: the lock's holder waiting for its replica. */
+  readonly holderWaitingForApp: number;
+  /** Share of samples in which a session was executing a statement (not waiting on a lock). */
+  readonly serverWorking: number;
+}
+
+/**
+ * Samples `pg_stat_activity` of the database at `url` every `everyMs`
+ * milliseconds on a connection of its own until the returned function is
+ * called, which resolves with the summary: where a write's time goes.
+ */
+export async function sampleActivity(url: string, everyMs: number): Promise<() => Promise<ActivitySummary>> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  const database = new URL(url).pathname.slice(1);
+  let running = true;
+  const totals = { samples: 0, waiting: 0, idle: 0, working: 0 };
+  const loop = (async () => {
+    while (running) {
+      const { rows } = await client.query<{ waiting: number; idle: number; working: number }>(
+        `SELECT count(*) FILTER (WHERE wait_event_type = 'Lock' AND wait_event = 'advisory')::int AS waiting,
+                count(*) FILTER (WHERE state = 'idle in transaction')::int AS idle,
+                count(*) FILTER (WHERE state = 'active' AND wait_event_type IS DISTINCT FROM 'Lock')::int AS working
+           FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`,
+        [database],
+      );
+      const row = rows[0]!;
+      totals.samples++;
+      totals.waiting += row.waiting;
+      if (row.idle > 0) totals.idle++;
+      if (row.working > 0) totals.working++;
+      await new Promise((resolve) => setTimeout(resolve, everyMs));
+    }
+  })();
+  return async () => {
+    running = false;
+    await loop;
+    await client.end();
+    const n = Math.max(1, totals.samples);
+    return { samples: totals.samples, waitingForLock: totals.waiting / n, holderWaitingForApp: totals.idle / n, serverWorking: totals.working / n };
+  };
+}

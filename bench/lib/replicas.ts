@@ -46,9 +46,6 @@ export async function startReplicas<T>(
     await setup.app.stop();
   }
   let stopping = false;
-  cleanup.add(() => {
-    stopping = true;
-  });
   const replicas = await Promise.all(
     Array.from({ length: count }, async () => {
       const port = await freePort();
@@ -63,5 +60,9 @@ export async function startReplicas<T>(
       return { base: `http://${LOOPBACK}:${port}`, pid: child.pid! };
     }),
   );
+  // Runs before the replicas' own stops (steps run in reverse): their exits from here on are expected.
+  cleanup.add(() => {
+    stopping = true;
+  });
   return { slack: setup.slack, slackUrl: setup.url, replicas, prepared };
 }
