@@ -22,7 +22,7 @@ import { median, percentile, round } from './lib/stats.ts';
 const TARGET_RPS = 500;
 const REPLICAS = 2;
 const PROJECTS = 150;
-const SAMPLE = 50;
+const SAMPLE = 20;
 /** A card posted later than this after the load counts as lost. */
 const CARD_TIMEOUT_MS = 60_000;
 /** As in approvals: kept pace is as many accepted per second as the bare servers answered, within 1%. */
@@ -62,7 +62,8 @@ export function approvalsPg(dir: string): Promise<BenchResult> {
     const measured = combined(perReplica);
     process.stderr.write(
       `approvals-pg: ${measured.ok} accepted at ${measured.rps}/s; ${round(activity.waitingForLock, 1)} sessions waiting for the lock on average, ` +
-        `holder idle in transaction in ${Math.round(activity.holderWaitingForApp * 100)}% of samples, a statement executing in ${Math.round(activity.serverWorking * 100)}%; waiting for the cards\n`,
+        `holder idle in transaction in ${Math.round(activity.holderWaitingForApp * 100)}% of samples, a statement executing in ${Math.round(activity.serverWorking * 100)}%; waiting for the cards\n` +
+        activity.idleAfter.map(([q, n]) => `  idle in transaction after (${n}x): ${q}\n`).join(''),
     );
     const cards = await waitForCards(slack, firstCall, measured.ids, CARD_TIMEOUT_MS);
     process.stderr.write(`approvals-pg: cards ${cards.lost} lost, ${cards.duplicated} twice after ${cards.waitedMs} ms; deciding ${SAMPLE}\n`);

@@ -75,6 +75,8 @@ export interface ActivitySummary {
   readonly holderWaitingForApp: number;
   /** Share of samples in which a session was executing a statement (not waiting on a lock). */
   readonly serverWorking: number;
+  /** The statements an `idle in transaction` session had run last, most often seen first (first 80 characters), with their counts. */
+  readonly idleAfter: readonly [string, number][];
 }
 
 /**
@@ -88,16 +90,19 @@ export async function sampleActivity(url: string, everyMs: number): Promise<() =
   const database = new URL(url).pathname.slice(1);
   let running = true;
   const totals = { samples: 0, waiting: 0, idle: 0, working: 0 };
+  const idleAfter = new Map<string, number>();
   const loop = (async () => {
     while (running) {
-      const { rows } = await client.query<{ waiting: number; idle: number; working: number }>(
+      const { rows } = await client.query<{ waiting: number; idle: number; working: number; last: string[] | null }>(
         `SELECT count(*) FILTER (WHERE wait_event_type = 'Lock' AND wait_event = 'advisory')::int AS waiting,
                 count(*) FILTER (WHERE state = 'idle in transaction')::int AS idle,
-                count(*) FILTER (WHERE state = 'active' AND wait_event_type IS DISTINCT FROM 'Lock')::int AS working
+                count(*) FILTER (WHERE state = 'active' AND wait_event_type IS DISTINCT FROM 'Lock')::int AS working,
+                array_agg(left(query, 80)) FILTER (WHERE state = 'idle in transaction') AS last
            FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`,
         [database],
       );
       const row = rows[0]!;
+      for (const q of row.last ?? []) idleAfter.set(q, (idleAfter.get(q) ?? 0) + 1);
       totals.samples++;
       totals.waiting += row.waiting;
       if (row.idle > 0) totals.idle++;
@@ -110,6 +115,6 @@ export async function sampleActivity(url: string, everyMs: number): Promise<() =
     await loop;
     await client.end();
     const n = Math.max(1, totals.samples);
-    return { samples: totals.samples, waitingForLock: totals.waiting / n, holderWaitingForApp: totals.idle / n, serverWorking: totals.working / n };
+    return { samples: totals.samples, waitingForLock: totals.waiting / n, holderWaitingForApp: totals.idle / n, serverWorking: totals.working / n, idleAfter: [...idleAfter].sort((a, b) => b[1] - a[1]).slice(0, 5) };
   };
 }

@@ -49,7 +49,9 @@ export async function startReplicas<T>(
   const replicas = await Promise.all(
     Array.from({ length: count }, async () => {
       const port = await freePort();
-      const { child } = await startChild(cleanup, dir, { ...productEnv(setup.url, '', port), DATABASE_URL: databaseUrl, ...env }, port);
+      // BENCH_CPU_PROF=<folder>: each replica writes a V8 CPU profile there when it stops (open it in Chrome's DevTools).
+      const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
+      const { child } = await startChild(cleanup, dir, { ...productEnv(setup.url, '', port), DATABASE_URL: databaseUrl, ...env }, port, profile);
       // Its error lines are kept with the product's, shown at the end of the run.
       child.stderr!.on('data', (chunk: Buffer) => {
         for (const line of chunk.toString('utf8').split('\n')) if (line && productErrors.length < 20) productErrors.push(`replica ${port}: ${line}`);
