@@ -79,6 +79,9 @@ export function approvalsPg(dir: string): Promise<BenchResult> {
     const decisions = await approveAndPoll(replicas[0]!.base, BENCH_USER, `${slackUrl}/hooks`, sample, replicas[1]!.base);
     const decidedMs = decisions.filter((d): d is number => d !== null);
     const undecided = decisions.length - decidedMs.length;
+    // For a request B never read as approved: whether the database holds the decision (B read stale) or not (A had not decided).
+    const unread = sample.filter((_, i) => decisions[i] === null).map((d) => d.id);
+    const approvedInDb = unread.length === 0 ? 0 : (await queryRows<{ n: number }>(databaseUrl, "SELECT count(*)::int AS n FROM approvals WHERE id = ANY($1) AND status = 'approved'", [unread]))[0]!.n;
 
     const ratio = round(measured.rps / baseline.rps);
     const refused = measured.requests - measured.ok + measured.errors;
@@ -93,7 +96,7 @@ export function approvalsPg(dir: string): Promise<BenchResult> {
         medianMs: measured.medianMs,
         p99Ms: measured.p99Ms,
         rps: measured.rps,
-        note: `per replica ${perReplica.map((r) => r.rps).join(' + ')}/s; ${refused} refused, ${cards.lost} lost, ${cards.duplicated} dup; cards done +${(cards.waitedMs / 1000).toFixed(1)} s; decide on A, read on B median ${round(median(decidedMs), 1)} ms`,
+        note: `per replica ${perReplica.map((r) => r.rps).join(' + ')}/s; ${refused} refused, ${cards.lost} lost, ${cards.duplicated} dup; cards done +${(cards.waitedMs / 1000).toFixed(1)} s; decide on A, read on B median ${round(median(decidedMs), 1)} ms, ${undecided} not read as approved within 5 s (${approvedInDb} of them approved in the database)`,
       },
       baseline: { label: `${REPLICAS} bare node:http 201`, medianMs: baseline.medianMs, p99Ms: baseline.p99Ms, rps: baseline.rps },
       figures: {
@@ -111,6 +114,7 @@ export function approvalsPg(dir: string): Promise<BenchResult> {
         cards_done_after_ms: cards.waitedMs,
         decided: decidedMs.length,
         undecided,
+        undecided_but_approved_in_database: approvedInDb,
         decision_median_ms: round(median(decidedMs)),
         decision_max_ms: round(percentile(decidedMs, 100)),
         baseline_rps: baseline.rps,
