@@ -2,6 +2,7 @@ import { fail, ok, type Result } from '../core/errors.ts';
 import { isProjectName, PROJECT_NAME_RULE } from '../core/names.ts';
 import { LIMITS } from '../core/limits.ts';
 import type { Role } from '../core/roles.ts';
+import { insertionOrder } from '../db/dialect.ts';
 import { authorize, toProject, type Project } from './access.ts';
 import { recordEvent } from './audit.ts';
 import type { Actor, ServiceContext } from './context.ts';
@@ -131,7 +132,8 @@ export async function projectInfo(ctx: ServiceContext, actor: Actor, name: strin
   if (!access.ok) return access;
   const { project, role } = access.value;
   const members = await db.all(
-    db.q.selectFrom('memberships').select(['user_id', 'role']).where('project_id', '=', project.id).orderBy('created_at'),
+    // Ties (members added in the same millisecond) in the order they were added, on either engine.
+    db.q.selectFrom('memberships').select(['user_id', 'role']).where('project_id', '=', project.id).orderBy('created_at').orderBy(insertionOrder(db, 'memberships')),
   );
   return ok({
     project,

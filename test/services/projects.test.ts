@@ -9,7 +9,9 @@ import {
   setApprovalsChannel,
   setApprovalTimeout,
 } from '../../src/services/projects.ts';
-import { addMember } from '../../src/services/members.ts';
+import { addMember, changeRole } from '../../src/services/members.ts';
+import { reminderRecipients } from '../../src/services/rotation-endings.ts';
+import { startRotation } from '../../src/services/rotations.ts';
 import { testContext, user } from '../helpers/db.ts';
 
 const alice = user('UALICE');
@@ -112,5 +114,20 @@ describe('projects', () => {
     expect(await setApprovalTimeout(ctx, alice, 'payments', 7200)).toMatchObject({ ok: true, value: { approvalTimeoutSeconds: 7200 } });
     expect(await setApprovalTimeout(ctx, alice, 'payments', 5)).toMatchObject({ ok: false, error: { code: 'bad_input' } });
     expect(await findBrokenLink(ctx.db)).toBeNull();
+  });
+
+  it('names Owners who joined in the same millisecond in the order they joined, on either engine, also after a role change', async () => {
+    await createProjects(ctx, alice, 'payments', null);
+    // Same clock for all: only the order they were added tells them apart (not their ids, not the table's physical order).
+    for (const id of ['UZED', 'UBOB', 'UMAX']) await addMember(ctx, alice, 'payments', id, 'owner');
+    expect((await changeRole(ctx, alice, 'payments', 'UZED', 'admin')).ok).toBe(true);
+    expect((await changeRole(ctx, alice, 'payments', 'UZED', 'owner')).ok).toBe(true);
+    const info = await projectInfo(ctx, alice, 'payments');
+    expect(info.ok && info.value.owners).toEqual(['UALICE', 'UZED', 'UBOB', 'UMAX']);
+
+    const started = await startRotation(ctx, alice, 'payments', null, 3600, false);
+    expect(started.ok).toBe(true);
+    if (!started.ok) return;
+    expect(await reminderRecipients(ctx.db, started.value.rotation)).toEqual(['UALICE', 'UZED', 'UBOB', 'UMAX']);
   });
 });
