@@ -3,7 +3,7 @@ import { isProjectName, PROJECT_NAME_RULE } from '../core/names.ts';
 import { LIMITS } from '../core/limits.ts';
 import type { Role } from '../core/roles.ts';
 import { insertionOrder } from '../db/dialect.ts';
-import { authorize, toProject, type Project } from './access.ts';
+import { authorize, byProjectName, toProject, type Project } from './access.ts';
 import { recordEvent } from './audit.ts';
 import type { Actor, ServiceContext } from './context.ts';
 import { expirePendingApprovals } from './approvals.ts';
@@ -99,7 +99,7 @@ export async function listProjects(ctx: ServiceContext, actor: Actor): Promise<P
         .select('memberships.role')
         .where('memberships.user_id', '=', '?')
         .where('projects.deleted_at', 'is', null)
-        .orderBy('projects.name'),
+        .orderBy(byProjectName(db)),
     );
     return await db.cached(`projects-of:${actor.userId}`, async () =>
       (await mine.all(actor.userId)).map(({ role, ...row }) => ({ project: toProject(row), role })),
@@ -114,7 +114,7 @@ export async function listProjects(ctx: ServiceContext, actor: Actor): Promise<P
       .selectAll('projects')
       .select('memberships.role')
       .where('projects.deleted_at', 'is', null)
-      .orderBy('projects.name'),
+      .orderBy(byProjectName(db)),
   );
   return rows.map(({ role, ...row }) => ({ project: toProject(row), role }));
 }

@@ -9,7 +9,7 @@ import {
   setApprovalsChannel,
   setApprovalTimeout,
 } from '../../src/services/projects.ts';
-import { addMember, changeRole } from '../../src/services/members.ts';
+import { addMember, changeRole, rolesOf } from '../../src/services/members.ts';
 import { reminderRecipients } from '../../src/services/rotation-endings.ts';
 import { startRotation } from '../../src/services/rotations.ts';
 import { testContext, user } from '../helpers/db.ts';
@@ -129,5 +129,19 @@ describe('projects', () => {
     expect(started.ok).toBe(true);
     if (!started.ok) return;
     expect(await reminderRecipients(ctx.db, started.value.rotation)).toEqual(['UALICE', 'UZED', 'UBOB', 'UMAX']);
+  });
+
+  it('lists projects in byte order on either engine, whatever collation the database was made with', async () => {
+    if (ctx.db.engine === 'postgres') {
+      // A collation that skips punctuation, as glibc's en_US.UTF-8 does: it would put `ab` before `a-c`.
+      await ctx.db.raw(`CREATE COLLATION skips_punctuation (provider = icu, locale = 'und-u-ka-shifted')`);
+      await ctx.db.raw('ALTER TABLE projects ALTER COLUMN name TYPE text COLLATE skips_punctuation');
+      expect(await ctx.db.raw("SELECT 'ab' < 'a-c' COLLATE skips_punctuation AS skipped")).toEqual([{ skipped: 1 }]);
+    }
+    for (const name of ['ab', 'a-c', 'a9', 'a-b-c']) await createProjects(ctx, alice, name, null);
+    const inByteOrder = ['a-b-c', 'a-c', 'a9', 'ab'];
+    expect((await listProjects(ctx, alice)).map((p) => p.project.name)).toEqual(inByteOrder);
+    expect((await listProjects(ctx, admin)).map((p) => p.project.name)).toEqual(inByteOrder);
+    expect((await rolesOf(ctx, alice.userId)).map((r) => r.project)).toEqual(inByteOrder);
   });
 });
