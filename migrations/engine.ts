@@ -24,9 +24,13 @@ export function engineOf(db: Kysely<any>): Engine {
  * epoch milliseconds (and ids) in this schema: SQLite's INTEGER is 64-bit,
  * PostgreSQL's is 32-bit, so PostgreSQL uses BIGINT (which `pg` reads as a
  * string unless told otherwise). Bytes are BLOB on SQLite, BYTEA on PostgreSQL.
+ * `float` is an 8-byte IEEE float on both: SQLite's REAL, PostgreSQL's
+ * DOUBLE PRECISION (its REAL has 4 bytes).
  */
 export function types(db: Kysely<any>) {
-  return engineOf(db) === 'postgres' ? ({ integer: 'bigint', blob: 'bytea' } as const) : ({ integer: 'integer', blob: 'blob' } as const);
+  return engineOf(db) === 'postgres'
+    ? ({ integer: 'bigint', blob: 'bytea', float: 'double precision' } as const)
+    : ({ integer: 'integer', blob: 'blob', float: 'real' } as const);
 }
 
 /**
@@ -41,10 +45,14 @@ export function autoId(db: Kysely<any>): ['integer' | 'bigserial', (c: ColumnDef
 /** The channel every committed change is announced on; the PostgreSQL engine (src/db/postgres.ts) LISTENs to it. */
 export const CHANGES_CHANNEL = 'jamjet_changes';
 
+/** Tables written on every request and read by no cached value (src/db/database.ts, UNCACHED_TABLES). */
+const UNANNOUNCED = new Set(['slack_requests_seen', 'api_rate_buckets']);
+
 /**
- * Tables whose writes are not announced: Slack's seen requests (written on
- * every request, read by no cached value) and Kysely's migration records.
+ * Tables whose writes are not announced: Slack's seen requests and the SDK
+ * API's rate buckets (written on every request, read by no cached value) and
+ * Kysely's migration records.
  */
 export function announced(table: string): boolean {
-  return table !== 'slack_requests_seen' && !table.startsWith('kysely_migration');
+  return !UNANNOUNCED.has(table) && !table.startsWith('kysely_migration');
 }

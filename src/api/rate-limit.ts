@@ -1,35 +1,26 @@
 /**
- * A token bucket per API key, so one runaway agent cannot flood a channel
- * with approval cards. Kept in memory: a restart refills every bucket.
+ * The rate limit of `POST /v1/approvals`: a token bucket per API key, shared
+ * by every replica on the database (src/services/rate-limits.ts).
  */
-export interface RateLimit {
-  /** Requests allowed at once. */
-  readonly burst: number;
-  /** Requests allowed per second after that. */
-  readonly perSecond: number;
-}
+import type { ServiceContext } from '../services/context.ts';
+import { takeRateToken, type RateLimit } from '../services/rate-limits.ts';
+
+export type { RateLimit } from '../services/rate-limits.ts';
 
 export const APPROVALS_RATE_LIMIT: RateLimit = { burst: 20, perSecond: 5 };
 
 export class RateLimiter {
-  private readonly buckets = new Map<number, { tokens: number; at: number }>();
-
   constructor(
+    private readonly services: Pick<ServiceContext, 'db' | 'now'>,
     private readonly limit: RateLimit,
-    private readonly now: () => number,
   ) {}
 
-  /** 0 when the request may go ahead, otherwise the seconds to wait. */
-  take(keyId: number): number {
-    const at = this.now();
-    const bucket = this.buckets.get(keyId) ?? { tokens: this.limit.burst, at };
-    bucket.tokens = Math.min(this.limit.burst, bucket.tokens + ((at - bucket.at) / 1000) * this.limit.perSecond);
-    bucket.at = at;
-    this.buckets.set(keyId, bucket);
-    if (bucket.tokens >= 1) {
-      bucket.tokens -= 1;
-      return 0;
-    }
-    return Math.max(1, Math.ceil((1 - bucket.tokens) / this.limit.perSecond));
+  /**
+   * Takes a token of API key `keyId` (`api_keys.id`) now: 0 when the request
+   * may go ahead, otherwise the whole seconds to wait (`Retry-After`).
+   * Rejects when the database fails.
+   */
+  take(keyId: number): Promise<number> {
+    return takeRateToken(this.services.db, this.limit, keyId, this.services.now());
   }
 }

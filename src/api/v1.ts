@@ -71,7 +71,7 @@ export function approvalJson(a: Approval): Record<string, unknown> {
 export function createApiHandler(deps: ApiDeps): ApiHandler {
   const { services, usage } = deps;
   const db: Db = services.db;
-  const limiter = new RateLimiter(APPROVALS_RATE_LIMIT, services.now);
+  const limiter = new RateLimiter(services, APPROVALS_RATE_LIMIT);
   const authenticated = async (req: IncomingMessage, res: ServerResponse): Promise<KeyIdentity | null> =>
     await requireKey(db, usage, services.now, req, res);
   const wrongMethod = (res: ServerResponse, allow: string) =>
@@ -93,7 +93,7 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
       if (req.method !== 'POST') return wrongMethod(res, 'POST');
       const key = await authenticated(req, res);
       if (!key) return;
-      const wait = limiter.take(key.keyId);
+      const wait = await limiter.take(key.keyId);
       if (wait > 0) {
         return sendError(res, 429, 'rate_limited', `Too many approval requests for this key; retry in ${wait} s.`, {
           'retry-after': String(wait),

@@ -14,7 +14,7 @@ type Statement = BetterSqlite3.Statement<unknown[], unknown>;
 
 const STATEMENT_CACHE_SIZE = 500;
 /** Tables no `cached` read depends on, written with `runUncached`. */
-export const UNCACHED_TABLES: ReadonlySet<string> = new Set(['slack_requests_seen']);
+export const UNCACHED_TABLES: ReadonlySet<string> = new Set(['slack_requests_seen', 'api_rate_buckets']);
 /** Entries `cached` keeps at most; past that, reads simply go to the database. */
 export const MEMORY_SIZE = 10_000;
 
@@ -59,6 +59,13 @@ export interface Db {
    * when the statement is not a plain insert into or delete from one of them.
    */
   runUncached(query: Compilable<unknown>): Promise<{ changes: number }>;
+  /**
+   * Like `runUncached`, for a write whose `returning(...)` row the caller
+   * needs (an `INSERT ... ON CONFLICT ... DO UPDATE ... RETURNING` into one of
+   * `UNCACHED_TABLES`): the first row it returns, or undefined. Throws on the
+   * same statements `runUncached` refuses.
+   */
+  getUncached<R>(query: Compilable<R>): Promise<R | undefined>;
   /**
    * A read built and compiled once, for hot paths where building it again
    * would cost more than running it. Build it with placeholder values; the
@@ -145,20 +152,12 @@ export class SqliteDb implements Db {
   }
 
   runUncached(query: Compilable<unknown>): Promise<{ changes: number }> {
-    const { sql, parameters } = query.compile();
-    const table = /^(?:insert into|delete from) "([a-z_]+)"/i.exec(sql)?.[1];
-    if (!table || !UNCACHED_TABLES.has(table)) return Promise.reject(new Error(`runUncached is only for ${[...UNCACHED_TABLES].join(', ')}: ${sql}`));
-    return this.when(() => {
-      let statement = this.statements.get(sql);
-      if (!statement) {
-        if (this.statements.size >= STATEMENT_CACHE_SIZE) this.statements.clear();
-        statement = this.sqlite.prepare(sql);
-        this.statements.set(sql, statement);
-      }
-      const { changes } = statement.run(...parameters);
-      this.uncachedChanges += changes;
-      return { changes };
-    });
+    return this.uncached(query, (statement, parameters) => ({ changes: statement.run(...parameters).changes }));
+  }
+
+  getUncached<R>(query: Compilable<R>): Promise<R | undefined> {
+    // A RETURNING statement makes all its changes at its first step, which `get` takes.
+    return this.uncached(query, (statement, parameters) => statement.get(...parameters) as R | undefined);
   }
 
   statement<R>(name: string, build: (q: Kysely<Schema>) => Compilable<R>): Prepared<R> {
@@ -245,6 +244,26 @@ export class SqliteDb implements Db {
     await this.kysely.destroy();
   }
 
+  /**
+   * Runs `work` with the prepared statement of `query` once it is known to
+   * write only one of `UNCACHED_TABLES`, and keeps the rows it changed out of
+   * the stamp `cached` compares.
+   */
+  private uncached<T>(query: Compilable<unknown>, work: (statement: Statement, parameters: readonly unknown[]) => T): Promise<T> {
+    const { sql, parameters } = query.compile();
+    const table = /^(?:insert into|delete from) "([a-z_]+)"/i.exec(sql)?.[1];
+    if (!table || !UNCACHED_TABLES.has(table)) return Promise.reject(new Error(`runUncached is only for ${[...UNCACHED_TABLES].join(', ')}: ${sql}`));
+    return this.when(() => {
+      this.totalChanges ??= this.sqlite.prepare<[], number>('SELECT total_changes()').pluck();
+      const before = this.totalChanges.get()!;
+      try {
+        return work(this.prepare(sql), parameters);
+      } finally {
+        this.uncachedChanges += this.totalChanges.get()! - before;
+      }
+    });
+  }
+
   private async savepoint<T>(scope: Scope, fn: () => Promise<T>): Promise<T> {
     const name = `sp${++scope.depth}`;
     const mark = scope.committed.length;
@@ -278,7 +297,7 @@ export class SqliteDb implements Db {
   /**
    * What changes whenever the data may have: SQLite's own counts, so that no
    * write can slip past. `total_changes()` moves with every row this
-   * connection inserts, updates or deletes (less those of `runUncached`);
+   * connection inserts, updates or deletes (less those of `runUncached` and `getUncached`);
    * `PRAGMA data_version` with every commit by another connection.
    */
   private currentStamp(): string {

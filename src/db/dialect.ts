@@ -2,7 +2,7 @@
  * The few expressions whose SQL differs between the engines, so that use
  * cases build one query for both.
  */
-import { sql, type RawBuilder } from 'kysely';
+import { sql, type Expression, type RawBuilder } from 'kysely';
 import type { Db } from './database.ts';
 
 /**
@@ -22,4 +22,21 @@ export function jsonField(db: Db, column: 'details', key: string): RawBuilder<st
  */
 export function insertionOrder(db: Db, table: 'memberships'): RawBuilder<number> {
   return db.engine === 'postgres' ? sql`${sql.ref(`${table}.seq`)}` : sql`${sql.ref(`${table}.rowid`)}`;
+}
+
+/**
+ * The smaller of two numbers: SQLite's two-argument `min()` scalar,
+ * PostgreSQL's `LEAST` (its `min` is only an aggregate). Give it no null:
+ * SQLite answers null for one, PostgreSQL the other value.
+ */
+export function least(db: Db, a: Expression<number>, b: Expression<number>): RawBuilder<number> {
+  return db.engine === 'postgres' ? sql<number>`least(${a}, ${b})` : sql<number>`min(${a}, ${b})`;
+}
+
+/**
+ * The larger of two numbers: SQLite's two-argument `max()` scalar,
+ * PostgreSQL's `GREATEST`. Give it no null (see `least`).
+ */
+export function greatest(db: Db, a: Expression<number>, b: Expression<number>): RawBuilder<number> {
+  return db.engine === 'postgres' ? sql<number>`greatest(${a}, ${b})` : sql<number>`max(${a}, ${b})`;
 }

@@ -163,6 +163,28 @@ export class PostgresDb implements Db {
     return this.kysely;
   }
 
+  /**
+   * Resolves once every change committed anywhere before the call has been
+   * heard here: one round trip on the listening connection, since
+   * PostgreSQL hands a session the notifications waiting for it before it
+   * answers. Resolves at once while not listening (nothing is remembered
+   * then). For a caller that must read what another replica just wrote
+   * through `cached`.
+   */
+  async settled(): Promise<void> {
+    const listener = this.listener;
+    if (listener) await this.onListener(listener, () => listener.query('SELECT 1')).catch(() => {});
+  }
+
+  /** Queries on the listening connection, one at a time (`pg` wants a client's queries in turn). */
+  private listenerTurn: Promise<unknown> = Promise.resolve();
+
+  private onListener<T>(client: pg.Client, query: () => Promise<T>): Promise<T> {
+    const turn = this.listenerTurn.catch(() => {}).then(query);
+    this.listenerTurn = turn.catch(() => {});
+    return turn;
+  }
+
   /** Whether the change listener is connected (and `cached` may remember). */
   get listening(): boolean {
     return this.listener !== undefined;
@@ -184,12 +206,11 @@ export class PostgresDb implements Db {
   }
 
   async runUncached(query: Compilable<unknown>): Promise<{ changes: number }> {
-    const { sql, parameters } = query.compile();
-    const table = /^(?:insert into|delete from) "([a-z_]+)"/i.exec(sql)?.[1];
-    if (!table || !UNCACHED_TABLES.has(table)) throw new Error(`runUncached is only for ${[...UNCACHED_TABLES].join(', ')}: ${sql}`);
-    const scope = this.active();
-    const result = await (scope ? scope.client : this.pool).query({ text: sql, values: parameters as unknown[] });
-    return { changes: result.rowCount ?? 0 };
+    return { changes: (await this.uncached(query)).rowCount ?? 0 };
+  }
+
+  async getUncached<R>(query: Compilable<R>): Promise<R | undefined> {
+    return (await this.uncached<R>(query)).rows[0];
   }
 
   statement<R>(name: string, build: (q: Kysely<Schema>) => Compilable<R>): Prepared<R> {
@@ -347,7 +368,7 @@ export class PostgresDb implements Db {
       const late = new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new Error(`no answer to SELECT 1 within ${LISTEN_HEARTBEAT_TIMEOUT_MS} ms`)), LISTEN_HEARTBEAT_TIMEOUT_MS);
       });
-      Promise.race([client.query('SELECT 1'), late])
+      Promise.race([this.onListener(client, () => client.query('SELECT 1')), late])
         .catch((error: Error) => lost(error))
         .finally(() => {
           clearTimeout(timer);
@@ -373,6 +394,19 @@ export class PostgresDb implements Db {
     } finally {
       scope.depth--;
     }
+  }
+
+  /**
+   * Runs `query` once it is known to write only one of `UNCACHED_TABLES`,
+   * without counting it as a write (the table has no change trigger either,
+   * so no replica forgets what it remembers).
+   */
+  private async uncached<R>(query: Compilable<unknown>): Promise<pg.QueryResult<R & pg.QueryResultRow>> {
+    const { sql, parameters } = query.compile();
+    const table = /^(?:insert into|delete from) "([a-z_]+)"/i.exec(sql)?.[1];
+    if (!table || !UNCACHED_TABLES.has(table)) throw new Error(`runUncached is only for ${[...UNCACHED_TABLES].join(', ')}: ${sql}`);
+    const scope = this.active();
+    return await (scope ? scope.client : this.pool).query<R & pg.QueryResultRow>({ text: sql, values: parameters as unknown[] });
   }
 
   /** The open transaction of this async context, if any. */

@@ -207,6 +207,18 @@ export interface SlackPausesTable {
   until: number;
 }
 
+/**
+ * The SDK API's token bucket of one API key (src/services/rate-limits.ts):
+ * `tokens` left (fractional), counted at `at` (epoch ms); `granted` is 1 when
+ * the last take consumed a token, 0 when it was refused.
+ */
+export interface ApiRateBucketsTable {
+  key_id: number;
+  tokens: number;
+  at: number;
+  granted: number;
+}
+
 export interface Schema {
   projects: ProjectsTable;
   memberships: MembershipsTable;
@@ -225,4 +237,5 @@ export interface Schema {
   approval_cards: ApprovalCardsTable;
   slack_requests_seen: SlackRequestsSeenTable;
   slack_pauses: SlackPausesTable;
+  api_rate_buckets: ApiRateBucketsTable;
 }

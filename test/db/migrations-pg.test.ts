@@ -124,6 +124,14 @@ const ADDS: Record<string, string[]> = {
     'trigger rotations_changes',
     'trigger slack_pauses_changes',
   ],
+  '011_membership_order': [
+    'sequence memberships_seq_seq',
+  ],
+  // No change trigger: written on every SDK request, read by no cached value.
+  '012_api_rate_buckets': [
+    'index api_rate_buckets_pkey',
+    'table api_rate_buckets',
+  ],
 };
 
 const GENESIS = '0'.repeat(64);
@@ -207,6 +215,8 @@ describe('migrations on PostgreSQL', () => {
     expect(type('approvals', 'expires_at')).toBe('bigint');
     expect(type('slack_pauses', 'until')).toBe('bigint');
     expect(type('slack_requests_seen', 'expires_at')).toBe('bigint');
+    expect(type('api_rate_buckets', 'at')).toBe('bigint');
+    expect(type('api_rate_buckets', 'tokens')).toBe('double precision');
     expect(type('audit_events', 'id')).toBe('bigint');
     expect(type('github_connections', 'token_sealed')).toBe('bytea');
     expect(rows.filter((r) => r.data_type === 'integer')).toEqual([]);
@@ -279,7 +289,7 @@ describe('migrations on PostgreSQL', () => {
     expect(rows.map((r) => r.hash)).toEqual(['h1', 'from-first']);
   });
 
-  it('announce every committed change to every table but the seen Slack requests and the migration records, so no replica remembers a stale value', async () => {
+  it('announce every committed change to every table but the seen Slack requests, the rate buckets and the migration records, so no replica remembers a stale value', async () => {
     database = await freshPostgres();
     const db = database.kysely();
     await migrateToLatest(db);
@@ -295,7 +305,7 @@ describe('migrations on PostgreSQL', () => {
        GROUP BY c.relname ORDER BY c.relname`.execute(db);
     expect(rows.length).toBeGreaterThan(10);
     for (const { table, triggers } of rows) {
-      const exempt = table === 'slack_requests_seen' || table.startsWith('kysely_migration');
+      const exempt = table === 'slack_requests_seen' || table === 'api_rate_buckets' || table.startsWith('kysely_migration');
       expect(triggers, table).toEqual(exempt ? [] : [`${table}_changes`]);
     }
 

@@ -17,7 +17,8 @@ import { sleep, startBot, stopAllBots, type BotProcess } from './bot-process.ts'
 
 const OWNER = 'U0OWNER';
 const CHANNEL = 'C0APPROVALS';
-const APPROVALS = 30;
+// The one key's burst: both processes take from the same bucket (src/services/rate-limits.ts).
+const APPROVALS = 20;
 const PROJECTS = 30;
 const LOCKED = /SQLITE_BUSY|database is locked/i;
 

@@ -36,7 +36,7 @@ describe('keys', () => {
   it('lists keys with name, id, display form, creator, last use and state to every role', async () => {
     const key = await reveal(t, OWNER);
     await readiness(t, 'payments-prod', key);
-    await t.app.usage.flush();
+    for (const replica of t.replicas) await replica.usage.flush();
     await run(t, ADMIN, 'keys create payments-prod --name "ci runner"');
     for (const user of [OWNER, ADMIN, MEMBER, READER]) {
       const list = await run(t, user, 'keys list payments-prod');

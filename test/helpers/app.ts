@@ -1,12 +1,21 @@
+import { createServer, request, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import nock from 'nock';
 import { startApp, type RunningApp } from '../../src/app.ts';
 import { parseConfig } from '../../src/config.ts';
+import { PostgresDb } from '../../src/db/postgres.ts';
 import { createLogger } from '../../src/logger.ts';
-import { freshDatabaseUrl } from './engine.ts';
+import { freshDatabaseUrl, TEST_ENGINE } from './engine.ts';
 import { FakeSlack, SIGNING_SECRET, SLACK_HOST } from './slack.ts';
 
 export interface TestApp {
+  /** The replica the test reads state through (its database, services and job queue are shared with the others). */
   readonly app: RunningApp;
+  /**
+   * Every replica serving the test: one on SQLite; on PostgreSQL two, both
+   * on the same database, with `port` spreading requests between them.
+   */
+  readonly replicas: readonly RunningApp[];
   readonly slack: FakeSlack;
   readonly logs: string[];
   readonly port: number;
@@ -34,20 +43,76 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     ...options.env,
   });
   const logs: string[] = [];
-  const app = await startApp(config, {
-    log: createLogger('debug', (line) => logs.push(line)),
-    now: options.now,
-    slackClientOptions: { retryConfig: { retries: 0 } },
-  });
+  const start = () =>
+    startApp(config, {
+      log: createLogger('debug', (line) => logs.push(line)),
+      now: options.now,
+      slackClientOptions: { retryConfig: { retries: 0 } },
+    });
+  const app = await start();
+  const replicas = [app];
+  let balancer: Server | null = null;
+  // On PostgreSQL the suite runs against two replicas behind a balancer, as production teams run it
+  // (Socket Mode and tests that bind their own ports or database keep one process).
+  const replicated = TEST_ENGINE === 'postgres' && !options.env?.DATABASE_URL && !config.slack.appToken && config.metricsPort === null && config.port === 0;
+  if (replicated) {
+    try {
+      replicas.push(await start());
+      balancer = await startBalancer(replicas);
+    } catch (error) {
+      for (const replica of replicas) await replica.stop();
+      throw error;
+    }
+  }
+  const port = balancer ? (balancer.address() as AddressInfo).port : app.port;
   return {
     app,
+    replicas,
     slack,
     logs,
-    port: app.port,
+    port,
     async stop() {
-      await app.stop();
+      if (balancer) await new Promise<void>((resolve) => balancer.close(() => resolve()));
+      // The second replica first: the first is the one tests drive, and may still be finishing jobs.
+      for (const replica of [...replicas].reverse()) await replica.stop();
       nock.cleanAll();
       slack.assertNoRefusals();
     },
   };
+}
+
+/**
+ * A round-robin load balancer on 127.0.0.1: each request goes to the next
+ * replica, whole (method, path, headers, body), and its answer comes back
+ * as it was. Before handing a request over it waits until that replica has
+ * heard of every change committed so far (`PostgresDb.settled`), so a
+ * test's next request never races the notice of its previous one; the
+ * replicas themselves get no such help.
+ */
+async function startBalancer(replicas: readonly RunningApp[]): Promise<Server> {
+  let next = 0;
+  const server = createServer((req, res) => {
+    const target = replicas[next++ % replicas.length]!;
+    const body: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => body.push(chunk));
+    req.on('end', () => {
+      void (async () => {
+        if (target.db instanceof PostgresDb) await target.db.settled();
+        const forwarded = request(
+          { host: '127.0.0.1', port: target.port, method: req.method, path: req.url, headers: req.headers },
+          (answer) => {
+            res.writeHead(answer.statusCode ?? 502, answer.headers);
+            answer.pipe(res);
+          },
+        );
+        forwarded.on('error', () => {
+          if (!res.headersSent) res.writeHead(502).end();
+          else res.destroy();
+        });
+        forwarded.end(Buffer.concat(body));
+      })();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  return server;
 }

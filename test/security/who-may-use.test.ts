@@ -100,15 +100,17 @@ describe('slash commands', () => {
     await start(slack);
     expect((await slash(t.port, OWNER, 'projects create payments')).text).toContain('payments');
     slack.addUser({ id: OWNER, email: 'owner@acme.test', is_restricted: true });
-    // Within the memory: one users.info answer serves every command.
+    // Within the memory: one users.info answer serves every command (each replica has its own memory).
     const asked = () => slack.callsTo('users.info').filter((c) => c.body.user === OWNER).length;
     const before = asked();
     await slash(t.port, OWNER, 'projects list');
-    expect(asked()).toBe(before);
+    await slash(t.port, OWNER, 'projects list');
+    const memorised = asked();
+    expect(memorised).toBe(before + t.replicas.length - 1);
     clock.now += STANDING_TTL_MS + 1;
     const snapshot = await state();
     expect((await slash(t.port, OWNER, 'projects delete payments')).text).toBe(`:no_entry: ${REFUSALS.guest}`);
-    expect(asked()).toBe(before + 1);
+    expect(asked()).toBe(memorised + 1);
     expect(await state()).toEqual(snapshot);
   });
 

@@ -26,6 +26,9 @@ const ADDS: Record<string, string[]> = {
   '009_slack_pauses': ['slack_pauses'],
   // PostgreSQL only: on SQLite it adds nothing (the schema snapshot below stays the same).
   '010_change_notices': [],
+  // PostgreSQL only as well.
+  '011_membership_order': [],
+  '012_api_rate_buckets': ['api_rate_buckets'],
 };
 
 let db: SqliteDb | undefined;

@@ -33,6 +33,8 @@ CREATE INDEX slack_requests_seen_expiry ON slack_requests_seen(expires_at);
 
 CREATE TABLE "api_keys" ("id" integer primary key autoincrement, "public_id" text not null unique, "project_id" integer not null references "projects" ("id"), "name" text not null, "hash" text not null unique, "display" text not null, "created_by" text not null, "created_at" integer not null, "last_used_at" integer, "revoked_at" integer, "revoked_by" text);
 
+CREATE TABLE "api_rate_buckets" ("key_id" integer primary key references "api_keys" ("id") on delete cascade, "tokens" real not null, "at" integer not null, "granted" integer not null);
+
 CREATE TABLE "approval_cards" ("approval_id" text not null references "approvals" ("id"), "destination" text not null, "channel" text not null, "ts" text not null, constraint "approval_cards_pk" primary key ("approval_id", "destination"));
 
 CREATE TABLE "approvals" ("id" text primary key, "project_id" integer not null references "projects" ("id"), "key_id" integer not null references "api_keys" ("id"), "action" text not null, "context" text not null, "status" text not null check (status IN ('pending', 'approved', 'rejected', 'expired')), "reason" text, "decided_by" text, "decided_at" integer, "created_at" integer not null, "expires_at" integer not null);
