@@ -24,6 +24,17 @@ export default tseslint.config(
     },
   },
   {
+    // Adapters (Slack listeners and views, commands, the HTTP API, job handlers) parse, call a use case and
+    // render: they never reach the database themselves (docs/ARCHITECTURE.md, section 11).
+    files: ['src/slack/**/*.ts', 'src/api/**/*.ts', 'commands/**/*.ts', 'src/jobs/*handlers.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['**/db/*', '**/migrations/*', 'kysely', 'pg', 'better-sqlite3'], message: 'Adapters call a use case in src/services; only services reach the database.' }] },
+      ],
+    },
+  },
+  {
     // Migrations run on Kysely<any> so they never depend on the app's types.
     files: ['migrations/**'],
     rules: { '@typescript-eslint/no-explicit-any': 'off' },

@@ -1,12 +1,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { authenticateKey, type KeyIdentity, type UsageRecorder } from '../services/key-auth.ts';
-import type { Db } from '../db/database.ts';
 import { keyChecks } from '../metrics.ts';
+import type { ServiceContext } from '../services/context.ts';
 import { sendError } from './respond.ts';
 
 /** The key of a request, or null after answering 401 with `WWW-Authenticate: Bearer`. */
 export async function requireKey(
-  db: Db,
+  db: ServiceContext['db'],
   usage: UsageRecorder,
   now: () => number,
   req: IncomingMessage,

@@ -1,7 +1,6 @@
 /** The HTTP API for JamJet SDKs (docs/ARCHITECTURE.md, section 8). */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
-import type { Db } from '../db/database.ts';
 import { approvalForKey, createApproval, type Approval } from '../services/approvals.ts';
 import type { ServiceContext } from '../services/context.ts';
 import type { KeyIdentity, UsageRecorder } from '../services/key-auth.ts';
@@ -70,7 +69,7 @@ export function approvalJson(a: Approval): Record<string, unknown> {
 
 export function createApiHandler(deps: ApiDeps): ApiHandler {
   const { services, usage } = deps;
-  const db: Db = services.db;
+  const { db } = services;
   const limiter = new RateLimiter(services, APPROVALS_RATE_LIMIT);
   const authenticated = async (req: IncomingMessage, res: ServerResponse): Promise<KeyIdentity | null> =>
     await requireKey(db, usage, services.now, req, res);

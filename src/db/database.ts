@@ -14,7 +14,7 @@ type Statement = BetterSqlite3.Statement<unknown[], unknown>;
 
 const STATEMENT_CACHE_SIZE = 500;
 /** Tables no `cached` read depends on, written with `runUncached`. */
-export const UNCACHED_TABLES: ReadonlySet<string> = new Set(['slack_requests_seen', 'api_rate_buckets']);
+export const UNCACHED_TABLES: ReadonlySet<string> = new Set(['slack_requests_seen', 'api_rate_buckets', 'slack_slots']);
 /** Entries `cached` keeps at most; past that, reads simply go to the database. */
 export const MEMORY_SIZE = 10_000;
 
@@ -56,7 +56,7 @@ export interface Db {
   /**
    * Runs a write to a table that no `cached` read ever reads (see
    * `UNCACHED_TABLES`), without forgetting what `cached` remembers. Throws
-   * when the statement is not a plain insert into or delete from one of them.
+   * when the statement is not a plain insert into, update of or delete from one of them.
    */
   runUncached(query: Compilable<unknown>): Promise<{ changes: number }>;
   /**
@@ -251,7 +251,7 @@ export class SqliteDb implements Db {
    */
   private uncached<T>(query: Compilable<unknown>, work: (statement: Statement, parameters: readonly unknown[]) => T): Promise<T> {
     const { sql, parameters } = query.compile();
-    const table = /^(?:insert into|delete from) "([a-z_]+)"/i.exec(sql)?.[1];
+    const table = /^(?:insert into|delete from|update) "([a-z_]+)"/i.exec(sql)?.[1];
     if (!table || !UNCACHED_TABLES.has(table)) return Promise.reject(new Error(`runUncached is only for ${[...UNCACHED_TABLES].join(', ')}: ${sql}`));
     return this.when(() => {
       this.totalChanges ??= this.sqlite.prepare<[], number>('SELECT total_changes()').pluck();

@@ -403,7 +403,7 @@ export class PostgresDb implements Db {
    */
   private async uncached<R>(query: Compilable<unknown>): Promise<pg.QueryResult<R & pg.QueryResultRow>> {
     const { sql, parameters } = query.compile();
-    const table = /^(?:insert into|delete from) "([a-z_]+)"/i.exec(sql)?.[1];
+    const table = /^(?:insert into|delete from|update) "([a-z_]+)"/i.exec(sql)?.[1];
     if (!table || !UNCACHED_TABLES.has(table)) throw new Error(`runUncached is only for ${[...UNCACHED_TABLES].join(', ')}: ${sql}`);
     const scope = this.active();
     return await (scope ? scope.client : this.pool).query<R & pg.QueryResultRow>({ text: sql, values: parameters as unknown[] });

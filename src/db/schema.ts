@@ -207,6 +207,12 @@ export interface SlackPausesTable {
   until: number;
 }
 
+/** The next moment (epoch ms) the app may post to a channel (`scope` `channel:<id>`), shared by every process. */
+export interface SlackSlotsTable {
+  scope: string;
+  next_free: number;
+}
+
 /**
  * The SDK API's token bucket of one API key (src/services/rate-limits.ts):
  * `tokens` left (fractional), counted at `at` (epoch ms); `granted` is 1 when
@@ -238,4 +244,5 @@ export interface Schema {
   slack_requests_seen: SlackRequestsSeenTable;
   slack_pauses: SlackPausesTable;
   api_rate_buckets: ApiRateBucketsTable;
+  slack_slots: SlackSlotsTable;
 }

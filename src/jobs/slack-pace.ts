@@ -47,12 +47,13 @@ export function isPermanentRefusal(error: unknown): boolean {
 }
 
 /**
- * Per-scope pacing and pauses. Slots are kept in this process (posts from one
- * process are spaced); pauses from a 429 are written to `slack_pauses` so
- * other processes honour them too.
+ * Per-scope pacing and pauses, shared by every process on the database: the
+ * next free moment to post to each channel is taken in `slack_slots` (one
+ * atomic statement per post), and pauses from a 429 are written to
+ * `slack_pauses`. So two replicas posting cards to one channel together keep
+ * to Slack's pace, as one process does.
  */
 export class SlackPacer {
-  private readonly nextFree = new Map<PaceScope, number>();
   /** A job told to come back at a slot keeps that slot: `${jobId}|${scope}` → epoch ms. */
   private readonly reserved = new Map<string, number>();
   private readonly intervalMs: number;
@@ -85,26 +86,31 @@ export class SlackPacer {
     const paused = await this.pausedUntil(scope);
     const mine = this.reserved.get(key);
     const paces = scope.startsWith('channel:');
-    if (mine !== undefined && at < mine && paused <= mine) throw new RetryLater(`waiting for its turn on ${scope}`, mine - at);
-    const free = mine !== undefined && paused <= mine ? mine : Math.max(this.nextFree.get(scope) ?? 0, paused);
-    if (at < free) {
-      // Take the next free slot and keep it for this job.
-      this.reserved.set(key, free);
-      this.nextFree.set(scope, paces ? free + this.intervalMs : free);
-      throw new RetryLater(`waiting for its turn on ${scope}`, free - at);
+    let slot: number;
+    if (mine !== undefined && paused <= mine) {
+      // This job was given a slot earlier: it waits for it, then uses it.
+      if (at < mine) throw new RetryLater(`waiting for its turn on ${scope}`, mine - at);
+      slot = mine;
+    } else if (paces) {
+      slot = await this.takeSlot(scope, Math.max(at, paused));
+    } else {
+      // Methods are not paced here, only paused.
+      if (at < paused) throw new RetryLater(`waiting for its turn on ${scope}`, paused - at);
+      slot = at;
+    }
+    if (at < slot) {
+      this.reserved.set(key, slot);
+      throw new RetryLater(`waiting for its turn on ${scope}`, slot - at);
     }
     this.reserved.delete(key);
-    const before = this.nextFree.get(scope) ?? 0;
-    const taken = Math.max(before, at + this.intervalMs);
-    if (paces) this.nextFree.set(scope, taken);
     this.forgetOldReservations(at);
     try {
       return await call();
     } catch (error) {
       const retryAfter = (error as { retryAfter?: number }).retryAfter;
       if (typeof retryAfter !== 'number') {
-        // Nothing was posted: give the slot back, so a fallback can go at once.
-        if (paces && this.nextFree.get(scope) === taken) this.nextFree.set(scope, before);
+        // Nothing was posted: give the slot back when nobody took one after it, so a fallback can go at once.
+        if (paces) await this.giveBack(scope, slot);
         throw error;
       }
       const until = this.now() + retryAfter * 1000;
@@ -125,7 +131,35 @@ export class SlackPacer {
           oc.column('scope').doUpdateSet({ until: sql<number>`CASE WHEN excluded.until > slack_pauses.until THEN excluded.until ELSE slack_pauses.until END` }),
         ),
     );
-    this.nextFree.set(scope, Math.max(this.nextFree.get(scope) ?? 0, until));
+  }
+
+  /**
+   * Takes the first free moment to post to `scope` at or after `earliest`
+   * (epoch ms), in one statement every process shares: the channel's next
+   * free moment moves one interval past the slot taken. Returns the slot.
+   */
+  private async takeSlot(scope: PaceScope, earliest: number): Promise<number> {
+    const interval = this.intervalMs;
+    const row = await this.db.getUncached(
+      this.db.q
+        .insertInto('slack_slots')
+        .values({ scope, next_free: earliest + interval })
+        .onConflict((oc) =>
+          oc.column('scope').doUpdateSet({
+            // Portable SQL: the later of the channel's next free moment and `earliest`, plus one interval.
+            next_free: sql<number>`CASE WHEN slack_slots.next_free > ${earliest} THEN slack_slots.next_free + ${interval} ELSE ${earliest + interval} END`,
+          }),
+        )
+        .returning('next_free'),
+    );
+    return row!.next_free - interval;
+  }
+
+  /** Hands `slot` back when it is still the last one taken on `scope` (nothing was posted in it). */
+  private async giveBack(scope: PaceScope, slot: number): Promise<void> {
+    await this.db.runUncached(
+      this.db.q.updateTable('slack_slots').set({ next_free: slot }).where('scope', '=', scope).where('next_free', '=', slot + this.intervalMs),
+    );
   }
 
   /** Slots of jobs that finished some other way (the request expired, the reminder was acted on). */

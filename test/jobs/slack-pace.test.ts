@@ -49,11 +49,25 @@ describe('SlackPacer', () => {
     const b = new SlackPacer(ctx.db, ctx.now, silent);
     expect(await attempt(a, 1, channelScope('C1'), rateLimited(30))).toBe(30_000);
     expect(await attempt(a, 2)).toBeGreaterThanOrEqual(30_000);
-    expect(await attempt(b, 3)).toBe(30_000);
+    // The other process's job waits too, and takes the slot after job 2's: slots are shared.
+    expect(await attempt(b, 3)).toBe(31_000);
     // A shorter Retry-After later never shortens the pause.
     expect(await attempt(b, 4, methodScope('chat.update'), rateLimited(5))).toBe(5000);
-    ctx.advance(30_000);
+    ctx.advance(31_000);
     expect(await attempt(b, 3)).toBe('ran');
+  });
+
+  it('spaces posts to one channel by two processes as one process would, one a second between them', async () => {
+    const a = new SlackPacer(ctx.db, ctx.now, silent);
+    const b = new SlackPacer(ctx.db, ctx.now, silent);
+    const waits = [await attempt(a, 1), await attempt(b, 2), await attempt(a, 3), await attempt(b, 4), await attempt(a, 5, channelScope('C2'))];
+    expect(waits).toEqual(['ran', 1000, 2000, 3000, 'ran']);
+    ctx.advance(1000);
+    expect(await attempt(b, 2)).toBe('ran');
+    // Job 3's slot is its own: another process's new job does not take it.
+    expect(await attempt(b, 6)).toBe(3000);
+    ctx.advance(1000);
+    expect(await attempt(a, 3)).toBe('ran');
   });
 
   it('gives the slot back when Slack refused the call, so a fallback goes at once', async () => {

@@ -70,6 +70,8 @@ CREATE TABLE slack_pauses (
 
 CREATE TABLE "slack_requests_seen" ("signature" text primary key, "expires_at" integer not null) WITHOUT ROWID;
 
+CREATE TABLE "slack_slots" ("scope" text primary key, "next_free" integer not null);
+
 CREATE TABLE sqlite_sequence(name,seq);
 
 CREATE TRIGGER audit_events_chain BEFORE INSERT ON audit_events
