@@ -5,6 +5,7 @@
  */
 import { fail, ok, type Result } from '../core/errors.ts';
 import type { Db } from '../db/database.ts';
+import { insertionOrder } from '../db/dialect.ts';
 import { can } from '../core/roles.ts';
 import { authorizeById, findProjectById, membershipRole } from './access.ts';
 import { recordEvent } from './audit.ts';
@@ -125,6 +126,7 @@ export async function reminderRecipient(db: Db, rotation: Rotation): Promise<str
       .where('project_id', '=', rotation.projectId)
       .where('role', '=', 'owner')
       .orderBy('created_at')
+      .orderBy(insertionOrder(db, 'memberships'))
       .limit(1),
   );
   return owner?.user_id ?? rotation.requestedBy;
@@ -143,7 +145,9 @@ export async function reminderRecipients(db: Db, rotation: Rotation): Promise<st
         .select('user_id')
         .where('project_id', '=', rotation.projectId)
         .where('role', '=', 'owner')
-        .orderBy('created_at'),
+        // Ties (Owners added in the same millisecond) in the order they were added, on either engine.
+        .orderBy('created_at')
+        .orderBy(insertionOrder(db, 'memberships')),
     ))
     .map((o) => o.user_id);
   return [...new Set([await reminderRecipient(db, rotation), ...owners])];

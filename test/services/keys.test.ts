@@ -248,7 +248,14 @@ describe('authenticateKey', () => {
 
 describe('UsageRecorder', () => {
   /** Counts writes of last_used_at, so "one write per flush" is measured, not assumed. */
-  const countWrites = () => {
+  const countWrites = async () => {
+    if (ctx.db.engine === 'postgres') {
+      await ctx.db.raw('CREATE TABLE usage_writes (seq bigserial PRIMARY KEY, key_id bigint, at bigint)');
+      await ctx.db.raw(`CREATE FUNCTION count_usage_writes() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN INSERT INTO usage_writes (key_id, at) VALUES (NEW.id, NEW.last_used_at); RETURN NULL; END $$`);
+      await ctx.db.raw('CREATE TRIGGER count_usage_writes AFTER UPDATE OF last_used_at ON api_keys FOR EACH ROW EXECUTE FUNCTION count_usage_writes()');
+      return async () => await ctx.db.raw('SELECT key_id, at FROM usage_writes ORDER BY seq');
+    }
     sqliteOf(ctx.db).exec(`
       CREATE TEMP TABLE usage_writes (key_id INTEGER, at INTEGER);
       CREATE TEMP TRIGGER count_usage_writes AFTER UPDATE OF last_used_at ON main.api_keys
@@ -260,7 +267,7 @@ describe('UsageRecorder', () => {
   it('keeps uses in memory and writes the latest once per flush', async () => {
     const { key } = await issueKey(ctx.db, ctx.now(), payments, 'ci', 'UOWNER');
     const other = (await issueKey(ctx.db, ctx.now(), payments, 'other', 'UOWNER')).key;
-    const writes = countWrites();
+    const writes = await countWrites();
     const usage = new UsageRecorder(ctx.db);
     const start = ctx.now();
     for (let i = 1; i <= 50; i++) usage.record(key.id, start + i * 1000);
