@@ -400,7 +400,7 @@ describe('every surface at its largest, against a fake that refuses what Slack r
     const told = t.slack.calls.filter((c) => c.method === 'chat.postMessage' && c.body.channel === OWNER && String(c.body.text).includes(id));
     expect(told).toHaveLength(1);
     expect(String(told[0]!.body.text)).toContain('expired before Slack took its card');
-    expect(await one("SELECT status FROM jobs WHERE kind = 'approval.post'")).toEqual({ status: 'done' });
+    await vi.waitFor(async () => expect(await one("SELECT status FROM jobs WHERE kind = 'approval.post'")).toEqual({ status: 'done' }));
   });
 
   it('tells the Owner of every one of 20 requests that lapsed in one outage, at Slack’s pace, each once', async () => {
