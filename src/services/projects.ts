@@ -8,6 +8,7 @@ import type { Actor, ServiceContext } from './context.ts';
 import { expirePendingApprovals } from './approvals.ts';
 import { freeTargetsOf } from './github-targets.ts';
 import { issueDeliveredKey, type NewKey } from './keys.ts';
+import { insertionOrder } from '../db/dialect.ts';
 
 export interface ProjectWithRole {
   readonly project: Project;
@@ -131,7 +132,7 @@ export async function projectInfo(ctx: ServiceContext, actor: Actor, name: strin
   if (!access.ok) return access;
   const { project, role } = access.value;
   const members = await db.all(
-    db.q.selectFrom('memberships').select(['user_id', 'role']).where('project_id', '=', project.id).orderBy('created_at'),
+    db.q.selectFrom('memberships').select(['user_id', 'role']).where('project_id', '=', project.id).orderBy('created_at').orderBy(insertionOrder(db, 'memberships')),
   );
   return ok({
     project,

@@ -11,6 +11,7 @@ import { recordEvent } from './audit.ts';
 import { SYSTEM_ACTOR, type Actor, type ServiceContext } from './context.ts';
 import { keyById, revokeKeyRow } from './keys.ts';
 import { findRotation, finishRotation, REMINDER_JOB, writeRefusal, type Rotation } from './rotations.ts';
+import { insertionOrder } from '../db/dialect.ts';
 
 export const SNOOZE_MS = 24 * 60 * 60_000;
 /** Revoking a key used this recently asks for confirmation first. */
@@ -125,6 +126,7 @@ export async function reminderRecipient(db: Db, rotation: Rotation): Promise<str
       .where('project_id', '=', rotation.projectId)
       .where('role', '=', 'owner')
       .orderBy('created_at')
+      .orderBy(insertionOrder(db, 'memberships'))
       .limit(1),
   );
   return owner?.user_id ?? rotation.requestedBy;
@@ -143,7 +145,8 @@ export async function reminderRecipients(db: Db, rotation: Rotation): Promise<st
         .select('user_id')
         .where('project_id', '=', rotation.projectId)
         .where('role', '=', 'owner')
-        .orderBy('created_at'),
+        .orderBy('created_at')
+        .orderBy(insertionOrder(db, 'memberships')),
     ))
     .map((o) => o.user_id);
   return [...new Set([await reminderRecipient(db, rotation), ...owners])];
