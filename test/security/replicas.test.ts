@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openDb, type Db } from '../../src/db/database.ts';
 import { openPostgres } from '../../src/db/postgres.ts';
-import { JobQueue } from '../../src/jobs/queue.ts';
+import { JobQueue, RetryLater } from '../../src/jobs/queue.ts';
+import { channelScope, SlackPacer } from '../../src/jobs/slack-pace.ts';
 import { createLogger } from '../../src/logger.ts';
 import { findLiveProject } from '../../src/services/access.ts';
 import { reminderRecipients } from '../../src/services/rotation-endings.ts';
@@ -136,5 +137,32 @@ describe('answers alike on both engines', () => {
     const project = (await findLiveProject(ctx.db, 'payments'))!;
     const rotation = { projectId: project.id, requestedBy: 'UGONE' } as Rotation;
     expect(await reminderRecipients(ctx.db, rotation)).toEqual(['UZED', 'UAMY', 'UMID']);
+  });
+});
+
+describe('Slack pacing across replicas', () => {
+  // PROBLEM (src/jobs/slack-pace.ts, SlackPacer.reserved): the slot a job is
+  // told to come back at is remembered only in the memory of the replica
+  // that gave it. The job row is released (pending, run_at = its slot), so
+  // at that moment the other replica may claim it; that replica knows of no
+  // slot, takes a new one a second further on and sends the job back again.
+  // The first slot goes unused: with two replicas a burst of cards to one
+  // channel drains slower than Slack's pace, and a job can be pushed back
+  // behind every later card each time it changes hands. The slot needs to
+  // travel with the job (e.g. the job's run_at, or a column of `jobs`).
+  it.fails('a job told to come back at its slot posts in that slot when another replica runs it', async () => {
+    const ctx = await testContext(START);
+    opened.push(ctx.db);
+    const replicaA = new SlackPacer(ctx.db, ctx.now, quiet);
+    const replicaB = new SlackPacer(ctx.db, ctx.now, quiet);
+    const scope = channelScope('CAPPROVALS');
+    const posted: string[] = [];
+    await replicaA.call(1, scope, async () => posted.push('card 1'));
+    const told = await replicaA.call(2, scope, async () => posted.push('card 2')).catch((error: unknown) => error);
+    expect(told).toBeInstanceOf(RetryLater);
+    ctx.advance((told as RetryLater).retryAfterMs);
+    // The queue runs job 2 again at its slot, this time on the other replica.
+    await replicaB.call(2, scope, async () => posted.push('card 2'));
+    expect(posted).toEqual(['card 1', 'card 2']);
   });
 });
