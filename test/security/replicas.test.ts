@@ -16,6 +16,10 @@ import { createLogger } from '../../src/logger.ts';
 import { findLiveProject } from '../../src/services/access.ts';
 import { reminderRecipients } from '../../src/services/rotation-endings.ts';
 import type { Rotation } from '../../src/services/rotations.ts';
+import { LIMITS } from '../../src/core/limits.ts';
+import { createApproval, decideApproval } from '../../src/services/approvals.ts';
+import { authenticateKey } from '../../src/services/key-auth.ts';
+import { issueKey, revokeKey } from '../../src/services/keys.ts';
 import { addMember, changeRole } from '../../src/services/members.ts';
 import { createProjects, projectInfo } from '../../src/services/projects.ts';
 import { testContext, testSqliteDb, user } from '../helpers/db.ts';
@@ -27,7 +31,7 @@ const quiet = createLogger('error', () => {});
 let opened: Db[] = [];
 let folder: string | undefined;
 afterEach(async () => {
-  await Promise.all(opened.map((db) => db.close()));
+  await Promise.all([...new Set(opened)].map((db) => db.close()));
   opened = [];
   if (folder) rmSync(folder, { recursive: true, force: true });
   folder = undefined;
@@ -164,5 +168,64 @@ describe('Slack pacing across replicas', () => {
     // The queue runs job 2 again at its slot, this time on the other replica.
     await replicaB.call(2, scope, async () => posted.push('card 2'));
     expect(posted).toEqual(['card 1', 'card 2']);
+  });
+});
+
+describe('decisions and revocations across replicas', () => {
+  /** Two replicas with a project `payments` owned by UOWNER (also Owner: UOTHER) and one API key. */
+  async function project() {
+    // SQLite replicas are separate processes; in this one, two connections would block each other's event loop.
+    const replicas = await twoReplicas();
+    const dbs: [Db, Db] = TEST_ENGINE === 'sqlite' ? [replicas[0], replicas[0]] : replicas;
+    const clock = { now: START };
+    const contexts = dbs.map((db) => ({ db, now: () => clock.now, jobs: new JobQueue(db, () => clock.now, quiet) }));
+    const [a] = contexts;
+    await createProjects(a!, user('UOWNER'), 'payments', null);
+    await addMember(a!, user('UOWNER'), 'payments', 'UOTHER', 'owner');
+    const issued = await issueKey(dbs[0], START, (await findLiveProject(dbs[0], 'payments'))!, 'ci', 'UOWNER');
+    return { dbs, contexts: contexts as [(typeof contexts)[0], (typeof contexts)[0]], issued };
+  }
+
+  it('two Owners deciding one request at once through two replicas: exactly one decision wins', async () => {
+    const { dbs, contexts, issued } = await project();
+    const identity = (await authenticateKey(dbs[0], issued.plaintext))!;
+    const created = await createApproval(contexts[0], identity, 'deploy', {});
+    expect(created.ok).toBe(true);
+    const id = created.ok ? created.value.id : '';
+    const results = await Promise.all([
+      decideApproval(contexts[0], user('UOWNER'), id, 'approved', null),
+      decideApproval(contexts[1], user('UOTHER'), id, 'rejected', null),
+      decideApproval(contexts[1], user('UOWNER'), id, 'rejected', null),
+    ]);
+    expect(results.filter((r) => r.ok)).toHaveLength(1);
+    expect(results.filter((r) => !r.ok && r.error.code === 'already_done')).toHaveLength(2);
+    const audit = await dbs[1].raw<{ n: number }>("SELECT count(*) AS n FROM audit_events WHERE action IN ('approval.approved', 'approval.rejected')");
+    expect(Number(audit[0]!.n)).toBe(1);
+  });
+
+  it('requests sent through two replicas at once never pass the per-key bound', async () => {
+    const { dbs, contexts, issued } = await project();
+    const identity = (await authenticateKey(dbs[0], issued.plaintext))!;
+    const bound = LIMITS.pendingApprovalsPerKey;
+    const results = await Promise.all(
+      Array.from({ length: bound + 20 }, (_, i) => createApproval(contexts[i % 2]!, identity, `deploy ${i}`, {})),
+    );
+    expect(results.filter((r) => r.ok)).toHaveLength(bound);
+    const pending = await dbs[0].raw<{ n: number }>("SELECT count(*) AS n FROM approvals WHERE status = 'pending'");
+    expect(Number(pending[0]!.n)).toBe(bound);
+  });
+
+  it('a key revoked through one replica is refused by the other within a second, after it had been remembered', async () => {
+    const { dbs, contexts, issued } = await project();
+    // The other replica has checked the key (and remembers it).
+    expect(await authenticateKey(dbs[1], issued.plaintext)).not.toBeNull();
+    expect(await authenticateKey(dbs[1], issued.plaintext)).not.toBeNull();
+    const revoked = await revokeKey(contexts[0], user('UOWNER'), 'payments', issued.key.publicId);
+    expect(revoked.ok).toBe(true);
+    const started = Date.now();
+    while ((await authenticateKey(dbs[1], issued.plaintext)) !== null) {
+      expect(Date.now() - started).toBeLessThan(1000);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
   });
 });
