@@ -19,7 +19,8 @@ import type { Rotation } from '../../src/services/rotations.ts';
 import { LIMITS } from '../../src/core/limits.ts';
 import { createApproval, decideApproval } from '../../src/services/approvals.ts';
 import { authenticateKey } from '../../src/services/key-auth.ts';
-import { issueKey, revokeKey } from '../../src/services/keys.ts';
+import { beginReveal } from '../../src/services/deliveries.ts';
+import { createKey, issueKey, revokeKey } from '../../src/services/keys.ts';
 import { addMember, changeRole } from '../../src/services/members.ts';
 import { createProjects, projectInfo } from '../../src/services/projects.ts';
 import { testContext, testSqliteDb, user } from '../helpers/db.ts';
@@ -227,5 +228,23 @@ describe('decisions and revocations across replicas', () => {
       expect(Date.now() - started).toBeLessThan(1000);
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
+  });
+
+  it('the key bound and reveal-once hold when the same person presses through two replicas at once', async () => {
+    const { dbs, contexts } = await project();
+    const owner = user('UOWNER');
+    // Creations through both replicas at once stop at the project's bound of active keys.
+    const before = Number((await dbs[0].raw<{ n: number }>('SELECT count(*) AS n FROM api_keys WHERE revoked_at IS NULL'))[0]!.n);
+    const created = await Promise.all(Array.from({ length: LIMITS.activeKeysPerProject + 4 }, (_, i) => createKey(contexts[i % 2]!, owner, 'payments', `ci ${i}`)));
+    expect(created.filter((r) => r.ok)).toHaveLength(LIMITS.activeKeysPerProject - before);
+    const active = await dbs[1].raw<{ n: number }>('SELECT count(*) AS n FROM api_keys WHERE revoked_at IS NULL');
+    expect(Number(active[0]!.n)).toBe(LIMITS.activeKeysPerProject);
+    // One delivery revealed by double presses landing on both replicas: shown once.
+    const ticket = created.find((r) => r.ok)!;
+    if (!ticket.ok) throw new Error('unreachable');
+    const presses = await Promise.all([0, 1, 0, 1].map((i) => beginReveal(contexts[i]!, ticket.value.ticket, owner)));
+    expect(presses.filter((p) => p.ok)).toHaveLength(1);
+    const shown = presses.find((p) => p.ok)!;
+    expect(shown.ok && shown.value.plaintext).toMatch(/^jj_[0-9a-f]{32}$/);
   });
 });
