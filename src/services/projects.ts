@@ -8,7 +8,7 @@ import type { Actor, ServiceContext } from './context.ts';
 import { expirePendingApprovals } from './approvals.ts';
 import { freeTargetsOf } from './github-targets.ts';
 import { issueDeliveredKey, type NewKey } from './keys.ts';
-import { insertionOrder } from '../db/dialect.ts';
+import { byteOrder, insertionOrder } from '../db/dialect.ts';
 
 export interface ProjectWithRole {
   readonly project: Project;
@@ -99,7 +99,7 @@ export async function listProjects(ctx: ServiceContext, actor: Actor): Promise<P
         .select('memberships.role')
         .where('memberships.user_id', '=', '?')
         .where('projects.deleted_at', 'is', null)
-        .orderBy('projects.name'),
+        .orderBy(byteOrder(db, 'projects.name')),
     );
     return await db.cached(`projects-of:${actor.userId}`, async () =>
       (await mine.all(actor.userId)).map(({ role, ...row }) => ({ project: toProject(row), role })),
@@ -114,7 +114,7 @@ export async function listProjects(ctx: ServiceContext, actor: Actor): Promise<P
       .selectAll('projects')
       .select('memberships.role')
       .where('projects.deleted_at', 'is', null)
-      .orderBy('projects.name'),
+      .orderBy(byteOrder(db, 'projects.name')),
   );
   return rows.map(({ role, ...row }) => ({ project: toProject(row), role }));
 }

@@ -21,8 +21,8 @@ import { createApproval, decideApproval } from '../../src/services/approvals.ts'
 import { authenticateKey } from '../../src/services/key-auth.ts';
 import { beginReveal } from '../../src/services/deliveries.ts';
 import { createKey, issueKey, revokeKey } from '../../src/services/keys.ts';
-import { addMember, changeRole } from '../../src/services/members.ts';
-import { createProjects, projectInfo } from '../../src/services/projects.ts';
+import { addMember, changeRole, rolesOf } from '../../src/services/members.ts';
+import { createProjects, listProjects, projectInfo } from '../../src/services/projects.ts';
 import { testContext, testSqliteDb, user } from '../helpers/db.ts';
 import { freshDatabaseUrl, TEST_ENGINE } from '../helpers/engine.ts';
 
@@ -125,6 +125,27 @@ describe('answers alike on both engines', () => {
   // project made with two Owners, an import) are ordered by when they were
   // added; PostgreSQL returns equal sort keys in physical order, which an
   // UPDATE of the row changes, so without a tiebreak the engines disagree.
+  // A production PostgreSQL usually sorts text by a language's collation
+  // (en_US.UTF-8), which ignores punctuation: `ab` before `a-z`, where SQLite
+  // sorts bytes. The test server uses C, so the column is given one here.
+  it('lists projects in the same order on both engines, whatever collation the database was created with', async () => {
+    const ctx = await testContext(START);
+    opened.push(ctx.db);
+    if (ctx.db.engine === 'postgres') {
+      // ICU's English with punctuation ignored, as glibc's en_US.UTF-8 sorts.
+      await ctx.db.raw(`CREATE COLLATION IF NOT EXISTS en_like_glibc (provider = icu, locale = 'en-US-u-ka-shifted')`);
+      await ctx.db.raw('ALTER TABLE projects ALTER COLUMN name TYPE text COLLATE en_like_glibc');
+    }
+    const owner = user('UOWNER');
+    for (const name of ['ab', 'a-z', 'a1']) await createProjects(ctx, owner, name, null);
+    const expected = ['a-z', 'a1', 'ab'];
+    expect((await listProjects(ctx, owner)).map((p) => p.project.name)).toEqual(expected);
+    // Cached, then through the workspace admins' query and the roles of one person.
+    expect((await listProjects(ctx, owner)).map((p) => p.project.name)).toEqual(expected);
+    expect((await listProjects(ctx, user('URESCUE', true))).map((p) => p.project.name)).toEqual(expected);
+    expect((await rolesOf(ctx, owner.userId)).map((r) => r.project)).toEqual(expected);
+  });
+
   it('lists Owners who joined in the same millisecond in the order they were added, after a role change', async () => {
     const ctx = await testContext(START);
     opened.push(ctx.db);
