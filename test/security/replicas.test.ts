@@ -21,7 +21,9 @@ import { createApproval, decideApproval } from '../../src/services/approvals.ts'
 import { authenticateKey } from '../../src/services/key-auth.ts';
 import { beginReveal } from '../../src/services/deliveries.ts';
 import { createKey, issueKey, revokeKey } from '../../src/services/keys.ts';
-import { addMember, changeRole, rolesOf } from '../../src/services/members.ts';
+import { InviteClaimer } from '../../src/slack/invites.ts';
+import type { SlackUser } from '../../src/slack/surface.ts';
+import { addMember, addPendingInvite, changeRole, rolesOf } from '../../src/services/members.ts';
 import { createProjects, listProjects, projectInfo } from '../../src/services/projects.ts';
 import { testContext, testSqliteDb, user } from '../helpers/db.ts';
 import { freshDatabaseUrl, TEST_ENGINE } from '../helpers/engine.ts';
@@ -267,5 +269,34 @@ describe('decisions and revocations across replicas', () => {
     expect(presses.filter((p) => p.ok)).toHaveLength(1);
     const shown = presses.find((p) => p.ok)!;
     expect(shown.ok && shown.value.plaintext).toMatch(/^jj_[0-9a-f]{32}$/);
+  });
+});
+
+describe('invitations', () => {
+  // The claimer remembered a person as checked before their invitations were
+  // claimed, so a claim that failed (the database briefly unreachable, as a
+  // PostgreSQL failover does) was never tried again until someone else was invited.
+  it('a claim that failed is tried again at the person\'s next command', async () => {
+    const ctx = await testContext(START);
+    opened.push(ctx.db);
+    const owner = user('UOWNER');
+    await createProjects(ctx, owner, 'payments', null);
+    expect((await addPendingInvite(ctx, owner, 'payments', 'new@example.com', 'member')).ok).toBe(true);
+    let failNext = true;
+    const flaky = new Proxy(ctx.db, {
+      get(target, property, receiver) {
+        if (property === 'transaction' && failNext) {
+          failNext = false;
+          return () => Promise.reject(new Error('Connection terminated unexpectedly'));
+        }
+        const value = Reflect.get(target, property, receiver) as unknown;
+        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const person = { id: 'UNEW', email: 'new@example.com', isBot: false, deleted: false, isGuest: false } as SlackUser;
+    const directory = { getUser: async () => person, lookupByEmail: async () => person };
+    const claimer = new InviteClaimer({ ...ctx, db: flaky }, directory, quiet);
+    expect(await claimer.claimFor('UNEW')).toEqual([]);
+    expect(await claimer.claimFor('UNEW')).toEqual([{ project: 'payments', role: 'member' }]);
   });
 });
