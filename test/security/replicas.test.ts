@@ -23,7 +23,7 @@ import { beginReveal } from '../../src/services/deliveries.ts';
 import { createKey, issueKey, revokeKey } from '../../src/services/keys.ts';
 import { InviteClaimer } from '../../src/slack/invites.ts';
 import type { SlackUser } from '../../src/slack/surface.ts';
-import { addMember, addPendingInvite, changeRole, rolesOf } from '../../src/services/members.ts';
+import { addMember, addPendingInvite, changeRole, removeMember, rolesOf } from '../../src/services/members.ts';
 import { createProjects, listProjects, projectInfo } from '../../src/services/projects.ts';
 import { testContext, testSqliteDb, user } from '../helpers/db.ts';
 import { freshDatabaseUrl, TEST_ENGINE } from '../helpers/engine.ts';
@@ -237,6 +237,18 @@ describe('decisions and revocations across replicas', () => {
     expect(results.filter((r) => r.ok)).toHaveLength(bound);
     const pending = await dbs[0].raw<{ n: number }>("SELECT count(*) AS n FROM approvals WHERE status = 'pending'");
     expect(Number(pending[0]!.n)).toBe(bound);
+  });
+
+  it('two Owners removing each other and stepping down through two replicas at once leave one Owner', async () => {
+    const { dbs, contexts } = await project();
+    await Promise.all([
+      removeMember(contexts[0], user('UOWNER'), 'payments', 'UOTHER'),
+      removeMember(contexts[1], user('UOTHER'), 'payments', 'UOWNER'),
+      changeRole(contexts[1], user('UOWNER'), 'payments', 'UOWNER', 'member'),
+      changeRole(contexts[0], user('UOTHER'), 'payments', 'UOTHER', 'member'),
+    ]);
+    const owners = await dbs[1].raw<{ n: number }>("SELECT count(*) AS n FROM memberships WHERE role = 'owner'");
+    expect(Number(owners[0]!.n)).toBe(1);
   });
 
   it('a key revoked through one replica is refused by the other within a second, after it had been remembered', async () => {
