@@ -10,10 +10,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { approvals } from './approvals.ts';
+import { approvalsPg } from './approvals-pg.ts';
 import { jobs } from './jobs.ts';
 import { keyCheck } from './key-check.ts';
+import { keyCheckPg } from './key-check-pg.ts';
 import { cleanUpOnSignals, Cleanup } from './lib/cleanup.ts';
+import { stopPostgres } from './lib/postgres.ts';
 import { productErrors } from './lib/product.ts';
+import { revocationPg } from './revocation-pg.ts';
 import { formatTable, writeResults, type BenchResult } from './lib/report.ts';
 import { slackDrain } from './slack-drain.ts';
 import { slashAck } from './slash-ack.ts';
@@ -27,6 +31,10 @@ const BENCHMARKS: [string, (dir: string) => Promise<BenchResult>][] = [
   ['jobs', jobs],
   ['startup', startup],
   ['slack-drain', slackDrain],
+  // Two replicas (separate processes) on one PostgreSQL database.
+  ['key-check-pg', keyCheckPg],
+  ['approvals-pg', approvalsPg],
+  ['revocation-pg', revocationPg],
 ];
 
 const RESULTS_DIR = fileURLToPath(new URL('./results/', import.meta.url));
@@ -40,6 +48,7 @@ async function main(): Promise<void> {
   cleanUpOnSignals();
   const at = new Date();
   const temp = new Cleanup();
+  temp.add(stopPostgres);
   const dir = mkdtempSync(join(tmpdir(), 'jamjet-bench-'));
   temp.add(() => rmSync(dir, { recursive: true, force: true }));
   const results: BenchResult[] = [];

@@ -46,7 +46,7 @@ export function autoId(db: Kysely<any>): ['integer' | 'bigserial', (c: ColumnDef
 export const CHANGES_CHANNEL = 'jamjet_changes';
 
 /** Tables written on every request and read by no cached value (src/db/database.ts, UNCACHED_TABLES). */
-const UNANNOUNCED = new Set(['slack_requests_seen', 'api_rate_buckets', 'slack_slots']);
+const UNANNOUNCED = new Set(['slack_requests_seen', 'api_rate_buckets', 'slack_slots', 'slack_slot_holds']);
 
 /**
  * Tables whose writes are not announced: Slack's seen requests, the SDK

@@ -57,14 +57,15 @@ export function buildProduct(): void {
  * Spawns the compiled product with exactly `env` (plus what node needs to run)
  * and waits until it is healthy. It runs in `cwd`, away from the repository,
  * so a developer's `.env` cannot change what is measured. The child is killed
- * by `cleanup`, also when it never gets healthy.
+ * by `cleanup`, also when it never gets healthy. `nodeArgs` go to node
+ * before the script (such as `--cpu-prof`).
  */
-export async function startChild(cleanup: Cleanup, cwd: string, env: Record<string, string>, port: number): Promise<Started> {
+export async function startChild(cleanup: Cleanup, cwd: string, env: Record<string, string>, port: number, nodeArgs: readonly string[] = []): Promise<Started> {
   const inherited = Object.fromEntries(
     ['PATH', 'HOME', 'TMPDIR'].flatMap((name) => (process.env[name] ? [[name, process.env[name]]] : [])),
   );
   const started = performance.now();
-  const child = spawn(process.execPath, ['--import', LOOPBACK_PRELOAD, MAIN], {
+  const child = spawn(process.execPath, [...nodeArgs, '--import', LOOPBACK_PRELOAD, MAIN], {
     cwd,
     env: { ...inherited, ...env },
     stdio: ['ignore', 'ignore', 'pipe'],

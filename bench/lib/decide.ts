@@ -20,9 +20,16 @@ export interface Decidable {
 /**
  * Presses Approve for each request in turn; returns, per request, the
  * milliseconds from the press until the poll read `approved`, or null when it
- * did not within 5 s.
+ * did not within 5 s. The press goes to `base`, the polls to `pollBase`
+ * (another replica, for the `-pg` benchmarks).
  */
-export async function approveAndPoll(base: string, user: string, hooksUrl: string, sample: readonly Decidable[]): Promise<(number | null)[]> {
+export async function approveAndPoll(
+  base: string,
+  user: string,
+  hooksUrl: string,
+  sample: readonly Decidable[],
+  pollBase = base,
+): Promise<(number | null)[]> {
   const latencies: (number | null)[] = [];
   for (const { id, authorization } of sample) {
     const started = performance.now();
@@ -37,7 +44,7 @@ export async function approveAndPoll(base: string, user: string, hooksUrl: strin
     if (press.status !== 200) throw new Error(`Approve press answered ${press.status}`);
     let decided: number | null = null;
     while (decided === null && performance.now() - started < DECISION_TIMEOUT_MS) {
-      const res = await fetch(`${base}/v1/approvals/${id}`, { headers: { authorization }, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+      const res = await fetch(`${pollBase}/v1/approvals/${id}`, { headers: { authorization }, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
       const { status } = (await res.json()) as { status?: string };
       if (status === 'approved') decided = performance.now() - started;
       else await sleep(POLL_MS);

@@ -82,3 +82,29 @@ export async function alternate(rounds: number, baseline: LoadPlan, product: Loa
   const fastest = (results: LoadResult[]) => results.reduce((a, b) => (b.rps > a.rps ? b : a));
   return { baseline: fastest(baselines), product: fastest(products) };
 }
+
+/** Two or more loads at once (one per replica); each result as its worker reported it. */
+export async function concurrently(plans: readonly LoadPlan[]): Promise<LoadResult[]> {
+  return await Promise.all(plans.map((plan) => runLoad(plan)));
+}
+
+/**
+ * The loads of `concurrently` as one: answers summed, per second over the
+ * longest run; median and p99 of the slower side (the raw latencies stay in
+ * the workers), ids of all.
+ */
+export function combined(results: readonly LoadResult[]): LoadResult {
+  const seconds = Math.max(...results.map((r) => r.seconds));
+  const ok = results.reduce((sum, r) => sum + r.ok, 0);
+  return {
+    seconds,
+    requests: results.reduce((sum, r) => sum + r.requests, 0),
+    ok,
+    rps: Math.round((ok / seconds) * 10) / 10,
+    medianMs: Math.max(...results.map((r) => r.medianMs)),
+    p99Ms: Math.max(...results.map((r) => r.p99Ms)),
+    non2xx: results.reduce((sum, r) => sum + r.non2xx, 0),
+    errors: results.reduce((sum, r) => sum + r.errors, 0),
+    ids: results.flatMap((r) => r.ids),
+  };
+}

@@ -2,7 +2,16 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-export type BenchName = 'key-check' | 'slash-ack' | 'approvals' | 'jobs' | 'startup' | 'slack-drain';
+export type BenchName =
+  | 'key-check'
+  | 'slash-ack'
+  | 'approvals'
+  | 'jobs'
+  | 'startup'
+  | 'slack-drain'
+  | 'key-check-pg'
+  | 'approvals-pg'
+  | 'revocation-pg';
 
 /** One line of the table: the product's figures or the baseline's. */
 export interface Row {

@@ -14,7 +14,7 @@ type Statement = BetterSqlite3.Statement<unknown[], unknown>;
 
 const STATEMENT_CACHE_SIZE = 500;
 /** Tables no `cached` read depends on, written with `runUncached`. */
-export const UNCACHED_TABLES: ReadonlySet<string> = new Set(['slack_requests_seen', 'api_rate_buckets', 'slack_slots']);
+export const UNCACHED_TABLES: ReadonlySet<string> = new Set(['slack_requests_seen', 'api_rate_buckets', 'slack_slots', 'slack_slot_holds']);
 /** Entries `cached` keeps at most; past that, reads simply go to the database. */
 export const MEMORY_SIZE = 10_000;
 
@@ -82,6 +82,14 @@ export interface Db {
   cached<T>(key: string, compute: () => Promise<T>): Promise<T>;
   /** Runs `fn` in one transaction (a savepoint when nested); see above. Rolls back and rethrows when `fn` throws. */
   transaction<T>(fn: () => Promise<T>): Promise<T>;
+  /**
+   * Runs `fn` inside the caller's transaction when there is one (as part of
+   * it, with no savepoint of its own: a failure fails the caller's whole
+   * transaction), else in a transaction of its own. For a step that must be
+   * atomic but is usually one part of a use case (an audit append): a
+   * savepoint would cost PostgreSQL two more round trips under the lock.
+   */
+  atomic<T>(fn: () => Promise<T>): Promise<T>;
   /**
    * Runs `fn` once what was written so far is durable: after the outermost
    * `transaction` commits (dropped if it rolls back), or at once outside one.
@@ -214,6 +222,10 @@ export class SqliteDb implements Db {
       this.holder = null;
       end();
     }
+  }
+
+  atomic<T>(fn: () => Promise<T>): Promise<T> {
+    return this.holder && this.scopes.getStore() === this.holder ? fn() : this.transaction(fn);
   }
 
   afterCommit(fn: () => void): void {

@@ -40,13 +40,3 @@ export function least(db: Db, a: Expression<number>, b: Expression<number>): Raw
 export function greatest(db: Db, a: Expression<number>, b: Expression<number>): RawBuilder<number> {
   return db.engine === 'postgres' ? sql<number>`greatest(${a}, ${b})` : sql<number>`max(${a}, ${b})`;
 }
-
-/**
- * `column` for ORDER BY in byte order, as SQLite's default BINARY collation
- * sorts text: on PostgreSQL `COLLATE "C"`, since a database created with a
- * language's collation (en_US.UTF-8 is the default of most installations)
- * would otherwise sort `ab` before `a-z` by ignoring punctuation.
- */
-export function byteOrder(db: Db, column: 'projects.name'): RawBuilder<string> {
-  return db.engine === 'postgres' ? sql`${sql.ref(column)} COLLATE "C"` : sql`${sql.ref(column)}`;
-}

@@ -266,10 +266,10 @@ export class PostgresDb implements Db {
     const scope: Scope = { client, depth: 0, committed: [], wrote: false, open: true };
     let broken: Error | undefined;
     try {
-      await client.query('BEGIN');
       let result: T;
       try {
-        await client.query('SELECT pg_advisory_xact_lock($1)', [TRANSACTION_LOCK]);
+        // One round trip: every one counts while the lock is held. (A failed BEGIN leaves nothing to roll back.)
+        await client.query(`BEGIN; SELECT pg_advisory_xact_lock(${TRANSACTION_LOCK})`);
         result = await this.scopes.run(scope, fn);
         scope.open = false;
         await client.query('COMMIT');
@@ -287,6 +287,10 @@ export class PostgresDb implements Db {
       client.release(broken);
       done();
     }
+  }
+
+  atomic<T>(fn: () => Promise<T>): Promise<T> {
+    return this.active() ? fn() : this.transaction(fn);
   }
 
   afterCommit(fn: () => void): void {

@@ -213,6 +213,13 @@ export interface SlackSlotsTable {
   next_free: number;
 }
 
+/** A slot on `scope` (epoch ms) that job `job_id` was told to come back for, kept for it by every process. */
+export interface SlackSlotHoldsTable {
+  job_id: number;
+  scope: string;
+  slot: number;
+}
+
 /**
  * The SDK API's token bucket of one API key (src/services/rate-limits.ts):
  * `tokens` left (fractional), counted at `at` (epoch ms); `granted` is 1 when
@@ -245,4 +252,5 @@ export interface Schema {
   slack_pauses: SlackPausesTable;
   api_rate_buckets: ApiRateBucketsTable;
   slack_slots: SlackSlotsTable;
+  slack_slot_holds: SlackSlotHoldsTable;
 }

@@ -24,8 +24,18 @@ export interface Job<P = Record<string, unknown>> {
 /** A handler throws to ask for a retry; it must not hold secrets in its payload. */
 export type JobHandler = (job: Job, queue: JobQueue) => Promise<void>;
 
+/**
+ * How long a claimed job stays its worker's without a word from it (ms).
+ * A running job's lease is renewed every third of it, so only a worker that
+ * died (a replica killed, a machine gone) lets it run out; then any worker
+ * takes the job back. Short, so that a dead replica's batch waits a minute,
+ * not five.
+ */
+export const JOB_LEASE_MS = 60_000;
+
 export interface QueueOptions {
   readonly batchSize?: number;
+  /** See `JOB_LEASE_MS`. */
   readonly leaseMs?: number;
   /** Unset: a failing job retries (backoff up to an hour) until its handler says the work is over. */
   readonly maxAttempts?: number;
@@ -62,7 +72,7 @@ export class JobQueue {
     options: QueueOptions = {},
   ) {
     this.batchSize = options.batchSize ?? 100;
-    this.leaseMs = options.leaseMs ?? 5 * 60_000;
+    this.leaseMs = options.leaseMs ?? JOB_LEASE_MS;
     this.maxAttempts = options.maxAttempts ?? Infinity;
     this.wakeWithinMs = options.wakeWithinMs ?? 60_000;
   }
@@ -273,14 +283,21 @@ export class JobQueue {
   }
 
   private async runOne(job: Job): Promise<void> {
-    if (!await this.renewLease(job)) return;
+    if (!(await this.renewLease(job))) return;
     const handler = this.handlers.get(job.kind);
+    // A handler may wait on Slack or GitHub longer than the lease: keep it ours while it runs.
+    const heartbeat = setInterval(() => {
+      this.renewLease(job).catch((error: unknown) => this.log.warn('job lease not renewed', { job: job.id, kind: job.kind, error }));
+    }, this.leaseMs / 3);
+    heartbeat.unref();
     try {
       if (!handler) throw new Error(`no handler for job kind ${job.kind}`);
       await handler(job, this);
+      clearInterval(heartbeat);
       await this.finish(job.id, 'done', null);
       jobRuns.inc({ kind: job.kind, outcome: 'done' });
     } catch (error) {
+      clearInterval(heartbeat);
       const message = error instanceof Error ? error.message : String(error);
       const retryAfter = (error as { retryAfterMs?: number }).retryAfterMs;
       if (job.attempts >= this.maxAttempts || !handler) {

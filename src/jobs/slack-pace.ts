@@ -54,8 +54,6 @@ export function isPermanentRefusal(error: unknown): boolean {
  * to Slack's pace, as one process does.
  */
 export class SlackPacer {
-  /** A job told to come back at a slot keeps that slot: `${jobId}|${scope}` → epoch ms. */
-  private readonly reserved = new Map<string, number>();
   private readonly intervalMs: number;
 
   constructor(
@@ -82,10 +80,9 @@ export class SlackPacer {
    */
   async call<T>(jobId: number, scope: PaceScope, call: () => Promise<T>): Promise<T> {
     const at = this.now();
-    const key = `${jobId}|${scope}`;
     const paused = await this.pausedUntil(scope);
-    const mine = this.reserved.get(key);
     const paces = scope.startsWith('channel:');
+    const mine = paces ? await this.heldSlot(jobId, scope) : undefined;
     let slot: number;
     if (mine !== undefined && paused <= mine) {
       // This job was given a slot earlier: it waits for it, then uses it.
@@ -99,11 +96,10 @@ export class SlackPacer {
       slot = at;
     }
     if (at < slot) {
-      this.reserved.set(key, slot);
+      if (slot !== mine) await this.hold(jobId, scope, slot);
       throw new RetryLater(`waiting for its turn on ${scope}`, slot - at);
     }
-    this.reserved.delete(key);
-    this.forgetOldReservations(at);
+    if (mine !== undefined) await this.release(jobId, scope, at);
     try {
       return await call();
     } catch (error) {
@@ -162,10 +158,30 @@ export class SlackPacer {
     );
   }
 
-  /** Slots of jobs that finished some other way (the request expired, the reminder was acted on). */
-  private forgetOldReservations(at: number): void {
-    if (this.reserved.size < 1000) return;
-    for (const [key, slot] of this.reserved) if (slot < at - 60_000) this.reserved.delete(key);
+  /** The slot job `jobId` holds on `scope`, if it was told to come back for one (by this process or another). */
+  private async heldSlot(jobId: number, scope: PaceScope): Promise<number | undefined> {
+    const read = this.db.statement('slack-slot-hold', (q) =>
+      q.selectFrom('slack_slot_holds').select('slot').where('job_id', '=', 0).where('scope', '=', '?'),
+    );
+    return (await read.get(jobId, scope))?.slot;
+  }
+
+  private async hold(jobId: number, scope: PaceScope, slot: number): Promise<void> {
+    await this.db.runUncached(
+      this.db.q
+        .insertInto('slack_slot_holds')
+        .values({ job_id: jobId, scope, slot })
+        .onConflict((oc) => oc.columns(['job_id', 'scope']).doUpdateSet({ slot })),
+    );
+  }
+
+  /** Drops the hold just used, and holds of jobs that ended some other way (the request expired) a minute past their slot. */
+  private async release(jobId: number, scope: PaceScope, at: number): Promise<void> {
+    await this.db.runUncached(
+      this.db.q
+        .deleteFrom('slack_slot_holds')
+        .where((eb) => eb.or([eb.and([eb('job_id', '=', jobId), eb('scope', '=', scope)]), eb('slot', '<', at - 60_000)])),
+    );
   }
 }
 

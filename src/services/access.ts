@@ -4,7 +4,7 @@
  */
 import { can, ROLE_LABELS, weakestRoleFor, type Permission, type Role } from '../core/roles.ts';
 import { fail, ok, type Result } from '../core/errors.ts';
-import type { Selectable } from 'kysely';
+import { sql, type RawBuilder, type Selectable } from 'kysely';
 import type { Db } from '../db/database.ts';
 import type { ProjectsTable } from '../db/schema.ts';
 import type { Actor } from './context.ts';
@@ -52,6 +52,15 @@ export function forbidden(name: string, role: Role, permission: Permission) {
   const needed = weakestRoleFor(permission);
   const atLeast = needed === 'owner' ? 'Owner' : `${ROLE_LABELS[needed]} or above`;
   return fail('forbidden', `You need to be ${atLeast} in \`${name}\` to ${DOING[permission]}; you are ${ROLE_LABELS[role]}.`);
+}
+
+/**
+ * Projects by name, in byte order on either engine: SQLite compares text
+ * bytewise; PostgreSQL would use the database's collation (with en_US, say,
+ * `a-c` after `ab`, hyphens ignored), so it is told "C". For `orderBy`.
+ */
+export function byProjectName(db: Db): RawBuilder<string> {
+  return db.engine === 'postgres' ? sql<string>`${sql.ref('projects.name')} collate "C"` : sql<string>`${sql.ref('projects.name')}`;
 }
 
 export async function findLiveProject(db: Db, name: string): Promise<Project | null> {

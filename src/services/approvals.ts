@@ -94,15 +94,20 @@ export async function findApproval(ctx: ServiceContext, id: string): Promise<App
 }
 
 /** Pending (not yet expired) requests of one key or one project. */
-async function pendingCount(db: Db, at: number, column: 'key_id' | 'project_id', id: number): Promise<number> {
-  return (await db.get(
+/** Pending, unexpired requests of a key and of its project, in one query (it runs under the write lock). */
+async function pendingCounts(db: Db, at: number, key: KeyIdentity): Promise<{ ofKey: number; ofProject: number }> {
+  const row = await db.get(
     db.q
       .selectFrom('approvals')
-      .select((eb) => eb.fn.countAll<number>().as('n'))
-      .where(column, '=', id)
+      .select((eb) => [
+        eb.fn.countAll<number>().as('of_project'),
+        eb.fn.sum<number>(eb.case().when('key_id', '=', key.keyId).then(1).else(0).end()).as('of_key'),
+      ])
+      .where('project_id', '=', key.projectId)
       .where('status', '=', 'pending')
       .where('expires_at', '>', at),
-  ))!.n;
+  );
+  return { ofKey: Number(row?.of_key ?? 0), ofProject: Number(row?.of_project ?? 0) };
 }
 
 /**
@@ -119,10 +124,11 @@ export async function createApproval(
   const { db } = ctx;
   return await db.transaction(async () => {
     const at = ctx.now();
-    if (await pendingCount(db, at, 'key_id', key.keyId) >= LIMITS.pendingApprovalsPerKey) {
+    const pending = await pendingCounts(db, at, key);
+    if (pending.ofKey >= LIMITS.pendingApprovalsPerKey) {
       return fail('conflict', `This API key already has ${LIMITS.pendingApprovalsPerKey} pending approval requests; wait for decisions or expiries first.`);
     }
-    if (await pendingCount(db, at, 'project_id', key.projectId) >= LIMITS.pendingApprovalsPerProject) {
+    if (pending.ofProject >= LIMITS.pendingApprovalsPerProject) {
       return fail('conflict', `This project already has ${LIMITS.pendingApprovalsPerProject} pending approval requests; wait for decisions or expiries first.`);
     }
     const project = (await db.get(db.q.selectFrom('projects').select('approval_timeout_seconds').where('id', '=', key.projectId)))!;

@@ -63,7 +63,7 @@ export function observeAuditEvents(db: Db, observer: ((event: RecordedAuditEvent
 export async function recordEvent(db: Db, at: number, input: AuditEventInput): Promise<void> {
   // Whatever a person typed (a label, a reason) that looks like a key or token is blanked, value by value.
   const details = JSON.stringify(redactValue(input.details ?? {}));
-  await db.transaction(async () => {
+  await db.atomic(async () => {
     const last = await db.get(db.q.selectFrom('audit_events').select('hash').orderBy('id', 'desc').limit(1));
     const prevHash = last?.hash ?? GENESIS_HASH;
     const hash = hashEvent(prevHash, { projectId: input.projectId, actor: input.actor, action: input.action, details, at });

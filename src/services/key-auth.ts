@@ -37,20 +37,46 @@ export async function authenticateKey(db: Db, presented: string): Promise<KeyIde
 }
 
 /**
+ * A key's first use after this long without one (ms) is written at once
+ * rather than with the next batch: "was the old key used in the last 15
+ * minutes?" (Revoke old key) may be asked through another replica a second
+ * later, and must see it. Uses that follow within the window are batched.
+ */
+export const USAGE_QUIET_MS = 60_000;
+
+/**
  * Last use of each key, kept in memory and written in one transaction every
- * few seconds instead of one write per request.
+ * few seconds (`flush`) instead of one write per request; a key's first use
+ * after a quiet minute is written at once (see `USAGE_QUIET_MS`).
  */
 export class UsageRecorder {
   private pending = new Map<number, number>();
+  /** When each key's use was last written at once by this process (epoch ms). */
+  private readonly announced = new Map<number, number>();
+  private inFlight: Promise<void> = Promise.resolve();
 
   constructor(private readonly db: Db) {}
 
   record(keyId: number, at: number): void {
     this.pending.set(keyId, Math.max(at, this.pending.get(keyId) ?? 0));
+    if (at - (this.announced.get(keyId) ?? -Infinity) < USAGE_QUIET_MS) return;
+    this.announced.set(keyId, at);
+    if (this.announced.size > 10_000) this.announced.clear();
+    // A failed write keeps the uses for the periodic flush, which reports the error.
+    this.inFlight = this.flush().catch(() => {});
   }
 
-  /** Writes what was recorded since the last flush; on failure keeps it for the next one and rethrows. */
+  /** Resolves once the writes `record` started at once have ended. */
+  idle(): Promise<void> {
+    return this.inFlight;
+  }
+
+  /**
+   * Writes what was recorded since the last flush, after any write `record`
+   * started at once; on failure keeps it for the next one and rethrows.
+   */
   async flush(): Promise<void> {
+    await this.inFlight;
     if (this.pending.size === 0) return;
     const batch = this.pending;
     this.pending = new Map();

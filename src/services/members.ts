@@ -6,8 +6,8 @@ import { fail, ok, type Result } from '../core/errors.ts';
 import { LIMITS } from '../core/limits.ts';
 import { can, ROLE_LABELS, type Role } from '../core/roles.ts';
 import type { Db } from '../db/database.ts';
-import { byteOrder, insertionOrder } from '../db/dialect.ts';
-import { authorize, forbidden, membershipRole, type Project } from './access.ts';
+import { insertionOrder } from '../db/dialect.ts';
+import { authorize, byProjectName, forbidden, membershipRole, type Project } from './access.ts';
 import { recordEvent } from './audit.ts';
 import { SYSTEM_ACTOR, type Actor, type ServiceContext } from './context.ts';
 import { pauseTargetsOf, type Target } from './github-targets.ts';
@@ -334,7 +334,7 @@ export async function rolesOf(ctx: ServiceContext, userId: string): Promise<{ pr
         .select(['projects.name', 'projects.id', 'memberships.role'])
         .where('memberships.user_id', '=', userId)
         .where('projects.deleted_at', 'is', null)
-        .orderBy(byteOrder(db, 'projects.name')),
+        .orderBy(byProjectName(db)),
     ))
     .map((r) => ({ project: r.name, projectId: r.id, role: r.role }));
 }

@@ -2,13 +2,13 @@ import { fail, ok, type Result } from '../core/errors.ts';
 import { isProjectName, PROJECT_NAME_RULE } from '../core/names.ts';
 import { LIMITS } from '../core/limits.ts';
 import type { Role } from '../core/roles.ts';
-import { authorize, toProject, type Project } from './access.ts';
+import { insertionOrder } from '../db/dialect.ts';
+import { authorize, byProjectName, toProject, type Project } from './access.ts';
 import { recordEvent } from './audit.ts';
 import type { Actor, ServiceContext } from './context.ts';
 import { expirePendingApprovals } from './approvals.ts';
 import { freeTargetsOf } from './github-targets.ts';
 import { issueDeliveredKey, type NewKey } from './keys.ts';
-import { byteOrder, insertionOrder } from '../db/dialect.ts';
 
 export interface ProjectWithRole {
   readonly project: Project;
@@ -99,7 +99,7 @@ export async function listProjects(ctx: ServiceContext, actor: Actor): Promise<P
         .select('memberships.role')
         .where('memberships.user_id', '=', '?')
         .where('projects.deleted_at', 'is', null)
-        .orderBy(byteOrder(db, 'projects.name')),
+        .orderBy(byProjectName(db)),
     );
     return await db.cached(`projects-of:${actor.userId}`, async () =>
       (await mine.all(actor.userId)).map(({ role, ...row }) => ({ project: toProject(row), role })),
@@ -114,7 +114,7 @@ export async function listProjects(ctx: ServiceContext, actor: Actor): Promise<P
       .selectAll('projects')
       .select('memberships.role')
       .where('projects.deleted_at', 'is', null)
-      .orderBy(byteOrder(db, 'projects.name')),
+      .orderBy(byProjectName(db)),
   );
   return rows.map(({ role, ...row }) => ({ project: toProject(row), role }));
 }
@@ -132,6 +132,7 @@ export async function projectInfo(ctx: ServiceContext, actor: Actor, name: strin
   if (!access.ok) return access;
   const { project, role } = access.value;
   const members = await db.all(
+    // Ties (members added in the same millisecond) in the order they were added, on either engine.
     db.q.selectFrom('memberships').select(['user_id', 'role']).where('project_id', '=', project.id).orderBy('created_at').orderBy(insertionOrder(db, 'memberships')),
   );
   return ok({

@@ -5,13 +5,13 @@
  */
 import { fail, ok, type Result } from '../core/errors.ts';
 import type { Db } from '../db/database.ts';
+import { insertionOrder } from '../db/dialect.ts';
 import { can } from '../core/roles.ts';
 import { authorizeById, findProjectById, membershipRole } from './access.ts';
 import { recordEvent } from './audit.ts';
 import { SYSTEM_ACTOR, type Actor, type ServiceContext } from './context.ts';
 import { keyById, revokeKeyRow } from './keys.ts';
 import { findRotation, finishRotation, REMINDER_JOB, writeRefusal, type Rotation } from './rotations.ts';
-import { insertionOrder } from '../db/dialect.ts';
 
 export const SNOOZE_MS = 24 * 60 * 60_000;
 /** Revoking a key used this recently asks for confirmation first. */
@@ -145,6 +145,7 @@ export async function reminderRecipients(db: Db, rotation: Rotation): Promise<st
         .select('user_id')
         .where('project_id', '=', rotation.projectId)
         .where('role', '=', 'owner')
+        // Ties (Owners added in the same millisecond) in the order they were added, on either engine.
         .orderBy('created_at')
         .orderBy(insertionOrder(db, 'memberships')),
     ))

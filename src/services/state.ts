@@ -21,7 +21,7 @@ export interface DueJobs {
 }
 
 export interface OperationalState {
-  /** Due jobs per kind; kinds with none due are left out. */
+  /** Due jobs per kind, by kind; kinds with none due are left out. */
   readonly jobs: readonly DueJobs[];
   /** Pending jobs, due now or later (reminders, expiries). */
   readonly pendingJobs: number;
@@ -43,7 +43,9 @@ export async function operationalState(db: Db, at: number): Promise<OperationalS
       .select((eb) => ['kind', eb.fn.countAll<number>().as('due'), eb.fn.min<number>('run_at').as('oldest_due_at')])
       .where('status', '=', PENDING)
       .where('run_at', '<=', at)
-      .groupBy('kind'),
+      .groupBy('kind')
+      // SQLite happens to return groups sorted, PostgreSQL in any order: say it, so both engines answer the same.
+      .orderBy('kind'),
   );
   const pending = await db.get(db.q.selectFrom('jobs').select((eb) => eb.fn.countAll<number>().as('n')).where('status', '=', PENDING));
   const approvals = await db.get(

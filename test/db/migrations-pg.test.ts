@@ -134,7 +134,10 @@ const ADDS: Record<string, string[]> = {
   ],
   // No change trigger either: written on every post to Slack.
   '013_slack_slots': [
+    'index slack_slot_holds_pk',
+    'index slack_slot_holds_slot',
     'index slack_slots_pkey',
+    'table slack_slot_holds',
     'table slack_slots',
   ],
 };
@@ -310,7 +313,7 @@ describe('migrations on PostgreSQL', () => {
        GROUP BY c.relname ORDER BY c.relname`.execute(db);
     expect(rows.length).toBeGreaterThan(10);
     for (const { table, triggers } of rows) {
-      const exempt = table === 'slack_requests_seen' || table === 'api_rate_buckets' || table === 'slack_slots' || table.startsWith('kysely_migration');
+      const exempt = table === 'slack_requests_seen' || table === 'api_rate_buckets' || table === 'slack_slots' || table === 'slack_slot_holds' || table.startsWith('kysely_migration');
       expect(triggers, table).toEqual(exempt ? [] : [`${table}_changes`]);
     }
 

@@ -17,7 +17,15 @@ export interface BotOptions {
   /** The FakeSlack server's base URL, e.g. http://127.0.0.1:1234. */
   readonly slackUrl: string;
   /** An absolute path; the bot gets `DATABASE_URL=sqlite:<path>`. */
-  readonly databaseFile: string;
+  readonly databaseFile?: string;
+  /** A whole `DATABASE_URL` (e.g. postgres://...), instead of `databaseFile`. */
+  readonly databaseUrl?: string;
+  /**
+   * Loads movable-clock.ts into the bot, so that `advanceClock()` can move
+   * its `Date.now` ahead (time passing for that process only, e.g. past a
+   * job lease), over an IPC channel.
+   */
+  readonly movableClock?: boolean;
   /** A local GitHub stub; without it the bot has no GitHub credentials. */
   readonly githubUrl?: string;
   readonly pollSeconds?: number;
@@ -111,6 +119,29 @@ export class BotProcess {
     clearTimeout(timer);
   }
 
+  /**
+   * Moves this bot's `Date.now` `ms` milliseconds ahead (started with
+   * `movableClock`); resolves once the bot confirms. Timers are not moved.
+   */
+  advanceClock(ms: number): Promise<void> {
+    const { child } = this;
+    if (!child.send) throw new Error(`${this.name} was not started with movableClock`);
+    return new Promise((resolve, reject) => {
+      const onMessage = (message: unknown) => {
+        if ((message as { clockAdvancedMs?: number } | null)?.clockAdvancedMs === undefined) return;
+        child.off('message', onMessage);
+        resolve();
+      };
+      child.on('message', onMessage);
+      child.send({ advanceClockMs: ms }, (error) => {
+        if (error) {
+          child.off('message', onMessage);
+          reject(error);
+        }
+      });
+    });
+  }
+
   describe(): string {
     return `${this.name} (pid ${this.child.pid}) output:\n${this.output.slice(-40).join('\n')}`;
   }
@@ -119,13 +150,14 @@ export class BotProcess {
 /** Starts the bot and resolves once `/healthz` answers 200. */
 export async function startBot(options: BotOptions): Promise<BotProcess> {
   const name = options.name ?? 'bot';
+  if (!options.databaseUrl === !options.databaseFile) throw new Error('startBot needs exactly one of databaseFile and databaseUrl');
   const env: Record<string, string> = {
     ...(process.env as Record<string, string>),
     SLACK_BOT_TOKEN: 'xoxb-drill-token',
     SLACK_SIGNING_SECRET: SIGNING_SECRET,
     SLACK_API_URL: `${options.slackUrl}/api/`,
     PORT: '0',
-    DATABASE_URL: `sqlite:${options.databaseFile}`,
+    DATABASE_URL: options.databaseUrl ?? `sqlite:${options.databaseFile}`,
     GITHUB_TOKEN: options.githubUrl ? 'ghp_drilldrilldrilldrilldrilldrill0001' : '',
     GITHUB_API_URL: options.githubUrl ?? 'http://127.0.0.1:9',
     JOBS_POLL_SECONDS: String(options.pollSeconds ?? 1),
@@ -137,10 +169,11 @@ export async function startBot(options: BotOptions): Promise<BotProcess> {
     GITHUB_APP_INSTALLATION_ID: '',
     JAMJET_ADMIN_USERS: (options.adminUsers ?? []).join(','),
   };
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+  const clock = options.movableClock ? ['--import', './test/drills/movable-clock.ts'] : [];
+  const child = spawn(process.execPath, ['--import', 'tsx', ...clock, 'src/main.ts'], {
     cwd: ROOT,
     env,
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: options.movableClock ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe'],
   });
   const bot = new BotProcess(name, child);
   running.add(bot);

@@ -16,7 +16,6 @@ import { escape } from '../../src/slack/mrkdwn.ts';
 import { renderContext } from '../../src/slack/views/approvals.ts';
 import { rotationReport } from '../../src/slack/views/keys.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
-import { sqliteOf } from '../helpers/db.ts';
 import { ANSWER_LIMIT, BOT_USER, buttonPayload, FakeSlack, interact, sign, TEAM_ID } from '../helpers/slack.ts';
 import { judge } from '../helpers/slack-rules.ts';
 import { reveal, run, waitForCall } from './keys-flow.ts';
@@ -118,7 +117,20 @@ describe('every surface at its largest, against a fake that refuses what Slack r
     await t.stop();
   });
 
-  const sql = () => sqliteOf(t.app.db);
+  /** Plain SQL on the engine under test (`?` placeholders); inserts that need the new id say `RETURNING id`. */
+  const sql = (text: string, values: readonly unknown[] = []) => t.app.db.raw(text, values);
+  /** The one row `text` returns. */
+  const one = async (text: string, values: readonly unknown[] = []) => (await sql(text, values))[0];
+  /** Runs bulk seeding in one transaction, so it stays fast on both engines. */
+  const seed = (fn: () => Promise<void>) => t.app.db.transaction(fn);
+  /** A statement to run many times with different values. */
+  const statement =
+    (text: string) =>
+    (...values: unknown[]) =>
+      sql(text, values);
+  /** Inserts a project and returns its new id. */
+  const insertProject = async (name: string) => ((await one('INSERT INTO projects (name, created_by, created_at) VALUES (?, ?, ?) RETURNING id', [name, OWNER, clock.now])) as { id: number }).id;
+  const keyIdOf = async () => ((await one('SELECT id FROM api_keys WHERE project_id = ?', [projectId])) as { id: number }).id;
 
   async function create(action: string, context: unknown, apiKey = key) {
     const res = await fetch(`http://127.0.0.1:${t.port}/v1/approvals`, {
@@ -130,15 +142,21 @@ describe('every surface at its largest, against a fake that refuses what Slack r
     return ((await res.json()) as { id: string }).id;
   }
 
-  function seedPending(count: number) {
-    const keyId = (sql().prepare('SELECT id FROM api_keys WHERE project_id = ?').get(projectId) as { id: number }).id;
-    const insert = sql().prepare(
-      "INSERT INTO approvals (id, project_id, key_id, action, context, status, created_at, expires_at) VALUES (?, ?, ?, ?, '{}', 'pending', ?, ?)",
-    );
-    for (let i = 0; i < count; i++) {
-      const action = `deploy <${'&'.repeat(150)}> ${i}`.slice(0, 200);
-      insert.run(`apr_${i.toString(16).padStart(24, '0')}`, projectId, keyId, action, clock.now, clock.now + 3_600_000);
-    }
+  async function seedPending(count: number) {
+    const keyId = await keyIdOf();
+    await seed(async () => {
+      for (let i = 0; i < count; i++) {
+        const action = `deploy <${'&'.repeat(150)}> ${i}`.slice(0, 200);
+        await sql("INSERT INTO approvals (id, project_id, key_id, action, context, status, created_at, expires_at) VALUES (?, ?, ?, ?, '{}', 'pending', ?, ?)", [
+          `apr_${i.toString(16).padStart(24, '0')}`,
+          projectId,
+          keyId,
+          action,
+          clock.now,
+          clock.now + 3_600_000,
+        ]);
+      }
+    });
   }
 
   /** Every page of a command's answer: each fits, and together they list `expected` entries. */
@@ -184,14 +202,16 @@ describe('every surface at its largest, against a fake that refuses what Slack r
     const card = await waitForCall(t, 0, (c) => c.method === 'chat.postMessage' && c.ok === true && JSON.stringify(c.body.blocks ?? []).includes(id));
     expect(JSON.stringify(card.body.blocks)).toContain(`/jamjet approvals list ${NAME}`);
     expect(refused).toBe(1);
-    expect(sql().prepare("SELECT status FROM jobs WHERE kind = 'approval.post'").get()).toEqual({ status: 'done' });
+    expect(await one("SELECT status FROM jobs WHERE kind = 'approval.post'")).toEqual({ status: 'done' });
   });
 
   it('drains a burst of 100 cards to one channel at Slack’s pace: each once, no refused call, close to the ideal time', async () => {
     // Five keys of the project: the API lets one key burst 20 requests.
     const keys = Array.from({ length: 5 }, (_, k) => `jj_${(k + 2000).toString(16).padStart(32, '0')}`);
-    const keyRow = sql().prepare('INSERT INTO api_keys (public_id, project_id, name, hash, display, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)');
-    for (const [k, plaintext] of keys.entries()) keyRow.run(`key_burst${k}`, projectId, `burst-${k}`, hashKey(plaintext), displayKey(plaintext), OWNER, clock.now);
+    const keyRow = statement('INSERT INTO api_keys (public_id, project_id, name, hash, display, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)');
+    await seed(async () => {
+      for (const [k, plaintext] of keys.entries()) await keyRow(`key_burst${k}`, projectId, `burst-${k}`, hashKey(plaintext), displayKey(plaintext), OWNER, clock.now);
+    });
     const ids: string[] = [];
     for (let i = 0; i < 100; i++) ids.push(await create(`deploy shard ${i}`, { shard: i }, keys[i % 5]));
     const started = clock.now;
@@ -210,16 +230,18 @@ describe('every surface at its largest, against a fake that refuses what Slack r
   }, 60_000);
 
   it('edits 100 cards that expire at once within chat.update’s limit: each once, at most one refused call per card', async () => {
-    const keyId = (sql().prepare('SELECT id FROM api_keys WHERE project_id = ?').get(projectId) as { id: number }).id;
-    const approval = sql().prepare("INSERT INTO approvals (id, project_id, key_id, action, context, status, created_at, expires_at) VALUES (?, ?, ?, 'deploy', '{}', 'pending', ?, ?)");
-    const card = sql().prepare('INSERT INTO approval_cards (approval_id, destination, channel, ts) VALUES (?, ?, ?, ?)');
-    const job = sql().prepare("INSERT INTO jobs (kind, payload, run_at, status, created_at) VALUES ('approval.expire', ?, ?, 'pending', ?)");
+    const keyId = await keyIdOf();
+    const approval = statement("INSERT INTO approvals (id, project_id, key_id, action, context, status, created_at, expires_at) VALUES (?, ?, ?, 'deploy', '{}', 'pending', ?, ?)");
+    const card = statement('INSERT INTO approval_cards (approval_id, destination, channel, ts) VALUES (?, ?, ?, ?)');
+    const job = statement("INSERT INTO jobs (kind, payload, run_at, status, created_at) VALUES ('approval.expire', ?, ?, 'pending', ?)");
     const ids = Array.from({ length: 100 }, (_, i) => `apr_${(i + 4096).toString(16).padStart(24, '0')}`);
-    for (const [i, id] of ids.entries()) {
-      approval.run(id, projectId, keyId, clock.now, clock.now + 1000);
-      card.run(id, CHANNEL, CHANNEL, `1700000000.${String(i).padStart(6, '0')}`);
-      job.run(JSON.stringify({ approval: id }), clock.now + 1000, clock.now);
-    }
+    await seed(async () => {
+      for (const [i, id] of ids.entries()) {
+        await approval(id, projectId, keyId, clock.now, clock.now + 1000);
+        await card(id, CHANNEL, CHANNEL, `1700000000.${String(i).padStart(6, '0')}`);
+        await job(JSON.stringify({ approval: id }), clock.now + 1000, clock.now);
+      }
+    });
     clock.now += 1000;
     const started = clock.now;
     const edited = () => t.slack.calls.filter((c) => c.method === 'chat.update' && c.ok);
@@ -238,39 +260,43 @@ describe('every surface at its largest, against a fake that refuses what Slack r
   }, 60_000);
 
   it('answers approvals list with 120 pending requests in pages that fit', async () => {
-    seedPending(120);
+    await seedPending(120);
     expect(await allPages(`approvals list ${NAME}`, /^• `apr_/)).toBe(120);
     const first = (await run(t, OWNER, `approvals list ${NAME}`)).text;
     expect(first).toMatch(/Page 1 of \d+ · \d+ more: `\/jamjet approvals list .+ --page 2`/);
   });
 
   it('answers whoami and projects list for the Owner of 200 projects with 63-character names', async () => {
-    const project = sql().prepare('INSERT INTO projects (name, created_by, created_at) VALUES (?, ?, ?)');
-    const member = sql().prepare("INSERT INTO memberships (project_id, user_id, role, added_by, created_at) VALUES (?, ?, 'owner', ?, ?)");
-    for (let i = 0; i < 199; i++) {
-      const id = Number(project.run(`q${String(i).padStart(3, '0')}${'b'.repeat(59)}`, OWNER, clock.now).lastInsertRowid);
-      member.run(id, OWNER, OWNER, clock.now);
-    }
+    const member = statement("INSERT INTO memberships (project_id, user_id, role, added_by, created_at) VALUES (?, ?, 'owner', ?, ?)");
+    await seed(async () => {
+      for (let i = 0; i < 199; i++) await member(await insertProject(`q${String(i).padStart(3, '0')}${'b'.repeat(59)}`), OWNER, OWNER, clock.now);
+    });
     expect(await allPages('whoami', /^• `/)).toBe(200);
     expect(await allPages('projects list', /^• `/)).toBe(200);
   });
 
   it('answers members list with 100 members, keys list with 20 keys, github list with 25 targets and audit with 100 long events', async () => {
-    const member = sql().prepare("INSERT INTO memberships (project_id, user_id, role, added_by, created_at) VALUES (?, ?, 'member', ?, ?)");
-    for (let i = 0; i < 99; i++) member.run(projectId, `U0M${String(i).padStart(8, '0')}`, OWNER, clock.now);
+    const member = statement("INSERT INTO memberships (project_id, user_id, role, added_by, created_at) VALUES (?, ?, 'member', ?, ?)");
+    await seed(async () => {
+      for (let i = 0; i < 99; i++) await member(projectId, `U0M${String(i).padStart(8, '0')}`, OWNER, clock.now);
+    });
     expect(await allPages(`members list ${NAME}`, /^• <@/)).toBe(100);
 
-    const keyRow = sql().prepare('INSERT INTO api_keys (public_id, project_id, name, hash, display, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)');
-    for (let i = 0; i < 19; i++) {
-      const plaintext = `jj_${(i + 1000).toString(16).padStart(32, '0')}`;
-      keyRow.run(`key_${(i + 1000).toString(16).padStart(8, '0')}`, projectId, `<&>${'k'.repeat(54)}${i}`.slice(0, 60), hashKey(plaintext), displayKey(plaintext), OWNER, clock.now);
-    }
+    const keyRow = statement('INSERT INTO api_keys (public_id, project_id, name, hash, display, created_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)');
+    await seed(async () => {
+      for (let i = 0; i < 19; i++) {
+        const plaintext = `jj_${(i + 1000).toString(16).padStart(32, '0')}`;
+        await keyRow(`key_${(i + 1000).toString(16).padStart(8, '0')}`, projectId, `<&>${'k'.repeat(54)}${i}`.slice(0, 60), hashKey(plaintext), displayKey(plaintext), OWNER, clock.now);
+      }
+    });
     expect(await allPages(`keys list ${NAME}`, /^• \*/)).toBe(20);
 
-    const target = sql().prepare(
+    const target = statement(
       "INSERT INTO github_targets (project_id, kind, owner, repo, environment, secret_name, created_by, created_at) VALUES (?, 'environment', ?, ?, ?, ?, ?, ?)",
     );
-    for (let i = 0; i < 25; i++) target.run(projectId, `org-${'o'.repeat(30)}${i}`, `repo-${'r'.repeat(90)}`, `env-${'e'.repeat(40)}`, `JAMJET_API_KEY_${'S'.repeat(40)}`, OWNER, clock.now);
+    await seed(async () => {
+      for (let i = 0; i < 25; i++) await target(projectId, `org-${'o'.repeat(30)}${i}`, `repo-${'r'.repeat(90)}`, `env-${'e'.repeat(40)}`, `JAMJET_API_KEY_${'S'.repeat(40)}`, OWNER, clock.now);
+    });
     expect(await allPages(`github list ${NAME}`, /^• \d+:/)).toBe(25);
 
     for (let i = 0; i < 100; i++) await recordEvent(t.app.db, clock.now, { projectId, actor: OWNER, action: 'test.event', details: { note: '<&>'.repeat(300), i } });
@@ -279,8 +305,10 @@ describe('every surface at its largest, against a fake that refuses what Slack r
   });
 
   it('answers projects info for a project of 300 Owners with every line, naming 20 and how many more', async () => {
-    const member = sql().prepare("INSERT INTO memberships (project_id, user_id, role, added_by, created_at) VALUES (?, ?, 'owner', ?, ?)");
-    for (let i = 0; i < 299; i++) member.run(projectId, `W0OWNER${String(i).padStart(6, '0')}`, OWNER, clock.now);
+    const member = statement("INSERT INTO memberships (project_id, user_id, role, added_by, created_at) VALUES (?, ?, 'owner', ?, ?)");
+    await seed(async () => {
+      for (let i = 0; i < 299; i++) await member(projectId, `W0OWNER${String(i).padStart(6, '0')}`, OWNER, clock.now);
+    });
     const { text } = await run(t, OWNER, `projects info ${NAME}`);
     expect(text.length).toBeLessThanOrEqual(ANSWER_LIMIT);
     expect(text).not.toContain(ELLIPSIS);
@@ -293,15 +321,16 @@ describe('every surface at its largest, against a fake that refuses what Slack r
       const { text } = await run(t, OWNER, `members invite ${NAME} ${address}`);
       expect(text).toMatch(/^:warning: `[ab]{60}…` is longer than the 254 characters an e-mail address can have\.\nUsage: /);
     }
-    expect(sql().prepare('SELECT COUNT(*) AS n FROM pending_invites').get()).toEqual({ n: 0 });
+    expect(await one('SELECT COUNT(*) AS n FROM pending_invites')).toEqual({ n: 0 });
     expect((await run(t, OWNER, `members invite ${NAME} ${'c'.repeat(240)}@x.test`)).text).toContain('No one in this workspace uses');
   });
 
   it('publishes App Home with 120 requests to decide and 200 projects within 100 blocks', async () => {
-    seedPending(120);
-    const project = sql().prepare('INSERT INTO projects (name, created_by, created_at) VALUES (?, ?, ?)');
-    const member = sql().prepare("INSERT INTO memberships (project_id, user_id, role, added_by, created_at) VALUES (?, ?, 'owner', ?, ?)");
-    for (let i = 0; i < 199; i++) member.run(Number(project.run(`h${String(i).padStart(3, '0')}${'c'.repeat(59)}`, OWNER, clock.now).lastInsertRowid), OWNER, OWNER, clock.now);
+    await seedPending(120);
+    const member = statement("INSERT INTO memberships (project_id, user_id, role, added_by, created_at) VALUES (?, ?, 'owner', ?, ?)");
+    await seed(async () => {
+      for (let i = 0; i < 199; i++) await member(await insertProject(`h${String(i).padStart(3, '0')}${'c'.repeat(59)}`), OWNER, OWNER, clock.now);
+    });
     const body = JSON.stringify({
       token: 'legacy',
       team_id: TEAM_ID,
@@ -356,7 +385,7 @@ describe('every surface at its largest, against a fake that refuses what Slack r
       [OWNER2, true],
     ]);
     expect(JSON.stringify(reminders[1]!.body.blocks)).toContain(`I could not reach <@${OWNER}> (` + '`account_inactive`)');
-    expect(sql().prepare("SELECT status, attempts FROM jobs WHERE kind = 'rotation.reminder'").get()).toEqual({ status: 'done', attempts: 1 });
+    expect(await one("SELECT status, attempts FROM jobs WHERE kind = 'rotation.reminder'")).toEqual({ status: 'done', attempts: 1 });
   });
 
   it('tells the Owners when a request expired before Slack ever took its card', async () => {
@@ -370,7 +399,7 @@ describe('every surface at its largest, against a fake that refuses what Slack r
     const told = t.slack.calls.filter((c) => c.method === 'chat.postMessage' && c.body.channel === OWNER && String(c.body.text).includes(id));
     expect(told).toHaveLength(1);
     expect(String(told[0]!.body.text)).toContain('expired before Slack took its card');
-    expect(sql().prepare("SELECT status FROM jobs WHERE kind = 'approval.post'").get()).toEqual({ status: 'done' });
+    expect(await one("SELECT status FROM jobs WHERE kind = 'approval.post'")).toEqual({ status: 'done' });
   });
 
   it('tells the Owner of every one of 20 requests that lapsed in one outage, at Slack’s pace, each once', async () => {

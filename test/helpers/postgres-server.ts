@@ -169,7 +169,7 @@ function tail(output: string[]): string {
  * function that stops it (fast shutdown) and removes its data. Throws one
  * sentence with the server's last lines when it cannot start.
  */
-async function startServer(): Promise<{ url: string; stop: () => Promise<void> }> {
+export async function startServer(): Promise<{ url: string; stop: () => Promise<void> }> {
   const { folder: native, version } = await nativeFolder();
   const asRoot = process.getuid?.() === 0;
   const base = asRoot && !(await traversable(tmpdir())) ? '/tmp' : tmpdir();

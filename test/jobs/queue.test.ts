@@ -6,12 +6,12 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openDb, type Db } from '../../src/db/database.ts';
-import { backoffMs, JobQueue, RetryLater, type Job } from '../../src/jobs/queue.ts';
+import { backoffMs, JOB_LEASE_MS, JobQueue, RetryLater, type Job } from '../../src/jobs/queue.ts';
 import { createLogger } from '../../src/logger.ts';
 import { testContext, testSqliteDb } from '../helpers/db.ts';
 
 const silent = createLogger('error', () => {});
-const LEASE_MS = 5 * 60_000;
+const LEASE_MS = JOB_LEASE_MS;
 
 let ctx: Awaited<ReturnType<typeof testContext>>;
 beforeEach(async () => {

@@ -84,9 +84,11 @@ describe('Retry on a GitHub target', () => {
     const { retry, newKey, newId } = await failedRotation();
     const before = writes().length;
     github.serve(REPO);
+    // The new key's DM is a follow-up, posted after the command's answer: look only at calls made since.
+    const rotated = t.slack.calls.length;
     const leak = await run(t, ADMIN, `keys rotate payments ${newId} --revoke-now`);
     expect(leak.text).toContain('The old key is revoked as of now');
-    const newest = await reveal(t, ADMIN, t.slack.calls.length - 4);
+    const newest = await reveal(t, ADMIN, rotated);
     // The leak response's own write puts the newest key on GitHub.
     await waitForCall(t, 0, (c) => c.method === 'chat.postMessage' && String(c.body.text).includes('1 of 1 GitHub targets written'));
     expect(writes().length).toBe(before + 1);

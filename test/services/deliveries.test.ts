@@ -225,10 +225,12 @@ describe('the plaintext never reaches the database', () => {
     const { ticket } = await deliver();
     const plaintext = await peek(ticket);
     await ctx.db.raw("UPDATE memberships SET added_by = ? WHERE user_id = 'UOWNER'", [`by ${plaintext}`]);
-    await ctx.db.raw('UPDATE key_deliveries SET dm_ts = ? WHERE id = ?', [Buffer.from(plaintext), ticket.deliveryId]);
+    // Its bytes in a bytes column (BLOB / BYTEA), and its hex in a text one.
+    await ctx.db.raw('UPDATE key_deliveries SET ciphertext = ?, dm_ts = ? WHERE id = ?', [Buffer.from(plaintext), Buffer.from(plaintext).toString('hex'), ticket.deliveryId]);
     expect(await findPlaintext(ctx.db, plaintext)).toEqual([
-      { table: 'memberships', column: 'added_by' },
+      { table: 'key_deliveries', column: 'ciphertext' },
       { table: 'key_deliveries', column: 'dm_ts' },
+      { table: 'memberships', column: 'added_by' },
     ]);
   });
 });

@@ -8,7 +8,7 @@ import { openDb } from '../../src/db/database.ts';
 import { JobQueue } from '../../src/jobs/queue.ts';
 import { createLogger } from '../../src/logger.ts';
 import { findLiveProject, type Project } from '../../src/services/access.ts';
-import { authenticateKey, UsageRecorder } from '../../src/services/key-auth.ts';
+import { authenticateKey, USAGE_QUIET_MS, UsageRecorder } from '../../src/services/key-auth.ts';
 import { activeKeys, createKey, issueKey, listKeys, revokeKey } from '../../src/services/keys.ts';
 import { addMember } from '../../src/services/members.ts';
 import { createProjects, deleteProject } from '../../src/services/projects.ts';
@@ -248,7 +248,14 @@ describe('authenticateKey', () => {
 
 describe('UsageRecorder', () => {
   /** Counts writes of last_used_at, so "one write per flush" is measured, not assumed. */
-  const countWrites = () => {
+  const countWrites = async () => {
+    if (ctx.db.engine === 'postgres') {
+      await ctx.db.raw('CREATE TABLE usage_writes (seq bigserial PRIMARY KEY, key_id bigint, at bigint)');
+      await ctx.db.raw(`CREATE FUNCTION count_usage_writes() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN INSERT INTO usage_writes (key_id, at) VALUES (NEW.id, NEW.last_used_at); RETURN NULL; END $$`);
+      await ctx.db.raw('CREATE TRIGGER count_usage_writes AFTER UPDATE OF last_used_at ON api_keys FOR EACH ROW EXECUTE FUNCTION count_usage_writes()');
+      return async () => await ctx.db.raw('SELECT key_id, at FROM usage_writes ORDER BY seq');
+    }
     sqliteOf(ctx.db).exec(`
       CREATE TEMP TABLE usage_writes (key_id INTEGER, at INTEGER);
       CREATE TEMP TRIGGER count_usage_writes AFTER UPDATE OF last_used_at ON main.api_keys
@@ -260,24 +267,48 @@ describe('UsageRecorder', () => {
   it('keeps uses in memory and writes the latest once per flush', async () => {
     const { key } = await issueKey(ctx.db, ctx.now(), payments, 'ci', 'UOWNER');
     const other = (await issueKey(ctx.db, ctx.now(), payments, 'other', 'UOWNER')).key;
-    const writes = countWrites();
+    const writes = await countWrites();
     const usage = new UsageRecorder(ctx.db);
     const start = ctx.now();
-    for (let i = 1; i <= 50; i++) usage.record(key.id, start + i * 1000);
+    // Each key's first use after a quiet minute is written at once; those that follow wait for the flush.
+    usage.record(key.id, start + 1000);
     usage.record(other.id, start + 7);
-    expect(await lastUsed(key.id)).toBeNull();
-    expect(await writes()).toEqual([]);
+    await usage.idle();
+    expect(await writes()).toEqual([
+      { key_id: key.id, at: start + 1000 },
+      { key_id: other.id, at: start + 7 },
+    ]);
+    for (let i = 2; i <= 50; i++) usage.record(key.id, start + i * 1000);
+    usage.record(other.id, start + 8);
+    await usage.idle();
+    expect(await lastUsed(key.id)).toBe(start + 1000);
+    expect(await writes()).toHaveLength(2);
 
     await usage.flush();
     expect(await lastUsed(key.id)).toBe(start + 50_000);
-    expect(await lastUsed(other.id)).toBe(start + 7);
+    expect(await lastUsed(other.id)).toBe(start + 8);
     expect(await writes()).toEqual([
-      { key_id: key.id, at: start + 50_000 },
+      { key_id: key.id, at: start + 1000 },
       { key_id: other.id, at: start + 7 },
+      { key_id: key.id, at: start + 50_000 },
+      { key_id: other.id, at: start + 8 },
     ]);
 
     await usage.flush();
-    expect(await writes()).toHaveLength(2);
+    expect(await writes()).toHaveLength(4);
+    // A minute later without a use, the next one is written at once again.
+    usage.record(key.id, start + 1000 + USAGE_QUIET_MS);
+    await usage.idle();
+    expect(await lastUsed(key.id)).toBe(start + 1000 + USAGE_QUIET_MS);
+  });
+
+  it('writes a key used after a quiet minute at once, so another process asking "used lately?" sees it', async () => {
+    const { key } = await issueKey(ctx.db, ctx.now(), payments, 'ci', 'UOWNER');
+    const replica = new UsageRecorder(ctx.db);
+    replica.record(key.id, ctx.now() + 3);
+    await replica.idle();
+    const listed = await listKeys(ctx, owner, 'payments');
+    expect(listed.ok && listed.value.keys.find((k) => k.id === key.id)?.lastUsedAt).toBe(ctx.now() + 3);
   });
 
   it('never moves last use backwards, e.g. when another process wrote a later one', async () => {
@@ -295,14 +326,16 @@ describe('UsageRecorder', () => {
     expect(await lastUsed(key.id)).toBe(start + 90_000);
   });
 
-  it('is not shown in key metadata until flushed', async () => {
+  it('shows the uses that follow the first of a minute only once flushed', async () => {
     const { key } = await issueKey(ctx.db, ctx.now(), payments, 'ci', 'UOWNER');
     const usage = new UsageRecorder(ctx.db);
     usage.record(key.id, ctx.now() + 5);
+    await usage.idle();
+    usage.record(key.id, ctx.now() + 6);
     const before = await listKeys(ctx, owner, 'payments');
-    expect(before.ok && before.value.keys.find((k) => k.id === key.id)?.lastUsedAt).toBeNull();
+    expect(before.ok && before.value.keys.find((k) => k.id === key.id)?.lastUsedAt).toBe(ctx.now() + 5);
     await usage.flush();
     const after = await listKeys(ctx, owner, 'payments');
-    expect(after.ok && after.value.keys.find((k) => k.id === key.id)?.lastUsedAt).toBe(ctx.now() + 5);
+    expect(after.ok && after.value.keys.find((k) => k.id === key.id)?.lastUsedAt).toBe(ctx.now() + 6);
   });
 });

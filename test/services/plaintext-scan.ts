@@ -1,6 +1,7 @@
 /**
- * Looks for a key's plaintext anywhere in the database: every text and blob
- * cell of every table, in the encodings a careless write would leave.
+ * Looks for a key's plaintext anywhere in the database: every cell of every
+ * table (text, bytes, and anything else as its text form), in the encodings
+ * a careless write would leave. Works on SQLite and PostgreSQL alike.
  */
 import type { Db } from '../../src/db/database.ts';
 
@@ -9,7 +10,28 @@ export interface Leak {
   readonly column: string;
 }
 
-/** Every cell that holds `plaintext` (as text, its hex body, base64 or hex of its bytes). */
+/**
+ * The names of the tables in the database, by name: SQLite's `sqlite_master`,
+ * or PostgreSQL's `pg_tables` for the schema the connection uses.
+ */
+export async function tableNames(db: Db): Promise<string[]> {
+  const rows =
+    db.engine === 'postgres'
+      ? await db.raw<{ name: string }>('SELECT tablename AS name FROM pg_tables WHERE schemaname = current_schema() ORDER BY tablename')
+      : await db.raw<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name");
+  return rows.map((r) => r.name);
+}
+
+/** The text a cell holds as the scan reads it: strings as they are, bytes as Latin-1 and hex, other values (numbers, JSON) in their text form. */
+function textOf(value: unknown): string | null {
+  if (value === null || value === undefined) return null;
+  if (typeof value === 'string') return value;
+  if (Buffer.isBuffer(value)) return `${value.toString('latin1')}\n${value.toString('hex')}`;
+  if (typeof value === 'object') return JSON.stringify(value);
+  return String(value);
+}
+
+/** Every cell that holds `plaintext` (as text, its hex body, base64 or hex of its bytes), table by table in name order. */
 export async function findPlaintext(db: Db, plaintext: string): Promise<Leak[]> {
   const needles = [
     plaintext,
@@ -18,15 +40,12 @@ export async function findPlaintext(db: Db, plaintext: string): Promise<Leak[]> 
     Buffer.from(plaintext).toString('base64url'),
     Buffer.from(plaintext).toString('hex'),
   ];
-  const tables = await db.raw("SELECT name FROM sqlite_master WHERE type = 'table'") as { name: string }[];
   const leaks: Leak[] = [];
-  for (const { name } of tables) {
-    const rows = await db.raw(`SELECT * FROM "${name}"`) as Record<string, unknown>[];
+  for (const name of await tableNames(db)) {
+    const rows = await db.raw(`SELECT * FROM "${name}"`);
     for (const row of rows) {
       for (const [column, value] of Object.entries(row)) {
-        let text: string | null = null;
-        if (typeof value === 'string') text = value;
-        else if (Buffer.isBuffer(value)) text = `${value.toString('latin1')}\n${value.toString('hex')}`;
+        const text = textOf(value);
         if (text !== null && needles.some((n) => text.includes(n))) leaks.push({ table: name, column });
       }
     }
@@ -36,5 +55,5 @@ export async function findPlaintext(db: Db, plaintext: string): Promise<Leak[]> 
 
 /** How many tables the scan covers, so a test can show it looked at more than nothing. */
 export async function tableCount(db: Db): Promise<number> {
-  return ((await db.raw("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table'"))[0] as { n: number }).n;
+  return (await tableNames(db)).length;
 }

@@ -9,7 +9,9 @@ import {
   setApprovalsChannel,
   setApprovalTimeout,
 } from '../../src/services/projects.ts';
-import { addMember } from '../../src/services/members.ts';
+import { addMember, changeRole, rolesOf } from '../../src/services/members.ts';
+import { reminderRecipients } from '../../src/services/rotation-endings.ts';
+import { startRotation } from '../../src/services/rotations.ts';
 import { testContext, user } from '../helpers/db.ts';
 
 const alice = user('UALICE');
@@ -112,5 +114,34 @@ describe('projects', () => {
     expect(await setApprovalTimeout(ctx, alice, 'payments', 7200)).toMatchObject({ ok: true, value: { approvalTimeoutSeconds: 7200 } });
     expect(await setApprovalTimeout(ctx, alice, 'payments', 5)).toMatchObject({ ok: false, error: { code: 'bad_input' } });
     expect(await findBrokenLink(ctx.db)).toBeNull();
+  });
+
+  it('names Owners who joined in the same millisecond in the order they joined, on either engine, also after a role change', async () => {
+    await createProjects(ctx, alice, 'payments', null);
+    // Same clock for all: only the order they were added tells them apart (not their ids, not the table's physical order).
+    for (const id of ['UZED', 'UBOB', 'UMAX']) await addMember(ctx, alice, 'payments', id, 'owner');
+    expect((await changeRole(ctx, alice, 'payments', 'UZED', 'admin')).ok).toBe(true);
+    expect((await changeRole(ctx, alice, 'payments', 'UZED', 'owner')).ok).toBe(true);
+    const info = await projectInfo(ctx, alice, 'payments');
+    expect(info.ok && info.value.owners).toEqual(['UALICE', 'UZED', 'UBOB', 'UMAX']);
+
+    const started = await startRotation(ctx, alice, 'payments', null, 3600, false);
+    expect(started.ok).toBe(true);
+    if (!started.ok) return;
+    expect(await reminderRecipients(ctx.db, started.value.rotation)).toEqual(['UALICE', 'UZED', 'UBOB', 'UMAX']);
+  });
+
+  it('lists projects in byte order on either engine, whatever collation the database was made with', async () => {
+    if (ctx.db.engine === 'postgres') {
+      // A collation that skips punctuation, as glibc's en_US.UTF-8 does: it would put `ab` before `a-c`.
+      await ctx.db.raw(`CREATE COLLATION skips_punctuation (provider = icu, locale = 'und-u-ka-shifted')`);
+      await ctx.db.raw('ALTER TABLE projects ALTER COLUMN name TYPE text COLLATE skips_punctuation');
+      expect(await ctx.db.raw("SELECT 'ab' < 'a-c' COLLATE skips_punctuation AS skipped")).toEqual([{ skipped: 1 }]);
+    }
+    for (const name of ['ab', 'a-c', 'a9', 'a-b-c']) await createProjects(ctx, alice, name, null);
+    const inByteOrder = ['a-b-c', 'a-c', 'a9', 'ab'];
+    expect((await listProjects(ctx, alice)).map((p) => p.project.name)).toEqual(inByteOrder);
+    expect((await listProjects(ctx, admin)).map((p) => p.project.name)).toEqual(inByteOrder);
+    expect((await rolesOf(ctx, alice.userId)).map((r) => r.project)).toEqual(inByteOrder);
   });
 });

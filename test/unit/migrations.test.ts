@@ -29,7 +29,7 @@ const ADDS: Record<string, string[]> = {
   // PostgreSQL only as well.
   '011_membership_order': [],
   '012_api_rate_buckets': ['api_rate_buckets'],
-  '013_slack_slots': ['slack_slots'],
+  '013_slack_slots': ['slack_slots', 'slack_slot_holds', 'slack_slot_holds_slot'],
 };
 
 let db: SqliteDb | undefined;

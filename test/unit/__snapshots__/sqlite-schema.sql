@@ -31,6 +31,8 @@ CREATE UNIQUE INDEX rotations_one_open ON rotations(project_id) WHERE state = 'o
 
 CREATE INDEX slack_requests_seen_expiry ON slack_requests_seen(expires_at);
 
+CREATE INDEX "slack_slot_holds_slot" on "slack_slot_holds" ("slot");
+
 CREATE TABLE "api_keys" ("id" integer primary key autoincrement, "public_id" text not null unique, "project_id" integer not null references "projects" ("id"), "name" text not null, "hash" text not null unique, "display" text not null, "created_by" text not null, "created_at" integer not null, "last_used_at" integer, "revoked_at" integer, "revoked_by" text);
 
 CREATE TABLE "api_rate_buckets" ("key_id" integer primary key references "api_keys" ("id") on delete cascade, "tokens" real not null, "at" integer not null, "granted" integer not null);
@@ -69,6 +71,8 @@ CREATE TABLE slack_pauses (
   );
 
 CREATE TABLE "slack_requests_seen" ("signature" text primary key, "expires_at" integer not null) WITHOUT ROWID;
+
+CREATE TABLE "slack_slot_holds" ("job_id" integer not null, "scope" text not null, "slot" integer not null, constraint "slack_slot_holds_pk" primary key ("job_id", "scope"));
 
 CREATE TABLE "slack_slots" ("scope" text primary key, "next_free" integer not null);
 
