@@ -29,9 +29,9 @@ export class InviteClaimer {
     if (newest === null || (this.checked.get(userId) ?? 0) >= newest) return [];
     try {
       const user = await this.users.getUser(userId);
+      // Remembered as checked only once the claim went through: a failed one is tried again next time.
+      const granted = user?.email ? await claimInvites(this.services, userId, user.email, this.isAdmin) : [];
       this.checked.set(userId, newest);
-      if (!user?.email) return [];
-      const granted = await claimInvites(this.services, userId, user.email, this.isAdmin);
       if (granted.length > 0) this.log.info('pending invitations claimed', { user: userId, projects: granted.map((g) => g.project) });
       return granted;
     } catch (error) {
