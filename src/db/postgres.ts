@@ -272,7 +272,11 @@ export class PostgresDb implements Db {
         await client.query(`BEGIN; SELECT pg_advisory_xact_lock(${TRANSACTION_LOCK})`);
         result = await this.scopes.run(scope, fn);
         scope.open = false;
-        await client.query('COMMIT');
+        // A statement that failed inside (and was caught) made PostgreSQL abort the transaction: COMMIT then answers ROLLBACK.
+        const commit = await client.query('COMMIT');
+        if (commit.command === 'ROLLBACK') {
+          throw new Error('The transaction was rolled back: a statement in it failed, and PostgreSQL discards the whole transaction then.');
+        }
       } catch (error) {
         scope.open = false;
         // A connection that cannot even roll back is not given back to the pool.

@@ -55,18 +55,12 @@ async function twoReplicas(): Promise<[Db, Db]> {
   return dbs;
 }
 
-/** A PostgreSQL-only failure, kept as a failing test until the engine is fixed. */
-const onPostgresFails = TEST_ENGINE === 'postgres' ? it.fails : it;
-
 describe('transactions', () => {
-  // PROBLEM (src/db/postgres.ts, PostgresDb.transaction): on PostgreSQL a
-  // statement that fails aborts the whole transaction; when the use case
-  // catches that failure and returns, COMMIT is answered with ROLLBACK (no
-  // error), so `transaction` resolves as if committed while every earlier
-  // write is gone. SQLite keeps the earlier writes. The engine must check
-  // the COMMIT's command (result.command === 'ROLLBACK') and throw, or run
-  // each statement of a transaction so that a caught failure is noticed.
-  onPostgresFails('never reports a commit when a caught failing statement made the database discard the transaction', async () => {
+  // On PostgreSQL a statement that fails aborts the whole transaction; when
+  // the use case catches that failure and returns, COMMIT is answered with
+  // ROLLBACK (no error). The engine checks the COMMIT's answer and throws,
+  // so nobody is told a commit happened while every earlier write is gone.
+  it('never reports a commit when a caught failing statement made the database discard the transaction', async () => {
     const db = (await twoReplicas())[0];
     await db.raw('CREATE TABLE probe (id integer PRIMARY KEY)');
     const outcome = await db
