@@ -4,11 +4,10 @@
  * lock, and `cached` values forgotten on every replica through LISTEN/NOTIFY
  * (migration 010 announces every committed change).
  */
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { Kysely, PostgresDialect, type Compilable } from 'kysely';
 import pg from 'pg';
 import { CHANGES_CHANNEL } from '../../migrations/engine.ts';
-import { MEMORY_SIZE, UNCACHED_TABLES, type Db, type Prepared } from './database.ts';
+import { MEMORY_SIZE, TransactionScopes, UNCACHED_TABLES, type Db, type Prepared } from './database.ts';
 import type { Schema } from './schema.ts';
 
 /**
@@ -132,7 +131,7 @@ export function numberPlaceholders(text: string): string {
 export class PostgresDb implements Db {
   readonly engine = 'postgres' as const;
   readonly kysely: Kysely<Schema>;
-  private readonly scopes = new AsyncLocalStorage<Scope>();
+  private readonly scopes = new TransactionScopes<Scope>();
   private readonly named = new Map<string, { name: string; text: string }>();
   private readonly memory = new Map<string, unknown>();
   private stamp = '';
@@ -419,7 +418,7 @@ export class PostgresDb implements Db {
 
   /** The open transaction of this async context, if any. */
   private active(): Scope | undefined {
-    const scope = this.scopes.getStore();
+    const scope = this.scopes.get();
     return scope?.open ? scope : undefined;
   }
 
