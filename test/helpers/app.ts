@@ -26,6 +26,12 @@ export interface TestAppOptions {
   readonly env?: Record<string, string>;
   readonly slack?: FakeSlack;
   readonly now?: () => number;
+  /**
+   * One process even on PostgreSQL: for drills that time each retry against
+   * a clock the test moves, where a second replica running a job while the
+   * clock moves would blur the timing. Replicas have their own drills.
+   */
+  readonly single?: boolean;
 }
 
 /** The real app in HTTP mode on an ephemeral port, Slack's Web API answered by nock. */
@@ -54,7 +60,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
   let balancer: Server | null = null;
   // On PostgreSQL the suite runs against two replicas behind a balancer, as production teams run it
   // (Socket Mode and tests that bind their own ports or database keep one process).
-  const replicated = TEST_ENGINE === 'postgres' && !options.env?.DATABASE_URL && !config.slack.appToken && config.metricsPort === null && config.port === 0;
+  const replicated = TEST_ENGINE === 'postgres' && !options.single && !options.env?.DATABASE_URL && !config.slack.appToken && config.metricsPort === null && config.port === 0;
   if (replicated) {
     try {
       replicas.push(await start());
