@@ -134,10 +134,18 @@ async function checkAppToken(appToken: string, options: WebClientOptions): Promi
  */
 async function openDatabase(config: DatabaseConfig, log: Logger): Promise<Db> {
   if (config.engine === 'sqlite') {
-    try {
-      return openDb(config.path);
-    } catch (error) {
-      throw new StartupError(`Cannot open the database of DATABASE_URL (sqlite:${config.path}): ${databaseReason(error, config.path)}.`);
+    // Two processes opening a new file at once: switching it to WAL needs a lock SQLite does not
+    // wait for (SQLITE_BUSY at once), so the second tries again for a few seconds.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return openDb(config.path);
+      } catch (error) {
+        if ((error as { code?: string }).code === 'SQLITE_BUSY' && attempt < OPEN_ATTEMPTS) {
+          await new Promise((resolve) => setTimeout(resolve, 50 * attempt));
+          continue;
+        }
+        throw new StartupError(`Cannot open the database of DATABASE_URL (sqlite:${config.path}): ${databaseReason(error, config.path)}.`);
+      }
     }
   }
   const { openPostgres } = await import('./db/postgres.ts');
@@ -151,6 +159,9 @@ async function openDatabase(config: DatabaseConfig, log: Logger): Promise<Db> {
     throw new StartupError(`Cannot reach the PostgreSQL database of DATABASE_URL (${describeDatabase(config)}): ${postgresReason(error)}.`);
   }
 }
+
+/** How often opening an SQLite file another process holds busy is tried (about 5 s in all). */
+const OPEN_ATTEMPTS = 15;
 
 /** Where a database is, for messages and logs: the SQLite path, or PostgreSQL's host, port and database without user or password. */
 export function describeDatabase(config: DatabaseConfig): string {
