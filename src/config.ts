@@ -5,6 +5,19 @@
 import { existsSync } from 'node:fs';
 import { z } from 'zod';
 
+/**
+ * A whole number read from the environment's text, from `min` to `max`
+ * inclusive. Every failure says `message` (a value above `max` may say
+ * `aboveMax` instead), so one bad variable gives one sentence.
+ */
+function wholeNumber(min: number, max: number, message: string, aboveMax: string = message) {
+  return z.coerce
+    .number({ error: message })
+    .int({ error: message })
+    .min(min, { error: message })
+    .max(max, { error: aboveMax });
+}
+
 const schema = z
   .object({
     SLACK_BOT_TOKEN: z.string().regex(/^xoxb-[\w-]+$/, {
@@ -16,24 +29,14 @@ const schema = z
       .url({ error: 'should be a URL such as https://slack.com/api/' })
       .default('https://slack.com/api/')
       .transform((u) => (u.endsWith('/') ? u : `${u}/`)),
-    PORT: z.coerce
-      .number({ error: 'should be a port number such as 3000' })
-      .int({ error: 'should be a port number such as 3000' })
-      .min(0, { error: 'should be a port number such as 3000' })
-      .max(65535, { error: 'should be a port number such as 3000' })
-      .default(3000),
+    PORT: wholeNumber(0, 65535, 'should be a port number such as 3000').default(3000),
     HOST: z
       .string()
       .regex(/^(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*)$/, {
         error: 'should be an address to bind such as 0.0.0.0, 127.0.0.1, :: or a host name',
       })
       .default('0.0.0.0'),
-    METRICS_PORT: z.coerce
-      .number({ error: 'should be a port number such as 9464' })
-      .int({ error: 'should be a port number such as 9464' })
-      .min(0, { error: 'should be a port number such as 9464' })
-      .max(65535, { error: 'should be a port number such as 9464' })
-      .optional(),
+    METRICS_PORT: wholeNumber(0, 65535, 'should be a port number such as 9464').optional(),
     DATABASE_URL: z
       .string()
       // The URL itself is never repeated: a PostgreSQL URL carries its password.
@@ -51,12 +54,7 @@ const schema = z
       })
       .refine((url) => !/^sqlite:\s|\s$/.test(url), { error: 'has spaces around its path; remove them' })
       .default('sqlite:data/jamjet.db'),
-    DATABASE_POOL_SIZE: z.coerce
-      .number({ error: 'should be a whole number of connections from 2 to 100, such as 10' })
-      .int({ error: 'should be a whole number of connections from 2 to 100, such as 10' })
-      .min(2, { error: 'should be a whole number of connections from 2 to 100, such as 10' })
-      .max(100, { error: 'should be a whole number of connections from 2 to 100, such as 10' })
-      .default(10),
+    DATABASE_POOL_SIZE: wholeNumber(2, 100, 'should be a whole number of connections from 2 to 100, such as 10').default(10),
     GITHUB_TOKEN: z.string().min(1).optional(),
     GITHUB_APP_ID: z.string().regex(/^\d+$/, { error: 'should be the numeric GitHub App id' }).optional(),
     GITHUB_APP_PRIVATE_KEY: z.string().includes('PRIVATE KEY', { error: 'should be the PEM private key of the GitHub App' }).optional(),
@@ -80,12 +78,7 @@ const schema = z
       .pipe(
         z.array(z.string().regex(/^[UW][A-Z0-9]{2,}$/, { error: 'should be comma-separated Slack user ids such as U012ABC' })),
       ),
-    JOBS_POLL_SECONDS: z.coerce
-      .number({ error: 'should be a whole number of seconds such as 15' })
-      .int({ error: 'should be a whole number of seconds such as 15' })
-      .min(1, { error: 'should be a whole number of seconds such as 15' })
-      .max(3600, { error: 'should be at most 3600' })
-      .default(15),
+    JOBS_POLL_SECONDS: wholeNumber(1, 3600, 'should be a whole number of seconds such as 15', 'should be at most 3600').default(15),
     LOG_LEVEL: z
       .enum(['debug', 'info', 'warn', 'error'], { error: 'should be one of debug, info, warn, error' })
       .default('info'),
