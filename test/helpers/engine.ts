@@ -4,13 +4,14 @@
  * job, security and end-to-end suites again on the run's PostgreSQL server;
  * everything else runs on SQLite.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
-import { afterAll, inject } from 'vitest';
+import { afterAll } from 'vitest';
 import { migrateToLatest } from '../../src/db/migrate.ts';
+import { databaseUrl, testDatabaseName, withAdmin } from './postgres.ts';
 
 export type TestEngine = 'sqlite' | 'postgres';
 
@@ -21,18 +22,6 @@ const MIGRATIONS = fileURLToPath(new URL('../../migrations/', import.meta.url));
 /** Databases this test file created, dropped when it ends (FORCE: connections a test left open are closed). */
 const created: string[] = [];
 let hooked = false;
-
-async function admin<T>(run: (client: pg.Client) => Promise<T>, database?: string): Promise<T> {
-  const url = new URL(inject('postgresAdminUrl'));
-  if (database) url.pathname = `/${database}`;
-  const client = new pg.Client({ connectionString: url.toString() });
-  await client.connect();
-  try {
-    return await run(client);
-  } finally {
-    await client.end();
-  }
-}
 
 let template: Promise<string> | null = null;
 
@@ -48,7 +37,7 @@ function migratedTemplate(): Promise<string> {
     const hash = createHash('sha256');
     for (const file of readdirSync(MIGRATIONS).sort()) hash.update(file).update(readFileSync(`${MIGRATIONS}${file}`));
     const name = `jamjet_template_${hash.digest('hex').slice(0, 16)}`;
-    await admin(async (c) => {
+    await withAdmin(async (c) => {
       await c.query('SELECT pg_advisory_lock(7021)');
       try {
         const exists = await c.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
@@ -56,10 +45,8 @@ function migratedTemplate(): Promise<string> {
         const building = `${name}_building`;
         await c.query(`DROP DATABASE IF EXISTS ${c.escapeIdentifier(building)} WITH (FORCE)`);
         await c.query(`CREATE DATABASE ${c.escapeIdentifier(building)}`);
-        const url = new URL(inject('postgresAdminUrl'));
-        url.pathname = `/${building}`;
         // eslint-disable-next-line @typescript-eslint/no-explicit-any -- migrations run on an untyped schema
-        const kysely = new Kysely<any>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url.toString(), max: 1 }) }) });
+        const kysely = new Kysely<any>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: databaseUrl(building), max: 1 }) }) });
         try {
           await migrateToLatest(kysely);
         } finally {
@@ -83,23 +70,17 @@ function migratedTemplate(): Promise<string> {
 export async function freshDatabaseUrl(): Promise<string> {
   if (TEST_ENGINE === 'sqlite') return 'sqlite::memory:';
   const source = await migratedTemplate();
-  const name = `jamjet_test_${randomBytes(6).toString('hex')}`;
-  await admin((c) => c.query(`CREATE DATABASE ${c.escapeIdentifier(name)} TEMPLATE ${c.escapeIdentifier(source)}`));
+  const name = testDatabaseName();
+  await withAdmin((c) => c.query(`CREATE DATABASE ${c.escapeIdentifier(name)} TEMPLATE ${c.escapeIdentifier(source)}`));
   created.push(name);
   if (!hooked) {
     hooked = true;
     afterAll(async () => {
       const names = created.splice(0);
-      await admin(async (c) => {
+      await withAdmin(async (c) => {
         for (const n of names) await c.query(`DROP DATABASE IF EXISTS ${c.escapeIdentifier(n)} WITH (FORCE)`);
       });
     });
   }
-  return url(name);
-}
-
-function url(database: string): string {
-  const u = new URL(inject('postgresAdminUrl'));
-  u.pathname = `/${database}`;
-  return u.toString();
+  return databaseUrl(name);
 }

@@ -14,8 +14,12 @@ export interface TestPostgres {
   drop(): Promise<void>;
 }
 
-async function admin<T>(run: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: inject('postgresAdminUrl') });
+/**
+ * Runs `run` on one connection to the run's PostgreSQL server as its admin
+ * (to `database` when given, else the admin URL's own), closed afterwards.
+ */
+export async function withAdmin<T>(run: (client: pg.Client) => Promise<T>, database?: string): Promise<T> {
+  const client = new pg.Client({ connectionString: databaseUrl(database) });
   await client.connect();
   try {
     return await run(client);
@@ -24,29 +28,40 @@ async function admin<T>(run: (client: pg.Client) => Promise<T>): Promise<T> {
   }
 }
 
+/** The admin URL of the run's server pointed at `database` (unchanged when none is given). */
+export function databaseUrl(database?: string): string {
+  const url = new URL(inject('postgresAdminUrl'));
+  if (database) url.pathname = `/${database}`;
+  return url.toString();
+}
+
+/** A fresh database name: `jamjet_test_` and 12 random hex characters. */
+export function testDatabaseName(): string {
+  return `jamjet_test_${randomBytes(6).toString('hex')}`;
+}
+
 /**
  * Creates an empty database, named `jamjet_test_` and 12 random hex
  * characters, on the server the run started (or TEST_DATABASE_URL's), for one
  * test file or one test. Throws the server's error when it cannot be created.
  */
 export async function freshPostgres(): Promise<TestPostgres> {
-  const name = `jamjet_test_${randomBytes(6).toString('hex')}`;
-  await admin((c) => c.query(`CREATE DATABASE ${c.escapeIdentifier(name)}`));
-  const url = new URL(inject('postgresAdminUrl'));
-  url.pathname = `/${name}`;
+  const name = testDatabaseName();
+  await withAdmin((c) => c.query(`CREATE DATABASE ${c.escapeIdentifier(name)}`));
+  const url = databaseUrl(name);
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- see above
   const opened: Kysely<any>[] = [];
   return {
-    url: url.toString(),
+    url,
     kysely(max = 4) {
       // eslint-disable-next-line @typescript-eslint/no-explicit-any -- see above
-      const db = new Kysely<any>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url.toString(), max }) }) });
+      const db = new Kysely<any>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url, max }) }) });
       opened.push(db);
       return db;
     },
     async drop() {
       await Promise.all(opened.splice(0).map((db) => db.destroy()));
-      await admin((c) => c.query(`DROP DATABASE IF EXISTS ${c.escapeIdentifier(name)} WITH (FORCE)`));
+      await withAdmin((c) => c.query(`DROP DATABASE IF EXISTS ${c.escapeIdentifier(name)} WITH (FORCE)`));
     },
   };
 }
