@@ -143,6 +143,16 @@ interface Scope {
 }
 
 /**
+ * Why compiled `sql` may not go through `runUncached`/`getUncached`: an Error
+ * unless it is an INSERT, UPDATE or DELETE on one of `UNCACHED_TABLES`
+ * (as Kysely compiles them, table name quoted), else null.
+ */
+export function uncachedRefusal(sql: string): Error | null {
+  const table = /^(?:insert into|delete from|update) "([a-z_]+)"/i.exec(sql)?.[1];
+  return table && UNCACHED_TABLES.has(table) ? null : new Error(`runUncached is only for ${[...UNCACHED_TABLES].join(', ')}: ${sql}`);
+}
+
+/**
  * SQLite through better-sqlite3: one connection, statements run
  * synchronously, a use case's transaction is one `BEGIN IMMEDIATE` block
  * that no other work interleaves with, in this process (other async contexts
@@ -291,8 +301,8 @@ export class SqliteDb implements Db {
    */
   private uncached<T>(query: Compilable<unknown>, work: (statement: Statement, parameters: readonly unknown[]) => T): Promise<T> {
     const { sql, parameters } = query.compile();
-    const table = /^(?:insert into|delete from|update) "([a-z_]+)"/i.exec(sql)?.[1];
-    if (!table || !UNCACHED_TABLES.has(table)) return Promise.reject(new Error(`runUncached is only for ${[...UNCACHED_TABLES].join(', ')}: ${sql}`));
+    const refused = uncachedRefusal(sql);
+    if (refused) return Promise.reject(refused);
     return this.when(() => {
       this.totalChanges ??= this.sqlite.prepare<[], number>('SELECT total_changes()').pluck();
       const before = this.totalChanges.get()!;

@@ -7,7 +7,7 @@
 import { Kysely, PostgresDialect, type Compilable } from 'kysely';
 import pg from 'pg';
 import { CHANGES_CHANNEL } from '../../migrations/engine.ts';
-import { MEMORY_SIZE, TransactionScopes, UNCACHED_TABLES, type Db, type Prepared } from './database.ts';
+import { MEMORY_SIZE, TransactionScopes, uncachedRefusal, type Db, type Prepared } from './database.ts';
 import type { Schema } from './schema.ts';
 
 /**
@@ -410,8 +410,8 @@ export class PostgresDb implements Db {
    */
   private async uncached<R>(query: Compilable<unknown>): Promise<pg.QueryResult<R & pg.QueryResultRow>> {
     const { sql, parameters } = query.compile();
-    const table = /^(?:insert into|delete from|update) "([a-z_]+)"/i.exec(sql)?.[1];
-    if (!table || !UNCACHED_TABLES.has(table)) throw new Error(`runUncached is only for ${[...UNCACHED_TABLES].join(', ')}: ${sql}`);
+    const refused = uncachedRefusal(sql);
+    if (refused) throw refused;
     const scope = this.active();
     return await (scope ? scope.client : this.pool).query<R & pg.QueryResultRow>({ text: sql, values: parameters as unknown[] });
   }
