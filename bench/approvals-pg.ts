@@ -8,6 +8,7 @@
  * is approved with a signed press on replica A while the SDK polls replica B.
  * Goal: 500/s accepted, no card lost or posted twice.
  */
+import { approvalLoad, CARD_TIMEOUT_MS, KEEPING_UP, PROJECTS, TARGET_RPS } from './lib/approvals-plan.ts';
 import { startBareServer } from './lib/bare-server.ts';
 import { waitForCards } from './lib/cards.ts';
 import { scoped } from './lib/cleanup.ts';
@@ -19,24 +20,10 @@ import { startReplicas } from './lib/replicas.ts';
 import type { BenchResult } from './lib/report.ts';
 import { median, percentile, round } from './lib/stats.ts';
 
-const TARGET_RPS = 500;
 const REPLICAS = 2;
-const PROJECTS = 150;
 const SAMPLE = 20;
-/** A card posted later than this after the load counts as lost. */
-const CARD_TIMEOUT_MS = 60_000;
-/** As in approvals: kept pace is as many accepted per second as the bare servers answered, within 1%. */
-const KEEPING_UP = 0.99;
 
-const LOAD = {
-  method: 'POST',
-  connections: 25,
-  seconds: 5,
-  warmupSeconds: 0,
-  overallRate: TARGET_RPS / REPLICAS,
-  headers: { 'content-type': 'application/json' },
-  body: JSON.stringify({ action: 'deploy payments to production', context: { bench: true, ref: 'main' } }),
-} as const;
+const LOAD = approvalLoad(25, TARGET_RPS / REPLICAS);
 
 export function approvalsPg(dir: string): Promise<BenchResult> {
   return scoped(async (cleanup) => {

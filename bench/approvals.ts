@@ -6,6 +6,7 @@
  * with a signed press while polling as the SDK does.
  * Goal: 500 req/s accepted, no card lost.
  */
+import { approvalLoad, CARD_TIMEOUT_MS, KEEPING_UP, PROJECTS, TARGET_RPS } from './lib/approvals-plan.ts';
 import { startBareServer } from './lib/bare-server.ts';
 import { waitForCards } from './lib/cards.ts';
 import { scoped } from './lib/cleanup.ts';
@@ -16,28 +17,9 @@ import { BENCH_USER, createBenchProject, type BenchProject } from './lib/project
 import type { BenchResult } from './lib/report.ts';
 import { median, percentile, round } from './lib/stats.ts';
 
-const TARGET_RPS = 500;
-const PROJECTS = 150;
 const SAMPLE = 50;
-/** A card posted later than this after the load counts as lost. */
-const CARD_TIMEOUT_MS = 60_000;
-/**
- * Kept pace: as many accepted per second as the bare server answered under
- * the same offered load (both fall a little short of 500 while autocannon
- * opens its connections), within 1%.
- */
-const KEEPING_UP = 0.99;
 
-const LOAD = {
-  method: 'POST',
-  connections: 50,
-  seconds: 5,
-  // No warm-up: it would leave its own cards in flight during the measured run.
-  warmupSeconds: 0,
-  overallRate: TARGET_RPS,
-  headers: { 'content-type': 'application/json' },
-  body: JSON.stringify({ action: 'deploy payments to production', context: { bench: true, ref: 'main' } }),
-} as const;
+const LOAD = approvalLoad(50, TARGET_RPS);
 
 export function approvals(dir: string): Promise<BenchResult> {
   return scoped(async (cleanup) => {
