@@ -14,6 +14,7 @@
  * characters as JSON.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { z } from 'zod';
 import { LIMITS } from '../core/limits.ts';
 import { redact, redactValue } from '../core/secrets.ts';
 import type { ServiceContext } from '../services/context.ts';
@@ -32,8 +33,36 @@ const DECISION = /^[A-Z][A-Z0-9_]{0,39}$/;
 
 type Check = { ok: true; events: PolicyEventInput[] } | { ok: false; status: 400 | 413; message: string };
 
-const REQUIRED_TEXT = ['ts', 'run_id', 'adapter', 'host', 'tool'] as const;
-const OPTIONAL_TEXT = ['rule', 'rule_kind', 'trace_id', 'decision_id', 'server', 'policy_version'] as const;
+/** A zod error sentence after the field's name: "is missing; it must be X." or "must be X.". */
+const must = (what: string) => ({ error: (iss: { input?: unknown }) => (iss.input === undefined ? `is missing; it must be ${what}.` : `must be ${what}.`) });
+const requiredText = z.string(must('a string')).refine((v) => v.trim() !== '', { error: 'must not be empty.' });
+const optionalText = z.string(must('a string or null')).nullable().optional();
+
+/** One event of the SDK's audit record (see the file comment); unknown fields are ignored. */
+const policyEvent = z.object(
+  {
+    ts: requiredText,
+    run_id: requiredText,
+    adapter: requiredText,
+    host: requiredText,
+    tool: requiredText,
+    decision: z.string(must('a string such as "BLOCKED"')).regex(DECISION, { error: 'must be an upper-case word of at most 40 characters, such as "BLOCKED".' }),
+    executed: z.boolean(must('true or false')),
+    schema_version: z.literal(1, must('1')),
+    rule: optionalText,
+    rule_kind: optionalText,
+    trace_id: optionalText,
+    decision_id: optionalText,
+    server: optionalText,
+    policy_version: optionalText,
+    args: z
+      .record(z.string(), z.unknown(), must('a JSON object'))
+      .refine((a) => depthOf(a) <= MAX_ARGS_DEPTH, { error: `nests more than ${MAX_ARGS_DEPTH} levels deep.` })
+      .nullable()
+      .optional(),
+  },
+  must('a JSON object'),
+);
 
 /** A string redacted, then cut to the bound with "…" (never half of a surrogate pair). */
 function bounded(text: string): string {
@@ -61,9 +90,9 @@ function depthOf(value: unknown): number {
 const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
 
 /**
- * The events of a parsed body, checked, redacted and bounded; or the first
- * problem as one sentence naming the field and the event's index (400), or
- * 413 for more than `LIMITS.policyEventsPerBatch` events.
+ * The events of a parsed body, checked (zod), redacted and bounded; or the
+ * first problem as one sentence naming the field and the event's index
+ * (400), or 413 for more than `LIMITS.policyEventsPerBatch` events.
  */
 export function checkPolicyEvents(body: unknown): Check {
   const bad = (message: string): Check => ({ ok: false, status: 400, message });
@@ -76,46 +105,37 @@ export function checkPolicyEvents(body: unknown): Check {
   if (body.path !== undefined && body.path !== null && typeof body.path !== 'string') return bad('`path` must be a string when present.');
   const events: PolicyEventInput[] = [];
   for (const [i, raw] of list.entries()) {
-    const at = (field: string) => `\`events[${i}].${field}\``;
-    if (!isObject(raw)) return bad(`\`events[${i}]\` must be a JSON object.`);
-    for (const field of REQUIRED_TEXT) {
-      const value = raw[field];
-      if (value === undefined || value === null) return bad(`${at(field)} is missing; it must be a string.`);
-      if (typeof value !== 'string') return bad(`${at(field)} must be a string.`);
-      if (value.trim() === '') return bad(`${at(field)} must not be empty.`);
+    const parsed = policyEvent.safeParse(raw);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      const field = issue.path.length > 0 ? `\`events[${i}].${String(issue.path[0])}\`` : `\`events[${i}]\``;
+      return bad(`${field} ${issue.message}`);
     }
-    for (const field of OPTIONAL_TEXT) {
-      const value = raw[field];
-      if (value !== undefined && value !== null && typeof value !== 'string') return bad(`${at(field)} must be a string or null.`);
-    }
-    if (typeof raw.decision !== 'string') return bad(`${at('decision')} must be a string such as "BLOCKED".`);
-    if (!DECISION.test(raw.decision)) return bad(`${at('decision')} must be an upper-case word of at most 40 characters, such as "BLOCKED".`);
-    if (typeof raw.executed !== 'boolean') return bad(`${at('executed')} must be true or false.`);
-    if (raw.schema_version !== 1) return bad(`${at('schema_version')} must be 1.`);
+    const e = parsed.data;
+    // The args exactly as sent (a schema's copy would drop a `__proto__` key), redacted value by value before
+    // anything is serialised: a pattern never runs over JSON text.
+    const sent = (raw as { args?: unknown }).args;
     let args: string | null = null;
-    if (raw.args !== undefined && raw.args !== null) {
-      if (!isObject(raw.args)) return bad(`${at('args')} must be a JSON object.`);
-      if (depthOf(raw.args) > MAX_ARGS_DEPTH) return bad(`${at('args')} nests more than ${MAX_ARGS_DEPTH} levels deep.`);
-      // Value by value, before anything is serialised: a pattern never runs over JSON text.
-      const json = JSON.stringify(redactValue(raw.args));
+    if (isObject(sent)) {
+      const json = JSON.stringify(redactValue(sent));
       args = json.length <= LIMITS.policyEventArgs ? json : JSON.stringify({ _omitted: `args of ${json.length} characters` });
     }
-    const text = (field: (typeof OPTIONAL_TEXT)[number]) => (typeof raw[field] === 'string' ? bounded(raw[field]) : null);
+    const text = (value: string | null | undefined) => (typeof value === 'string' ? bounded(value) : null);
     events.push({
-      ts: bounded(raw.ts as string),
-      runId: bounded(raw.run_id as string),
-      adapter: bounded(raw.adapter as string),
-      host: bounded(raw.host as string),
-      tool: bounded(raw.tool as string),
-      decision: raw.decision,
-      executed: raw.executed,
+      ts: bounded(e.ts),
+      runId: bounded(e.run_id),
+      adapter: bounded(e.adapter),
+      host: bounded(e.host),
+      tool: bounded(e.tool),
+      decision: e.decision,
+      executed: e.executed,
       schemaVersion: 1,
-      rule: text('rule'),
-      ruleKind: text('rule_kind'),
-      traceId: text('trace_id'),
-      decisionId: text('decision_id'),
-      server: text('server'),
-      policyVersion: text('policy_version'),
+      rule: text(e.rule),
+      ruleKind: text(e.rule_kind),
+      traceId: text(e.trace_id),
+      decisionId: text(e.decision_id),
+      server: text(e.server),
+      policyVersion: text(e.policy_version),
       args,
     });
   }

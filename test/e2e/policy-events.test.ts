@@ -212,6 +212,18 @@ describe('announcing blocked and over-budget decisions', () => {
     expect(left[0]!.n).toBe(0);
   });
 
+  it('announces each decision of a burst pushed at once through every replica exactly once, in one or few messages', async () => {
+    const pushes = Array.from({ length: 10 }, (_, i) => push(Array.from({ length: 5 }, (_, j) => decision({ tool: `t-${i}-${j}` }))));
+    expect((await Promise.all(pushes)).map((r) => r.status)).toEqual(Array(10).fill(202));
+    await runAnnouncements();
+    await runAnnouncements(60_000);
+    const posted = announcements();
+    expect(posted.length).toBeGreaterThanOrEqual(1);
+    expect(posted.length).toBeLessThanOrEqual(t.replicas.length);
+    const total = posted.reduce((sum, c) => sum + Number(/(\d+) agent decisions? blocked/.exec(String(c.body.text))![1]), 0);
+    expect(total).toBe(50);
+  });
+
   it('announces nothing for a project without an approvals channel', async () => {
     await run(t, OTHER_OWNER, 'projects create search');
     const other = await reveal(t, OTHER_OWNER, t.slack.calls.length - 20);
