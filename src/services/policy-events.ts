@@ -158,7 +158,7 @@ export interface AnnouncementSummary {
  * time (the queue's lease), so two jobs of one project never take the same
  * decision.
  */
-export async function takeAnnouncement(ctx: ServiceContext, projectId: number, jobId: number, groupLimit = 10, latestLimit = 5): Promise<AnnouncementSummary | null> {
+export async function takeAnnouncement(ctx: ServiceContext, projectId: number, jobId: number, groupLimit = 8, latestLimit = 5): Promise<AnnouncementSummary | null> {
   const { db } = ctx;
   await db.runUncached(
     db.q

@@ -178,7 +178,7 @@ describe('announcing blocked and over-budget decisions', () => {
     const blocks = JSON.stringify(first.body.blocks);
     expect(blocks).toContain('tool-0');
     expect(blocks).toContain('over budget');
-    expect(blocks).toContain('and 45 more');
+    expect(blocks).toContain('And 45 more');
     // Nothing more to say until the next burst.
     await runAnnouncements(60_000);
     expect(announcements()).toHaveLength(1);

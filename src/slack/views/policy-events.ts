@@ -30,7 +30,7 @@ export function eventLine(e: PolicyEvent): string {
 
 /**
  * The announcement of a burst of blocked and over-budget decisions in
- * `project`: counts per tool and decision (the most frequent ten), the
+ * `project`: counts per tool and decision (the most frequent eight: with every tool name at its longest after escaping they still fit one section), the
  * latest few with their rule and adapter, "and N more", and how to see them
  * all. Fits Slack's limits (section texts cut after escaping).
  */
@@ -41,7 +41,8 @@ export function announcementMessage(project: string, s: AnnouncementSummary): Me
   const blocks: KnownBlock[] = [section(`${title}\n${counts.join('\n')}`)];
   const latest = s.latest.map(eventLine);
   const more = s.total - s.latest.length;
-  blocks.push(section(`*Latest*\n${latest.join('\n')}${more > 0 ? `\n_and ${more} more_` : ''}`));
-  blocks.push(context(`\`/jamjet events ${project} --decision BLOCKED\` lists them.`));
+  blocks.push(section(`*Latest*\n${latest.join('\n')}`));
+  // Its own block, so a long list above can never cut it off.
+  blocks.push(context(`${more > 0 ? `And ${more} more: ` : ''}\`/jamjet events ${project} --decision BLOCKED\` lists them.`));
   return { text: `${plural(s.total, 'agent decision')} blocked or over budget in \`${project}\``, blocks };
 }
