@@ -145,6 +145,7 @@ export function checkPolicyEvents(body: unknown): Check {
 /**
  * Serves `POST /v1/policy-audit/events` for an authenticated key: the shared
  * SDK rate limit, the body, the checks, one insert; 202 `{"accepted": n}`.
+ * `kick` wakes the job queue when the push scheduled an announcement.
  */
 export async function servePolicyEvents(
   services: ServiceContext,
@@ -152,6 +153,7 @@ export async function servePolicyEvents(
   key: KeyIdentity,
   req: IncomingMessage,
   res: ServerResponse,
+  kick: () => void,
 ): Promise<void> {
   const wait = await limiter.take(key.keyId);
   if (wait > 0) {
@@ -161,6 +163,8 @@ export async function servePolicyEvents(
   if (!body.ok) return sendError(res, body.status, body.code, body.message, body.status === 413 ? { connection: 'close' } : {});
   const checked = checkPolicyEvents(body.value);
   if (!checked.ok) return sendError(res, checked.status, checked.status === 413 ? 'payload_too_large' : 'invalid_request', checked.message);
-  const accepted = await recordPolicyEvents(services, key, checked.events);
+  const { accepted, scheduled } = await recordPolicyEvents(services, key, checked.events);
   sendJson(res, 202, { accepted });
+  // The queue arms its timer for the announcement, due in a few seconds, instead of waiting for the next poll.
+  if (scheduled) kick();
 }

@@ -122,7 +122,7 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
       if (req.method !== 'POST') return wrongMethod(res, 'POST');
       const key = await authenticated(req, res);
       if (!key) return;
-      return servePolicyEvents(services, limiter, key, req, res);
+      return servePolicyEvents(services, limiter, key, req, res, deps.kick);
     }
 
     const one = APPROVAL.exec(path);

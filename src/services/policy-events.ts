@@ -66,10 +66,15 @@ export interface PolicyEvent {
  * Keeps `events` (at least one) with the project of `key`, in one insert,
  * and, when one of them is to be announced and the project has an approvals
  * channel, makes sure an announcement job is waiting (one per burst: none is
- * added while one is pending). Returns how many were kept. Rejects when the
- * database fails.
+ * added while one is pending). Returns how many were kept, and whether a job
+ * was added (the caller wakes the queue so it runs on time). Rejects when
+ * the database fails.
  */
-export async function recordPolicyEvents(ctx: ServiceContext, key: KeyIdentity, events: readonly PolicyEventInput[]): Promise<number> {
+export async function recordPolicyEvents(
+  ctx: ServiceContext,
+  key: KeyIdentity,
+  events: readonly PolicyEventInput[],
+): Promise<{ accepted: number; scheduled: boolean }> {
   const { db } = ctx;
   const at = ctx.now();
   const announcing = events.some((e) => ANNOUNCED_DECISIONS.has(e.decision));
@@ -107,8 +112,8 @@ export async function recordPolicyEvents(ctx: ServiceContext, key: KeyIdentity, 
   const firstId = first?.id ?? 0;
   if (Math.floor(firstId / PRUNE_EVERY) !== Math.floor((firstId + events.length) / PRUNE_EVERY)) await prune(ctx, key.projectId);
   // After the insert: a job seen pending here has not yet taken its events, so it takes these too.
-  if (channel !== null) await ensureAnnouncement(ctx, key.projectId);
-  return events.length;
+  const scheduled = channel !== null && (await ensureAnnouncement(ctx, key.projectId));
+  return { accepted: events.length, scheduled };
 }
 
 /** Deletes the project's decisions older than its newest `LIMITS.policyEventsPerProject`. */
@@ -130,14 +135,16 @@ async function prune(ctx: ServiceContext, projectId: number): Promise<void> {
   );
 }
 
-/** Adds the project's announcement job, `ANNOUNCE_DELAY_MS` ahead, unless one is already pending. */
-async function ensureAnnouncement(ctx: ServiceContext, projectId: number): Promise<void> {
+/** Adds the project's announcement job, `ANNOUNCE_DELAY_MS` ahead, unless one is already pending; true when it added one. */
+async function ensureAnnouncement(ctx: ServiceContext, projectId: number): Promise<boolean> {
   const { db } = ctx;
   const payload = JSON.stringify({ project: projectId });
   const pending = await db.get(
     db.q.selectFrom('jobs').select('id').where('kind', '=', POLICY_ANNOUNCE_JOB).where('status', '=', 'pending').where('payload', '=', payload).limit(1),
   );
-  if (!pending) await ctx.jobs.enqueue(POLICY_ANNOUNCE_JOB, { project: projectId }, ctx.now() + ANNOUNCE_DELAY_MS);
+  if (pending) return false;
+  await ctx.jobs.enqueue(POLICY_ANNOUNCE_JOB, { project: projectId }, ctx.now() + ANNOUNCE_DELAY_MS);
+  return true;
 }
 
 /** What one announcement says: counts per tool and decision, the latest few, and the total. */

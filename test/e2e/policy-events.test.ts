@@ -224,6 +224,19 @@ describe('announcing blocked and over-budget decisions', () => {
     expect(total).toBe(50);
   });
 
+  it('announces a burst on its own a few seconds later, without waiting for the job poll (an hour here)', async () => {
+    clock.now = Date.now();
+    for (let i = 0; i < 3; i++) await push([decision()]);
+    // The time the app sees moves on with real time, as in production.
+    const ticking = setInterval(() => (clock.now = Date.now()), 50);
+    try {
+      await vi.waitFor(() => expect(announcements()).toHaveLength(1), { timeout: 9_000, interval: 100 });
+    } finally {
+      clearInterval(ticking);
+    }
+    expect(String(announcements()[0]!.body.text)).toContain('3 agent decisions');
+  }, 15_000);
+
   it('announces nothing for a project without an approvals channel', async () => {
     await run(t, OTHER_OWNER, 'projects create search');
     const other = await reveal(t, OTHER_OWNER, t.slack.calls.length - 20);

@@ -82,7 +82,7 @@ describe('a push leaves the process caches as they were', () => {
 
 describe('keeping decisions', () => {
   it('keeps them with the key and its project; without an approvals channel nothing is to be announced', async () => {
-    expect(await recordPolicyEvents(ctx, key, [event({ decision: 'BLOCKED', rule: 'deploy-*', ruleKind: 'block' }), event()])).toBe(2);
+    expect(await recordPolicyEvents(ctx, key, [event({ decision: 'BLOCKED', rule: 'deploy-*', ruleKind: 'block' }), event()])).toEqual({ accepted: 2, scheduled: false });
     const rows = await ctx.db.raw<{ project_id: number; key_id: number; announce: number; rule: string | null }>(
       'SELECT project_id, key_id, announce, rule FROM policy_events ORDER BY id',
     );
@@ -111,7 +111,10 @@ describe('announcing', () => {
   });
 
   it('schedules one job per burst; a job takes the burst once, and a later burst goes to a new job', async () => {
-    for (let i = 0; i < 50; i++) await recordPolicyEvents(ctx, key, [event({ decision: 'BLOCKED', tool: `tool-${i % 3}` })]);
+    const scheduled: boolean[] = [];
+    for (let i = 0; i < 50; i++) scheduled.push((await recordPolicyEvents(ctx, key, [event({ decision: 'BLOCKED', tool: `tool-${i % 3}` })])).scheduled);
+    expect(scheduled.filter(Boolean)).toHaveLength(1);
+    expect(scheduled[0]).toBe(true);
     expect(await pendingJobs()).toBe(1);
     const first = await takeAnnouncement(ctx, key.projectId, 101);
     expect(first?.total).toBe(50);
