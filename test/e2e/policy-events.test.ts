@@ -230,12 +230,12 @@ describe('announcing blocked and over-budget decisions', () => {
     // The time the app sees moves on with real time, as in production.
     const ticking = setInterval(() => (clock.now = Date.now()), 50);
     try {
-      await vi.waitFor(() => expect(announcements()).toHaveLength(1), { timeout: 9_000, interval: 100 });
+      await vi.waitFor(() => expect(announcements()).toHaveLength(1), { timeout: 15_000, interval: 100 });
     } finally {
       clearInterval(ticking);
     }
     expect(String(announcements()[0]!.body.text)).toContain('3 agent decisions');
-  }, 15_000);
+  }, 25_000);
 
   it('announces nothing for a project without an approvals channel', async () => {
     await run(t, OTHER_OWNER, 'projects create search');
