@@ -2,6 +2,7 @@
 import type { AnyCommand } from '../src/slack/command.ts';
 import approvalsList from './approvals-list.ts';
 import audit from './audit.ts';
+import events from './events.ts';
 import githubConnect from './github-connect.ts';
 import githubDisconnect from './github-disconnect.ts';
 import githubLink from './github-link.ts';
@@ -48,4 +49,5 @@ export const COMMANDS: readonly AnyCommand[] = [
   githubUnlink,
   approvalsList,
   audit,
+  events,
 ];

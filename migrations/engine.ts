@@ -46,12 +46,13 @@ export function autoId(db: Kysely<any>): ['integer' | 'bigserial', (c: ColumnDef
 export const CHANGES_CHANNEL = 'jamjet_changes';
 
 /** Tables written on every request and read by no cached value (src/db/database.ts, UNCACHED_TABLES). */
-const UNANNOUNCED = new Set(['slack_requests_seen', 'api_rate_buckets', 'slack_slots', 'slack_slot_holds']);
+const UNANNOUNCED = new Set(['slack_requests_seen', 'api_rate_buckets', 'slack_slots', 'slack_slot_holds', 'policy_events']);
 
 /**
  * Tables whose writes are not announced: Slack's seen requests, the SDK
- * API's rate buckets and the Slack post slots (written on every request or
- * post, read by no cached value) and Kysely's migration records.
+ * API's rate buckets, the Slack post slots and the decisions SDKs report
+ * (written on every request or post, read by no cached value) and Kysely's
+ * migration records.
  */
 export function announced(table: string): boolean {
   return !UNANNOUNCED.has(table) && !table.startsWith('kysely_migration');

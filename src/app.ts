@@ -18,6 +18,7 @@ import type { GitHubPorts } from './services/github-connections.ts';
 import { pauseUnbackedTargets } from './services/github-targets.ts';
 import { registerApprovalHandlers } from './jobs/approval-handlers.ts';
 import { registerJobHandlers } from './jobs/handlers.ts';
+import { registerPolicyEventHandlers } from './jobs/policy-event-handlers.ts';
 import { JobQueue } from './jobs/queue.ts';
 import { SlackPacer } from './jobs/slack-pace.ts';
 import { JobTicker } from './jobs/ticker.ts';
@@ -305,6 +306,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     const pacer = new SlackPacer(db, now, log.child({ component: 'slack-pace' }));
     registerJobHandlers(jobs, { services, chat: slack.surface, usage, log, pacer });
     registerApprovalHandlers(jobs, { services, chat: slack.surface, channels: slack.surface, usage, log, pacer });
+    registerPolicyEventHandlers(jobs, { services, chat: slack.surface, log, pacer });
     const stopGitHubTimers = registerGitHubHandlers(jobs, { services, chat: slack.surface, github, log, pacer });
 
     server = createHttpServer(

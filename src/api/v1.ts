@@ -7,6 +7,7 @@ import type { KeyIdentity, UsageRecorder } from '../services/key-auth.ts';
 import { requireKey } from './auth.ts';
 import { readJson } from './body.ts';
 import { APPROVALS_RATE_LIMIT, RateLimiter } from './rate-limit.ts';
+import { POLICY_EVENTS_PATH, servePolicyEvents } from './policy-events.ts';
 import { sendError, sendJson, sendNoRoute } from './respond.ts';
 import type { ApiHandler } from './server.ts';
 
@@ -115,6 +116,13 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
       const approval = created.value;
       deps.kick();
       return sendJson(res, 201, { id: approval.id, status: 'pending' }, { location: `/v1/approvals/${approval.id}` });
+    }
+
+    if (path === POLICY_EVENTS_PATH) {
+      if (req.method !== 'POST') return wrongMethod(res, 'POST');
+      const key = await authenticated(req, res);
+      if (!key) return;
+      return servePolicyEvents(services, limiter, key, req, res, deps.kick);
     }
 
     const one = APPROVAL.exec(path);

@@ -19,4 +19,12 @@ export const LIMITS = {
   pendingApprovalsPerProject: 300,
   /** Owners one approval request is DMed to when the project has no approvals channel. */
   cardDmsPerRequest: 10,
+  /** Decisions kept per project (the newest; older ones are pruned as new ones arrive). */
+  policyEventsPerProject: 10_000,
+  /** Events in one `POST /v1/policy-audit/events` body; more is refused with 413. */
+  policyEventsPerBatch: 100,
+  /** Characters kept of each text field of a reported decision (`tool`, `host`, `rule`...); longer ones are cut with "…". */
+  policyEventText: 200,
+  /** Characters of a decision's `args` as JSON, after redaction; larger `args` are kept as a note of their size only. */
+  policyEventArgs: 4_000,
 } as const;

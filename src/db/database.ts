@@ -14,7 +14,7 @@ type Statement = BetterSqlite3.Statement<unknown[], unknown>;
 
 const STATEMENT_CACHE_SIZE = 500;
 /** Tables no `cached` read depends on, written with `runUncached`. */
-export const UNCACHED_TABLES: ReadonlySet<string> = new Set(['slack_requests_seen', 'api_rate_buckets', 'slack_slots', 'slack_slot_holds']);
+export const UNCACHED_TABLES: ReadonlySet<string> = new Set(['slack_requests_seen', 'api_rate_buckets', 'slack_slots', 'slack_slot_holds', 'policy_events']);
 /** Entries `cached` keeps at most; past that, reads simply go to the database. */
 export const MEMORY_SIZE = 10_000;
 

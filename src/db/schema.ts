@@ -232,6 +232,37 @@ export interface ApiRateBucketsTable {
   granted: number;
 }
 
+/**
+ * A decision a JamJet SDK reported (`POST /v1/policy-audit/events`): the
+ * wire fields as sent, bounded; `args` redacted JSON text; `executed` 0 or 1;
+ * `announce` 1 for a decision announced in the approvals channel, with the
+ * job that took it and when Slack took the message.
+ */
+export interface PolicyEventsTable {
+  id: Generated<number>;
+  project_id: number;
+  key_id: number;
+  ts: string;
+  run_id: string;
+  adapter: string;
+  host: string;
+  tool: string;
+  decision: string;
+  executed: number;
+  schema_version: number;
+  rule: string | null;
+  rule_kind: string | null;
+  trace_id: string | null;
+  decision_id: string | null;
+  server: string | null;
+  policy_version: string | null;
+  args: string | null;
+  received_at: number;
+  announce: number;
+  announce_job: number | null;
+  announced_at: number | null;
+}
+
 export interface Schema {
   projects: ProjectsTable;
   memberships: MembershipsTable;
@@ -253,4 +284,5 @@ export interface Schema {
   api_rate_buckets: ApiRateBucketsTable;
   slack_slots: SlackSlotsTable;
   slack_slot_holds: SlackSlotHoldsTable;
+  policy_events: PolicyEventsTable;
 }

@@ -140,6 +140,15 @@ const ADDS: Record<string, string[]> = {
     'table slack_slot_holds',
     'table slack_slots',
   ],
+  // No change trigger: written on every SDK push of decisions, read by no cached value.
+  '015_policy_events': [
+    'index jobs_pending_kind',
+    'index policy_events_pkey',
+    'index policy_events_project',
+    'index policy_events_unannounced',
+    'sequence policy_events_id_seq',
+    'table policy_events',
+  ],
 };
 
 const GENESIS = '0'.repeat(64);
@@ -297,7 +306,7 @@ describe('migrations on PostgreSQL', () => {
     expect(rows.map((r) => r.hash)).toEqual(['h1', 'from-first']);
   });
 
-  it('announce every committed change to every table but the seen Slack requests, the rate buckets and the migration records, so no replica remembers a stale value', async () => {
+  it('announce every committed change to every table but the seen Slack requests, the rate buckets, the Slack slots, the reported decisions and the migration records, so no replica remembers a stale value', async () => {
     database = await freshPostgres();
     const db = database.kysely();
     await migrateToLatest(db);
@@ -313,7 +322,7 @@ describe('migrations on PostgreSQL', () => {
        GROUP BY c.relname ORDER BY c.relname`.execute(db);
     expect(rows.length).toBeGreaterThan(10);
     for (const { table, triggers } of rows) {
-      const exempt = table === 'slack_requests_seen' || table === 'api_rate_buckets' || table === 'slack_slots' || table === 'slack_slot_holds' || table.startsWith('kysely_migration');
+      const exempt = table === 'slack_requests_seen' || table === 'api_rate_buckets' || table === 'slack_slots' || table === 'slack_slot_holds' || table === 'policy_events' || table.startsWith('kysely_migration');
       expect(triggers, table).toEqual(exempt ? [] : [`${table}_changes`]);
     }
 

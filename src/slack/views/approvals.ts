@@ -4,6 +4,7 @@ import type { Approval } from '../../services/approvals.ts';
 import { mapStrings, redactValue } from '../../core/secrets.ts';
 import { button, context, LIMITS, modalText, section, truncate } from '../limits.ts';
 import { date, escape, escapeControls, mention } from '../mrkdwn.ts';
+import { ruleLine } from './approval-rule.ts';
 import type { Message } from '../surface.ts';
 
 export const APPROVAL_ACTIONS = { approve: 'approval_approve', reject: 'approval_reject' } as const;
@@ -76,6 +77,8 @@ function outcome(a: Approval): string {
 export function approvalCard({ approval, project, keyLabel, note, withoutContext }: CardInput): Message {
   const action = escape(approval.action);
   const blocks: KnownBlock[] = [section(`:raised_hand: *Approval requested* in \`${project}\`\n>${action.replace(/\n/g, '\n>')}`)];
+  const rule = ruleLine(approval.context);
+  if (rule) blocks.push(context(rule));
   const shown = withoutContext ? null : renderContext(approval.context);
   if (shown) blocks.push(section(shown));
   if (withoutContext && Object.keys(approval.context).length > 0) {

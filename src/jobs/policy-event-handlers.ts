@@ -1,0 +1,42 @@
+/**
+ * The announcement of blocked and over-budget decisions reported by SDKs: one
+ * job per burst and project (src/services/policy-events.ts), posted to the
+ * approvals channel at Slack's pace through the pacer. A 429 or an outage
+ * retries the job, which posts the same decisions (and any that arrived
+ * meanwhile) once Slack takes it; a channel the bot can no longer use drops
+ * the announcement with a log line (the decisions stay listed by
+ * `/jamjet events`).
+ */
+import { projectName } from '../services/access.ts';
+import { cardDestinations } from '../services/approvals.ts';
+import { markAnnounced, POLICY_ANNOUNCE_JOB, takeAnnouncement } from '../services/policy-events.ts';
+import { slackErrorCode } from '../slack/surface.ts';
+import { announcementMessage } from '../slack/views/policy-events.ts';
+import type { JobDeps } from './handlers.ts';
+import type { JobQueue } from './queue.ts';
+import { channelScope, isPermanentRefusal } from './slack-pace.ts';
+
+export function registerPolicyEventHandlers(queue: JobQueue, deps: Pick<JobDeps, 'services' | 'chat' | 'log' | 'pacer'>): void {
+  const { services, chat, log, pacer } = deps;
+  const { db } = services;
+
+  queue.register(POLICY_ANNOUNCE_JOB, async (job) => {
+    const projectId = (job.payload as { project: number }).project;
+    const summary = await takeAnnouncement(services, projectId, job.id);
+    if (!summary) return;
+    const { channel, live } = await cardDestinations(db, projectId);
+    if (!live || channel === null) {
+      // Deleted, or its channel unset since: nobody to tell.
+      await markAnnounced(services, projectId, job.id);
+      return;
+    }
+    const message = announcementMessage(await projectName(db, projectId), summary);
+    try {
+      await pacer.call(job.id, channelScope(channel), () => chat.postMessage(channel, message));
+    } catch (error) {
+      if (!isPermanentRefusal(error)) throw error;
+      log.warn('policy decisions not announced: Slack refused for good', { project: projectId, channel, reason: slackErrorCode(error), decisions: summary.total });
+    }
+    await markAnnounced(services, projectId, job.id);
+  });
+}

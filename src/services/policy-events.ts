@@ -1,0 +1,279 @@
+/**
+ * Decisions reported by JamJet SDKs (`POST /v1/policy-audit/events`,
+ * docs/ARCHITECTURE.md section 8): kept with the key's project, listed by
+ * `/jamjet events`, and the blocked and over-budget ones announced in the
+ * project's approvals channel, a burst at a time, by a durable job.
+ *
+ * The table is written on every push and read by no cached value: its
+ * writes go through `runUncached`, so a push never makes the process forget
+ * its cached key checks (on SQLite the stamp, on PostgreSQL no trigger).
+ */
+import { sql } from 'kysely';
+import { LIMITS } from '../core/limits.ts';
+import type { ServiceContext } from './context.ts';
+import type { KeyIdentity } from './key-auth.ts';
+
+/** The job that announces a project's new blocked and over-budget decisions; payload `{"project": <projects.id>}`. */
+export const POLICY_ANNOUNCE_JOB = 'policy_events.announce';
+/** How long the first decision of a burst waits for the rest before the announcement goes (ms). */
+export const ANNOUNCE_DELAY_MS = 5_000;
+/** Decisions announced in the approvals channel. */
+export const ANNOUNCED_DECISIONS: ReadonlySet<string> = new Set(['BLOCKED', 'BUDGET_EXCEEDED']);
+/** Pruning a project down to its bound runs about once per this many events received. */
+const PRUNE_EVERY = 100;
+
+/**
+ * One decision as an SDK reports it, already checked, redacted and bounded
+ * (src/api/policy-events.ts). Field names and meanings are the SDK's wire
+ * format (the TypeScript SDK's `AuditWriter`, the Python SDK's cloud pusher).
+ */
+export interface PolicyEventInput {
+  readonly ts: string;
+  readonly runId: string;
+  readonly adapter: string;
+  readonly host: string;
+  readonly tool: string;
+  /** `ALLOWED`, `BLOCKED`, `WAITING_FOR_APPROVAL`, `APPROVED`, `REJECTED`, `BUDGET_EXCEEDED`, `AUDIT`, `ERROR`, or another upper-case word. */
+  readonly decision: string;
+  readonly executed: boolean;
+  readonly schemaVersion: number;
+  readonly rule: string | null;
+  readonly ruleKind: string | null;
+  readonly traceId: string | null;
+  readonly decisionId: string | null;
+  readonly server: string | null;
+  readonly policyVersion: string | null;
+  /** Redacted `args` as JSON text, or null when none were sent. */
+  readonly args: string | null;
+}
+
+/** A kept decision, as `/jamjet events` shows it. `receivedAt` is epoch ms. */
+export interface PolicyEvent {
+  readonly id: number;
+  readonly ts: string;
+  readonly adapter: string;
+  readonly host: string;
+  readonly tool: string;
+  readonly decision: string;
+  readonly executed: boolean;
+  readonly rule: string | null;
+  readonly ruleKind: string | null;
+  readonly runId: string;
+  readonly receivedAt: number;
+}
+
+/**
+ * Keeps `events` (at least one) with the project of `key`, in one insert,
+ * and, when one of them is to be announced and the project has an approvals
+ * channel, makes sure an announcement job is waiting (one per burst: none is
+ * added while one is pending). Returns how many were kept, and whether a job
+ * was added (the caller wakes the queue so it runs on time). Rejects when
+ * the database fails.
+ */
+export async function recordPolicyEvents(
+  ctx: ServiceContext,
+  key: KeyIdentity,
+  events: readonly PolicyEventInput[],
+): Promise<{ accepted: number; scheduled: boolean }> {
+  const { db } = ctx;
+  const at = ctx.now();
+  const announcing = events.some((e) => ANNOUNCED_DECISIONS.has(e.decision));
+  const channel = announcing
+    ? (await db.get(db.q.selectFrom('projects').select('approvals_channel').where('id', '=', key.projectId)))?.approvals_channel ?? null
+    : null;
+  const first = await db.getUncached(
+    db.q
+      .insertInto('policy_events')
+      .values(
+        events.map((e) => ({
+          project_id: key.projectId,
+          key_id: key.keyId,
+          ts: e.ts,
+          run_id: e.runId,
+          adapter: e.adapter,
+          host: e.host,
+          tool: e.tool,
+          decision: e.decision,
+          executed: e.executed ? 1 : 0,
+          schema_version: e.schemaVersion,
+          rule: e.rule,
+          rule_kind: e.ruleKind,
+          trace_id: e.traceId,
+          decision_id: e.decisionId,
+          server: e.server,
+          policy_version: e.policyVersion,
+          args: e.args,
+          received_at: at,
+          announce: channel !== null && ANNOUNCED_DECISIONS.has(e.decision) ? 1 : 0,
+        })),
+      )
+      .returning('id'),
+  );
+  const firstId = first?.id ?? 0;
+  if (Math.floor(firstId / PRUNE_EVERY) !== Math.floor((firstId + events.length) / PRUNE_EVERY)) await prune(ctx, key.projectId);
+  // After the insert: a job seen pending here has not yet taken its events, so it takes these too.
+  const scheduled = channel !== null && (await ensureAnnouncement(ctx, key.projectId));
+  return { accepted: events.length, scheduled };
+}
+
+/** Deletes the project's decisions older than its newest `LIMITS.policyEventsPerProject`. */
+async function prune(ctx: ServiceContext, projectId: number): Promise<void> {
+  const { db } = ctx;
+  await db.runUncached(
+    db.q
+      .deleteFrom('policy_events')
+      .where('project_id', '=', projectId)
+      .where('id', '<', (eb) =>
+        eb
+          .selectFrom('policy_events')
+          .select('id')
+          .where('project_id', '=', projectId)
+          .orderBy('id', 'desc')
+          .limit(1)
+          .offset(LIMITS.policyEventsPerProject - 1),
+      ),
+  );
+}
+
+/** Adds the project's announcement job, `ANNOUNCE_DELAY_MS` ahead, unless one is already pending; true when it added one. */
+async function ensureAnnouncement(ctx: ServiceContext, projectId: number): Promise<boolean> {
+  const { db } = ctx;
+  const payload = JSON.stringify({ project: projectId });
+  const pending = await db.get(
+    db.q.selectFrom('jobs').select('id').where('kind', '=', POLICY_ANNOUNCE_JOB).where('status', '=', 'pending').where('payload', '=', payload).limit(1),
+  );
+  if (pending) return false;
+  await ctx.jobs.enqueue(POLICY_ANNOUNCE_JOB, { project: projectId }, ctx.now() + ANNOUNCE_DELAY_MS);
+  return true;
+}
+
+/** What one announcement says: counts per tool and decision, the latest few, and the total. */
+export interface AnnouncementSummary {
+  readonly total: number;
+  /** Most frequent first; at most `groupLimit`. */
+  readonly groups: readonly { tool: string; decision: string; count: number }[];
+  /** How many (tool, decision) pairs there are in all. */
+  readonly groupCount: number;
+  /** Newest first; at most `latestLimit`. */
+  readonly latest: readonly PolicyEvent[];
+}
+
+/**
+ * Takes the project's decisions still to announce for job `jobId` (those no
+ * other job took, plus those it took on an earlier attempt that Slack did not
+ * take), and summarises them; null when there are none. Run by one job at a
+ * time (the queue's lease), so two jobs of one project never take the same
+ * decision.
+ */
+export async function takeAnnouncement(ctx: ServiceContext, projectId: number, jobId: number, groupLimit = 8, latestLimit = 5): Promise<AnnouncementSummary | null> {
+  const { db } = ctx;
+  await db.runUncached(
+    db.q
+      .updateTable('policy_events')
+      .set({ announce_job: jobId })
+      .where('project_id', '=', projectId)
+      .where('announce', '=', 1)
+      .where('announced_at', 'is', null)
+      .where('announce_job', 'is', null),
+  );
+  const mine = db.q
+    .selectFrom('policy_events')
+    .where('project_id', '=', projectId)
+    .where('announce', '=', 1)
+    .where('announced_at', 'is', null)
+    .where('announce_job', '=', jobId);
+  const groups = await db.all(
+    mine
+      .select(['tool', 'decision', (eb) => eb.fn.countAll<number>().as('count')])
+      .groupBy(['tool', 'decision'])
+      .orderBy(sql`count(*)`, 'desc')
+      .orderBy('tool')
+      .orderBy('decision'),
+  );
+  if (groups.length === 0) return null;
+  const latest = await db.all(mine.selectAll().orderBy('id', 'desc').limit(latestLimit));
+  return {
+    total: groups.reduce((sum, g) => sum + Number(g.count), 0),
+    groups: groups.slice(0, groupLimit).map((g) => ({ tool: g.tool, decision: g.decision, count: Number(g.count) })),
+    groupCount: groups.length,
+    latest: latest.map(toEvent),
+  };
+}
+
+/** Marks the decisions job `jobId` took as announced (Slack took the message, or it never will). */
+export async function markAnnounced(ctx: ServiceContext, projectId: number, jobId: number): Promise<void> {
+  const { db } = ctx;
+  await db.runUncached(
+    db.q
+      .updateTable('policy_events')
+      .set({ announced_at: ctx.now() })
+      .where('project_id', '=', projectId)
+      .where('announce_job', '=', jobId)
+      .where('announced_at', 'is', null),
+  );
+}
+
+/** Filters of `/jamjet events`: an upper-case decision, a tool glob (`*`, `?`). */
+export interface EventFilter {
+  readonly decision?: string;
+  readonly tool?: string;
+}
+
+/** The SQL LIKE pattern of a tool glob: `*` any characters, `?` one, everything else literal (escaped with `\`). */
+export function globToLike(glob: string): string {
+  return glob.replace(/[\\%_]/g, (c) => `\\${c}`).replace(/\*/g, '%').replace(/\?/g, '_');
+}
+
+/**
+ * The project's newest decisions that match `filter`, at most `limit`, newest
+ * first, and how many match in all. The tool glob is matched case-sensitively
+ * on both engines.
+ */
+export async function latestPolicyEvents(ctx: ServiceContext, projectId: number, filter: EventFilter, limit: number): Promise<{ events: PolicyEvent[]; total: number }> {
+  const { db } = ctx;
+  let query = db.q.selectFrom('policy_events').where('project_id', '=', projectId);
+  if (filter.decision) query = query.where('decision', '=', filter.decision);
+  if (filter.tool) {
+    const like = globToLike(filter.tool);
+    // SQLite's LIKE ignores ASCII case; GLOB-free exactness comes from comparing again below.
+    query = query.where(sql<boolean>`tool LIKE ${like} ESCAPE '\\'`);
+  }
+  const rows = await db.all(query.selectAll().orderBy('id', 'desc').limit(LIMITS.policyEventsPerProject));
+  const exact = filter.tool ? globRegExp(filter.tool) : null;
+  const matching = exact ? rows.filter((r) => exact.test(r.tool)) : rows;
+  return { events: matching.slice(0, limit).map(toEvent), total: matching.length };
+}
+
+/** A glob (`*`, `?`) as an anchored, case-sensitive regular expression. */
+function globRegExp(glob: string): RegExp {
+  const body = glob.replace(/[.+^${}()|[\]\\]/g, (c) => `\\${c}`).replace(/\*/g, '[\\s\\S]*').replace(/\?/g, '[\\s\\S]');
+  return new RegExp(`^${body}$`, 'u');
+}
+
+function toEvent(row: {
+  id: number;
+  ts: string;
+  adapter: string;
+  host: string;
+  tool: string;
+  decision: string;
+  executed: number;
+  rule: string | null;
+  rule_kind: string | null;
+  run_id: string;
+  received_at: number;
+}): PolicyEvent {
+  return {
+    id: row.id,
+    ts: row.ts,
+    adapter: row.adapter,
+    host: row.host,
+    tool: row.tool,
+    decision: row.decision,
+    executed: row.executed === 1,
+    rule: row.rule,
+    ruleKind: row.rule_kind,
+    runId: row.run_id,
+    receivedAt: row.received_at,
+  };
+}
