@@ -6,7 +6,7 @@ import type { ServiceContext } from '../services/context.ts';
 import type { KeyIdentity, UsageRecorder } from '../services/key-auth.ts';
 import { requireKey } from './auth.ts';
 import { readJson } from './body.ts';
-import { APPROVALS_RATE_LIMIT, RateLimiter } from './rate-limit.ts';
+import { APPROVALS_RATE_LIMIT, POLICY_EVENTS_RATE_LIMIT, RateLimiter } from './rate-limit.ts';
 import { POLICY_EVENTS_PATH, servePolicyEvents } from './policy-events.ts';
 import { sendError, sendJson, sendNoRoute } from './respond.ts';
 import type { ApiHandler } from './server.ts';
@@ -72,6 +72,7 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
   const { services, usage } = deps;
   const { db } = services;
   const limiter = new RateLimiter(services, APPROVALS_RATE_LIMIT);
+  const eventsLimiter = new RateLimiter(services, POLICY_EVENTS_RATE_LIMIT);
   const authenticated = async (req: IncomingMessage, res: ServerResponse): Promise<KeyIdentity | null> =>
     await requireKey(db, usage, services.now, req, res);
   const wrongMethod = (res: ServerResponse, allow: string) =>
@@ -122,7 +123,7 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
       if (req.method !== 'POST') return wrongMethod(res, 'POST');
       const key = await authenticated(req, res);
       if (!key) return;
-      return servePolicyEvents(services, limiter, key, req, res, deps.kick);
+      return servePolicyEvents(services, eventsLimiter, key, req, res, deps.kick);
     }
 
     const one = APPROVAL.exec(path);

@@ -227,6 +227,8 @@ export interface SlackSlotHoldsTable {
  */
 export interface ApiRateBucketsTable {
   key_id: number;
+  /** The route's limit the bucket counts for (`RateLimit.bucket`). */
+  bucket: string;
   tokens: number;
   at: number;
   granted: number;

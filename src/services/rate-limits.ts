@@ -2,8 +2,9 @@
  * The SDK API's rate limit (docs/ARCHITECTURE.md, sections 8 and 14): a token
  * bucket per API key, so one runaway agent cannot flood a channel with
  * approval cards. The buckets live in the database (`api_rate_buckets`,
- * migration 012), so every replica on it takes from the same one and a
- * restart refills nothing.
+ * migrations 012 and 017), so every replica on it takes from the same one and
+ * a restart refills nothing. Each route's limit has its own bucket per key, so
+ * a flood on one route does not starve another.
  */
 import { sql } from 'kysely';
 import type { Db } from '../db/database.ts';
@@ -11,6 +12,8 @@ import { greatest, least } from '../db/dialect.ts';
 
 /** A token bucket's size and refill. */
 export interface RateLimit {
+  /** The bucket's name, one per route's limit (`api_rate_buckets.bucket`). */
+  readonly bucket: string;
   /** Requests allowed at once. */
   readonly burst: number;
   /** Requests allowed per second after that. */
@@ -18,7 +21,7 @@ export interface RateLimit {
 }
 
 /**
- * Takes one token from the bucket of API key `keyId` (`api_keys.id`) at `at`
+ * Takes one token from `limit`'s bucket of API key `keyId` (`api_keys.id`) at `at`
  * (epoch ms), in ONE statement: an insert of a full bucket less one token,
  * or, when the key has a bucket, an update that refills it by the time since
  * it was last counted (capped at `burst`) and consumes a token only when at
@@ -45,9 +48,9 @@ export async function takeRateToken(db: Db, limit: RateLimit, keyId: number, at:
   const row = await db.getUncached(
     db.q
       .insertInto('api_rate_buckets')
-      .values({ key_id: keyId, tokens: full ? limit.burst - 1 : limit.burst, at, granted: full ? 1 : 0 })
+      .values({ key_id: keyId, bucket: limit.bucket, tokens: full ? limit.burst - 1 : limit.burst, at, granted: full ? 1 : 0 })
       .onConflict((oc) =>
-        oc.column('key_id').doUpdateSet({
+        oc.columns(['key_id', 'bucket']).doUpdateSet({
           tokens: sql<number>`case when ${refilled} >= 1 then ${refilled} - 1 else ${refilled} end`,
           granted: sql<number>`case when ${refilled} >= 1 then 1 else 0 end`,
           at: greatest(db, sql.ref('excluded.at'), sql.ref('api_rate_buckets.at')),

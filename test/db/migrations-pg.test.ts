@@ -149,6 +149,8 @@ const ADDS: Record<string, string[]> = {
     'sequence policy_events_id_seq',
     'table policy_events',
   ],
+  // Recreates api_rate_buckets with a bucket per route: the same names.
+  '017_rate_bucket_routes': [],
 };
 
 const GENESIS = '0'.repeat(64);

@@ -12,7 +12,7 @@ import { findLiveProject } from '../../src/services/access.ts';
 import { issueKey, revokeKey } from '../../src/services/keys.ts';
 import { createProjects } from '../../src/services/projects.ts';
 import { takeRateToken, type RateLimit } from '../../src/services/rate-limits.ts';
-import { APPROVALS_RATE_LIMIT } from '../../src/api/rate-limit.ts';
+import { APPROVALS_RATE_LIMIT, POLICY_EVENTS_RATE_LIMIT } from '../../src/api/rate-limit.ts';
 import { JobQueue } from '../../src/jobs/queue.ts';
 import { createLogger } from '../../src/logger.ts';
 import { testSqliteDb, user } from '../helpers/db.ts';
@@ -74,7 +74,7 @@ describe('the rate bucket of an API key', () => {
     // 5 tokens a second: the next one is 0.2 s away, told as 1 whole second.
     expect(waits.slice(20)).toEqual([1, 1, 1]);
     // A slow limit: 2 at once, then one every 4 s.
-    const slow = { burst: 2, perSecond: 0.25 };
+    const slow = { bucket: 'slow', burst: 2, perSecond: 0.25 };
     expect(await takes(db, slow, keys[1], START, 3)).toEqual([0, 0, 4]);
     // A second later a quarter token is there: 3 s to go; refusals take nothing.
     expect(await takes(db, slow, keys[1], START + 1_000, 2)).toEqual([3, 3]);
@@ -156,6 +156,20 @@ describe('the rate bucket of an API key', () => {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
     expect(computed).toBe(2);
+  });
+
+  it('keeps one bucket per route: a flood of decision pushes leaves the same key its approval requests', async () => {
+    const { dbs, keys } = await replicas(1);
+    const db = dbs[0]!;
+    const pushes = await takes(db, POLICY_EVENTS_RATE_LIMIT, keys[0], START, POLICY_EVENTS_RATE_LIMIT.burst + 1);
+    expect(pushes.slice(0, -1).every((w) => w === 0)).toBe(true);
+    expect(pushes.at(-1)).toBe(1);
+    expect(await takes(db, APPROVALS_RATE_LIMIT, keys[0], START, 20)).toEqual(Array(20).fill(0));
+    // And the other way round: approvals spent, pushes still go ahead.
+    expect(await takes(db, APPROVALS_RATE_LIMIT, keys[0], START, 1)).toEqual([1]);
+    expect(await takes(db, POLICY_EVENTS_RATE_LIMIT, keys[0], START + 1_000, 1)).toEqual([0]);
+    const rows = await db.raw<{ bucket: string }>('SELECT bucket FROM api_rate_buckets WHERE key_id = ? ORDER BY bucket', [keys[0]]);
+    expect(rows.map((r) => r.bucket)).toEqual(['approvals', 'policy_events']);
   });
 
   it('keeps the bucket of a revoked key, one row per key, and refuses writes to other tables', async () => {

@@ -41,7 +41,7 @@ CREATE INDEX "slack_slot_holds_slot" on "slack_slot_holds" ("slot");
 
 CREATE TABLE "api_keys" ("id" integer primary key autoincrement, "public_id" text not null unique, "project_id" integer not null references "projects" ("id"), "name" text not null, "hash" text not null unique, "display" text not null, "created_by" text not null, "created_at" integer not null, "last_used_at" integer, "revoked_at" integer, "revoked_by" text);
 
-CREATE TABLE "api_rate_buckets" ("key_id" integer primary key references "api_keys" ("id") on delete cascade, "tokens" real not null, "at" integer not null, "granted" integer not null);
+CREATE TABLE "api_rate_buckets" ("key_id" integer not null references "api_keys" ("id") on delete cascade, "bucket" text not null, "tokens" real not null, "at" integer not null, "granted" integer not null, constraint "api_rate_buckets_pkey" primary key ("key_id", "bucket"));
 
 CREATE TABLE "approval_cards" ("approval_id" text not null references "approvals" ("id"), "destination" text not null, "channel" text not null, "ts" text not null, constraint "approval_cards_pk" primary key ("approval_id", "destination"));
 
