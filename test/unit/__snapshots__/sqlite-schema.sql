@@ -23,6 +23,8 @@ CREATE INDEX "pending_invites_email" on "pending_invites" ("email");
 
 CREATE INDEX "pending_invites_project" on "pending_invites" ("project_id");
 
+CREATE INDEX "policy_rules_project" on "policy_rules" ("project_id", "position");
+
 CREATE INDEX projects_live_creator ON projects(created_by) WHERE deleted_at IS NULL;
 
 CREATE UNIQUE INDEX projects_live_name ON projects(name) WHERE deleted_at IS NULL;
@@ -58,6 +60,8 @@ CREATE TABLE "key_deliveries" ("id" text primary key, "key_id" integer not null 
 CREATE TABLE "memberships" ("project_id" integer not null references "projects" ("id"), "user_id" text not null, "role" text not null check (role IN ('owner', 'admin', 'member', 'read_only')), "added_by" text not null, "created_at" integer not null, constraint "memberships_pk" primary key ("project_id", "user_id"));
 
 CREATE TABLE "pending_invites" ("id" integer primary key autoincrement, "project_id" integer not null references "projects" ("id"), "email" text not null, "role" text not null check (role IN ('owner', 'admin', 'member', 'read_only')), "invited_by" text not null, "created_at" integer not null, constraint "pending_invites_project_email" unique ("project_id", "email"));
+
+CREATE TABLE "policy_rules" ("id" integer primary key autoincrement, "public_id" text not null unique, "project_id" integer not null references "projects" ("id") on delete cascade, "action" text not null check (action IN ('block', 'allow', 'require_approval')), "pattern" text not null, "position" integer not null check ("position" >= 1), "created_by" text not null, "created_at" integer not null);
 
 CREATE TABLE "projects" ("id" integer primary key autoincrement, "name" text not null, "environment" text, "approvals_channel" text, "approval_timeout_seconds" integer default 3600 not null, "created_by" text not null, "created_at" integer not null, "deleted_at" integer, "deleted_by" text);
 
