@@ -18,6 +18,7 @@ import type { GitHubPorts } from './services/github-connections.ts';
 import { pauseUnbackedTargets } from './services/github-targets.ts';
 import { registerApprovalHandlers } from './jobs/approval-handlers.ts';
 import { registerJobHandlers } from './jobs/handlers.ts';
+import { registerPolicyHandlers } from './jobs/policy-handlers.ts';
 import { JobQueue } from './jobs/queue.ts';
 import { SlackPacer } from './jobs/slack-pace.ts';
 import { JobTicker } from './jobs/ticker.ts';
@@ -306,6 +307,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     registerJobHandlers(jobs, { services, chat: slack.surface, usage, log, pacer });
     registerApprovalHandlers(jobs, { services, chat: slack.surface, channels: slack.surface, usage, log, pacer });
     const stopGitHubTimers = registerGitHubHandlers(jobs, { services, chat: slack.surface, github, log, pacer });
+    registerPolicyHandlers(jobs, { services, chat: slack.surface, log, pacer });
 
     server = createHttpServer(
       {

@@ -19,4 +19,6 @@ export const LIMITS = {
   pendingApprovalsPerProject: 300,
   /** Owners one approval request is DMed to when the project has no approvals channel. */
   cardDmsPerRequest: 10,
+  /** Policy rules of one project (every SDK fetches them all at each sync). */
+  policyRulesPerProject: 100,
 } as const;

@@ -171,6 +171,8 @@ export async function deleteProject(ctx: ServiceContext, actor: Actor, name: str
     const { project } = access.value;
     await db.run(db.q.updateTable('projects').set({ deleted_at: at, deleted_by: actor.userId }).where('id', '=', project.id));
     await db.run(db.q.deleteFrom('pending_invites').where('project_id', '=', project.id));
+    // Its policy rules go with it (a name created again starts with none).
+    await db.run(db.q.deleteFrom('policy_rules').where('project_id', '=', project.id));
     // Its GitHub secrets are free to be linked again (by someone GitHub says may manage them).
     await freeTargetsOf(db, at, project.id, actor.userId);
     await recordEvent(db, at, { projectId: project.id, actor: actor.userId, action: 'project.deleted', details: { name } });
