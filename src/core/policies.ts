@@ -26,8 +26,17 @@ export const PATTERN_MAX = 200;
 /** Characters of a glob besides its wildcards: what tool names are made of (letters, digits, `_ - . : / @`). */
 const NAME_CHAR = /^[A-Za-z0-9_.:/@-]$/;
 
+/**
+ * Most `*` in one glob. The TypeScript SDK turns each `*` into a backtracking
+ * `.*`: a glob with many stars that fails to match a long tool name takes
+ * time growing like the name's length to the power of the stars (measured:
+ * `*a*a*a*a*a*a*a*a*b` against 60 `a`s runs for minutes), in the agent's own
+ * process. Three stars keep every SDK's check instant for any tool name.
+ */
+export const STARS_MAX = 3;
+
 /** The sentence that says what a glob may hold, for refusals. */
-export const PATTERN_RULE = `A tool glob is 1 to ${PATTERN_MAX} characters: letters, digits, \`_ - . : / @\`, and the wildcards \`*\` (any run of characters) and \`?\` (one character).`;
+export const PATTERN_RULE = `A tool glob is 1 to ${PATTERN_MAX} characters: letters, digits, \`_ - . : / @\`, and the wildcards \`*\` (any run of characters, at most ${STARS_MAX}) and \`?\` (one character).`;
 
 /** How a character is named in a refusal: printable ASCII as itself, anything else by its code point. */
 function describeChar(ch: string): string {
@@ -44,7 +53,8 @@ function describeChar(ch: string): string {
  * (a class for Python's fnmatch, literal characters for the TypeScript SDK),
  * whitespace, control and other non-ASCII characters (Python's `?` takes one
  * code point, the TypeScript SDK's one UTF-16 unit), and every other
- * character no tool name holds (`\`, quotes, `{}`, ...).
+ * character no tool name holds (`\`, quotes, `{}`, ...), `**`, and more than
+ * `STARS_MAX` stars.
  */
 export function patternProblem(pattern: string): string | null {
   if (pattern.length === 0) return `The tool glob is empty. ${PATTERN_RULE}`;
@@ -56,6 +66,9 @@ export function patternProblem(pattern: string): string | null {
     }
     return `The tool glob holds ${describeChar(ch)}, which no tool name has. ${PATTERN_RULE}`;
   }
+  if (pattern.includes('**')) return `The tool glob holds \`**\`; one \`*\` already matches any run of characters. ${PATTERN_RULE}`;
+  const stars = [...pattern].filter((ch) => ch === '*').length;
+  if (stars > STARS_MAX) return `The tool glob has ${stars} \`*\`; the SDKs check a glob with more than ${STARS_MAX} too slowly. ${PATTERN_RULE}`;
   return null;
 }
 
