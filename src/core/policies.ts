@@ -12,6 +12,7 @@
  * tool-name characters, `*` and `?`, and nothing else.
  */
 import { randomBytes } from 'node:crypto';
+import { redact } from './secrets.ts';
 
 export const POLICY_ACTIONS = ['block', 'allow', 'require_approval'] as const;
 export type PolicyAction = (typeof POLICY_ACTIONS)[number];
@@ -54,7 +55,7 @@ function describeChar(ch: string): string {
  * whitespace, control and other non-ASCII characters (Python's `?` takes one
  * code point, the TypeScript SDK's one UTF-16 unit), and every other
  * character no tool name holds (`\`, quotes, `{}`, ...), `**`, and more than
- * `STARS_MAX` stars.
+ * `STARS_MAX` stars, and a glob holding an API key or token.
  */
 export function patternProblem(pattern: string): string | null {
   if (pattern.length === 0) return `The tool glob is empty. ${PATTERN_RULE}`;
@@ -66,6 +67,8 @@ export function patternProblem(pattern: string): string | null {
     }
     return `The tool glob holds ${describeChar(ch)}, which no tool name has. ${PATTERN_RULE}`;
   }
+  // A key or token pasted as a glob would be stored, listed, announced and sent to every SDK.
+  if (redact(pattern) !== pattern) return 'The tool glob holds an API key or token, so it cannot be a rule; nothing was stored.';
   if (pattern.includes('**')) return `The tool glob holds \`**\`; one \`*\` already matches any run of characters. ${PATTERN_RULE}`;
   const stars = [...pattern].filter((ch) => ch === '*').length;
   if (stars > STARS_MAX) return `The tool glob has ${stars} \`*\`; the SDKs check a glob with more than ${STARS_MAX} too slowly. ${PATTERN_RULE}`;

@@ -98,6 +98,36 @@ describe('a rule added in Slack is enforced by an SDK at its next sync', () => {
   });
 });
 
+describe('changes landing at once (through two replicas on PostgreSQL)', () => {
+  it('keeps every rule and positions 1..n without gaps, and every SDK read sees the same order', async () => {
+    await Promise.all(Array.from({ length: 8 }, (_, i) => run(t, i % 2 ? OWNER : MEMBER, `policies add payments block t${i} --position 1`)));
+    const first = ((await get('/v1/projects/payments/policies')).json.rules as { id: string; pattern: string }[]);
+    expect(new Set(first.map((r) => r.pattern)).size).toBe(8);
+    const ids = first.map((r) => r.id);
+    await Promise.all([
+      run(t, OWNER, `policies move payments ${ids[7]} 1`),
+      run(t, MEMBER, `policies remove payments ${ids[0]}`),
+      run(t, OWNER, 'policies add payments allow late --position 2'),
+      run(t, MEMBER, `policies move payments ${ids[3]} 7`),
+    ]);
+    const rows = (await t.app.db.raw('SELECT position FROM policy_rules ORDER BY position')) as { position: number | string }[];
+    expect(rows.map((r) => Number(r.position))).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    // Each replica (the balancer alternates) answers the same order, its cache forgotten after the last change.
+    const reads = await Promise.all([1, 2, 3, 4].map(async () => JSON.stringify((await get('/v1/projects/payments/policies')).json)));
+    expect(new Set(reads).size).toBe(1);
+  });
+});
+
+describe('globs as people type them in Slack', () => {
+  it('keeps `*` and `?` as typed, drops smart quotes around a glob, and reads `--position=N`', async () => {
+    await run(t, OWNER, 'policies add payments block “db.*”');
+    await run(t, OWNER, "policies add payments allow ‘db.?ead’ —position=1");
+    await run(t, OWNER, 'policies add payments require_approval *');
+    const { json } = await get('/v1/projects/payments/policies');
+    expect((json.rules as { pattern: string }[]).map((r) => r.pattern)).toEqual(['db.?ead', 'db.*', '*']);
+  });
+});
+
 describe('Slack refusals: one sentence and the usage line, nothing changes', () => {
   it.each([
     ['policies add payments deny x', '`deny` is not a rule action', 'policies add <project>'],
