@@ -17,6 +17,10 @@ import membersInvite from './members-invite.ts';
 import membersList from './members-list.ts';
 import membersRemove from './members-remove.ts';
 import membersRole from './members-role.ts';
+import policiesAdd from './policies-add.ts';
+import policiesList from './policies-list.ts';
+import policiesMove from './policies-move.ts';
+import policiesRemove from './policies-remove.ts';
 import projectsChannel from './projects-channel.ts';
 import projectsCreate from './projects-create.ts';
 import projectsDelete from './projects-delete.ts';
@@ -47,6 +51,10 @@ export const COMMANDS: readonly AnyCommand[] = [
   githubLink,
   githubList,
   githubUnlink,
+  policiesList,
+  policiesAdd,
+  policiesRemove,
+  policiesMove,
   approvalsList,
   audit,
   events,

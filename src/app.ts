@@ -19,6 +19,7 @@ import { pauseUnbackedTargets } from './services/github-targets.ts';
 import { registerApprovalHandlers } from './jobs/approval-handlers.ts';
 import { registerJobHandlers } from './jobs/handlers.ts';
 import { registerPolicyEventHandlers } from './jobs/policy-event-handlers.ts';
+import { registerPolicyHandlers } from './jobs/policy-handlers.ts';
 import { JobQueue } from './jobs/queue.ts';
 import { SlackPacer } from './jobs/slack-pace.ts';
 import { JobTicker } from './jobs/ticker.ts';
@@ -308,6 +309,7 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     registerApprovalHandlers(jobs, { services, chat: slack.surface, channels: slack.surface, usage, log, pacer });
     registerPolicyEventHandlers(jobs, { services, chat: slack.surface, log, pacer });
     const stopGitHubTimers = registerGitHubHandlers(jobs, { services, chat: slack.surface, github, log, pacer });
+    registerPolicyHandlers(jobs, { services, chat: slack.surface, log, pacer });
 
     server = createHttpServer(
       {

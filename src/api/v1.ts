@@ -5,6 +5,7 @@ import { approvalForKey, createApproval, type Approval } from '../services/appro
 import type { ServiceContext } from '../services/context.ts';
 import type { KeyIdentity, UsageRecorder } from '../services/key-auth.ts';
 import { requireKey } from './auth.ts';
+import { policyRoutes } from './policies.ts';
 import { readJson } from './body.ts';
 import { APPROVALS_RATE_LIMIT, POLICY_EVENTS_RATE_LIMIT, RateLimiter } from './rate-limit.ts';
 import { POLICY_EVENTS_PATH, servePolicyEvents } from './policy-events.ts';
@@ -77,6 +78,7 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
     await requireKey(db, usage, services.now, req, res);
   const wrongMethod = (res: ServerResponse, allow: string) =>
     sendError(res, 405, 'method_not_allowed', `Use ${allow} here.`, { allow });
+  const policies = policyRoutes({ services, authenticated });
 
   return async (req, res, path) => {
     const readiness = READINESS.exec(path);
@@ -136,6 +138,8 @@ export function createApiHandler(deps: ApiDeps): ApiHandler {
       if (!approval) return sendError(res, 404, 'not_found', 'No approval request with that id for this key.');
       return sendJson(res, 200, approvalJson(approval));
     }
+
+    if (await policies(req, res, path)) return;
 
     sendNoRoute(res, req.method, path);
   };

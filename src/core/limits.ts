@@ -27,4 +27,6 @@ export const LIMITS = {
   policyEventText: 200,
   /** Characters of a decision's `args` as JSON, after redaction; larger `args` are kept as a note of their size only. */
   policyEventArgs: 4_000,
+  /** Policy rules of one project (every SDK fetches them all at each sync). */
+  policyRulesPerProject: 100,
 } as const;

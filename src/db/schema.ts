@@ -45,6 +45,21 @@ export interface AuditEventsTable {
   hash: string;
 }
 
+/** A project's policy rules in precedence order (migration 014). */
+export interface PolicyRulesTable {
+  id: Generated<number>;
+  /** `pol_` + 8 hex: the id people type and the SDKs receive. */
+  public_id: string;
+  project_id: number;
+  action: 'block' | 'allow' | 'require_approval';
+  /** A tool-name glob (`*` and `?`), see src/core/policies.ts. */
+  pattern: string;
+  /** 1 for the rule consulted first; positions of one project are 1..n without gaps. */
+  position: number;
+  created_by: string;
+  created_at: number;
+}
+
 export interface ApiKeysTable {
   id: Generated<number>;
   public_id: string;
@@ -287,4 +302,5 @@ export interface Schema {
   slack_slots: SlackSlotsTable;
   slack_slot_holds: SlackSlotHoldsTable;
   policy_events: PolicyEventsTable;
+  policy_rules: PolicyRulesTable;
 }

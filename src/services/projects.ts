@@ -173,6 +173,8 @@ export async function deleteProject(ctx: ServiceContext, actor: Actor, name: str
     await db.run(db.q.deleteFrom('pending_invites').where('project_id', '=', project.id));
     // The decisions its SDKs reported go with it (they are the project's, not the audit trail's).
     await db.runUncached(db.q.deleteFrom('policy_events').where('project_id', '=', project.id));
+    // Its policy rules go with it (a name created again starts with none).
+    await db.run(db.q.deleteFrom('policy_rules').where('project_id', '=', project.id));
     // Its GitHub secrets are free to be linked again (by someone GitHub says may manage them).
     await freeTargetsOf(db, at, project.id, actor.userId);
     await recordEvent(db, at, { projectId: project.id, actor: actor.userId, action: 'project.deleted', details: { name } });

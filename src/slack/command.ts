@@ -37,6 +37,8 @@ export interface CommandContext {
   readonly triggerId: string;
   readonly log: Logger;
   readonly catalog: readonly AnyCommand[];
+  /** Runs due jobs now (an announcement just enqueued), without waiting for the next poll; absent where no queue runs. */
+  readonly kick?: () => void;
 }
 
 export type Outcome = Reply | AppError | null;

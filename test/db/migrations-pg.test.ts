@@ -140,6 +140,15 @@ const ADDS: Record<string, string[]> = {
     'table slack_slot_holds',
     'table slack_slots',
   ],
+  // Read through Db.cached (the SDK API's rule sync), so replicas must hear of its changes.
+  '014_policy_rules': [
+    'index policy_rules_pkey',
+    'index policy_rules_project',
+    'index policy_rules_public_id_key',
+    'sequence policy_rules_id_seq',
+    'table policy_rules',
+    'trigger policy_rules_changes',
+  ],
   // No change trigger: written on every SDK push of decisions, read by no cached value.
   '015_policy_events': [
     'index jobs_pending_kind',

@@ -123,12 +123,19 @@ const ARGUMENTS: Record<string, (r: Prng) => string> = {
   visibility: (r) => r.pick(['all', 'private', 'public']),
   decision: (r) => r.pick(['BLOCKED', 'allowed', 'BUDGET_EXCEEDED', 'blocked!', '<!channel>', '']),
   tool: (r) => r.pick(['deploy-*', '*', 'read?file', '"a b"', WORDS.unicode!(r)]),
+  action: (r) => (r.chance(0.8) ? r.pick(['block', 'allow', 'require_approval', 'Require-Approval']) : r.pick(['deny', 'blok', '', WORDS.junk!(r)])),
+  pattern: (r) => (r.chance(0.7) ? r.pick(['*', 'payments.*', 'db.?rop', 'shell*', 'mcp:fs/read']) : r.pick(['tool[0-9]', 'a**b', '*a*a*a*a', WORDS.junk!(r), WORDS.unicode!(r), WORDS.markup!(r)])),
+  ruleId: (r) => (r.chance(0.6) ? r.pick(knownRuleIds) ?? 'pol_00000000' : r.pick(['pol_00000000', 'POL_ABCDEF12', 'pol_', 'key_12345678', WORDS.junk!(r)])),
+  position: (r) => (r.chance(0.7) ? String(r.int(1, 3)) : WORDS.number!(r)),
 };
 
 // In creation order: the unique index on public_id would otherwise order them by their random ids, and the fuzz would differ run to run.
 const keyIds = async () => ((await t.app.db.raw('SELECT public_id FROM api_keys ORDER BY id')) as { public_id: string }[]).map((k) => k.public_id);
 /** The keys there are, read before each command is made up (the generators are synchronous). */
 let knownKeyIds: string[] = [];
+/** The policy rules there are, read the same way. */
+let knownRuleIds: string[] = [];
+const ruleIds = async () => ((await t.app.db.raw('SELECT public_id FROM policy_rules ORDER BY id')) as { public_id: string }[]).map((k) => k.public_id);
 
 /** A command as its usage line says, with mostly sensible arguments and a little noise. */
 function commandText(r: Prng): string {
@@ -224,6 +231,7 @@ describe('fuzzing /jamjet', () => {
     const ran = new Set<string>();
     for (let i = 0; i < ROUTER_TEXTS; i++) {
       knownKeyIds = await keyIds();
+      knownRuleIds = await ruleIds();
       const text = randomText(r);
       const actor = r.pick(ACTORS);
       const ctx: CommandContext = {
@@ -286,6 +294,7 @@ describe('fuzzing /jamjet', () => {
     const problems: { text: string; problem: string; reply: string }[] = [];
     for (let i = 0; i < SIGNED_TEXTS; i++) {
       knownKeyIds = await keyIds();
+      knownRuleIds = await ruleIds();
       const text = randomText(r);
       const reply = await slash(t.port, r.pick(ACTORS.slice(0, 3)).userId, text);
       if (reply.status !== 200) {

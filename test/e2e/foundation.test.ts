@@ -83,10 +83,16 @@ describe('signed requests', () => {
 
 describe('help and whoami', () => {
   it('lists every command with its usage', async () => {
-    const reply = await run(OUTSIDER, 'help');
+    // Every page of it: the list is longer than one answer.
+    let text = (await run(OUTSIDER, 'help')).text;
+    for (let page = 2; page < 10 && text.includes(`help --page ${page}\``); page++) {
+      text += (await run(OUTSIDER, `help --page ${page}`)).text;
+    }
+    const reply = { text };
     for (const usage of [
       'projects create <name> [--envs dev,staging,prod]',
       'members invite <project> <@user|email> [owner|admin|member|read_only]',
+      'policies add <project> <block|allow|require_approval> <tool-glob> [--position N]',
       'audit <project> [--limit 20]',
       'whoami',
     ]) {

@@ -51,6 +51,7 @@ export function registerCommandListener(
         triggerId: command.trigger_id,
         log,
         catalog: router.catalog,
+        kick: deps.kick,
       },
       command.text,
     );

@@ -29,6 +29,8 @@ CREATE INDEX "policy_events_project" on "policy_events" ("project_id", "id");
 
 CREATE INDEX policy_events_unannounced ON policy_events(project_id, announce_job) WHERE announce = 1 AND announced_at IS NULL;
 
+CREATE INDEX "policy_rules_project" on "policy_rules" ("project_id", "position");
+
 CREATE INDEX projects_live_creator ON projects(created_by) WHERE deleted_at IS NULL;
 
 CREATE UNIQUE INDEX projects_live_name ON projects(name) WHERE deleted_at IS NULL;
@@ -66,6 +68,8 @@ CREATE TABLE "memberships" ("project_id" integer not null references "projects" 
 CREATE TABLE "pending_invites" ("id" integer primary key autoincrement, "project_id" integer not null references "projects" ("id"), "email" text not null, "role" text not null check (role IN ('owner', 'admin', 'member', 'read_only')), "invited_by" text not null, "created_at" integer not null, constraint "pending_invites_project_email" unique ("project_id", "email"));
 
 CREATE TABLE "policy_events" ("id" integer primary key autoincrement, "project_id" integer not null references "projects" ("id") on delete cascade, "key_id" integer not null references "api_keys" ("id") on delete cascade, "ts" text not null, "run_id" text not null, "adapter" text not null, "host" text not null, "tool" text not null, "decision" text not null, "executed" integer not null, "schema_version" integer not null, "rule" text, "rule_kind" text, "trace_id" text, "decision_id" text, "server" text, "policy_version" text, "args" text, "received_at" integer not null, "announce" integer not null, "announce_job" integer, "announced_at" integer);
+
+CREATE TABLE "policy_rules" ("id" integer primary key autoincrement, "public_id" text not null unique, "project_id" integer not null references "projects" ("id") on delete cascade, "action" text not null check (action IN ('block', 'allow', 'require_approval')), "pattern" text not null, "position" integer not null check ("position" >= 1), "created_by" text not null, "created_at" integer not null);
 
 CREATE TABLE "projects" ("id" integer primary key autoincrement, "name" text not null, "environment" text, "approvals_channel" text, "approval_timeout_seconds" integer default 3600 not null, "created_by" text not null, "created_at" integer not null, "deleted_at" integer, "deleted_by" text);
 

@@ -1,0 +1,52 @@
+/**
+ * Announces a change of a project's policy rules in its approvals channel:
+ * the channel as it is when the job runs (one taken back meanwhile is not
+ * posted to), paced like every post to that channel. Slack being down throws,
+ * so the queue retries; a refusal that will never succeed (the channel
+ * archived, the bot removed) is told to the person who made the change.
+ */
+import type { Logger } from '../logger.ts';
+import { findProjectById } from '../services/access.ts';
+import type { ServiceContext } from '../services/context.ts';
+import { POLICY_ANNOUNCE_JOB, type PolicyChangeNotice } from '../services/policies.ts';
+import { channel as channelRef, code } from '../slack/mrkdwn.ts';
+import { slackErrorCode, type ChatSurface } from '../slack/surface.ts';
+import { policyChangeMessage } from '../slack/views/policies.ts';
+import type { JobQueue } from './queue.ts';
+import { channelScope, isPermanentRefusal, type SlackPacer } from './slack-pace.ts';
+
+export interface PolicyJobDeps {
+  readonly services: ServiceContext;
+  readonly chat: ChatSurface;
+  readonly log: Logger;
+  readonly pacer: SlackPacer;
+}
+
+export function registerPolicyHandlers(queue: JobQueue, deps: PolicyJobDeps): void {
+  const { services, chat, log, pacer } = deps;
+  queue.register(POLICY_ANNOUNCE_JOB, async (job) => {
+    const notice = job.payload as unknown as PolicyChangeNotice;
+    const project = await findProjectById(services.db, notice.project);
+    // Deleted since, or its channel taken back: nobody is waiting in a channel for this.
+    if (!project || project.approvalsChannel === null) return;
+    const where = project.approvalsChannel;
+    const message = policyChangeMessage(project.name, notice);
+    try {
+      await pacer.call(job.id, channelScope(where), () => chat.postMessage(where, message));
+    } catch (error) {
+      if (!isPermanentRefusal(error)) throw error;
+      const reason = slackErrorCode(error);
+      log.warn('policy change not announced', { project: project.id, channel: where, reason });
+      try {
+        await pacer.call(job.id, channelScope(notice.actor), () =>
+          chat.postDm(notice.actor, {
+            text: `:warning: Your change to the policy rules of \`${project.name}\` was made, but Slack refused to announce it in ${channelRef(where)} (${code(reason)}); check that channel with \`/jamjet projects channel\`.`,
+          }),
+        );
+      } catch (dmError) {
+        if (!isPermanentRefusal(dmError)) throw dmError;
+        log.warn('policy change refusal not told', { project: project.id, user: notice.actor });
+      }
+    }
+  });
+}
