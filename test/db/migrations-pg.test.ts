@@ -140,6 +140,11 @@ const ADDS: Record<string, string[]> = {
     'table slack_slot_holds',
     'table slack_slots',
   ],
+  '016_approval_quorum': [
+    'index approval_votes_pk',
+    'table approval_votes',
+    'trigger approval_votes_changes',
+  ],
 };
 
 const GENESIS = '0'.repeat(64);

@@ -30,6 +30,7 @@ const ADDS: Record<string, string[]> = {
   '011_membership_order': [],
   '012_api_rate_buckets': ['api_rate_buckets'],
   '013_slack_slots': ['slack_slots', 'slack_slot_holds', 'slack_slot_holds_slot'],
+  '016_approval_quorum': ['approval_votes'],
 };
 
 let db: SqliteDb | undefined;
