@@ -513,16 +513,15 @@ export async function claimExpiryNotice(ctx: ServiceContext, projectId: number, 
 
 /**
  * Escalates a pending request once: sets `escalated_at` and, in the same
- * transaction, `schedule` queues the messages (a thread reply, DMs). Returns
- * the request and who to tell: the project's Admins and Owners, longest
- * standing first, at most `LIMITS.cardDmsPerRequest`, leaving out anyone who
- * already has its card by DM. Null when the request is decided, expired,
- * already escalated, or its project deleted.
+ * transaction, `schedule` queues the messages (a thread reply, DMs). `people`
+ * are the project's Admins and Owners, longest standing first, at most
+ * `LIMITS.cardDmsPerRequest`. Null when the request is decided, expired,
+ * already escalated (another replica, an earlier run), or its project deleted.
  */
 export async function claimEscalation(
   ctx: ServiceContext,
   id: string,
-  schedule: (approval: Approval, recipients: readonly string[]) => Promise<void>,
+  schedule: (approval: Approval, people: readonly string[]) => Promise<void>,
 ): Promise<Approval | null> {
   const { db } = ctx;
   return await db.transaction(async () => {
@@ -540,8 +539,7 @@ export async function claimEscalation(
     const approval = (await findApproval(ctx, id))!;
     const live = await db.get(db.q.selectFrom('projects').select('deleted_at').where('id', '=', approval.projectId));
     if (!live || live.deleted_at !== null) return null;
-    const carded = new Set((await cardsOf(db, id)).map((c) => c.destination));
-    const recipients = (
+    const people = (
       await db.all(
         db.q
           .selectFrom('memberships')
@@ -549,19 +547,17 @@ export async function claimEscalation(
           .where('project_id', '=', approval.projectId)
           .where('role', 'in', ['owner', 'admin'])
           .orderBy('created_at')
-          .orderBy('user_id'),
+          .orderBy('user_id')
+          .limit(LIMITS.cardDmsPerRequest),
       )
-    )
-      .map((m) => m.user_id)
-      .filter((u) => !carded.has(u))
-      .slice(0, LIMITS.cardDmsPerRequest);
+    ).map((m) => m.user_id);
     await recordEvent(db, at, {
       projectId: approval.projectId,
       actor: SYSTEM_ACTOR,
       action: 'approval.escalated',
-      details: { approval: id, recipients: recipients.length },
+      details: { approval: id, people: people.length },
     });
-    await schedule(approval, recipients);
+    await schedule(approval, people);
     return approval;
   });
 }
