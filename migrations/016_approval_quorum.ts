@@ -12,7 +12,7 @@ import { engineOf, types } from './engine.ts';
 //
 // `approval_votes`: one row per (request, person) who approved, written in the
 // decision transaction; the primary key makes a second press by the same
-// person count once. `as_admin`: the vote was cast as one of
+// person count once. `position` keeps the order of the votes. `as_admin`: the vote was cast as one of
 // JAMJET_ADMIN_USERS (who hold no membership row). On PostgreSQL it gets
 // migration 010's change-notice trigger like every table read in requests.
 export async function up(db: Kysely<any>): Promise<void> {
@@ -34,6 +34,8 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('user_id', 'text', (c) => c.notNull())
     .addColumn('as_admin', t.integer, (c) => c.notNull().defaultTo(0))
     .addColumn('voted_at', t.integer, (c) => c.notNull())
+    // 1 for the request's first vote, then 2, ...: the order people approved in, also within one millisecond.
+    .addColumn('position', t.integer, (c) => c.notNull())
     .addPrimaryKeyConstraint('approval_votes_pk', ['approval_id', 'user_id'])
     .execute();
   if (engineOf(db) === 'postgres') {

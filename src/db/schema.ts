@@ -205,6 +205,8 @@ export interface ApprovalVotesTable {
   /** 1: cast as one of JAMJET_ADMIN_USERS, who hold no membership row. */
   as_admin: number;
   voted_at: number;
+  /** 1, 2, ... in the order the request's votes were cast. */
+  position: number;
 }
 
 export interface ApprovalCardsTable {

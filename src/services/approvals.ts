@@ -137,8 +137,8 @@ export async function votesOf(db: Db, rows: readonly Pick<Selectable<ApprovalsTa
       .leftJoin('memberships as m', (j) => j.onRef('m.project_id', '=', 'a.project_id').onRef('m.user_id', '=', 'v.user_id'))
       .select(['v.approval_id', 'v.user_id', 'v.voted_at', 'v.as_admin', 'm.role'])
       .where('v.approval_id', 'in', rows.map((r) => r.id))
-      .orderBy('v.voted_at')
-      .orderBy('v.user_id'),
+      .orderBy('v.approval_id')
+      .orderBy('v.position'),
   );
   for (const v of found) {
     const counts = settled.has(v.approval_id) || Number(v.as_admin) === 1 || (v.role !== null && deciders.includes(v.role));
@@ -278,10 +278,12 @@ export async function decideApproval(
     if (approval.status !== 'pending') return fail('already_done', decidedSentence(approval));
     const at = ctx.now();
     if (decision === 'approved') {
+      // Decisions are serialised (one write transaction at a time, on every replica), so the next position is free.
+      const last = await db.get(db.q.selectFrom('approval_votes').select((eb) => eb.fn.max('position').as('n')).where('approval_id', '=', id));
       const { changes } = await db.run(
         db.q
           .insertInto('approval_votes')
-          .values({ approval_id: id, user_id: actor.userId, as_admin: actor.isAdmin ? 1 : 0, voted_at: at })
+          .values({ approval_id: id, user_id: actor.userId, as_admin: actor.isAdmin ? 1 : 0, voted_at: at, position: Number(last?.n ?? 0) + 1 })
           .onConflict((oc) => oc.doNothing()),
       );
       const voted = (await findApproval(ctx, id))!;

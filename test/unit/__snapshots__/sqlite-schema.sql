@@ -39,7 +39,7 @@ CREATE TABLE "api_rate_buckets" ("key_id" integer primary key references "api_ke
 
 CREATE TABLE "approval_cards" ("approval_id" text not null references "approvals" ("id"), "destination" text not null, "channel" text not null, "ts" text not null, constraint "approval_cards_pk" primary key ("approval_id", "destination"));
 
-CREATE TABLE "approval_votes" ("approval_id" text not null references "approvals" ("id"), "user_id" text not null, "as_admin" integer default 0 not null, "voted_at" integer not null, constraint "approval_votes_pk" primary key ("approval_id", "user_id"));
+CREATE TABLE "approval_votes" ("approval_id" text not null references "approvals" ("id"), "user_id" text not null, "as_admin" integer default 0 not null, "voted_at" integer not null, "position" integer not null, constraint "approval_votes_pk" primary key ("approval_id", "user_id"));
 
 CREATE TABLE "approvals" ("id" text primary key, "project_id" integer not null references "projects" ("id"), "key_id" integer not null references "api_keys" ("id"), "action" text not null, "context" text not null, "status" text not null check (status IN ('pending', 'approved', 'rejected', 'expired')), "reason" text, "decided_by" text, "decided_at" integer, "created_at" integer not null, "expires_at" integer not null, "approvals_required" integer default 1 not null check (approvals_required BETWEEN 1 AND 5), "escalated_at" integer, "owners_told_at" integer);
 
