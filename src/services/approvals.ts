@@ -287,7 +287,8 @@ export async function decideApproval(
           .onConflict((oc) => oc.doNothing()),
       );
       const voted = (await findApproval(ctx, id))!;
-      if (changes === 0) {
+      // A repeated press adds nothing; it decides only if the quorum was met meanwhile (a voter given their role back).
+      if (changes === 0 && approvalsMissing(voted) > 0) {
         return fail('already_done', `You already approved this request; it needs ${plural(approvalsMissing(voted), 'more approval')} from someone else.`);
       }
       if (approvalsMissing(voted) > 0) {
