@@ -18,6 +18,7 @@ const ADMIN = 'U0ADMIN';
 const MEMBER = 'U0MEMBER';
 const MEMBER2 = 'U0MEMBERB';
 const READER = 'U0READER';
+const ROOT = 'U0ROOT';
 const CHANNEL = 'C0APPROVALS';
 
 interface ApiJson {
@@ -34,7 +35,7 @@ let dir: string | undefined;
 
 function fakeSlack(): FakeSlack {
   const slack = new FakeSlack();
-  for (const id of [OWNER, ADMIN, MEMBER, MEMBER2, READER]) slack.addUser({ id, email: `${id}@acme.test` });
+  for (const id of [OWNER, ADMIN, MEMBER, MEMBER2, READER, ROOT]) slack.addUser({ id, email: `${id}@acme.test` });
   slack.addChannel({ id: CHANNEL, members: [BOT_USER, OWNER, ADMIN, MEMBER, MEMBER2] });
   return slack;
 }
@@ -250,6 +251,24 @@ describe('approvals-required', () => {
     expect(res.status).toBe(200);
     const home = await waitForCall(t, from, (c) => c.method === 'views.publish' && c.body.user_id === ADMIN);
     expect(JSON.stringify(home.body.view)).toContain('needs 1 more approval (1 of 2)');
+  });
+});
+
+describe('who counts', () => {
+  beforeEach(async () => setUp({ JAMJET_ADMIN_USERS: ROOT }));
+
+  it('a member removed between two approvals no longer counts; someone in JAMJET_ADMIN_USERS counts without a role', async () => {
+    await run(t, OWNER, 'projects set payments approvals-required 2');
+    const id = await api.create('restore the backup');
+    await cardOf(id);
+    await approveAs(MEMBER, id);
+    await run(t, OWNER, `members remove payments <@${MEMBER}>`);
+    expect(await approveAs(MEMBER2, id)).toContain('Your approval is counted (1 of 2)');
+    expect((await api.get(id)).approvals!.map((v) => v.user)).toEqual([MEMBER2]);
+    await decideAs(ROOT, id);
+    expect(await api.get(id)).toMatchObject({ status: 'approved', decided_by: ROOT, approvals: [{ user: MEMBER2 }, { user: ROOT }] });
+    // The vote that stopped counting is not kept with the decided request.
+    expect(await t.app.db.raw('SELECT user_id FROM approval_votes WHERE approval_id = ? ORDER BY position', [id])).toEqual([{ user_id: MEMBER2 }, { user_id: ROOT }]);
   });
 });
 
