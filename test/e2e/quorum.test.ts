@@ -364,6 +364,30 @@ describe('escalate-after', () => {
     expect(await audits('approval.escalated')).toHaveLength(1);
   });
 
+  it('a Slack failure during the escalation is retried: each message arrives once, none is lost', async () => {
+    await run(t, OWNER, 'projects set payments escalate-after 5m');
+    const id = await api.create('resize the volume');
+    await cardOf(id);
+    const failures = { thread: 1, admin: 2 };
+    let ts = 1_700_000_500;
+    t.slack.on('chat.postMessage', (b) => {
+      if (b.thread_ts !== undefined && failures.thread-- > 0) return { ok: false, error: 'internal_error' };
+      if (b.channel === ADMIN && failures.admin-- > 0) return { ok: false, error: 'internal_error' };
+      return { ok: true, channel: String(b.channel).replace(/^U/, 'D'), ts: `${ts++}.000100` };
+    });
+    const from = t.slack.calls.length;
+    clock.now += 5 * 60_000;
+    for (let i = 0; i < 4; i++) {
+      await Promise.all(t.replicas.map((r) => r.jobs.runDue()));
+      clock.now += 61_000;
+    }
+    const delivered = t.slack.calls.slice(from).filter((c) => c.method === 'chat.postMessage' && c.ok === true);
+    expect(delivered.filter((c) => c.body.thread_ts !== undefined)).toHaveLength(1);
+    expect(delivered.filter((c) => c.body.channel === ADMIN)).toHaveLength(1);
+    expect(delivered.filter((c) => c.body.channel === OWNER)).toHaveLength(1);
+    expect(t.slack.calls.slice(from).filter((c) => c.body.channel === ADMIN)).toHaveLength(3);
+  });
+
   it('a request decided before its time is not escalated; one created with escalation off never is', async () => {
     await run(t, OWNER, 'projects set payments escalate-after 5m');
     const decided = await api.create('first');
