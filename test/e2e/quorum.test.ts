@@ -34,7 +34,8 @@ let clock: { now: number };
 let dir: string | undefined;
 
 function fakeSlack(): FakeSlack {
-  const slack = new FakeSlack();
+  // Slack's pace is measured on the same clock as the app's, which the tests move.
+  const slack = new FakeSlack({ now: () => clock.now });
   for (const id of [OWNER, ADMIN, MEMBER, MEMBER2, READER, ROOT]) slack.addUser({ id, email: `${id}@acme.test` });
   slack.addChannel({ id: CHANNEL, members: [BOT_USER, OWNER, ADMIN, MEMBER, MEMBER2] });
   return slack;
@@ -446,6 +447,31 @@ describe('expiry', () => {
       for (const id of ids) expect(String(dms[0]!.body.text)).toContain(id);
     }
     expect(dmsTo(MEMBER, from)).toHaveLength(0);
+  });
+});
+
+describe('expiry of many requests', () => {
+  beforeEach(async () => setUp());
+
+  it('pages the grouped notice: the first 10 requests, then how many more', async () => {
+    await run(t, OWNER, 'projects set payments approval-timeout 1m');
+    const ids: string[] = [];
+    for (let i = 0; i < 12; i++) {
+      ids.push(await api.create(`step ${i}`));
+      await cardOf(ids.at(-1)!);
+    }
+    const from = t.slack.calls.length;
+    clock.now += 2 * 60_000;
+    for (let i = 0; i < 4; i++) {
+      await t.app.jobs.runDue();
+      clock.now += 61_000;
+    }
+    const dms = dmsTo(OWNER, from);
+    expect(dms).toHaveLength(1);
+    const text = String(dms[0]!.body.text);
+    expect(text).toContain('12 approval requests in `payments` expired');
+    expect(text).toContain('…and 2 more');
+    expect(ids.filter((id) => text.includes(id))).toHaveLength(10);
   });
 });
 
