@@ -158,6 +158,7 @@ describe('approvals-required', () => {
     expect(await approveAs(MEMBER, id)).toContain('You already approved');
     expect(await statusOf(id)).toBe('pending');
     expect((await api.get(id)).approvals!.map((v) => v.user)).toEqual([OWNER, MEMBER]);
+    expect((await run(t, READER, 'approvals list payments')).text).toContain('approvals 2 of 3');
     await decideAs(MEMBER2, id);
     expect(await api.get(id)).toMatchObject({ status: 'approved', decided_by: MEMBER2 });
     expect((await api.get(id)).approvals!.map((v) => v.user)).toEqual([OWNER, MEMBER, MEMBER2]);
