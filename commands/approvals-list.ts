@@ -20,7 +20,9 @@ export default defineCommand({
     const { approvals } = result.value;
     if (approvals.length === 0) return { text: `\`${name}\` has no pending approval requests.` };
     const lines = approvals.map(
-      (a) => `• \`${a.id}\` ${truncate(escape(redact(a.action)).replace(/\s+/g, ' '), 300)}: asked ${date(a.createdAt)}, expires ${date(a.expiresAt)}`,
+      (a) =>
+        `• \`${a.id}\` ${truncate(escape(redact(a.action)).replace(/\s+/g, ' '), 300)}: asked ${date(a.createdAt)}, expires ${date(a.expiresAt)}` +
+        (a.approvalsRequired > 1 ? `, approvals ${a.approvals.length} of ${a.approvalsRequired}` : ''),
     );
     return pageOf({ title: `*Pending approvals of \`${name}\`* (${approvals.length})`, lines, page: n, command: `approvals list ${name}` });
   },

@@ -35,6 +35,8 @@ export default defineCommand({
         `Members: ${memberCount}`,
         `Approvals channel: ${project.approvalsChannel ? channel(project.approvalsChannel) : 'not set (requests go to Owners by DM)'}`,
         `Approval timeout: ${formatDuration(project.approvalTimeoutSeconds)}`,
+        `Approvals required: ${project.approvalsRequired}${project.approvalsRequired > 1 ? ' different people (any Reject decides)' : ''}`,
+        `Escalate after: ${project.escalateAfterSeconds === null ? 'off' : `${formatDuration(project.escalateAfterSeconds)} (to Admins and Owners)`}`,
         `Created by ${mention(project.createdBy)} ${date(project.createdAt)}`,
       ].join('\n'),
     };

@@ -66,6 +66,8 @@ export function approvalJson(a: Approval): Record<string, unknown> {
     ...(a.reason ? { reason: a.reason } : {}),
     ...(a.decidedBy ? { decided_by: a.decidedBy } : {}),
     ...(a.decidedAt !== null && a.status !== 'pending' ? { decided_at: new Date(a.decidedAt).toISOString() } : {}),
+    // Who approved so far (the Slack user ids `decided_by` carries) and when; `status` stays `pending` until the quorum.
+    approvals: a.approvals.map((v) => ({ user: v.user, at: new Date(v.at).toISOString() })),
   };
 }
 

@@ -11,6 +11,10 @@ export interface ProjectsTable {
   environment: string | null;
   approvals_channel: string | null;
   approval_timeout_seconds: Generated<number>;
+  /** Distinct approvals (Member and above) a new request needs, 1-5. */
+  approvals_required: Generated<number>;
+  /** Seconds after which a pending request is escalated to Admins and Owners; null: never. */
+  escalate_after_seconds: number | null;
   created_by: string;
   created_at: number;
   deleted_at: number | null;
@@ -201,6 +205,23 @@ export interface ApprovalsTable {
   decided_at: number | null;
   created_at: number;
   expires_at: number;
+  /** The quorum fixed when the request was created. */
+  approvals_required: Generated<number>;
+  /** When the request was escalated (epoch ms); null: not (yet). */
+  escalated_at: number | null;
+  /** When its Owners were told it expired undecided (epoch ms). */
+  owners_told_at: number | null;
+}
+
+/** One row per person who approved a request (their second press counts once). */
+export interface ApprovalVotesTable {
+  approval_id: string;
+  user_id: string;
+  /** 1: cast as one of JAMJET_ADMIN_USERS, who hold no membership row. */
+  as_admin: number;
+  voted_at: number;
+  /** 1, 2, ... in the order the request's votes were cast. */
+  position: number;
 }
 
 export interface ApprovalCardsTable {
@@ -296,6 +317,7 @@ export interface Schema {
   jobs: JobsTable;
   approvals: ApprovalsTable;
   approval_cards: ApprovalCardsTable;
+  approval_votes: ApprovalVotesTable;
   slack_requests_seen: SlackRequestsSeenTable;
   slack_pauses: SlackPausesTable;
   api_rate_buckets: ApiRateBucketsTable;

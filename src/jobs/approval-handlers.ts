@@ -7,27 +7,39 @@
  * channel the bot cannot use sends the card to the Owners by DM, saying why.
  */
 import {
+  APPROVAL_ESCALATE_JOB,
   APPROVAL_EXPIRE_JOB,
+  APPROVAL_EXPIRY_NOTICE_JOB,
   APPROVAL_POST_JOB,
   APPROVAL_REFRESH_JOB,
   cardDestinations,
   cardsOf,
+  claimEscalation,
+  claimExpiryNotice,
   expireApproval,
   findApproval,
   recordCard,
   type Approval,
 } from '../services/approvals.ts';
+import { formatDuration } from '../core/duration.ts';
+import { truncate } from '../slack/limits.ts';
 import { projectName } from '../services/access.ts';
 import { keyById } from '../services/keys.ts';
 import { slackErrorCode } from '../slack/surface.ts';
 import { approvalCard } from '../slack/views/approvals.ts';
-import { channel as channelRef, code, mention } from '../slack/mrkdwn.ts';
+import { channel as channelRef, code, date, escape, mention } from '../slack/mrkdwn.ts';
 import type { JobDeps } from './handlers.ts';
 import type { JobQueue } from './queue.ts';
 import { channelScope, isPermanentRefusal, methodScope } from './slack-pace.ts';
 
 /** One Owner's DM saying a request lapsed before Slack took its card. */
 export const APPROVAL_LOST_JOB = 'approval.lost_notice';
+/** The escalation's reply in the thread of the channel card, mentioning the Admins and Owners. */
+export const APPROVAL_ESCALATE_THREAD_JOB = 'approval.escalate_thread';
+/** One Admin's or Owner's DM of an escalated request's card, with the decision buttons. */
+export const APPROVAL_ESCALATE_DM_JOB = 'approval.escalate_dm';
+/** One Owner's grouped DM of the requests of a project that expired undecided. */
+export const APPROVAL_EXPIRY_OWNER_JOB = 'approval.expiry_owner_notice';
 
 /** Errors that mean the bot cannot post in the approvals channel at all. */
 const CHANNEL_UNUSABLE = new Set(['not_in_channel', 'channel_not_found', 'is_archived', 'restricted_action']);
@@ -238,5 +250,103 @@ export function registerApprovalHandlers(queue: JobQueue, deps: JobDeps): void {
       return true;
     });
     if (expired) queue.kick();
+  });
+
+  /**
+   * Escalation, once per request: the claim sets `escalated_at` and queues,
+   * in the same transaction, the thread reply and one DM job per Admin or
+   * Owner (each retried on its own, so a Slack failure loses or doubles none).
+   */
+  queue.register(APPROVAL_ESCALATE_JOB, async (job) => {
+    const id = (job.payload as { approval: string }).approval;
+    const claimed = await claimEscalation(services, id, async (approval, people) => {
+      const at = services.now();
+      await services.jobs.enqueue(APPROVAL_ESCALATE_THREAD_JOB, { approval: approval.id, people: [...people] }, at);
+      for (const user of people) await services.jobs.enqueue(APPROVAL_ESCALATE_DM_JOB, { approval: approval.id, user }, at);
+    });
+    if (claimed) {
+      // The channel card shows that it was escalated.
+      await services.jobs.enqueue(APPROVAL_REFRESH_JOB, { approval: id }, services.now());
+      queue.kick();
+    }
+  });
+
+  queue.register(APPROVAL_ESCALATE_THREAD_JOB, async (job) => {
+    const { approval: id, people } = job.payload as { approval: string; people: string[] };
+    const approval = await findApproval(services, id);
+    if (!approval || approval.status !== 'pending') return;
+    const { channel, owners } = await cardDestinations(db, approval.projectId);
+    if (channel === null) return;
+    const cards = await cardsOf(db, id);
+    const card = cards.find((c) => c.destination === channel);
+    if (!card) {
+      // The card went to the Owners instead (the channel was unusable): there is no thread; the DMs do the asking.
+      if (owners.some((o) => cards.some((c) => c.destination === o))) return;
+      // The card is still on its way: try again while the request is pending.
+      throw new Error('the channel card is not posted yet');
+    }
+    const waited = formatDuration(Math.max(1, Math.round(((approval.escalatedAt ?? services.now()) - approval.createdAt) / 1000)));
+    const who = people.length > 0 ? people.map(mention).join(' ') : 'Admins and Owners';
+    const text = `:rotating_light: ${who}: nobody has decided this request in ${waited}; it expires ${date(approval.expiresAt)}. Decide on the card above or in your DM.`;
+    try {
+      await pacer.call(job.id, channelScope(card.channel), () => chat.postMessage(card.channel, { text, threadTs: card.ts }));
+    } catch (error) {
+      if (!isPermanentRefusal(error) && !CHANNEL_UNUSABLE.has(slackErrorCode(error))) throw error;
+      log.warn('escalation not posted in the thread', { approval: id, reason: slackErrorCode(error) });
+    }
+  });
+
+  queue.register(APPROVAL_ESCALATE_DM_JOB, async (job) => {
+    const { approval: id, user } = job.payload as { approval: string; user: string };
+    const approval = await findApproval(services, id);
+    if (!approval || approval.status !== 'pending') return;
+    // Someone who has the card by DM already (an Owner of a project without a channel) is asked there.
+    if ((await cardsOf(db, id)).some((c) => c.destination === user)) return;
+    const project = await projectName(db, approval.projectId);
+    const note = `:rotating_light: Nobody has decided this request yet, so it comes to you as an Admin or Owner of \`${project}\`.`;
+    try {
+      await postCard(job.id, user, true, approval, note);
+    } catch (error) {
+      if (!isPermanentRefusal(error)) throw error;
+      log.warn('escalation DM refused', { approval: id, user, reason: slackErrorCode(error) });
+    }
+  });
+
+  /**
+   * Requests that expired undecided: the first notice job of a project after
+   * a minute claims every such request not yet told and queues one DM per
+   * Owner listing them; later jobs of the same minute find nothing to tell.
+   */
+  queue.register(APPROVAL_EXPIRY_NOTICE_JOB, async (job) => {
+    const projectId = (job.payload as { project: number }).project;
+    const notice = await claimExpiryNotice(services, projectId, async (n) => {
+      const ids = n.approvals.map((a) => a.id);
+      for (const owner of n.owners) {
+        await services.jobs.enqueue(APPROVAL_EXPIRY_OWNER_JOB, { project: projectId, owner, approvals: ids, total: n.total }, services.now());
+      }
+    });
+    if (notice) queue.kick();
+  });
+
+  queue.register(APPROVAL_EXPIRY_OWNER_JOB, async (job) => {
+    const { project: projectId, owner, approvals: ids, total } = job.payload as { project: number; owner: string; approvals: string[]; total: number };
+    const project = await projectName(db, projectId);
+    const lines: string[] = [];
+    for (const id of ids) {
+      const approval = await findApproval(services, id);
+      if (approval) lines.push(`• \`${approval.id}\`: ${truncate(escape(approval.action).replace(/\s+/g, ' '), 120)} (expired ${date(approval.expiresAt)})`);
+    }
+    const more = total - ids.length;
+    const text = [
+      `:hourglass: ${total === 1 ? 'An approval request' : `${total} approval requests`} in \`${project}\` expired without a decision; the agents were told they expired.`,
+      ...lines,
+      ...(more > 0 ? [`…and ${more} more (\`/jamjet audit ${project}\`).`] : []),
+    ].join('\n');
+    try {
+      await pacer.call(job.id, channelScope(owner), () => chat.postDm(owner, { text }));
+    } catch (error) {
+      if (!isPermanentRefusal(error)) throw error;
+      log.warn('owner not told of expired requests', { project: projectId, owner, reason: slackErrorCode(error) });
+    }
   });
 }

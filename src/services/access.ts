@@ -15,6 +15,10 @@ export interface Project {
   readonly environment: string | null;
   readonly approvalsChannel: string | null;
   readonly approvalTimeoutSeconds: number;
+  /** Distinct approvals a new request needs (1-5). */
+  readonly approvalsRequired: number;
+  /** Seconds after which a pending request is escalated; null: never. */
+  readonly escalateAfterSeconds: number | null;
   readonly createdBy: string;
   readonly createdAt: number;
 }
@@ -28,6 +32,8 @@ export function toProject(row: ProjectRow): Project {
     environment: row.environment,
     approvalsChannel: row.approvals_channel,
     approvalTimeoutSeconds: row.approval_timeout_seconds,
+    approvalsRequired: row.approvals_required,
+    escalateAfterSeconds: row.escalate_after_seconds,
     createdBy: row.created_by,
     createdAt: row.created_at,
   };

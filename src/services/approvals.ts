@@ -19,6 +19,12 @@ import type { KeyIdentity } from './key-auth.ts';
 export const APPROVAL_POST_JOB = 'approval.post';
 export const APPROVAL_EXPIRE_JOB = 'approval.expire';
 export const APPROVAL_REFRESH_JOB = 'approval.refresh';
+/** A request still pending after the project's escalate-after: tell its Admins and Owners. */
+export const APPROVAL_ESCALATE_JOB = 'approval.escalate';
+/** A project's requests expired undecided lately: tell its Owners once, grouped. */
+export const APPROVAL_EXPIRY_NOTICE_JOB = 'approval.expiry_notice';
+/** How long expiries of one project are gathered before its Owners are told (ms). */
+export const EXPIRY_NOTICE_DELAY_MS = 60_000;
 
 /**
  * Expires at `at` every pending request of one project, or of one API key,
@@ -58,6 +64,27 @@ export interface Approval {
   readonly decidedAt: number | null;
   readonly createdAt: number;
   readonly expiresAt: number;
+  /** Distinct approvals this request needs: the project's setting when it was created. */
+  readonly approvalsRequired: number;
+  /**
+   * Who approved and when (epoch ms), oldest first. While the request is
+   * pending (or expired) only votes whose authors still hold Member or above
+   * count and are listed; once decided, the votes that counted.
+   */
+  readonly approvals: readonly Vote[];
+  /** When it was escalated to the project's Admins and Owners; null: not. */
+  readonly escalatedAt: number | null;
+}
+
+/** One person's approval of a request: a Slack user id (as `decidedBy`) and epoch ms. */
+export interface Vote {
+  readonly user: string;
+  readonly at: number;
+}
+
+/** Approvals a request still needs (0 once it has its quorum). */
+export function approvalsMissing(a: Approval): number {
+  return Math.max(0, a.approvalsRequired - a.approvals.length);
 }
 
 /** A stored context; one an older version stored broken is shown as such instead of failing the request. */
@@ -71,7 +98,7 @@ function parseContext(text: string): Record<string, unknown> {
   return { unreadable: 'This context could not be read.' };
 }
 
-function toApproval(r: Selectable<ApprovalsTable>, now: number): Approval {
+function toApproval(r: Selectable<ApprovalsTable>, now: number, votes: readonly Vote[]): Approval {
   const lapsed = r.status === 'pending' && now >= r.expires_at;
   return {
     id: r.id,
@@ -85,12 +112,49 @@ function toApproval(r: Selectable<ApprovalsTable>, now: number): Approval {
     decidedAt: lapsed ? r.expires_at : r.decided_at,
     createdAt: r.created_at,
     expiresAt: r.expires_at,
+    approvalsRequired: r.approvals_required,
+    approvals: votes,
+    escalatedAt: r.escalated_at,
   };
+}
+
+/**
+ * The approvals of each request that count, oldest first. A vote counts while
+ * its author still holds Member or above in the request's project (roles are
+ * read now, not at the press), or was cast as one of JAMJET_ADMIN_USERS. Once a
+ * request is approved or rejected its remaining votes are the ones that
+ * counted (the rest were removed when it was decided), so all are listed.
+ */
+export async function votesOf(db: Db, rows: readonly Pick<Selectable<ApprovalsTable>, 'id' | 'status'>[]): Promise<Map<string, Vote[]>> {
+  const out = new Map<string, Vote[]>(rows.map((r) => [r.id, []]));
+  if (rows.length === 0) return out;
+  const deciders = PERMISSIONS.decide_approval as readonly Role[];
+  const settled = new Set(rows.filter((r) => r.status === 'approved' || r.status === 'rejected').map((r) => r.id));
+  const found = await db.all(
+    db.q
+      .selectFrom('approval_votes as v')
+      .innerJoin('approvals as a', 'a.id', 'v.approval_id')
+      .leftJoin('memberships as m', (j) => j.onRef('m.project_id', '=', 'a.project_id').onRef('m.user_id', '=', 'v.user_id'))
+      .select(['v.approval_id', 'v.user_id', 'v.voted_at', 'v.as_admin', 'm.role'])
+      .where('v.approval_id', 'in', rows.map((r) => r.id))
+      .orderBy('v.approval_id')
+      .orderBy('v.position'),
+  );
+  for (const v of found) {
+    const counts = settled.has(v.approval_id) || Number(v.as_admin) === 1 || (v.role !== null && deciders.includes(v.role));
+    if (counts) out.get(v.approval_id)!.push({ user: v.user_id, at: Number(v.voted_at) });
+  }
+  return out;
+}
+
+async function withVotes(db: Db, rows: readonly Selectable<ApprovalsTable>[], now: number): Promise<Approval[]> {
+  const votes = await votesOf(db, rows);
+  return rows.map((r) => toApproval(r, now, votes.get(r.id) ?? []));
 }
 
 export async function findApproval(ctx: ServiceContext, id: string): Promise<Approval | null> {
   const row = await ctx.db.get(ctx.db.q.selectFrom('approvals').selectAll().where('id', '=', id));
-  return row ? toApproval(row, ctx.now()) : null;
+  return row ? (await withVotes(ctx.db, [row], ctx.now()))[0]! : null;
 }
 
 /** Pending (not yet expired) requests of one key or one project. */
@@ -131,7 +195,9 @@ export async function createApproval(
     if (pending.ofProject >= LIMITS.pendingApprovalsPerProject) {
       return fail('conflict', `This project already has ${LIMITS.pendingApprovalsPerProject} pending approval requests; wait for decisions or expiries first.`);
     }
-    const project = (await db.get(db.q.selectFrom('projects').select('approval_timeout_seconds').where('id', '=', key.projectId)))!;
+    const project = (await db.get(
+      db.q.selectFrom('projects').select(['approval_timeout_seconds', 'approvals_required', 'escalate_after_seconds']).where('id', '=', key.projectId),
+    ))!;
     const id = `apr_${randomBytes(12).toString('hex')}`;
     const expiresAt = at + project.approval_timeout_seconds * 1000;
     const row = (await db.get(
@@ -148,18 +214,22 @@ export async function createApproval(
           status: 'pending',
           created_at: at,
           expires_at: expiresAt,
+          // Fixed now: lowering the setting later cannot decide this request by one press.
+          approvals_required: project.approvals_required,
         })
         .returningAll(),
     ))!;
     await ctx.jobs.enqueue(APPROVAL_POST_JOB, { approval: id }, at);
     await ctx.jobs.enqueue(APPROVAL_EXPIRE_JOB, { approval: id }, expiresAt);
+    const escalateAt = project.escalate_after_seconds === null ? null : at + project.escalate_after_seconds * 1000;
+    if (escalateAt !== null && escalateAt < expiresAt) await ctx.jobs.enqueue(APPROVAL_ESCALATE_JOB, { approval: id }, escalateAt);
     await recordEvent(db, at, {
       projectId: key.projectId,
       actor: `key:${key.publicId}`,
       action: 'approval.requested',
-      details: { approval: id, action: redact(action).slice(0, 200), expires_at: expiresAt },
+      details: { approval: id, action: redact(action).slice(0, 200), expires_at: expiresAt, approvals_required: project.approvals_required },
     });
-    return ok(toApproval(row, at));
+    return ok(toApproval(row, at, []));
   });
 }
 
@@ -183,7 +253,16 @@ export function decidedSentence(a: Approval): string {
   return `This request was already ${a.status} by <@${a.decidedBy}>.`;
 }
 
-/** The first decision wins; a later one learns who decided. */
+/**
+ * One person's press. A Reject decides at once (the first decision wins). An
+ * Approve is a vote (one per person: a second press fails `already_done`
+ * saying so); the press that brings the votes that count (see `votesOf`) to
+ * the request's quorum approves it, with `decidedBy` that person. Roles are
+ * checked at the press. Everything happens in one transaction, serialised
+ * with every other decision, so concurrent presses on any replica count once
+ * each. Fails `not_found`, `no_access`, `forbidden`, or `already_done` naming
+ * who decided.
+ */
 export async function decideApproval(
   ctx: ServiceContext,
   actor: Actor,
@@ -195,27 +274,76 @@ export async function decideApproval(
   return await db.transaction(async () => {
     const allowed = await checkCanDecide(ctx, actor, id);
     if (!allowed.ok) return allowed;
+    const { approval } = allowed.value;
+    if (approval.status !== 'pending') return fail('already_done', decidedSentence(approval));
     const at = ctx.now();
-    // The reason goes back to the agent and onto every card: it is redacted like everything else people type.
-    const cleanReason = reason === null ? null : redact(reason);
-    const { changes } = await db.run(
-      db.q
-        .updateTable('approvals')
-        .set({ status: decision, reason: cleanReason, decided_by: actor.userId, decided_at: at })
-        .where('id', '=', id)
-        .where('status', '=', 'pending')
-        .where('expires_at', '>', at),
-    );
-    if (changes === 0) return fail('already_done', decidedSentence((await findApproval(ctx, id))!));
+    if (decision === 'approved') {
+      // Decisions are serialised (one write transaction at a time, on every replica), so the next position is free.
+      const last = await db.get(db.q.selectFrom('approval_votes').select((eb) => eb.fn.max('position').as('n')).where('approval_id', '=', id));
+      const { changes } = await db.run(
+        db.q
+          .insertInto('approval_votes')
+          .values({ approval_id: id, user_id: actor.userId, as_admin: actor.isAdmin ? 1 : 0, voted_at: at, position: Number(last?.n ?? 0) + 1 })
+          .onConflict((oc) => oc.doNothing()),
+      );
+      const voted = (await findApproval(ctx, id))!;
+      // A repeated press adds nothing; it decides only if the quorum was met meanwhile (a voter given their role back).
+      if (changes === 0 && approvalsMissing(voted) > 0) {
+        return fail('already_done', `You already approved this request; it needs ${plural(approvalsMissing(voted), 'more approval')} from someone else.`);
+      }
+      if (approvalsMissing(voted) > 0) {
+        await recordEvent(db, at, {
+          projectId: approval.projectId,
+          actor: actor.userId,
+          action: 'approval.vote',
+          details: { approval: id, approvals: voted.approvals.length, required: voted.approvalsRequired },
+        });
+        await ctx.jobs.enqueue(APPROVAL_REFRESH_JOB, { approval: id }, at);
+        return ok(voted);
+      }
+    }
+    const cleanReason = decision === 'rejected' && reason !== null ? redact(reason) : null;
+    // Read again after the vote: for an approval, the votes that count now include this press.
+    const counted = (await findApproval(ctx, id))!.approvals;
+    await settle(db, id, counted, decision, actor.userId, cleanReason, at);
     await recordEvent(db, at, {
-      projectId: allowed.value.approval.projectId,
+      projectId: approval.projectId,
       actor: actor.userId,
       action: `approval.${decision}`,
-      details: { approval: id, ...(cleanReason ? { reason: cleanReason.slice(0, 500) } : {}) },
+      details: {
+        approval: id,
+        ...(cleanReason ? { reason: cleanReason.slice(0, 500) } : {}),
+        ...(approval.approvalsRequired > 1 ? { approvers: counted.map((v) => v.user) } : {}),
+      },
     });
     await ctx.jobs.enqueue(APPROVAL_REFRESH_JOB, { approval: id }, at);
     return ok((await findApproval(ctx, id))!);
   });
+}
+
+/** `1 more approval`, `2 more approvals`. */
+export function plural(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
+}
+
+/**
+ * Decides a pending request (inside the caller's transaction) and keeps only
+ * the votes that counted, so the decided request lists exactly its approvers.
+ */
+async function settle(db: Db, id: string, counted: readonly Vote[], decision: Decision, by: string, reason: string | null, at: number): Promise<void> {
+  // The reason goes back to the agent and onto every card: it is redacted like everything else people type.
+  const { changes } = await db.run(
+    db.q
+      .updateTable('approvals')
+      .set({ status: decision, reason, decided_by: by, decided_at: at })
+      .where('id', '=', id)
+      .where('status', '=', 'pending')
+      .where('expires_at', '>', at),
+  );
+  if (changes !== 1) throw new Error(`approval ${id} was not pending when decided`);
+  let stale = db.q.deleteFrom('approval_votes').where('approval_id', '=', id);
+  if (counted.length > 0) stale = stale.where('user_id', 'not in', counted.map((v) => v.user));
+  await db.run(stale);
 }
 
 /** The timeout passed: true when this call expired it. */
@@ -234,6 +362,8 @@ export async function expireApproval(ctx: ServiceContext, id: string): Promise<b
     if (changes === 0) return false;
     const approval = (await findApproval(ctx, id))!;
     await recordEvent(db, at, { projectId: approval.projectId, actor: SYSTEM_ACTOR, action: 'approval.expired', details: { approval: id } });
+    // The Owners hear of it once, in one notice for the expiries of the next minute (see `claimExpiryNotice`).
+    await ctx.jobs.enqueue(APPROVAL_EXPIRY_NOTICE_JOB, { project: approval.projectId }, at + EXPIRY_NOTICE_DELAY_MS);
     return true;
   });
 }
@@ -252,7 +382,7 @@ export async function listPending(ctx: ServiceContext, actor: Actor, name: strin
       .where('expires_at', '>', at)
       .orderBy('created_at'),
   );
-  return ok({ project, approvals: rows.map((r) => toApproval(r, at)) });
+  return ok({ project, approvals: await withVotes(ctx.db, rows, at) });
 }
 
 /**
@@ -281,7 +411,8 @@ export async function decidableBy(ctx: ServiceContext, actor: Actor, limit = 20)
       .orderBy('approvals.id', 'desc')
       .limit(limit),
   );
-  return rows.map(({ project_name, ...r }) => ({ approval: toApproval(r, at), project: project_name }));
+  const approvals = await withVotes(db, rows.map(({ project_name: _, ...r }) => r), at);
+  return rows.map((r, i) => ({ approval: approvals[i]!, project: r.project_name }));
 }
 
 export interface Card {
@@ -326,4 +457,110 @@ export async function cardDestinations(db: Db, projectId: number): Promise<{ cha
     ))
     .map((o) => o.user_id);
   return { channel: project.approvals_channel, owners, live: project.deleted_at === null };
+}
+
+/** Requests named in one Owner's expiry notice; past this, "and N more". */
+export const EXPIRY_NOTICE_SHOWN = 10;
+
+export interface ExpiryNotice {
+  readonly project: string;
+  /** The first `EXPIRY_NOTICE_SHOWN` requests, oldest first. */
+  readonly approvals: readonly { id: string; action: string; expiresAt: number }[];
+  /** How many requests the notice covers in all. */
+  readonly total: number;
+  /** The Owners to tell (the longest-standing, at most `LIMITS.cardDmsPerRequest`). */
+  readonly owners: readonly string[];
+}
+
+/**
+ * Claims, in one transaction, every request of the project that expired
+ * undecided (its time ran out) after a card asked someone, and whose Owners
+ * have not been told: they are marked told, so the notice goes once however
+ * many expiry jobs, replicas or retries get here. Null when there is nothing
+ * to tell or the project is deleted. `deliver` runs inside the transaction
+ * (it schedules each Owner's DM as a job of its own), so a claim without its
+ * DMs never commits.
+ */
+export async function claimExpiryNotice(ctx: ServiceContext, projectId: number, deliver: (notice: ExpiryNotice) => Promise<void>): Promise<ExpiryNotice | null> {
+  const { db } = ctx;
+  return await db.transaction(async () => {
+    const at = ctx.now();
+    const project = await db.get(db.q.selectFrom('projects').select(['name', 'deleted_at']).where('id', '=', projectId));
+    if (!project || project.deleted_at !== null) return null;
+    const rows = await db.all(
+      db.q
+        .selectFrom('approvals')
+        .select(['id', 'action', 'expires_at'])
+        .where('project_id', '=', projectId)
+        .where('status', '=', 'expired')
+        .where('owners_told_at', 'is', null)
+        .whereRef('decided_at', '>=', 'expires_at')
+        // A request that lapsed before any card was posted is told by the post job (`approval.lost_notice`).
+        .where((eb) => eb.exists(eb.selectFrom('approval_cards').select('approval_id').whereRef('approval_cards.approval_id', '=', 'approvals.id')))
+        .orderBy('expires_at')
+        .orderBy('id'),
+    );
+    if (rows.length === 0) return null;
+    await db.run(db.q.updateTable('approvals').set({ owners_told_at: at }).where('id', 'in', rows.map((r) => r.id)));
+    const { owners } = await cardDestinations(db, projectId);
+    const notice: ExpiryNotice = {
+      project: project.name,
+      approvals: rows.slice(0, EXPIRY_NOTICE_SHOWN).map((r) => ({ id: r.id, action: r.action, expiresAt: r.expires_at })),
+      total: rows.length,
+      owners,
+    };
+    await deliver(notice);
+    return notice;
+  });
+}
+
+/**
+ * Escalates a pending request once: sets `escalated_at` and, in the same
+ * transaction, `schedule` queues the messages (a thread reply, DMs). `people`
+ * are the project's Admins and Owners, longest standing first, at most
+ * `LIMITS.cardDmsPerRequest`. Null when the request is decided, expired,
+ * already escalated (another replica, an earlier run), or its project deleted.
+ */
+export async function claimEscalation(
+  ctx: ServiceContext,
+  id: string,
+  schedule: (approval: Approval, people: readonly string[]) => Promise<void>,
+): Promise<Approval | null> {
+  const { db } = ctx;
+  return await db.transaction(async () => {
+    const at = ctx.now();
+    const { changes } = await db.run(
+      db.q
+        .updateTable('approvals')
+        .set({ escalated_at: at })
+        .where('id', '=', id)
+        .where('status', '=', 'pending')
+        .where('expires_at', '>', at)
+        .where('escalated_at', 'is', null),
+    );
+    if (changes === 0) return null;
+    const approval = (await findApproval(ctx, id))!;
+    const live = await db.get(db.q.selectFrom('projects').select('deleted_at').where('id', '=', approval.projectId));
+    if (!live || live.deleted_at !== null) return null;
+    const people = (
+      await db.all(
+        db.q
+          .selectFrom('memberships')
+          .select('user_id')
+          .where('project_id', '=', approval.projectId)
+          .where('role', 'in', ['owner', 'admin'])
+          .orderBy('created_at')
+          .orderBy('user_id')
+          .limit(LIMITS.cardDmsPerRequest),
+      )
+    ).map((m) => m.user_id);
+    await recordEvent(db, at, {
+      projectId: approval.projectId,
+      actor: SYSTEM_ACTOR,
+      action: 'approval.escalated',
+      details: { approval: id, people: people.length },
+    });
+    await schedule(approval, people);
+    return approval;
+  });
 }

@@ -1,5 +1,6 @@
 import { fail, ok, type Result } from '../core/errors.ts';
 import { isProjectName, PROJECT_NAME_RULE } from '../core/names.ts';
+import { formatDuration } from '../core/duration.ts';
 import { LIMITS } from '../core/limits.ts';
 import type { Role } from '../core/roles.ts';
 import { insertionOrder } from '../db/dialect.ts';
@@ -228,6 +229,12 @@ export async function setApprovalTimeout(ctx: ServiceContext, actor: Actor, name
     const access = await authorize(db, actor, name, 'governance');
     if (!access.ok) return access;
     const { project } = access.value;
+    if (project.escalateAfterSeconds !== null && seconds <= project.escalateAfterSeconds) {
+      return fail(
+        'bad_input',
+        `Requests of \`${name}\` are escalated after ${formatDuration(project.escalateAfterSeconds)}, so the approval timeout must be longer than that; change or turn off escalate-after first.`,
+      );
+    }
     await db.run(db.q.updateTable('projects').set({ approval_timeout_seconds: seconds }).where('id', '=', project.id));
     await recordEvent(db, ctx.now(), {
       projectId: project.id,
@@ -236,5 +243,71 @@ export async function setApprovalTimeout(ctx: ServiceContext, actor: Actor, name
       details: { seconds, previous: project.approvalTimeoutSeconds },
     });
     return ok({ ...project, approvalTimeoutSeconds: seconds });
+  });
+}
+
+/** Bounds of `approvals-required`: distinct people who must approve a request. */
+export const APPROVALS_REQUIRED_MIN = 1;
+export const APPROVALS_REQUIRED_MAX = 5;
+/** The shortest `escalate-after`, in seconds. */
+export const ESCALATE_AFTER_MIN_SECONDS = 30;
+
+/**
+ * Sets how many distinct people (Member and above) must approve a request of
+ * the project (1-5). Only requests created from now on need the new number:
+ * each request keeps the quorum it was created with. Governance (Member and
+ * above); audited as `project.approvals_required_set`. Fails `bad_input`
+ * outside 1-5, `no_access` / `forbidden` as `authorize` does.
+ */
+export async function setApprovalsRequired(ctx: ServiceContext, actor: Actor, name: string, count: number): Promise<Result<Project>> {
+  if (!Number.isInteger(count) || count < APPROVALS_REQUIRED_MIN || count > APPROVALS_REQUIRED_MAX) {
+    return fail('bad_input', `Approvals required must be a whole number from ${APPROVALS_REQUIRED_MIN} to ${APPROVALS_REQUIRED_MAX}.`);
+  }
+  const { db } = ctx;
+  return await db.transaction(async () => {
+    const access = await authorize(db, actor, name, 'governance');
+    if (!access.ok) return access;
+    const { project } = access.value;
+    await db.run(db.q.updateTable('projects').set({ approvals_required: count }).where('id', '=', project.id));
+    await recordEvent(db, ctx.now(), {
+      projectId: project.id,
+      actor: actor.userId,
+      action: 'project.approvals_required_set',
+      details: { count, previous: project.approvalsRequired },
+    });
+    return ok({ ...project, approvalsRequired: count });
+  });
+}
+
+/**
+ * Sets after how many seconds a still-pending request is escalated to the
+ * project's Admins and Owners, or with null turns escalation off. It must be
+ * shorter than the approval timeout (else it could never fire) and at least
+ * `ESCALATE_AFTER_MIN_SECONDS`. Applies to requests created from now on.
+ * Governance; audited as `project.escalate_after_set`.
+ */
+export async function setEscalateAfter(ctx: ServiceContext, actor: Actor, name: string, seconds: number | null): Promise<Result<Project>> {
+  if (seconds !== null && seconds < ESCALATE_AFTER_MIN_SECONDS) {
+    return fail('bad_input', `Escalate-after must be at least ${ESCALATE_AFTER_MIN_SECONDS} seconds, or off.`);
+  }
+  const { db } = ctx;
+  return await db.transaction(async () => {
+    const access = await authorize(db, actor, name, 'governance');
+    if (!access.ok) return access;
+    const { project } = access.value;
+    if (seconds !== null && seconds >= project.approvalTimeoutSeconds) {
+      return fail(
+        'bad_input',
+        `Requests of \`${name}\` expire after ${formatDuration(project.approvalTimeoutSeconds)}, so escalate-after must be shorter than that or it could never happen.`,
+      );
+    }
+    await db.run(db.q.updateTable('projects').set({ escalate_after_seconds: seconds }).where('id', '=', project.id));
+    await recordEvent(db, ctx.now(), {
+      projectId: project.id,
+      actor: actor.userId,
+      action: 'project.escalate_after_set',
+      details: { seconds, previous: project.escalateAfterSeconds },
+    });
+    return ok({ ...project, escalateAfterSeconds: seconds });
   });
 }

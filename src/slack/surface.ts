@@ -9,6 +9,8 @@ import type { HomeTeam } from './who-may-use.ts';
 export interface Message {
   readonly text: string;
   readonly blocks?: KnownBlock[];
+  /** Post as a reply in this message's thread (Slack's `thread_ts`); only for `postMessage`. */
+  readonly threadTs?: string;
 }
 
 export interface PostedMessage {
@@ -160,7 +162,8 @@ export class WebApiSurface implements ChatSurface, UserDirectory, ChannelDirecto
 
   async postMessage(channel: string, message: Message): Promise<PostedMessage> {
     const fitted = fitMessage(message);
-    const result = await this.client.chat.postMessage({ channel, text: fitted.text, blocks: fitted.blocks, unfurl_links: false });
+    const thread = message.threadTs === undefined ? {} : { thread_ts: message.threadTs };
+    const result = await this.client.chat.postMessage({ channel, text: fitted.text, blocks: fitted.blocks, unfurl_links: false, ...thread });
     return { channel: result.channel ?? channel, ts: result.ts ?? '' };
   }
 

@@ -158,6 +158,11 @@ const ADDS: Record<string, string[]> = {
     'sequence policy_events_id_seq',
     'table policy_events',
   ],
+  '016_approval_quorum': [
+    'index approval_votes_pk',
+    'table approval_votes',
+    'trigger approval_votes_changes',
+  ],
   // Recreates api_rate_buckets with a bucket per route: the same names.
   '017_rate_bucket_routes': [],
 };

@@ -32,6 +32,7 @@ const ADDS: Record<string, string[]> = {
   '013_slack_slots': ['slack_slots', 'slack_slot_holds', 'slack_slot_holds_slot'],
   '014_policy_rules': ['policy_rules', 'policy_rules_project'],
   '015_policy_events': ['policy_events', 'policy_events_project', 'policy_events_unannounced', 'jobs_pending_kind'],
+  '016_approval_quorum': ['approval_votes'],
   // Recreates api_rate_buckets with a bucket per route: nothing new by name.
   '017_rate_bucket_routes': [],
 };

@@ -1,11 +1,12 @@
 /**
  * *Approve* and *Reject* on approval cards (in a channel, a DM or App Home).
- * The role is checked at the press; the first decision wins and the card is
- * edited by the refresh job, once.
+ * The role is checked at the press; an Approve counts towards the request's
+ * quorum (the press that reaches it decides), a Reject decides at once; the
+ * card is edited by the refresh job.
  */
 import type { BlockAction, RespondFn } from '@slack/bolt';
 import { z } from 'zod';
-import { checkCanDecide, decidedSentence, decideApproval } from '../../services/approvals.ts';
+import { approvalsMissing, checkCanDecide, decidedSentence, decideApproval, plural } from '../../services/approvals.ts';
 import { APPROVAL_ACTIONS, REASON_BLOCK, REASON_INPUT, REJECT_CALLBACK, rejectModal } from '../views/approvals.ts';
 import { code } from '../mrkdwn.ts';
 import { slackErrorCode } from '../surface.ts';
@@ -32,6 +33,12 @@ export function registerApprovalListeners(app: Interactions, deps: ListenerDeps,
     const result = await decideApproval(services, deps.actorOf(body.user.id), id, 'approved', null);
     if (!result.ok) return void (await tell(body, respond, `:warning: ${result.error.message}`));
     deps.kick();
+    const approval = result.value;
+    if (approval.status === 'pending') {
+      // A vote towards the quorum: the card shows the count once the refresh job edits it.
+      const text = `:ballot_box_with_check: Your approval is counted (${approval.approvals.length} of ${approval.approvalsRequired}); it needs ${plural(approvalsMissing(approval), 'more approval')}.`;
+      return void (await tell(body, respond, text));
+    }
     if (body.container?.type === 'view') await refreshHome(body.user.id, ':white_check_mark: Approved.');
   });
 

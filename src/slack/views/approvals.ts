@@ -61,9 +61,18 @@ export interface CardInput {
   readonly withoutContext?: boolean;
 }
 
+/** `Approvals: 1 of 2 — <@U1> (date)`, for requests that need more than one person. */
+export function approvalsLine(a: Approval): string {
+  const who = a.approvals.map((v) => `${mention(v.user)} (${date(v.at)})`).join(', ');
+  return `Approvals: ${a.approvals.length} of ${a.approvalsRequired}${who ? ` — ${who}` : ''}`;
+}
+
 function outcome(a: Approval): string {
   switch (a.status) {
     case 'approved':
+      if (a.approvalsRequired > 1) {
+        return `:white_check_mark: *Approved* ${date(a.decidedAt!)} by ${a.approvals.map((v) => mention(v.user)).join(', ')} (${a.approvals.length} of ${a.approvalsRequired})`;
+      }
       return `:white_check_mark: *Approved* by ${mention(a.decidedBy!)} ${date(a.decidedAt!)}`;
     case 'rejected':
       return `:x: *Rejected* by ${mention(a.decidedBy!)} ${date(a.decidedAt!)}${a.reason ? `: ${escape(a.reason)}` : ''}`;
@@ -86,6 +95,11 @@ export function approvalCard({ approval, project, keyLabel, note, withoutContext
   }
   blocks.push(context(`Asked by key ${keyLabel} · request \`${approval.id}\` · expires ${date(approval.expiresAt)}`));
   if (note) blocks.push(context(note));
+  if (approval.escalatedAt !== null && approval.status === 'pending') {
+    blocks.push(context(`:rotating_light: Escalated to the project's Admins and Owners ${date(approval.escalatedAt)}: nobody decided in time.`));
+  }
+  // Approved cards name their approvers in the outcome below.
+  if (approval.approvalsRequired > 1 && approval.status !== 'approved') blocks.push(context(approvalsLine(approval)));
   if (approval.status === 'pending') {
     blocks.push({
       type: 'actions',

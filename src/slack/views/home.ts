@@ -1,6 +1,6 @@
 import type { KnownBlock, View } from '@slack/web-api';
 import { ROLE_LABELS, type Role } from '../../core/roles.ts';
-import type { Approval } from '../../services/approvals.ts';
+import { approvalsMissing, plural, type Approval } from '../../services/approvals.ts';
 import type { Rotation } from '../../services/rotations.ts';
 import { redact } from '../../core/secrets.ts';
 import { button, context as contextBlock, fitView, header, section as sectionBlock } from '../limits.ts';
@@ -31,7 +31,11 @@ export function homeView({ roles, approvals, rotations, isAdmin, notice }: HomeI
   blocks.push({ type: 'divider' }, section(`*Approvals waiting for you* (${waiting})`));
   if (approvals.length === 0) blocks.push(context('Nothing to decide.'));
   for (const { approval, project } of approvals.slice(0, 15)) {
-    blocks.push(section(`\`${project}\`: ${escape(redact(approval.action))}\nExpires ${date(approval.expiresAt)} · \`${approval.id}\``));
+    const needs = approvalsMissing(approval);
+    const votes = approval.approvals.length === 0
+      ? ` · needs ${plural(needs, 'approval')}`
+      : ` · needs ${plural(needs, 'more approval')} (${approval.approvals.length} of ${approval.approvalsRequired})`;
+    blocks.push(section(`\`${project}\`: ${escape(redact(approval.action))}\nExpires ${date(approval.expiresAt)}${votes} · \`${approval.id}\``));
     blocks.push({
       type: 'actions',
       elements: [

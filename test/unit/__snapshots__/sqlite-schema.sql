@@ -47,7 +47,9 @@ CREATE TABLE "api_rate_buckets" ("key_id" integer not null references "api_keys"
 
 CREATE TABLE "approval_cards" ("approval_id" text not null references "approvals" ("id"), "destination" text not null, "channel" text not null, "ts" text not null, constraint "approval_cards_pk" primary key ("approval_id", "destination"));
 
-CREATE TABLE "approvals" ("id" text primary key, "project_id" integer not null references "projects" ("id"), "key_id" integer not null references "api_keys" ("id"), "action" text not null, "context" text not null, "status" text not null check (status IN ('pending', 'approved', 'rejected', 'expired')), "reason" text, "decided_by" text, "decided_at" integer, "created_at" integer not null, "expires_at" integer not null);
+CREATE TABLE "approval_votes" ("approval_id" text not null references "approvals" ("id"), "user_id" text not null, "as_admin" integer default 0 not null, "voted_at" integer not null, "position" integer not null, constraint "approval_votes_pk" primary key ("approval_id", "user_id"));
+
+CREATE TABLE "approvals" ("id" text primary key, "project_id" integer not null references "projects" ("id"), "key_id" integer not null references "api_keys" ("id"), "action" text not null, "context" text not null, "status" text not null check (status IN ('pending', 'approved', 'rejected', 'expired')), "reason" text, "decided_by" text, "decided_at" integer, "created_at" integer not null, "expires_at" integer not null, "approvals_required" integer default 1 not null check (approvals_required BETWEEN 1 AND 5), "escalated_at" integer, "owners_told_at" integer);
 
 CREATE TABLE "audit_events" ("id" integer primary key autoincrement, "project_id" integer references "projects" ("id"), "actor" text not null, "action" text not null, "details" text default '{}' not null, "created_at" integer not null, "prev_hash" text not null, "hash" text not null unique);
 
@@ -71,7 +73,7 @@ CREATE TABLE "policy_events" ("id" integer primary key autoincrement, "project_i
 
 CREATE TABLE "policy_rules" ("id" integer primary key autoincrement, "public_id" text not null unique, "project_id" integer not null references "projects" ("id") on delete cascade, "action" text not null check (action IN ('block', 'allow', 'require_approval')), "pattern" text not null, "position" integer not null check ("position" >= 1), "created_by" text not null, "created_at" integer not null);
 
-CREATE TABLE "projects" ("id" integer primary key autoincrement, "name" text not null, "environment" text, "approvals_channel" text, "approval_timeout_seconds" integer default 3600 not null, "created_by" text not null, "created_at" integer not null, "deleted_at" integer, "deleted_by" text);
+CREATE TABLE "projects" ("id" integer primary key autoincrement, "name" text not null, "environment" text, "approvals_channel" text, "approval_timeout_seconds" integer default 3600 not null, "created_by" text not null, "created_at" integer not null, "deleted_at" integer, "deleted_by" text, "approvals_required" integer default 1 not null check (approvals_required BETWEEN 1 AND 5), "escalate_after_seconds" integer);
 
 CREATE TABLE "rotation_targets" ("rotation_id" integer not null references "rotations" ("id"), "target_id" integer not null references "github_targets" ("id"), "status" text not null check (status IN ('pending', 'written', 'failed')), "message" text, "attempts" integer default 0 not null, "updated_at" integer not null, constraint "rotation_targets_pk" primary key ("rotation_id", "target_id"));
 
