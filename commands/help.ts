@@ -23,7 +23,7 @@ export default defineCommand({
       return pageOf({ title: `*\`/jamjet ${group}\` commands*`, lines: commands.map(line), page: n, command: `help ${group}` });
     }
     return pageOf({
-      title: '*JamJet control plane*: projects, members, API keys and approvals, from Slack.',
+      title: '*JamJet control plane*: projects, members, API keys, approvals and agent policies, from Slack.',
       lines: ctx.catalog.map(line),
       footer: ['Durations look like `30s`, `15m`, `24h`, `7d`. Roles: owner, admin, member, read_only.'],
       page: n,
