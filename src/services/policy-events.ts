@@ -10,6 +10,7 @@
  */
 import { sql } from 'kysely';
 import { LIMITS } from '../core/limits.ts';
+import { globMatches } from '../core/policies.ts';
 import type { ServiceContext } from './context.ts';
 import type { KeyIdentity } from './key-auth.ts';
 
@@ -224,30 +225,32 @@ export function globToLike(glob: string): string {
   return glob.replace(/[\\%_]/g, (c) => `\\${c}`).replace(/\*/g, '%').replace(/\?/g, '_');
 }
 
+/** The columns an event line shows (never the args). */
+const eventColumns = ['id', 'ts', 'adapter', 'host', 'tool', 'decision', 'executed', 'rule', 'rule_kind', 'run_id', 'received_at'] as const;
+
 /**
  * The project's newest decisions that match `filter`, at most `limit`, newest
  * first, and how many match in all. The tool glob is matched case-sensitively
- * on both engines.
+ * on both engines, with fnmatch's `*` and `?` (`globMatches`: time grows with
+ * glob × name, never exponentially, whatever glob a person types and whatever
+ * tool names an agent sent). Only the columns a line shows are read, never
+ * the args.
  */
 export async function latestPolicyEvents(ctx: ServiceContext, projectId: number, filter: EventFilter, limit: number): Promise<{ events: PolicyEvent[]; total: number }> {
   const { db } = ctx;
   let query = db.q.selectFrom('policy_events').where('project_id', '=', projectId);
   if (filter.decision) query = query.where('decision', '=', filter.decision);
-  if (filter.tool) {
-    const like = globToLike(filter.tool);
-    // SQLite's LIKE ignores ASCII case; GLOB-free exactness comes from comparing again below.
-    query = query.where(sql<boolean>`tool LIKE ${like} ESCAPE '\\'`);
+  if (!filter.tool) {
+    const rows = await db.all(query.select([...eventColumns]).orderBy('id', 'desc').limit(limit));
+    const total = Number((await db.get(query.select((eb) => eb.fn.countAll<number>().as('n'))))!.n);
+    return { events: rows.map(toEvent), total };
   }
-  const rows = await db.all(query.selectAll().orderBy('id', 'desc').limit(LIMITS.policyEventsPerProject));
-  const exact = filter.tool ? globRegExp(filter.tool) : null;
-  const matching = exact ? rows.filter((r) => exact.test(r.tool)) : rows;
+  const glob = filter.tool;
+  // SQLite's LIKE ignores ASCII case; exactness comes from comparing again below.
+  query = query.where(sql<boolean>`tool LIKE ${globToLike(glob)} ESCAPE '\\'`);
+  const rows = await db.all(query.select([...eventColumns]).orderBy('id', 'desc').limit(LIMITS.policyEventsPerProject));
+  const matching = rows.filter((r) => globMatches(glob, r.tool));
   return { events: matching.slice(0, limit).map(toEvent), total: matching.length };
-}
-
-/** A glob (`*`, `?`) as an anchored, case-sensitive regular expression. */
-function globRegExp(glob: string): RegExp {
-  const body = glob.replace(/[.+^${}()|[\]\\]/g, (c) => `\\${c}`).replace(/\*/g, '[\\s\\S]*').replace(/\?/g, '[\\s\\S]');
-  return new RegExp(`^${body}$`, 'u');
 }
 
 function toEvent(row: {
