@@ -8,7 +8,11 @@ import { findLiveProject } from '../../src/services/access.ts';
 import { authenticateKey, type KeyIdentity } from '../../src/services/key-auth.ts';
 import { issueKey } from '../../src/services/keys.ts';
 import { latestPolicyEvents, recordPolicyEvents, type PolicyEventInput } from '../../src/services/policy-events.ts';
+import { addRule, listRules } from '../../src/services/policies.ts';
 import { createProjects } from '../../src/services/projects.ts';
+import { PATTERN_MAX } from '../../src/core/policies.ts';
+import { LIMITS as SLACK, pageOf } from '../../src/slack/limits.ts';
+import { policyChangeMessage, ruleLine } from '../../src/slack/views/policies.ts';
 import { testContext, user } from '../helpers/db.ts';
 
 const owner = user('UOWNER');
@@ -74,5 +78,35 @@ describe('the events tool filter against agent-written tool names', () => {
     const allowed = await latestPolicyEvents(ctx, key.projectId, { decision: 'ALLOWED' }, 3);
     expect(allowed.total).toBe(10);
     expect(allowed.events.map((e) => e.tool)).toEqual(['t27', 't24', 't21']);
+  });
+});
+
+describe('rules as Slack shows them', () => {
+  it('a glob of the longest length is shown whole in the list, the replies and the announcement: rules differing late never read alike', async () => {
+    const stem = 'mcp.server/'.padEnd(PATTERN_MAX - 2, 'x');
+    for (const [action, tail] of [['allow', '.a'], ['block', '.*'], ['require_approval', '??']] as const) {
+      const added = await addRule(ctx, owner, 'payments', action, `${stem}${tail}`);
+      expect(added.ok).toBe(true);
+    }
+    for (let i = 0; i < 97; i++) await addRule(ctx, owner, 'payments', 'block', `${'p'.repeat(PATTERN_MAX - 4)}${String(i).padStart(4, '0')}`);
+    const listed = await listRules(ctx, owner, 'payments');
+    if (!listed.ok) throw new Error(listed.error.message);
+    const rules = listed.value.rules;
+    expect(rules).toHaveLength(100);
+    const lines = rules.map(ruleLine);
+    for (const [i, rule] of rules.entries()) {
+      expect(lines[i]).toContain(`\`${rule.pattern}\``);
+      const notice = policyChangeMessage('payments', { project: 1, actor: owner.userId, change: 'moved', rule: rule.publicId, action: rule.action, pattern: rule.pattern, position: 1, from: 2 });
+      expect(notice.text).toContain(`\`${rule.pattern}\``);
+    }
+    // The paged list carries every rule whole, each page within an answer's size.
+    let shown = '';
+    for (let page = 1; ; page++) {
+      const answer = pageOf({ title: '*Policy rules of `payments`*', lines, page, command: 'policies list payments' });
+      if (!('text' in answer)) break;
+      expect(answer.text.length).toBeLessThanOrEqual(SLACK.answer);
+      shown += answer.text;
+    }
+    for (const rule of rules) expect(shown).toContain(`\`${rule.pattern}\``);
   });
 });
