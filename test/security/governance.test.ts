@@ -7,10 +7,12 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { findLiveProject } from '../../src/services/access.ts';
 import { authenticateKey, type KeyIdentity } from '../../src/services/key-auth.ts';
 import { issueKey } from '../../src/services/keys.ts';
+import { checkPolicyEvents } from '../../src/api/policy-events.ts';
 import { latestPolicyEvents, recordPolicyEvents, type PolicyEventInput } from '../../src/services/policy-events.ts';
 import { addRule, listRules } from '../../src/services/policies.ts';
 import { createProjects } from '../../src/services/projects.ts';
 import { PATTERN_MAX } from '../../src/core/policies.ts';
+import { LIMITS } from '../../src/core/limits.ts';
 import { LIMITS as SLACK, pageOf } from '../../src/slack/limits.ts';
 import { policyChangeMessage, ruleLine } from '../../src/slack/views/policies.ts';
 import { testContext, user } from '../helpers/db.ts';
@@ -108,5 +110,50 @@ describe('rules as Slack shows them', () => {
       shown += answer.text;
     }
     for (const rule of rules) expect(shown).toContain(`\`${rule.pattern}\``);
+  });
+});
+
+describe('the rule bound under concurrency', () => {
+  it('adds racing for the last free places never pass the bound, and positions stay dense', async () => {
+    for (let i = 0; i < LIMITS.policyRulesPerProject - 2; i++) await addRule(ctx, owner, 'payments', 'block', `seed.${i}`);
+    const results = await Promise.all(Array.from({ length: 8 }, (_, i) => addRule(ctx, owner, 'payments', 'allow', `race.${i}`, 1)));
+    expect(results.filter((r) => r.ok)).toHaveLength(2);
+    expect(results.filter((r) => !r.ok).map((r) => (r.ok ? '' : r.error.code))).toEqual(Array(6).fill('conflict'));
+    const listed = await listRules(ctx, owner, 'payments');
+    if (!listed.ok) throw new Error(listed.error.message);
+    expect(listed.value.rules.map((r) => r.position)).toEqual(Array.from({ length: LIMITS.policyRulesPerProject }, (_, i) => i + 1));
+  });
+});
+
+describe('decisions with characters a database refuses', () => {
+  it('a NUL or other control character in any text field is is kept (shown as U+FFFD), never a database error that loses the batch', async () => {
+    const nul = 'deploy\u0000prod';
+    const checked = checkPolicyEvents({
+      events: [
+        {
+          ts: `2026-11-28T09:00:00Z${'\u0000'}`,
+          run_id: 'run\u0000',
+          adapter: 'ts\u0000sdk',
+          host: 'h\u0000',
+          tool: nul,
+          decision: 'BLOCKED',
+          executed: false,
+          schema_version: 1,
+          rule: 'deploy\u0000*',
+          rule_kind: 'block\u0000',
+          trace_id: '\u0000',
+          decision_id: 'd\u0000',
+          server: 's\u0000',
+          policy_version: '1\u0000',
+          args: { 'k\u0000': 'v\u0000' },
+        },
+      ],
+    });
+    if (!checked.ok) throw new Error(checked.message);
+    expect(await recordPolicyEvents(ctx, key, checked.events)).toEqual({ accepted: 1, scheduled: false });
+    const [row] = (await latestPolicyEvents(ctx, key.projectId, {}, 1)).events;
+    expect(row!).toMatchObject({ tool: 'deploy\ufffdprod', adapter: 'ts\ufffdsdk', rule: 'deploy\ufffd*', ruleKind: 'block\ufffd' });
+    const [stored] = await ctx.db.raw<{ args: string }>('SELECT args FROM policy_events');
+    expect(JSON.parse(stored!.args)).toEqual({ 'k\u0000': 'v\u0000' });
   });
 });
