@@ -18,6 +18,8 @@ import type { KeyIdentity } from './key-auth.ts';
 export const POLICY_ANNOUNCE_JOB = 'policy_events.announce';
 /** How long the first decision of a burst waits for the rest before the announcement goes (ms). */
 export const ANNOUNCE_DELAY_MS = 5_000;
+/** The least time between two announcements of one project (ms): a steady stream of decisions is told once a minute. */
+export const ANNOUNCE_SPACING_MS = 60_000;
 /** Decisions announced in the approvals channel. */
 export const ANNOUNCED_DECISIONS: ReadonlySet<string> = new Set(['BLOCKED', 'BUDGET_EXCEEDED']);
 /** Pruning a project down to its bound runs about once per this many events received. */
@@ -136,7 +138,13 @@ async function prune(ctx: ServiceContext, projectId: number): Promise<void> {
   );
 }
 
-/** Adds the project's announcement job, `ANNOUNCE_DELAY_MS` ahead, unless one is already pending; true when it added one. */
+/**
+ * Adds the project's announcement job unless one is already pending; true
+ * when it added one. It runs `ANNOUNCE_DELAY_MS` ahead, and no sooner than
+ * `ANNOUNCE_SPACING_MS` after the project's last announcement: an agent
+ * stopped again and again (a loop retrying a blocked tool) is told in one
+ * message a minute, not one every few seconds that buries the approval cards.
+ */
 async function ensureAnnouncement(ctx: ServiceContext, projectId: number): Promise<boolean> {
   const { db } = ctx;
   const payload = JSON.stringify({ project: projectId });
@@ -144,7 +152,16 @@ async function ensureAnnouncement(ctx: ServiceContext, projectId: number): Promi
     db.q.selectFrom('jobs').select('id').where('kind', '=', POLICY_ANNOUNCE_JOB).where('status', '=', 'pending').where('payload', '=', payload).limit(1),
   );
   if (pending) return false;
-  await ctx.jobs.enqueue(POLICY_ANNOUNCE_JOB, { project: projectId }, ctx.now() + ANNOUNCE_DELAY_MS);
+  const last = await db.get(
+    db.q
+      .selectFrom('policy_events')
+      .select((eb) => eb.fn.max('announced_at').as('at'))
+      .where('project_id', '=', projectId)
+      .where('announce', '=', 1),
+  );
+  const lastAt = last?.at === null || last?.at === undefined ? null : Number(last.at);
+  const due = Math.max(ctx.now() + ANNOUNCE_DELAY_MS, lastAt === null ? 0 : lastAt + ANNOUNCE_SPACING_MS);
+  await ctx.jobs.enqueue(POLICY_ANNOUNCE_JOB, { project: projectId }, due);
   return true;
 }
 

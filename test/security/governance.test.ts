@@ -8,7 +8,16 @@ import { findLiveProject } from '../../src/services/access.ts';
 import { authenticateKey, type KeyIdentity } from '../../src/services/key-auth.ts';
 import { issueKey } from '../../src/services/keys.ts';
 import { checkPolicyEvents } from '../../src/api/policy-events.ts';
-import { latestPolicyEvents, recordPolicyEvents, type PolicyEventInput } from '../../src/services/policy-events.ts';
+import {
+  ANNOUNCE_DELAY_MS,
+  ANNOUNCE_SPACING_MS,
+  latestPolicyEvents,
+  markAnnounced,
+  POLICY_ANNOUNCE_JOB,
+  recordPolicyEvents,
+  takeAnnouncement,
+  type PolicyEventInput,
+} from '../../src/services/policy-events.ts';
 import { addRule, listRules } from '../../src/services/policies.ts';
 import { createProjects } from '../../src/services/projects.ts';
 import { PATTERN_MAX } from '../../src/core/policies.ts';
@@ -155,5 +164,33 @@ describe('decisions with characters a database refuses', () => {
     expect(row!).toMatchObject({ tool: 'deploy\ufffdprod', adapter: 'ts\ufffdsdk', rule: 'deploy\ufffd*', ruleKind: 'block\ufffd' });
     const [stored] = await ctx.db.raw<{ args: string }>('SELECT args FROM policy_events');
     expect(JSON.parse(stored!.args)).toEqual({ 'k\u0000': 'v\u0000' });
+  });
+});
+
+describe('a steady stream of blocked decisions', () => {
+  it('is announced at most once a minute per project, not once per burst delay', async () => {
+    await ctx.db.run(ctx.db.q.updateTable('projects').set({ approvals_channel: 'C0APPROVALS' }).where('id', '=', key.projectId));
+    const dueTimes = async () =>
+      (await ctx.db.raw<{ id: number; run_at: number }>("SELECT id, run_at FROM jobs WHERE kind = ? AND status = 'pending' ORDER BY id", [POLICY_ANNOUNCE_JOB])).map(
+        (j) => ({ id: Number(j.id), runAt: Number(j.run_at) }),
+      );
+    // An agent retrying a blocked tool every second for three minutes.
+    const announcedAt: number[] = [];
+    const start = ctx.now();
+    for (let second = 0; second < 180; second++) {
+      await recordPolicyEvents(ctx, key, [event({ tool: 'shell.exec' })]);
+      for (const job of await dueTimes()) {
+        if (job.runAt > ctx.now()) continue;
+        await ctx.db.run(ctx.db.q.updateTable('jobs').set({ status: 'done' }).where('id', '=', job.id));
+        if (await takeAnnouncement(ctx, key.projectId, job.id)) announcedAt.push(ctx.now());
+        await markAnnounced(ctx, key.projectId, job.id);
+      }
+      ctx.advance(1000);
+    }
+    // The first of a burst still goes within the burst delay.
+    expect(announcedAt[0]! - start).toBeLessThanOrEqual(ANNOUNCE_DELAY_MS + 1000);
+    for (let i = 1; i < announcedAt.length; i++) expect(announcedAt[i]! - announcedAt[i - 1]!).toBeGreaterThanOrEqual(ANNOUNCE_SPACING_MS);
+    expect(announcedAt.length).toBeGreaterThanOrEqual(3);
+    expect(announcedAt.length).toBeLessThanOrEqual(4);
   });
 });
