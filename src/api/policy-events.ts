@@ -70,7 +70,7 @@ const policyEvent = z.object(
  * cut to the bound with "…" (never half of a surrogate pair).
  */
 function bounded(text: string): string {
-  const clean = redact(text).replace(/\u0000/g, '\ufffd');
+  const clean = redact(text).replaceAll('\u0000', '\ufffd');
   if (clean.length <= LIMITS.policyEventText) return clean;
   let cut = LIMITS.policyEventText - 1;
   const high = clean.charCodeAt(cut - 1);
