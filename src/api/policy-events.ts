@@ -64,9 +64,13 @@ const policyEvent = z.object(
   must('a JSON object'),
 );
 
-/** A string redacted, then cut to the bound with "…" (never half of a surrogate pair). */
+/**
+ * A string redacted, its NUL characters shown as U+FFFD (PostgreSQL text
+ * cannot hold U+0000: the insert would fail and the whole batch be lost), then
+ * cut to the bound with "…" (never half of a surrogate pair).
+ */
 function bounded(text: string): string {
-  const clean = redact(text);
+  const clean = redact(text).replaceAll('\u0000', '\ufffd');
   if (clean.length <= LIMITS.policyEventText) return clean;
   let cut = LIMITS.policyEventText - 1;
   const high = clean.charCodeAt(cut - 1);

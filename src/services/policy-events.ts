@@ -10,6 +10,7 @@
  */
 import { sql } from 'kysely';
 import { LIMITS } from '../core/limits.ts';
+import { globMatches } from '../core/policies.ts';
 import type { ServiceContext } from './context.ts';
 import type { KeyIdentity } from './key-auth.ts';
 
@@ -17,6 +18,8 @@ import type { KeyIdentity } from './key-auth.ts';
 export const POLICY_ANNOUNCE_JOB = 'policy_events.announce';
 /** How long the first decision of a burst waits for the rest before the announcement goes (ms). */
 export const ANNOUNCE_DELAY_MS = 5_000;
+/** The least time between two announcements of one project (ms): a steady stream of decisions is told once a minute. */
+export const ANNOUNCE_SPACING_MS = 60_000;
 /** Decisions announced in the approvals channel. */
 export const ANNOUNCED_DECISIONS: ReadonlySet<string> = new Set(['BLOCKED', 'BUDGET_EXCEEDED']);
 /** Pruning a project down to its bound runs about once per this many events received. */
@@ -135,7 +138,13 @@ async function prune(ctx: ServiceContext, projectId: number): Promise<void> {
   );
 }
 
-/** Adds the project's announcement job, `ANNOUNCE_DELAY_MS` ahead, unless one is already pending; true when it added one. */
+/**
+ * Adds the project's announcement job unless one is already pending; true
+ * when it added one. It runs `ANNOUNCE_DELAY_MS` ahead, and no sooner than
+ * `ANNOUNCE_SPACING_MS` after the project's last announcement: an agent
+ * stopped again and again (a loop retrying a blocked tool) is told in one
+ * message a minute, not one every few seconds that buries the approval cards.
+ */
 async function ensureAnnouncement(ctx: ServiceContext, projectId: number): Promise<boolean> {
   const { db } = ctx;
   const payload = JSON.stringify({ project: projectId });
@@ -143,7 +152,16 @@ async function ensureAnnouncement(ctx: ServiceContext, projectId: number): Promi
     db.q.selectFrom('jobs').select('id').where('kind', '=', POLICY_ANNOUNCE_JOB).where('status', '=', 'pending').where('payload', '=', payload).limit(1),
   );
   if (pending) return false;
-  await ctx.jobs.enqueue(POLICY_ANNOUNCE_JOB, { project: projectId }, ctx.now() + ANNOUNCE_DELAY_MS);
+  const last = await db.get(
+    db.q
+      .selectFrom('policy_events')
+      .select((eb) => eb.fn.max('announced_at').as('at'))
+      .where('project_id', '=', projectId)
+      .where('announce', '=', 1),
+  );
+  const lastAt = last?.at === null || last?.at === undefined ? null : Number(last.at);
+  const due = Math.max(ctx.now() + ANNOUNCE_DELAY_MS, lastAt === null ? 0 : lastAt + ANNOUNCE_SPACING_MS);
+  await ctx.jobs.enqueue(POLICY_ANNOUNCE_JOB, { project: projectId }, due);
   return true;
 }
 
@@ -224,30 +242,32 @@ export function globToLike(glob: string): string {
   return glob.replace(/[\\%_]/g, (c) => `\\${c}`).replace(/\*/g, '%').replace(/\?/g, '_');
 }
 
+/** The columns an event line shows (never the args). */
+const eventColumns = ['id', 'ts', 'adapter', 'host', 'tool', 'decision', 'executed', 'rule', 'rule_kind', 'run_id', 'received_at'] as const;
+
 /**
  * The project's newest decisions that match `filter`, at most `limit`, newest
  * first, and how many match in all. The tool glob is matched case-sensitively
- * on both engines.
+ * on both engines, with fnmatch's `*` and `?` (`globMatches`: time grows with
+ * glob × name, never exponentially, whatever glob a person types and whatever
+ * tool names an agent sent). Only the columns a line shows are read, never
+ * the args.
  */
 export async function latestPolicyEvents(ctx: ServiceContext, projectId: number, filter: EventFilter, limit: number): Promise<{ events: PolicyEvent[]; total: number }> {
   const { db } = ctx;
   let query = db.q.selectFrom('policy_events').where('project_id', '=', projectId);
   if (filter.decision) query = query.where('decision', '=', filter.decision);
-  if (filter.tool) {
-    const like = globToLike(filter.tool);
-    // SQLite's LIKE ignores ASCII case; GLOB-free exactness comes from comparing again below.
-    query = query.where(sql<boolean>`tool LIKE ${like} ESCAPE '\\'`);
+  if (!filter.tool) {
+    const rows = await db.all(query.select([...eventColumns]).orderBy('id', 'desc').limit(limit));
+    const total = Number((await db.get(query.select((eb) => eb.fn.countAll<number>().as('n'))))!.n);
+    return { events: rows.map(toEvent), total };
   }
-  const rows = await db.all(query.selectAll().orderBy('id', 'desc').limit(LIMITS.policyEventsPerProject));
-  const exact = filter.tool ? globRegExp(filter.tool) : null;
-  const matching = exact ? rows.filter((r) => exact.test(r.tool)) : rows;
+  const glob = filter.tool;
+  // SQLite's LIKE ignores ASCII case; exactness comes from comparing again below.
+  query = query.where(sql<boolean>`tool LIKE ${globToLike(glob)} ESCAPE '\\'`);
+  const rows = await db.all(query.select([...eventColumns]).orderBy('id', 'desc').limit(LIMITS.policyEventsPerProject));
+  const matching = rows.filter((r) => globMatches(glob, r.tool));
   return { events: matching.slice(0, limit).map(toEvent), total: matching.length };
-}
-
-/** A glob (`*`, `?`) as an anchored, case-sensitive regular expression. */
-function globRegExp(glob: string): RegExp {
-  const body = glob.replace(/[.+^${}()|[\]\\]/g, (c) => `\\${c}`).replace(/\*/g, '[\\s\\S]*').replace(/\?/g, '[\\s\\S]');
-  return new RegExp(`^${body}$`, 'u');
 }
 
 function toEvent(row: {

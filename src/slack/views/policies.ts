@@ -2,7 +2,7 @@
 import type { PolicyAction } from '../../core/policies.ts';
 import type { PolicyChangeNotice, PolicyRule } from '../../services/policies.ts';
 import type { Message } from '../surface.ts';
-import { code, mention } from '../mrkdwn.ts';
+import { escape, mention } from '../mrkdwn.ts';
 
 const ACTION_LABELS: Record<PolicyAction, string> = {
   block: 'block',
@@ -11,16 +11,26 @@ const ACTION_LABELS: Record<PolicyAction, string> = {
 };
 
 /**
+ * A rule's glob as inline code, whole: a stored glob is at most
+ * `PATTERN_MAX` tool-name characters and wildcards (`patternProblem`), so it
+ * needs no cut, and a cut one would hide what the SDKs enforce (two rules
+ * differing past the cut would read alike). Escaped all the same.
+ */
+function glob(pattern: string): string {
+  return `\`${escape(pattern).replace(/`/g, "'")}\``;
+}
+
+/**
  * A rule on one line: `3. block payments.* (pol_1a2b3c4d)`. The glob is
  * shown as code, so Slack's mrkdwn never reads its `*` as bold.
  */
 export function ruleLine(rule: Pick<PolicyRule, 'publicId' | 'action' | 'pattern' | 'position'>): string {
-  return `${rule.position}. *${ACTION_LABELS[rule.action]}* ${code(rule.pattern)} \`${rule.publicId}\``;
+  return `${rule.position}. *${ACTION_LABELS[rule.action]}* ${glob(rule.pattern)} \`${rule.publicId}\``;
 }
 
 /** The announcement of a change of rules in the project's approvals channel. */
 export function policyChangeMessage(projectName: string, notice: PolicyChangeNotice): Message {
-  const rule = `*${ACTION_LABELS[notice.action]}* ${code(notice.pattern)} (\`${notice.rule}\`)`;
+  const rule = `*${ACTION_LABELS[notice.action]}* ${glob(notice.pattern)} (\`${notice.rule}\`)`;
   const where = `\`${projectName}\``;
   let text: string;
   switch (notice.change) {
