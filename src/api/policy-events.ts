@@ -16,7 +16,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
 import { LIMITS } from '../core/limits.ts';
-import { redact, redactValue } from '../core/secrets.ts';
+import { redactValue, storableText } from '../core/secrets.ts';
 import type { ServiceContext } from '../services/context.ts';
 import type { KeyIdentity } from '../services/key-auth.ts';
 import { recordPolicyEvents, type PolicyEventInput } from '../services/policy-events.ts';
@@ -70,7 +70,7 @@ const policyEvent = z.object(
  * cut to the bound with "…" (never half of a surrogate pair).
  */
 function bounded(text: string): string {
-  const clean = redact(text).replaceAll('\u0000', '\ufffd');
+  const clean = storableText(text);
   if (clean.length <= LIMITS.policyEventText) return clean;
   let cut = LIMITS.policyEventText - 1;
   const high = clean.charCodeAt(cut - 1);

@@ -63,6 +63,15 @@ export function redact(text: string): string {
 }
 
 /**
+ * Text a person or an agent sent, ready to store: `redact`ed, and each NUL
+ * (U+0000) shown as U+FFFD, since PostgreSQL refuses NUL in text (SQLite
+ * would keep it), so the same request is kept alike on both engines.
+ */
+export function storableText(text: string): string {
+  return redact(text).replaceAll('\u0000', '\ufffd');
+}
+
+/**
  * A JSON value (as `JSON.parse` makes it) with every string in it redacted
  * one by one: object keys and values, array items, at any depth. The shape
  * stays as it was, so every field stays visible: a pattern never spans two

@@ -4,7 +4,7 @@
  * job cannot both succeed.
  */
 import { randomBytes } from 'node:crypto';
-import { redact, redactValue } from '../core/secrets.ts';
+import { redact, redactValue, storableText } from '../core/secrets.ts';
 import { fail, ok, type Result } from '../core/errors.ts';
 import { LIMITS } from '../core/limits.ts';
 import { PERMISSIONS, type Role } from '../core/roles.ts';
@@ -208,7 +208,7 @@ export async function createApproval(
           project_id: key.projectId,
           key_id: key.keyId,
           // An agent may paste a key or token by mistake: it is never stored or shown.
-          action: redact(action),
+          action: storableText(action),
           // Value by value: a pattern over the serialised JSON could swallow fields or break it.
           context: JSON.stringify(redactValue(context)),
           status: 'pending',
@@ -302,7 +302,7 @@ export async function decideApproval(
         return ok(voted);
       }
     }
-    const cleanReason = decision === 'rejected' && reason !== null ? redact(reason) : null;
+    const cleanReason = decision === 'rejected' && reason !== null ? storableText(reason) : null;
     // Read again after the vote: for an approval, the votes that count now include this press.
     const counted = (await findApproval(ctx, id))!.approvals;
     await settle(db, id, counted, decision, actor.userId, cleanReason, at);

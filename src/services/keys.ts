@@ -5,7 +5,7 @@
  */
 import { fail, ok, type Result } from '../core/errors.ts';
 import { LIMITS } from '../core/limits.ts';
-import { redact } from '../core/secrets.ts';
+import { storableText } from '../core/secrets.ts';
 import { displayKey, hashKey, KEY_ID_PATTERN, mintKey, newKeyId } from '../core/keys.ts';
 import type { Selectable } from 'kysely';
 import type { Db } from '../db/database.ts';
@@ -133,7 +133,7 @@ export async function createKey(
       return fail('conflict', tooManyKeys(name));
     }
     // A label is shown in lists, DMs and the audit trail: a key pasted into it is never stored.
-    return ok(await issueDeliveredKey(ctx, project, redact(label), actor.userId));
+    return ok(await issueDeliveredKey(ctx, project, storableText(label), actor.userId));
   });
 }
 

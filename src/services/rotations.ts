@@ -7,7 +7,7 @@ import type { Selectable } from 'kysely';
 import { fail, ok, type Result } from '../core/errors.ts';
 import { KEY_ID_PATTERN } from '../core/keys.ts';
 import { LIMITS } from '../core/limits.ts';
-import { redact } from '../core/secrets.ts';
+import { storableText } from '../core/secrets.ts';
 import type { Db } from '../db/database.ts';
 import type { RotationsTable, RotationState, TargetStatus } from '../db/schema.ts';
 import { authorize, toProject, type Project } from './access.ts';
@@ -255,7 +255,7 @@ export async function recordTargetResult(
         .updateTable('rotation_targets')
         .set((eb) => ({
           status: result.ok ? 'written' : 'failed',
-          message: result.ok ? null : redact(result.message),
+          message: result.ok ? null : storableText(result.message),
           attempts: eb('attempts', '+', 1),
           updated_at: at,
         }))
