@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { describeSpec, unlinkTarget } from '../src/services/github-targets.ts';
-import { projectName } from '../src/slack/args.ts';
+import { projectName, wholeNumber } from '../src/slack/args.ts';
 import { defineCommand } from '../src/slack/command.ts';
 import { escape } from '../src/slack/mrkdwn.ts';
 
@@ -12,9 +12,7 @@ export default defineCommand({
   positionals: ['project', 'targetId'],
   schema: z.object({
     project: projectName,
-    targetId: z.coerce.number({ error: 'The target id is the number `/jamjet github list` shows.' }).int().positive({
-      error: 'The target id is the number `/jamjet github list` shows.',
-    }),
+    targetId: wholeNumber(1, Number.MAX_SAFE_INTEGER, 'The target id is the number `/jamjet github list` shows.'),
   }),
   async run(ctx, { project: name, targetId }) {
     const result = await unlinkTarget(ctx.services, ctx.actor, name, targetId);

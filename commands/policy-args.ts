@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { isPolicyAction, POLICY_ACTIONS, type PolicyAction } from '../src/core/policies.ts';
 import { closest } from '../src/core/suggest.ts';
 import { code } from '../src/slack/mrkdwn.ts';
+import { wholeNumber } from '../src/slack/args.ts';
 
 /** `block`, `allow` or `require_approval` (also typed `require-approval` or capitalised); a typo is told the closest. */
 export const policyAction = z.string().transform((value, ctx): PolicyAction => {
@@ -17,8 +18,4 @@ export const policyAction = z.string().transform((value, ctx): PolicyAction => {
 const POSITION_RULE = 'The position must be a whole number from 1 (1 is checked first).';
 
 /** A rule's place in the order: 1 is checked first. The upper end is checked against the project's rules. */
-export const position = z.coerce
-  .number({ error: POSITION_RULE })
-  .int({ error: POSITION_RULE })
-  .min(1, { error: POSITION_RULE })
-  .max(1_000_000, { error: POSITION_RULE });
+export const position = wholeNumber(1, 1_000_000, POSITION_RULE);

@@ -75,17 +75,19 @@ export const envList = z.string().transform((value, ctx) => {
   return z.NEVER;
 });
 
-export const limit = (max: number) =>
-  z.coerce
-    .number({ error: `The limit must be a whole number from 1 to ${max}.` })
-    .int({ error: `The limit must be a whole number from 1 to ${max}.` })
-    .min(1, { error: `The limit must be a whole number from 1 to ${max}.` })
-    .max(max, { error: `The limit must be a whole number from 1 to ${max}.` });
+/**
+ * A whole number typed as decimal digits only, from `min` to `max`; anything
+ * else (`1.5`, `-2`, `1e1`, `0x10`, a word) is refused with `message`, the
+ * one sentence the command answers with.
+ */
+export const wholeNumber = (min: number, max: number, message: string) =>
+  z
+    .string({ error: message })
+    .regex(/^\d{1,15}$/, { error: message })
+    .transform(Number)
+    .pipe(z.number().min(min, { error: message }).max(max, { error: message }));
+
+export const limit = (max: number) => wholeNumber(1, max, `The limit must be a whole number from 1 to ${max}.`);
 
 /** `--page N` of a paged list: a whole number from 1 (the pager refuses a page past the end). */
-export const page = z.coerce
-  .number({ error: 'The page must be a whole number from 1.' })
-  .int({ error: 'The page must be a whole number from 1.' })
-  .min(1, { error: 'The page must be a whole number from 1.' })
-  .max(100_000, { error: 'The page must be a whole number from 1.' })
-  .default(1);
+export const page = wholeNumber(1, 100_000, 'The page must be a whole number from 1.').default(1);
