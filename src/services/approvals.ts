@@ -277,6 +277,8 @@ export async function decideApproval(
     const { approval } = allowed.value;
     if (approval.status !== 'pending') return fail('already_done', decidedSentence(approval));
     const at = ctx.now();
+    // The clock moved since the request was read: a press at or after its expiry decides nothing.
+    if (at >= approval.expiresAt) return fail('already_done', decidedSentence({ ...approval, status: 'expired' }));
     if (decision === 'approved') {
       // Decisions are serialised (one write transaction at a time, on every replica), so the next position is free.
       const last = await db.get(db.q.selectFrom('approval_votes').select((eb) => eb.fn.max('position').as('n')).where('approval_id', '=', id));

@@ -1,0 +1,98 @@
+/**
+ * Attacks on the two-person rule, escalation and expiry notices: messages
+ * queued for someone who then loses their role, a press at the very moment a
+ * request expires, and the Slack limits of what escalation and expiry send.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { startTestApp, type TestApp } from '../helpers/app.ts';
+import { testContext, user } from '../helpers/db.ts';
+import { BOT_USER, FakeSlack } from '../helpers/slack.ts';
+import { reveal, run, waitForCall } from '../e2e/keys-flow.ts';
+import { createProjects, setApprovalsRequired } from '../../src/services/projects.ts';
+import { addMember } from '../../src/services/members.ts';
+import { authenticateKey } from '../../src/services/key-auth.ts';
+import { issueKey } from '../../src/services/keys.ts';
+import { findLiveProject } from '../../src/services/access.ts';
+import { createApproval, decideApproval, findApproval } from '../../src/services/approvals.ts';
+
+const OWNER = 'U0OWNER';
+const ADMIN = 'U0ADMIN';
+const OWNER2 = 'U0OWNERB';
+const MEMBER = 'U0MEMBER';
+const CHANNEL = 'C0APPROVALS';
+
+let t: TestApp | undefined;
+let key: string;
+let clock: { now: number };
+
+function fakeSlack(): FakeSlack {
+  const slack = new FakeSlack({ now: () => clock.now });
+  for (const id of [OWNER, ADMIN, OWNER2, MEMBER]) slack.addUser({ id, email: `${id}@acme.test` });
+  slack.addChannel({ id: CHANNEL, members: [BOT_USER, OWNER, ADMIN, OWNER2, MEMBER] });
+  return slack;
+}
+
+async function setUp(): Promise<TestApp> {
+  const app = await startTestApp({ slack: fakeSlack(), now: () => clock.now, env: { JOBS_POLL_SECONDS: '3600' } });
+  t = app;
+  await run(app, OWNER, 'projects create payments');
+  key = await reveal(app, OWNER);
+  await run(app, OWNER, `members invite payments <@${ADMIN}> admin`);
+  await run(app, OWNER, `members invite payments <@${OWNER2}> owner`);
+  await run(app, OWNER, `members invite payments <@${MEMBER}> member`);
+  await run(app, OWNER, `projects channel payments <#${CHANNEL}|approvals>`);
+  return app;
+}
+
+async function create(app: TestApp, action: string): Promise<string> {
+  clock.now += 1100;
+  const res = await fetch(`http://127.0.0.1:${app.port}/v1/approvals`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ action }),
+  });
+  expect(res.status).toBe(201);
+  const id = ((await res.json()) as { id: string }).id;
+  await waitForCall(app, 0, (c) => c.method === 'chat.postMessage' && c.body.channel === CHANNEL && JSON.stringify(c.body.blocks ?? []).includes(id));
+  return id;
+}
+
+const delivered = (app: TestApp, to: string, from: number) =>
+  app.slack.calls.slice(from).filter((c) => c.method === 'chat.postMessage' && c.body.channel === to && c.ok === true);
+
+beforeEach(() => {
+  clock = { now: Date.now() };
+});
+afterEach(async () => {
+  await t?.stop();
+  t = undefined;
+});
+
+describe('a press at the moment a request expires', () => {
+  // The clock ticks one millisecond each time it is read, like a real one between two reads.
+  async function ticking() {
+    const ctx = await testContext();
+    const moving = { ...ctx, now: () => ctx.clock.now++ };
+    expect((await createProjects(moving, user(OWNER), 'payments', null)).ok).toBe(true);
+    const issued = await issueKey(ctx.db, ctx.clock.now, (await findLiveProject(ctx.db, 'payments'))!, 'ci', OWNER);
+    const identity = (await authenticateKey(ctx.db, issued.plaintext))!;
+    for (const m of [ADMIN, MEMBER]) expect((await addMember(moving, user(OWNER), 'payments', m, 'member')).ok).toBe(true);
+    return { ctx, moving, identity };
+  }
+
+  for (const [decision, quorum] of [['approved', 1], ['approved', 2], ['rejected', 1]] as const) {
+    it(`${decision} (quorum ${quorum}) pressed as the request lapses is told it expired, not an error`, async () => {
+      const { ctx, moving, identity } = await ticking();
+      expect((await setApprovalsRequired(moving, user(OWNER), 'payments', quorum)).ok).toBe(true);
+      const created = await createApproval(moving, identity, 'wire money', {});
+      if (!created.ok) throw new Error(created.error.message);
+      if (quorum === 2) expect((await decideApproval(moving, user(ADMIN), created.value.id, 'approved', null)).ok).toBe(true);
+      // The press reads the request one millisecond before it expires and decides one millisecond later.
+      ctx.clock.now = created.value.expiresAt - 1;
+      const result = await decideApproval(moving, user(MEMBER), created.value.id, decision, null);
+      expect(result.ok).toBe(false);
+      if (!result.ok) expect(result.error.message).toContain('expired');
+      expect((await findApproval(ctx, created.value.id))!.status).toBe('expired');
+    });
+  }
+});
