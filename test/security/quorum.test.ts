@@ -68,6 +68,61 @@ afterEach(async () => {
   t = undefined;
 });
 
+describe('messages queued for someone who then loses their role', () => {
+  it('an escalation DM (with the decision buttons) is not sent to an Admin removed before Slack took it', async () => {
+    const app = await setUp();
+    await run(app, OWNER, 'projects set payments escalate-after 5m');
+    const id = await create(app, 'rotate the root credentials');
+    // Slack fails the Admin's DM once: the job is retried later.
+    let fail = 1;
+    let ts = 1_700_000_500;
+    app.slack.on('chat.postMessage', (b) => {
+      if (b.channel === ADMIN && fail-- > 0) return { ok: false, error: 'internal_error' };
+      return { ok: true, channel: String(b.channel).replace(/^U/, 'D'), ts: `${ts++}.000100` };
+    });
+    const from = app.slack.calls.length;
+    clock.now += 5 * 60_000;
+    for (let i = 0; i < 2; i++) await app.app.jobs.runDue();
+    expect(app.slack.calls.slice(from).filter((c) => c.body.channel === ADMIN)).toHaveLength(1);
+    expect(delivered(app, ADMIN, from)).toHaveLength(0);
+
+    // Meanwhile the Admin is removed from the project: the retry must not hand them the request.
+    await run(app, OWNER, `members remove payments <@${ADMIN}>`);
+    for (let i = 0; i < 3; i++) {
+      clock.now += 61_000;
+      await app.app.jobs.runDue();
+    }
+    expect(delivered(app, ADMIN, from).filter((c) => JSON.stringify(c.body.blocks ?? []).includes(id))).toHaveLength(0);
+    expect(delivered(app, OWNER, from)).toHaveLength(1);
+  });
+
+  it('the grouped expiry notice is not sent to an Owner demoted before Slack took it', async () => {
+    const app = await setUp();
+    await run(app, OWNER, 'projects set payments approval-timeout 1m');
+    const id = await create(app, 'drop the staging database');
+    let fail = 1;
+    let ts = 1_700_000_900;
+    app.slack.on('chat.postMessage', (b) => {
+      if (b.channel === OWNER2 && fail-- > 0) return { ok: false, error: 'internal_error' };
+      return { ok: true, channel: String(b.channel).replace(/^U/, 'D'), ts: `${ts++}.000100` };
+    });
+    const from = app.slack.calls.length;
+    clock.now += 2 * 60_000;
+    await app.app.jobs.runDue();
+    clock.now += 61_000;
+    for (let i = 0; i < 2; i++) await app.app.jobs.runDue();
+    expect(app.slack.calls.slice(from).filter((c) => c.method === 'chat.postMessage' && c.body.channel === OWNER2)).toHaveLength(1);
+    expect(delivered(app, OWNER, from).filter((c) => String(c.body.text).includes(id))).toHaveLength(1);
+
+    await run(app, OWNER, `members role payments <@${OWNER2}> read_only`);
+    for (let i = 0; i < 3; i++) {
+      clock.now += 61_000;
+      await app.app.jobs.runDue();
+    }
+    expect(delivered(app, OWNER2, from).filter((c) => String(c.body.text ?? '').includes(id))).toHaveLength(0);
+  });
+});
+
 describe('a press at the moment a request expires', () => {
   // The clock ticks one millisecond each time it is read, like a real one between two reads.
   async function ticking() {
