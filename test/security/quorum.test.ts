@@ -6,7 +6,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { testContext, user } from '../helpers/db.ts';
-import { BOT_USER, FakeSlack } from '../helpers/slack.ts';
+import { BOT_USER, buttonPayload, FakeSlack, interact } from '../helpers/slack.ts';
 import { reveal, run, waitForCall } from '../e2e/keys-flow.ts';
 import { createProjects, setApprovalsRequired } from '../../src/services/projects.ts';
 import { addMember } from '../../src/services/members.ts';
@@ -19,6 +19,8 @@ const OWNER = 'U0OWNER';
 const ADMIN = 'U0ADMIN';
 const OWNER2 = 'U0OWNERB';
 const MEMBER = 'U0MEMBER';
+const READER = 'U0READER';
+const OUTSIDER = 'U0OUTSIDER';
 const CHANNEL = 'C0APPROVALS';
 
 let t: TestApp | undefined;
@@ -27,7 +29,7 @@ let clock: { now: number };
 
 function fakeSlack(): FakeSlack {
   const slack = new FakeSlack({ now: () => clock.now });
-  for (const id of [OWNER, ADMIN, OWNER2, MEMBER]) slack.addUser({ id, email: `${id}@acme.test` });
+  for (const id of [OWNER, ADMIN, OWNER2, MEMBER, READER, OUTSIDER]) slack.addUser({ id, email: `${id}@acme.test` });
   slack.addChannel({ id: CHANNEL, members: [BOT_USER, OWNER, ADMIN, OWNER2, MEMBER] });
   return slack;
 }
@@ -66,6 +68,46 @@ beforeEach(() => {
 afterEach(async () => {
   await t?.stop();
   t = undefined;
+});
+
+describe('authority over quorum', () => {
+  it('no-role, Read-only and another project\'s people: no setting changed, no vote counted, no request of another project read', async () => {
+    const app = await setUp();
+    await run(app, OWNER, `members invite payments <@${READER}> read_only`);
+    await run(app, OWNER, 'projects set payments approvals-required 2');
+    const id = await create(app, 'wire money');
+
+    // Settings: refused, and to someone without a role the same as for a project that does not exist.
+    const settings = ['approvals-required 1', 'escalate-after 5m', 'escalate-after off'];
+    for (const setting of settings) {
+      const real = (await run(app, OUTSIDER, `projects set payments ${setting}`)).text;
+      const none = (await run(app, OUTSIDER, `projects set nosuch ${setting}`)).text;
+      expect(real).toContain('payments');
+      expect(real.replaceAll('payments', 'X')).toBe(none.replaceAll('nosuch', 'X'));
+      const read = (await run(app, READER, `projects set payments ${setting}`)).text;
+      expect(read.length).toBeGreaterThan(0);
+      expect(read).not.toContain(':white_check_mark:');
+    }
+    const project = (await app.app.db.raw('SELECT approvals_required, escalate_after_seconds FROM projects WHERE name = ?', ['payments']))[0];
+    expect(project).toEqual({ approvals_required: 2, escalate_after_seconds: null });
+
+    // Presses by someone with no role, a Read-only member and the Owner of another project count nothing.
+    await run(app, OUTSIDER, 'projects create ledger');
+    const otherKey = await reveal(app, OUTSIDER);
+    for (const who of [OUTSIDER, READER]) {
+      for (const channel of [CHANNEL, `D${who.slice(1)}`]) expect((await interact(app.port, buttonPayload(who, 'approval_approve', id, channel))).status).toBe(200);
+    }
+    expect(await app.app.db.raw('SELECT user_id FROM approval_votes WHERE approval_id = ?', [id])).toEqual([]);
+
+    // Another project's key learns nothing of the request, not even that it exists.
+    const get = async (k: string, what: string) => {
+      const res = await fetch(`http://127.0.0.1:${app.port}/v1/approvals/${what}`, { headers: { authorization: `Bearer ${k}` } });
+      return { status: res.status, body: await res.text() };
+    };
+    expect(await get(otherKey, id)).toEqual(await get(otherKey, `apr_${'0'.repeat(24)}`));
+    expect((await get(otherKey, id)).status).toBe(404);
+    expect(JSON.parse((await get(key, id)).body)).toMatchObject({ status: 'pending', approvals: [] });
+  });
 });
 
 describe('messages queued for someone who then loses their role', () => {
