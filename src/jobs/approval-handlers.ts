@@ -276,10 +276,11 @@ export function registerApprovalHandlers(queue: JobQueue, deps: JobDeps): void {
     const approval = await findApproval(services, id);
     if (!approval || approval.status !== 'pending') return;
     const { channel, owners } = await cardDestinations(db, approval.projectId);
-    if (channel === null) return;
     const cards = await cardsOf(db, id);
-    const card = cards.find((c) => c.destination === channel);
+    // The card's channel, which may no longer be the project's (changed or turned off since): a DM card's destination is the person, not where Slack put it.
+    const card = cards.find((c) => c.destination === channel) ?? cards.find((c) => c.destination === c.channel);
     if (!card) {
+      if (channel === null) return;
       // The card went to the Owners instead (the channel was unusable): there is no thread; the DMs do the asking.
       if (owners.some((o) => cards.some((c) => c.destination === o))) return;
       // The card is still on its way: try again while the request is pending.

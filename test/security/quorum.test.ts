@@ -22,6 +22,7 @@ const MEMBER = 'U0MEMBER';
 const READER = 'U0READER';
 const OUTSIDER = 'U0OUTSIDER';
 const CHANNEL = 'C0APPROVALS';
+const LATER = 'C0LATER';
 
 let t: TestApp | undefined;
 let key: string;
@@ -31,6 +32,7 @@ function fakeSlack(): FakeSlack {
   const slack = new FakeSlack({ now: () => clock.now });
   for (const id of [OWNER, ADMIN, OWNER2, MEMBER, READER, OUTSIDER]) slack.addUser({ id, email: `${id}@acme.test` });
   slack.addChannel({ id: CHANNEL, members: [BOT_USER, OWNER, ADMIN, OWNER2, MEMBER] });
+  slack.addChannel({ id: LATER, members: [BOT_USER, OWNER, ADMIN, OWNER2, MEMBER] });
   return slack;
 }
 
@@ -108,6 +110,29 @@ describe('authority over quorum', () => {
     expect((await get(otherKey, id)).status).toBe(404);
     expect(JSON.parse((await get(key, id)).body)).toMatchObject({ status: 'pending', approvals: [] });
   });
+});
+
+describe('escalation after the approvals channel changed', () => {
+  for (const change of [`<#${LATER}|later>`, 'off']) {
+    it(`replies in the thread of the card where it was posted (channel changed to ${change.startsWith('<') ? 'another' : 'off'}), once, and leaves no job retrying`, async () => {
+      const app = await setUp();
+      await run(app, OWNER, 'projects set payments escalate-after 5m');
+      const id = await create(app, 'restart the primary');
+      await run(app, OWNER, `projects channel payments ${change}`);
+      const from = app.slack.calls.length;
+      clock.now += 5 * 60_000;
+      for (let i = 0; i < 4; i++) {
+        await app.app.jobs.runDue();
+        clock.now += 61_000;
+      }
+      const posted = (await app.app.db.raw('SELECT ts FROM approval_cards WHERE approval_id = ? AND destination = ?', [id, CHANNEL]))[0] as { ts: string };
+      const threads = app.slack.calls.slice(from).filter((c) => c.method === 'chat.postMessage' && c.body.thread_ts !== undefined);
+      expect(threads.map((c) => c.body)).toMatchObject([{ channel: CHANNEL, thread_ts: posted.ts }]);
+      expect(threads[0]!.ok).toBe(true);
+      const left = await app.app.db.raw("SELECT kind FROM jobs WHERE kind LIKE 'approval.escalate%' AND status <> 'done'");
+      expect(left).toEqual([]);
+    });
+  }
 });
 
 describe('messages queued for someone who then loses their role', () => {
