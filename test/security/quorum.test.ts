@@ -3,7 +3,14 @@
  * queued for someone who then loses their role, a press at the very moment a
  * request expires, and the Slack limits of what escalation and expiry send.
  */
+import { readdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Migrator, type Migration } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { openDb } from '../../src/db/database.ts';
+import { migrateToLatest } from '../../src/db/migrate.ts';
+import { JobQueue } from '../../src/jobs/queue.ts';
+import { createLogger } from '../../src/logger.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { testContext, user } from '../helpers/db.ts';
 import { BOT_USER, buttonPayload, FakeSlack, interact } from '../helpers/slack.ts';
@@ -13,7 +20,7 @@ import { addMember } from '../../src/services/members.ts';
 import { authenticateKey } from '../../src/services/key-auth.ts';
 import { issueKey } from '../../src/services/keys.ts';
 import { findLiveProject } from '../../src/services/access.ts';
-import { createApproval, decideApproval, findApproval } from '../../src/services/approvals.ts';
+import { claimExpiryNotice, createApproval, decideApproval, findApproval } from '../../src/services/approvals.ts';
 
 const OWNER = 'U0OWNER';
 const ADMIN = 'U0ADMIN';
@@ -217,4 +224,45 @@ describe('a press at the moment a request expires', () => {
       expect((await findApproval(ctx, created.value.id))!.status).toBe('expired');
     });
   }
+});
+
+describe('upgrading to grouped expiry notices', () => {
+  it('requests that expired before the upgrade are not told to the Owners at the first expiry after it', async () => {
+    // The migrations are the same on both engines; the data step here uses SQLite's file-free database.
+    const folder = fileURLToPath(new URL('../../migrations/', import.meta.url));
+    const names = readdirSync(folder).filter((f) => /^\d{3}_.+\.ts$/.test(f)).sort().map((f) => f.replace(/\.ts$/, ''));
+    const db = openDb(':memory:');
+    try {
+      const migrator = new Migrator({
+        db: db.kysely,
+        provider: { getMigrations: async () => Object.fromEntries(await Promise.all(names.map(async (n) => [n, (await import(`${folder}${n}.ts`)) as Migration] as const))) },
+      });
+      expect((await migrator.migrateTo('015_policy_events')).error).toBeUndefined();
+      const day = 86_400_000;
+      const at = Date.UTC(2026, 10, 1);
+      db.sqlite.pragma('foreign_keys = OFF');
+      db.sqlite.prepare("INSERT INTO projects (id, name, created_by, created_at) VALUES (1, 'payments', ?, ?)").run(OWNER, at);
+      db.sqlite.prepare("INSERT INTO memberships (project_id, user_id, role, created_at, added_by) VALUES (1, ?, 'owner', ?, ?)").run(OWNER, at, OWNER);
+      for (let i = 0; i < 3; i++) {
+        const id = `apr_${String(i).padStart(24, '0')}`;
+        db.sqlite
+          .prepare("INSERT INTO approvals (id, project_id, key_id, action, context, status, decided_at, created_at, expires_at) VALUES (?, 1, 1, 'old', '{}', 'expired', ?, ?, ?)")
+          .run(id, at + i * day + 3_600_000, at + i * day, at + i * day + 3_600_000);
+        db.sqlite.prepare('INSERT INTO approval_cards (approval_id, destination, channel, ts) VALUES (?, ?, ?, ?)').run(id, CHANNEL, CHANNEL, `${1_700_000_000 + i}.000100`);
+      }
+      await migrateToLatest(db.kysely);
+      const now = () => at + 30 * day;
+      const ctx = { db, now, jobs: new JobQueue(db, now, createLogger('error', () => {})) };
+      // One that expires after the upgrade is told, alone.
+      db.sqlite
+        .prepare("INSERT INTO approvals (id, project_id, key_id, action, context, status, decided_at, created_at, expires_at) VALUES ('apr_new', 1, 1, 'new', '{}', 'expired', ?, ?, ?)")
+        .run(now(), now() - 3_600_000, now());
+      db.sqlite.prepare("INSERT INTO approval_cards (approval_id, destination, channel, ts) VALUES ('apr_new', ?, ?, '1700000100.000100')").run(CHANNEL, CHANNEL);
+      const notice = await claimExpiryNotice(ctx, 1, async () => {});
+      expect(notice).toMatchObject({ total: 1, approvals: [{ id: 'apr_new' }], owners: [OWNER] });
+      db.sqlite.pragma('foreign_keys = ON');
+    } finally {
+      await db.close();
+    }
+  });
 });
