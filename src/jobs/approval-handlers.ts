@@ -306,6 +306,8 @@ export function registerApprovalHandlers(queue: JobQueue, deps: JobDeps): void {
     // Chosen when the request was escalated: someone removed or demoted since (a retry can come much later) is not handed it.
     const role = await membershipRole(db, approval.projectId, user);
     if (role !== 'owner' && role !== 'admin') return;
+    // Approved it since (in the channel): nothing left for them to decide.
+    if (approval.approvals.some((v) => v.user === user)) return;
     const project = await projectName(db, approval.projectId);
     const note = `:rotating_light: Nobody has decided this request yet, so it comes to you as an Admin or Owner of \`${project}\`.`;
     try {

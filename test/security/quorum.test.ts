@@ -142,6 +142,31 @@ describe('escalation after the approvals channel changed', () => {
   }
 });
 
+describe('escalation of a request someone already approved', () => {
+  it('asks only the Admins and Owners who have not approved it: no DM nor mention for the one who did', async () => {
+    const app = await setUp();
+    await run(app, OWNER, 'projects set payments approvals-required 2');
+    await run(app, OWNER, 'projects set payments escalate-after 5m');
+    const id = await create(app, 'promote the replica');
+    const answered = app.slack.calls.length;
+    expect((await interact(app.port, buttonPayload(ADMIN, 'approval_approve', id, CHANNEL))).status).toBe(200);
+    await waitForCall(app, answered, (c) => c.method === 'response_url');
+    const from = app.slack.calls.length;
+    clock.now += 5 * 60_000;
+    for (let i = 0; i < 3; i++) {
+      await app.app.jobs.runDue();
+      clock.now += 2000;
+    }
+    const thread = app.slack.calls.slice(from).filter((c) => c.method === 'chat.postMessage' && c.body.thread_ts !== undefined);
+    expect(thread).toHaveLength(1);
+    expect(String(thread[0]!.body.text)).toContain(`<@${OWNER}>`);
+    expect(String(thread[0]!.body.text)).not.toContain(`<@${ADMIN}>`);
+    expect(delivered(app, OWNER, from)).toHaveLength(1);
+    expect(delivered(app, OWNER2, from)).toHaveLength(1);
+    expect(delivered(app, ADMIN, from)).toHaveLength(0);
+  });
+});
+
 describe('messages queued for someone who then loses their role', () => {
   it('an escalation DM (with the decision buttons) is not sent to an Admin removed before Slack took it', async () => {
     const app = await setUp();
