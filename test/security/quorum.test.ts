@@ -119,6 +119,24 @@ describe('authority over quorum', () => {
   });
 });
 
+describe('one person, many presses', () => {
+  it('presses from the channel and from a DM at once (over both replicas on PostgreSQL) count once; the SDK still sees pending', async () => {
+    const app = await setUp();
+    await run(app, OWNER, 'projects set payments approvals-required 2');
+    const id = await create(app, 'scale down the cluster');
+    const from = app.slack.calls.length;
+    const presses = Array.from({ length: 8 }, (_, i) => interact(app.port, buttonPayload(ADMIN, 'approval_approve', id, i % 2 === 0 ? CHANNEL : `D${ADMIN.slice(1)}`)));
+    expect((await Promise.all(presses)).every((r) => r.status === 200)).toBe(true);
+    await waitForCall(app, from, () => app.slack.calls.slice(from).filter((c) => c.method === 'response_url').length >= 8);
+    expect(await app.app.db.raw('SELECT user_id FROM approval_votes WHERE approval_id = ?', [id])).toEqual([{ user_id: ADMIN }]);
+    const res = await fetch(`http://127.0.0.1:${app.port}/v1/approvals/${id}`, { headers: { authorization: `Bearer ${key}` } });
+    expect(await res.json()).toMatchObject({ status: 'pending', approvals: [{ user: ADMIN }] });
+    const texts = app.slack.calls.slice(from).filter((c) => c.method === 'response_url').map((c) => String(c.body.text));
+    expect(texts.filter((x) => x.includes('Your approval is counted'))).toHaveLength(1);
+    expect(texts.filter((x) => x.includes('You already approved'))).toHaveLength(7);
+  });
+});
+
 describe('escalation after the approvals channel changed', () => {
   for (const change of [`<#${LATER}|later>`, 'off']) {
     it(`replies in the thread of the card where it was posted (channel changed to ${change.startsWith('<') ? 'another' : 'off'}), once, and leaves no job retrying`, async () => {
