@@ -1,7 +1,11 @@
 /**
- * Attacks on the two-person rule, escalation and expiry notices: messages
- * queued for someone who then loses their role, a press at the very moment a
- * request expires, and the Slack limits of what escalation and expiry send.
+ * Attacks on the two-person rule, escalation and expiry notices: people
+ * without the role (no role, Read-only, another project's Owner or key), one
+ * person pressing many times from several places over both replicas, the
+ * approvals channel changed before an escalation, an escalation reaching
+ * someone who already approved, messages queued for someone who then loses
+ * their role, a press at the very moment a request expires, and the upgrade
+ * that introduced grouped expiry notices.
  */
 import { readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
