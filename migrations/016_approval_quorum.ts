@@ -28,6 +28,8 @@ export async function up(db: Kysely<any>): Promise<void> {
     .execute();
   await db.schema.alterTable('approvals').addColumn('escalated_at', t.integer).execute();
   await db.schema.alterTable('approvals').addColumn('owners_told_at', t.integer).execute();
+  // Requests that expired before this version are history, not news: the first grouped notice after the upgrade must not list them all.
+  await sql`UPDATE approvals SET owners_told_at = COALESCE(decided_at, expires_at) WHERE status = 'expired'`.execute(db);
   await db.schema
     .createTable('approval_votes')
     .addColumn('approval_id', 'text', (c) => c.notNull().references('approvals.id'))

@@ -23,7 +23,7 @@ import {
 } from '../services/approvals.ts';
 import { formatDuration } from '../core/duration.ts';
 import { truncate } from '../slack/limits.ts';
-import { projectName } from '../services/access.ts';
+import { membershipRole, projectName } from '../services/access.ts';
 import { keyById } from '../services/keys.ts';
 import { slackErrorCode } from '../slack/surface.ts';
 import { approvalCard } from '../slack/views/approvals.ts';
@@ -276,10 +276,11 @@ export function registerApprovalHandlers(queue: JobQueue, deps: JobDeps): void {
     const approval = await findApproval(services, id);
     if (!approval || approval.status !== 'pending') return;
     const { channel, owners } = await cardDestinations(db, approval.projectId);
-    if (channel === null) return;
     const cards = await cardsOf(db, id);
-    const card = cards.find((c) => c.destination === channel);
+    // The card's channel, which may no longer be the project's (changed or turned off since): a DM card's destination is the person, not where Slack put it.
+    const card = cards.find((c) => c.destination === channel) ?? cards.find((c) => c.destination === c.channel);
     if (!card) {
+      if (channel === null) return;
       // The card went to the Owners instead (the channel was unusable): there is no thread; the DMs do the asking.
       if (owners.some((o) => cards.some((c) => c.destination === o))) return;
       // The card is still on its way: try again while the request is pending.
@@ -302,6 +303,11 @@ export function registerApprovalHandlers(queue: JobQueue, deps: JobDeps): void {
     if (!approval || approval.status !== 'pending') return;
     // Someone who has the card by DM already (an Owner of a project without a channel) is asked there.
     if ((await cardsOf(db, id)).some((c) => c.destination === user)) return;
+    // Chosen when the request was escalated: someone removed or demoted since (a retry can come much later) is not handed it.
+    const role = await membershipRole(db, approval.projectId, user);
+    if (role !== 'owner' && role !== 'admin') return;
+    // Approved it since (in the channel): nothing left for them to decide.
+    if (approval.approvals.some((v) => v.user === user)) return;
     const project = await projectName(db, approval.projectId);
     const note = `:rotating_light: Nobody has decided this request yet, so it comes to you as an Admin or Owner of \`${project}\`.`;
     try {
@@ -330,6 +336,8 @@ export function registerApprovalHandlers(queue: JobQueue, deps: JobDeps): void {
 
   queue.register(APPROVAL_EXPIRY_OWNER_JOB, async (job) => {
     const { project: projectId, owner, approvals: ids, total } = job.payload as { project: number; owner: string; approvals: string[]; total: number };
+    // Chosen when the notice was claimed: someone no longer an Owner (a retry can come much later) is not told the project's requests.
+    if ((await membershipRole(db, projectId, owner)) !== 'owner') return;
     const project = await projectName(db, projectId);
     const lines: string[] = [];
     for (const id of ids) {

@@ -277,6 +277,8 @@ export async function decideApproval(
     const { approval } = allowed.value;
     if (approval.status !== 'pending') return fail('already_done', decidedSentence(approval));
     const at = ctx.now();
+    // The clock moved since the request was read: a press at or after its expiry decides nothing.
+    if (at >= approval.expiresAt) return fail('already_done', decidedSentence({ ...approval, status: 'expired' }));
     if (decision === 'approved') {
       // Decisions are serialised (one write transaction at a time, on every replica), so the next position is free.
       const last = await db.get(db.q.selectFrom('approval_votes').select((eb) => eb.fn.max('position').as('n')).where('approval_id', '=', id));
@@ -517,8 +519,8 @@ export async function claimExpiryNotice(ctx: ServiceContext, projectId: number, 
 /**
  * Escalates a pending request once: sets `escalated_at` and, in the same
  * transaction, `schedule` queues the messages (a thread reply, DMs). `people`
- * are the project's Admins and Owners, longest standing first, at most
- * `LIMITS.cardDmsPerRequest`. Null when the request is decided, expired,
+ * are the project's Admins and Owners who have not approved it yet, longest
+ * standing first, at most `LIMITS.cardDmsPerRequest`. Null when the request is decided, expired,
  * already escalated (another replica, an earlier run), or its project deleted.
  */
 export async function claimEscalation(
@@ -553,7 +555,10 @@ export async function claimEscalation(
           .orderBy('user_id')
           .limit(LIMITS.cardDmsPerRequest),
       )
-    ).map((m) => m.user_id);
+    )
+      .map((m) => m.user_id)
+      // Someone who already approved it cannot decide it further: only the others are asked.
+      .filter((user) => !approval.approvals.some((v) => v.user === user));
     await recordEvent(db, at, {
       projectId: approval.projectId,
       actor: SYSTEM_ACTOR,
