@@ -2,6 +2,27 @@ import type { IncomingMessage } from 'node:http';
 
 export const MAX_BODY_BYTES = 64 * 1024;
 
+/** How deeply an agent's JSON object (an approval's `context`, a decision's `args`) may nest. */
+export const MAX_JSON_DEPTH = 20;
+
+/**
+ * How deeply a JSON value nests (a scalar 0, `{}` 1, `{"a": []}` 2), counted
+ * without recursion, since a hostile body can nest thousands deep. Stops
+ * counting once past `MAX_JSON_DEPTH`: the answer is then only "too deep".
+ */
+export function jsonDepth(value: unknown): number {
+  let deepest = 0;
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length > 0) {
+    const [node, depth] = stack.pop()!;
+    if (node === null || typeof node !== 'object') continue;
+    deepest = Math.max(deepest, depth + 1);
+    if (deepest > MAX_JSON_DEPTH) return deepest;
+    for (const child of Object.values(node)) stack.push([child, depth + 1]);
+  }
+  return deepest;
+}
+
 export type BodyResult = { ok: true; value: unknown } | { ok: false; status: 400 | 413; code: string; message: string };
 
 /**

@@ -20,14 +20,12 @@ import { redactValue, storableText } from '../core/secrets.ts';
 import type { ServiceContext } from '../services/context.ts';
 import type { KeyIdentity } from '../services/key-auth.ts';
 import { recordPolicyEvents, type PolicyEventInput } from '../services/policy-events.ts';
-import { readJson } from './body.ts';
+import { jsonDepth, MAX_JSON_DEPTH, readJson } from './body.ts';
 import type { RateLimiter } from './rate-limit.ts';
 import { sendError, sendJson } from './respond.ts';
 
 export const POLICY_EVENTS_PATH = '/v1/policy-audit/events';
 
-/** Deeper than this, `args` are refused: nobody reads them, and copying them costs. */
-const MAX_ARGS_DEPTH = 20;
 /** An SDK decision: an upper-case word such as `BLOCKED`. */
 const DECISION = /^[A-Z][A-Z0-9_]{0,39}$/;
 
@@ -57,7 +55,7 @@ const policyEvent = z.object(
     policy_version: optionalText,
     args: z
       .record(z.string(), z.unknown(), must('a JSON object'))
-      .refine((a) => depthOf(a) <= MAX_ARGS_DEPTH, { error: `nests more than ${MAX_ARGS_DEPTH} levels deep.` })
+      .refine((a) => jsonDepth(a) <= MAX_JSON_DEPTH, { error: `nests more than ${MAX_JSON_DEPTH} levels deep.` })
       .nullable()
       .optional(),
   },
@@ -76,19 +74,6 @@ function bounded(text: string): string {
   const high = clean.charCodeAt(cut - 1);
   if (high >= 0xd800 && high <= 0xdbff) cut--;
   return `${clean.slice(0, cut)}…`;
-}
-
-function depthOf(value: unknown): number {
-  let deepest = 0;
-  const stack: [unknown, number][] = [[value, 0]];
-  while (stack.length > 0) {
-    const [node, depth] = stack.pop()!;
-    if (node === null || typeof node !== 'object') continue;
-    deepest = Math.max(deepest, depth + 1);
-    if (deepest > MAX_ARGS_DEPTH) return deepest;
-    for (const child of Object.values(node)) stack.push([child, depth + 1]);
-  }
-  return deepest;
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);

@@ -6,7 +6,7 @@ import type { ServiceContext } from '../services/context.ts';
 import type { KeyIdentity, UsageRecorder } from '../services/key-auth.ts';
 import { requireKey } from './auth.ts';
 import { policyRoutes } from './policies.ts';
-import { readJson } from './body.ts';
+import { jsonDepth, MAX_JSON_DEPTH, readJson } from './body.ts';
 import { APPROVALS_RATE_LIMIT, POLICY_EVENTS_RATE_LIMIT, RateLimiter } from './rate-limit.ts';
 import { POLICY_EVENTS_PATH, servePolicyEvents } from './policy-events.ts';
 import { sendError, sendJson, sendNoRoute } from './respond.ts';
@@ -22,23 +22,6 @@ export interface ApiDeps {
 const READINESS = /^\/v1\/projects\/([^/]+)\/readiness$/;
 const APPROVAL = /^\/v1\/approvals\/([^/]+)$/;
 
-/** Deeper than this, a context is not something a person can read on a card. */
-const MAX_CONTEXT_DEPTH = 20;
-
-/** How deeply a JSON value nests, counted without recursion (a hostile body can nest thousands deep). */
-function depthOf(value: unknown): number {
-  let deepest = 0;
-  const stack: [unknown, number][] = [[value, 0]];
-  while (stack.length > 0) {
-    const [node, depth] = stack.pop()!;
-    if (node === null || typeof node !== 'object') continue;
-    deepest = Math.max(deepest, depth + 1);
-    if (deepest > MAX_CONTEXT_DEPTH) return deepest;
-    for (const child of Object.values(node)) stack.push([child, depth + 1]);
-  }
-  return deepest;
-}
-
 const approvalRequest = z.object({
   action: z
     .string({ error: '`action` must be a string.' })
@@ -47,7 +30,7 @@ const approvalRequest = z.object({
     .max(200, { error: '`action` must be at most 200 characters.' }),
   context: z
     .record(z.string(), z.unknown(), { error: '`context` must be a JSON object.' })
-    .refine((c) => depthOf(c) <= MAX_CONTEXT_DEPTH, { error: `\`context\` nests more than ${MAX_CONTEXT_DEPTH} levels deep.` })
+    .refine((c) => jsonDepth(c) <= MAX_JSON_DEPTH, { error: `\`context\` nests more than ${MAX_JSON_DEPTH} levels deep.` })
     .optional(),
 });
 
