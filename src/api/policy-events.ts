@@ -26,8 +26,11 @@ import { sendError, sendJson } from './respond.ts';
 
 export const POLICY_EVENTS_PATH = '/v1/policy-audit/events';
 
-/** An SDK decision: an upper-case word such as `BLOCKED`. */
-const DECISION = /^[A-Z][A-Z0-9_]{0,39}$/;
+/**
+ * An SDK decision: a word such as `BLOCKED`. The SDKs write upper case, but
+ * JamJet's own examples push `allowed`, so any case is taken and kept upper-cased.
+ */
+const DECISION = /^[A-Za-z][A-Za-z0-9_]{0,39}$/;
 
 type Check = { ok: true; events: PolicyEventInput[] } | { ok: false; status: 400 | 413; message: string };
 
@@ -44,7 +47,7 @@ const policyEvent = z.object(
     adapter: requiredText,
     host: requiredText,
     tool: requiredText,
-    decision: z.string(must('a string such as "BLOCKED"')).regex(DECISION, { error: 'must be an upper-case word of at most 40 characters, such as "BLOCKED".' }),
+    decision: z.string(must('a string such as "BLOCKED"')).regex(DECISION, { error: 'must be a word of letters, digits and _ of at most 40 characters, such as "BLOCKED".' }),
     executed: z.boolean(must('true or false')),
     schema_version: z.literal(1, must('1')),
     rule: optionalText,
@@ -116,7 +119,7 @@ export function checkPolicyEvents(body: unknown): Check {
       adapter: bounded(e.adapter),
       host: bounded(e.host),
       tool: bounded(e.tool),
-      decision: e.decision,
+      decision: e.decision.toUpperCase(),
       executed: e.executed,
       schemaVersion: 1,
       rule: text(e.rule),

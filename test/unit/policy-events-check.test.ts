@@ -36,6 +36,13 @@ describe('checking the events of a push', () => {
     expect(checked.events[1]!.args).toBeNull();
   });
 
+  it('takes a decision in lower case, as JamJet\'s own examples push `allowed`, and keeps it upper-cased', () => {
+    const checked = checkPolicyEvents({ events: [{ ...good, decision: 'allowed' }, { ...good, decision: 'Budget_Exceeded' }] });
+    expect(checked.ok).toBe(true);
+    if (!checked.ok) return;
+    expect(checked.events.map((e) => e.decision)).toEqual(['ALLOWED', 'BUDGET_EXCEEDED']);
+  });
+
   it.each([
     [null, 'The body must be a JSON object'],
     [[good], 'The body must be a JSON object'],
@@ -49,8 +56,8 @@ describe('checking the events of a push', () => {
     [{ events: [{ ...good, tool: '  ' }] }, '`events[0].tool` must not be empty.'],
     [{ events: [{ ...good, run_id: { id: 1 } }] }, '`events[0].run_id` must be a string.'],
     [{ events: [{ ...good, ts: 1732780800 }] }, '`events[0].ts` must be a string.'],
-    [{ events: [{ ...good, decision: 'blocked' }] }, '`events[0].decision` must be an upper-case word'],
-    [{ events: [{ ...good, decision: '<!channel>' }] }, '`events[0].decision` must be an upper-case word'],
+    [{ events: [{ ...good, decision: 'blocked!' }] }, '`events[0].decision` must be a word'],
+    [{ events: [{ ...good, decision: '<!channel>' }] }, '`events[0].decision` must be a word'],
     [{ events: [{ ...good, decision: 7 }] }, '`events[0].decision` must be a string'],
     [{ events: [{ ...good, executed: 'false' }] }, '`events[0].executed` must be true or false.'],
     [{ events: [{ ...good, schema_version: 2 }] }, '`events[0].schema_version` must be 1.'],
