@@ -147,6 +147,26 @@ export async function votesOf(db: Db, rows: readonly Pick<Selectable<ApprovalsTa
   return out;
 }
 
+/**
+ * Lifecycle at start-up: a vote cast as one of JAMJET_ADMIN_USERS on a
+ * request still pending counts as an admin's only while its author is still
+ * in `adminUsers` (the list as the bot now reads it); otherwise it counts like
+ * anyone's, by the role its author holds in the project. The list changes
+ * only with a restart, so this is where it is caught. Decided requests keep
+ * the votes that decided them. Returns how many votes it changed.
+ */
+export async function forgetFormerAdminVotes(db: Db, adminUsers: readonly string[]): Promise<number> {
+  const { changes } = await db.run(
+    db.q
+      .updateTable('approval_votes')
+      .set({ as_admin: 0 })
+      .where('as_admin', '=', 1)
+      .$if(adminUsers.length > 0, (q) => q.where('user_id', 'not in', adminUsers))
+      .where('approval_id', 'in', db.q.selectFrom('approvals').select('id').where('status', '=', 'pending')),
+  );
+  return changes;
+}
+
 async function withVotes(db: Db, rows: readonly Selectable<ApprovalsTable>[], now: number): Promise<Approval[]> {
   const votes = await votesOf(db, rows);
   return rows.map((r) => toApproval(r, now, votes.get(r.id) ?? []));

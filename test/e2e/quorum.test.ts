@@ -476,14 +476,35 @@ describe('expiry of many requests', () => {
   });
 });
 
+/** A database file (SQLite) or database (PostgreSQL) that outlives one app, for restarts. */
+async function lastingDatabaseUrl(): Promise<string> {
+  if (TEST_ENGINE === 'postgres') return await freshDatabaseUrl();
+  dir = mkdtempSync(join(tmpdir(), 'jamjet-quorum-'));
+  return `sqlite:${join(dir, 'jamjet.db')}`;
+}
+
 describe('durable across a restart', () => {
+  it('someone taken out of JAMJET_ADMIN_USERS: their approval of a pending request counts by their project role after the restart', async () => {
+    const url = await lastingDatabaseUrl();
+    await setUp({ DATABASE_URL: url, JAMJET_ADMIN_USERS: `${ROOT},${MEMBER}` });
+    await run(t, OWNER, 'projects set payments approvals-required 2');
+    const pending = await api.create('rotate the root password');
+    await cardOf(pending);
+    const kept = await api.create('restart the cache');
+    await cardOf(kept);
+    expect(await approveAs(ROOT, pending)).toContain('Your approval is counted (1 of 2)');
+    expect(await approveAs(MEMBER, kept)).toContain('Your approval is counted (1 of 2)');
+    await t.stop();
+
+    t = await startTestApp({ slack: fakeSlack(), now: () => clock.now, env: { JOBS_POLL_SECONDS: '3600', DATABASE_URL: url, JAMJET_ADMIN_USERS: MEMBER } });
+    // ROOT holds no role in the project: the vote no longer counts. MEMBER is still listed (and a Member anyway).
+    expect((await api.get(pending)).approvals).toEqual([]);
+    expect((await api.get(kept)).approvals!.map((v) => v.user)).toEqual([MEMBER]);
+    expect(t.logs.some((l) => l.includes('no longer in JAMJET_ADMIN_USERS'))).toBe(true);
+  });
+
   it('a request scheduled for escalation before a restart is escalated once by the new process', async () => {
-    let url: string;
-    if (TEST_ENGINE === 'postgres') url = await freshDatabaseUrl();
-    else {
-      dir = mkdtempSync(join(tmpdir(), 'jamjet-quorum-'));
-      url = `sqlite:${join(dir, 'jamjet.db')}`;
-    }
+    const url = await lastingDatabaseUrl();
     await setUp({ DATABASE_URL: url });
     await run(t, OWNER, 'projects set payments escalate-after 10m');
     const id = await api.create('migrate the schema');
