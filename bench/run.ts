@@ -17,6 +17,7 @@ import { keyCheckPg } from './key-check-pg.ts';
 import { cleanUpOnSignals, Cleanup } from './lib/cleanup.ts';
 import { stopPostgres } from './lib/postgres.ts';
 import { productErrors } from './lib/product.ts';
+import { policyEvents } from './policy-events.ts';
 import { revocationPg } from './revocation-pg.ts';
 import { formatTable, writeResults, type BenchResult } from './lib/report.ts';
 import { slackDrain } from './slack-drain.ts';
@@ -31,6 +32,7 @@ const BENCHMARKS: [string, (dir: string) => Promise<BenchResult>][] = [
   ['jobs', jobs],
   ['startup', startup],
   ['slack-drain', slackDrain],
+  ['policy-events', policyEvents],
   // Two replicas (separate processes) on one PostgreSQL database.
   ['key-check-pg', keyCheckPg],
   ['approvals-pg', approvalsPg],

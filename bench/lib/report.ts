@@ -9,6 +9,7 @@ export type BenchName =
   | 'jobs'
   | 'startup'
   | 'slack-drain'
+  | 'policy-events'
   | 'key-check-pg'
   | 'approvals-pg'
   | 'revocation-pg';
