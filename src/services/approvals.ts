@@ -410,7 +410,8 @@ export async function listPending(ctx: ServiceContext, actor: Actor, name: strin
 /**
  * Pending requests a person may decide, newest first, for App Home. The
  * person's authority is part of the query, before the limit: requests they
- * may not decide never take the places of those they may.
+ * may not decide, or have already approved, never take the places of those
+ * they may.
  */
 export async function decidableBy(ctx: ServiceContext, actor: Actor, limit = 20): Promise<{ approval: Approval; project: string }[]> {
   const { db } = ctx;
@@ -429,6 +430,10 @@ export async function decidableBy(ctx: ServiceContext, actor: Actor, limit = 20)
       .where('approvals.expires_at', '>', at)
       .where('projects.deleted_at', 'is', null)
       .$if(!actor.isAdmin, (q) => q.where('memberships.role', 'in', deciders))
+      // Requests they already approved wait for others: they would only take the places of those they can decide.
+      .where(({ not, exists, selectFrom }) =>
+        not(exists(selectFrom('approval_votes').select('approval_votes.user_id').whereRef('approval_votes.approval_id', '=', 'approvals.id').where('approval_votes.user_id', '=', actor.userId))),
+      )
       .orderBy('approvals.created_at', 'desc')
       .orderBy('approvals.id', 'desc')
       .limit(limit),
@@ -558,7 +563,17 @@ export async function claimEscalation(
         .where('id', '=', id)
         .where('status', '=', 'pending')
         .where('expires_at', '>', at)
-        .where('escalated_at', 'is', null),
+        .where('escalated_at', 'is', null)
+        // Escalation turned off (or the project deleted) since the request was made: nobody is called.
+        .where(({ exists, selectFrom }) =>
+          exists(
+            selectFrom('projects')
+              .select('projects.id')
+              .whereRef('projects.id', '=', 'approvals.project_id')
+              .where('projects.escalate_after_seconds', 'is not', null)
+              .where('projects.deleted_at', 'is', null),
+          ),
+        ),
     );
     if (changes === 0) return null;
     const approval = (await findApproval(ctx, id))!;
@@ -571,14 +586,15 @@ export async function claimEscalation(
           .select('user_id')
           .where('project_id', '=', approval.projectId)
           .where('role', 'in', ['owner', 'admin'])
+          // Someone who already approved it cannot decide it further: only the others are asked, before the bound.
+          .where(({ not, exists, selectFrom }) =>
+            not(exists(selectFrom('approval_votes').select('approval_votes.user_id').where('approval_votes.approval_id', '=', id).whereRef('approval_votes.user_id', '=', 'memberships.user_id'))),
+          )
           .orderBy('created_at')
           .orderBy('user_id')
           .limit(LIMITS.cardDmsPerRequest),
       )
-    )
-      .map((m) => m.user_id)
-      // Someone who already approved it cannot decide it further: only the others are asked.
-      .filter((user) => !approval.approvals.some((v) => v.user === user));
+    ).map((m) => m.user_id);
     await recordEvent(db, at, {
       projectId: approval.projectId,
       actor: SYSTEM_ACTOR,

@@ -253,6 +253,12 @@ describe('approvals-required', () => {
     expect(res.status).toBe(200);
     const home = await waitForCall(t, from, (c) => c.method === 'views.publish' && c.body.user_id === ADMIN);
     expect(JSON.stringify(home.body.view)).toContain('needs 1 more approval (1 of 2)');
+    // The member who approved it is not offered it again: it waits for others.
+    const again = t.slack.calls.length;
+    const mine = body.replace(`"user":"${ADMIN}","channel":"D${ADMIN}"`, `"user":"${MEMBER}","channel":"D${MEMBER}"`).replace('Ev0QUORUM', 'Ev0QUORUM2');
+    expect((await fetch(`http://127.0.0.1:${t.port}/slack/events`, { method: 'POST', headers: { 'content-type': 'application/json', ...sign(mine) }, body: mine })).status).toBe(200);
+    const memberHome = await waitForCall(t, again, (c) => c.method === 'views.publish' && c.body.user_id === MEMBER);
+    expect(JSON.stringify(memberHome.body.view)).not.toContain(id);
   });
 });
 
@@ -403,6 +409,38 @@ describe('escalate-after', () => {
     await t.app.jobs.runDue();
     expect(t.slack.calls.slice(from).filter((c) => c.method === 'chat.postMessage')).toHaveLength(0);
     expect(await audits('approval.escalated')).toHaveLength(0);
+  });
+
+  it('escalate-after turned off stops the escalation of requests already pending, as the reply says', async () => {
+    await run(t, OWNER, 'projects set payments escalate-after 5m');
+    const id = await api.create('rotate the signing key');
+    await cardOf(id);
+    expect((await run(t, OWNER, 'projects set payments escalate-after off')).text).toContain('no longer escalated');
+    const from = t.slack.calls.length;
+    clock.now += 10 * 60_000;
+    await Promise.all(t.replicas.map((r) => r.jobs.runDue()));
+    await t.app.jobs.runDue();
+    expect(t.slack.calls.slice(from).filter((c) => c.method === 'chat.postMessage')).toHaveLength(0);
+    expect(await audits('approval.escalated')).toHaveLength(0);
+    expect((await t.app.db.raw<{ escalated_at: number | null }>('SELECT escalated_at FROM approvals WHERE id = ?', [id]))[0]!.escalated_at).toBeNull();
+  });
+
+  it('those who already approved are left out before the bound of ten: every other Admin and Owner is asked', async () => {
+    const more = Array.from({ length: 10 }, (_, i) => `U0ADMIN${i}`);
+    for (const id of more) t.slack.addUser({ id, email: `${id}@acme.test` });
+    for (const id of more) await run(t, OWNER, `members invite payments <@${id}> admin`);
+    await run(t, OWNER, 'projects set payments approvals-required 3');
+    await run(t, OWNER, 'projects set payments escalate-after 5m');
+    const id = await api.create('drop the staging database');
+    await cardOf(id);
+    await approveAs(OWNER, id);
+    await approveAs(ADMIN, id);
+    const from = t.slack.calls.length;
+    clock.now += 5 * 60_000;
+    for (let i = 0; i < 3; i++) await Promise.all(t.replicas.map((r) => r.jobs.runDue()));
+    for (const admin of more) expect(dmsTo(admin, from), admin).toHaveLength(1);
+    expect(dmsTo(OWNER, from)).toHaveLength(0);
+    expect(dmsTo(ADMIN, from)).toHaveLength(0);
   });
 
   it('without an approvals channel the Owners have the card already: the Admins get it', async () => {
