@@ -311,9 +311,9 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     const pacer = new SlackPacer(db, now, log.child({ component: 'slack-pace' }));
     registerJobHandlers(jobs, { services, chat: slack.surface, usage, log, pacer });
     registerApprovalHandlers(jobs, { services, chat: slack.surface, channels: slack.surface, usage, log, pacer });
-    registerPolicyEventHandlers(jobs, { services, chat: slack.surface, log, pacer });
+    registerPolicyEventHandlers(jobs, { services, chat: slack.surface, channels: slack.surface, log, pacer });
     const stopGitHubTimers = registerGitHubHandlers(jobs, { services, chat: slack.surface, github, log, pacer });
-    registerPolicyHandlers(jobs, { services, chat: slack.surface, log, pacer });
+    registerPolicyHandlers(jobs, { services, chat: slack.surface, channels: slack.surface, log, pacer });
 
     server = createHttpServer(
       {

@@ -28,6 +28,7 @@ import { keyById } from '../services/keys.ts';
 import { slackErrorCode } from '../slack/surface.ts';
 import { approvalCard } from '../slack/views/approvals.ts';
 import { channel as channelRef, code, date, escape, mention } from '../slack/mrkdwn.ts';
+import { channelSharingCheck } from './channel-sharing.ts';
 import type { JobDeps } from './handlers.ts';
 import type { JobQueue } from './queue.ts';
 import { channelScope, isPermanentRefusal, methodScope } from './slack-pace.ts';
@@ -51,11 +52,9 @@ interface Posted {
   readonly ts: string;
 }
 
-/** How long a channel's sharing, as Slack told it, is trusted before a card asks again. */
-const SHARING_TTL_MS = 60_000;
-
 export function registerApprovalHandlers(queue: JobQueue, deps: JobDeps): void {
   const { services, chat, log, pacer } = deps;
+  const sharedWithOutsiders = channelSharingCheck(services, pacer, deps.channels);
   const { db } = services;
 
   const cardFor = async (approval: Approval, note?: string, withoutContext = false) => {
@@ -148,32 +147,6 @@ export function registerApprovalHandlers(queue: JobQueue, deps: JobDeps): void {
     // No one could be asked: keep trying, like an outage, while the request is pending.
     if (reached === 0) throw new Error(`no Owner could be sent the card: ${unreachable.join(', ')}`);
   });
-
-  /** What Slack last said of a channel's sharing, by channel id: a burst of cards asks once, not once a card. */
-  const sharing = new Map<string, { external: boolean; at: number }>();
-
-  /**
-   * Whether Slack says the channel is shared with another organisation (an
-   * answer at most SHARING_TTL_MS old); a channel it cannot find is left to
-   * the post to report.
-   */
-  async function sharedWithOutsiders(jobId: number, channel: string): Promise<boolean> {
-    const directory = deps.channels;
-    if (!directory) return false;
-    const known = sharing.get(channel);
-    if (known && services.now() - known.at < SHARING_TTL_MS) return known.external;
-    try {
-      const info = await pacer.call(jobId, methodScope('conversations.info'), () => directory.getChannel(channel));
-      const external = info?.isExternal === true;
-      if (sharing.size >= 1000) sharing.clear();
-      sharing.set(channel, { external, at: services.now() });
-      return external;
-    } catch (error) {
-      // An outage is retried like the post; an app without the channel scopes cannot check, and posts as before.
-      if (slackErrorCode(error) === 'missing_scope' || isPermanentRefusal(error)) return false;
-      throw error;
-    }
-  }
 
   /**
    * The request lapsed without any card: the Owners learn which one, so the agent is not waiting on nobody unnoticed.

@@ -5,7 +5,8 @@
  * retries the job, which posts the same decisions (and any that arrived
  * meanwhile) once Slack takes it; a channel the bot can no longer use drops
  * the announcement with a log line (the decisions stay listed by
- * `/jamjet events`).
+ * `/jamjet events`), as does a channel shared with another organisation
+ * (Slack Connect) since it was set.
  */
 import { projectName } from '../services/access.ts';
 import { cardDestinations } from '../services/approvals.ts';
@@ -13,11 +14,13 @@ import { markAnnounced, POLICY_ANNOUNCE_JOB, takeAnnouncement } from '../service
 import { slackErrorCode } from '../slack/surface.ts';
 import { announcementMessage } from '../slack/views/policy-events.ts';
 import type { JobDeps } from './handlers.ts';
+import { channelSharingCheck } from './channel-sharing.ts';
 import type { JobQueue } from './queue.ts';
 import { channelScope, isPermanentRefusal } from './slack-pace.ts';
 
-export function registerPolicyEventHandlers(queue: JobQueue, deps: Pick<JobDeps, 'services' | 'chat' | 'log' | 'pacer'>): void {
+export function registerPolicyEventHandlers(queue: JobQueue, deps: Pick<JobDeps, 'services' | 'chat' | 'channels' | 'log' | 'pacer'>): void {
   const { services, chat, log, pacer } = deps;
+  const sharedWithOutsiders = channelSharingCheck(services, pacer, deps.channels);
   const { db } = services;
 
   queue.register(POLICY_ANNOUNCE_JOB, async (job) => {
@@ -27,6 +30,12 @@ export function registerPolicyEventHandlers(queue: JobQueue, deps: Pick<JobDeps,
     const { channel, live } = await cardDestinations(db, projectId);
     if (!live || channel === null) {
       // Deleted, or its channel unset since: nobody to tell.
+      await markAnnounced(services, projectId, job.id);
+      return;
+    }
+    if (await sharedWithOutsiders(job.id, channel)) {
+      // What the project's agents were stopped from doing is not for another organisation; the decisions stay listed.
+      log.warn('policy decisions not announced: the approvals channel is shared with another organisation', { project: projectId, channel, decisions: summary.total });
       await markAnnounced(services, projectId, job.id);
       return;
     }

@@ -102,6 +102,31 @@ describe('an approvals channel checked again when a card goes', () => {
     expect(t.slack.calls.slice(from).some((c) => c.method === 'chat.postMessage' && c.body.channel === 'C0OPS')).toBe(false);
   });
 
+  it('nor are policy changes or blocked decisions announced there: the person who changed a rule is told why; the decisions stay listed', async () => {
+    const key = await reveal(t, OWNER);
+    await run(t, OWNER, 'projects channel payments <#C0OPS|ops>');
+    t.slack.addChannel({ id: 'C0OPS', members: [BOT_USER, OWNER, 'U0PARTNER'], is_ext_shared: true });
+    const from = t.slack.calls.length;
+    expect((await run(t, MEMBER, 'policies add payments block payments.refund*')).text).toContain('payments.refund*');
+    const dm = await waitForCall(t, from, (c) => c.method === 'chat.postMessage' && c.body.channel === MEMBER);
+    expect(String(dm.body.text)).toContain('shared with another organisation');
+    const pushed = await fetch(`http://127.0.0.1:${t.port}/v1/policy-audit/events`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        events: [{ ts: new Date().toISOString(), run_id: 'r1', adapter: 'ts-sdk', host: 'typescript', tool: 'payments.refund_order', decision: 'BLOCKED', executed: false, schema_version: 1 }],
+        path: 'direct',
+      }),
+    });
+    expect(pushed.status).toBe(202);
+    // The announcement waits a few seconds for the rest of a burst: make it due now.
+    await t.app.db.raw("UPDATE jobs SET run_at = 0 WHERE kind = 'policy_events.announce'", []);
+    await t.app.jobs.runDue();
+    expect(await t.app.db.raw("SELECT status FROM jobs WHERE kind = 'policy_events.announce'", [])).toEqual([{ status: 'done' }]);
+    expect(t.slack.calls.slice(from).some((c) => c.method === 'chat.postMessage' && c.body.channel === 'C0OPS')).toBe(false);
+    expect((await run(t, OWNER, 'events payments')).text).toContain('payments.refund_order');
+  });
+
   it('an internal channel still gets the card, checked with one conversations.info', async () => {
     const key = await reveal(t, OWNER);
     await run(t, OWNER, 'projects channel payments <#C0OPS|ops>');
