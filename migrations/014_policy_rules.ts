@@ -1,7 +1,7 @@
 import { sql, type Kysely } from 'kysely';
 import { autoId, engineOf, types } from './engine.ts';
 
-// A project's policy rules (DESIGN sections 4, 5 and 8): `block`, `allow` or
+// A project's policy rules (docs/ARCHITECTURE.md, sections 4, 5 and 8): `block`, `allow` or
 // `require_approval` over a tool-name glob, in precedence order (`position`
 // 1, 2, ... with no gaps; the first rule whose glob matches a tool decides).
 // `public_id` (`pol_` + 8 hex) is what people type and what the SDKs get as

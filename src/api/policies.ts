@@ -1,5 +1,5 @@
 /**
- * The policy reads of the HTTP API for SDKs (DESIGN section 8), wire-compatible
+ * The policy reads of the HTTP API for SDKs (docs/ARCHITECTURE.md, section 8), wire-compatible
  * with the JamJet SDKs:
  *
  * - `GET /v1/projects/{project}/policies` → 200 `{"rules": [{"id", "action",

@@ -1,5 +1,5 @@
 /**
- * Policy rules as the JamJet SDKs enforce them (DESIGN sections 1, 5 and 8):
+ * Policy rules as the JamJet SDKs enforce them (docs/ARCHITECTURE.md, sections 1, 5 and 8):
  * an ordered list of `block`, `allow` and `require_approval` rules over
  * tool-name globs; the first rule whose glob matches a tool's name decides,
  * and a tool no rule matches is allowed.

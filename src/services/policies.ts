@@ -1,5 +1,5 @@
 /**
- * A project's policy rules (DESIGN sections 4, 5 and 8): an ordered list the
+ * A project's policy rules (docs/ARCHITECTURE.md, sections 4, 5 and 8): an ordered list the
  * JamJet SDKs fetch and enforce, first match wins. Every role can list them;
  * Members and above change them (the `governance` permission). Positions are
  * 1..n without gaps; each change renumbers inside its transaction, which on
