@@ -524,6 +524,25 @@ export interface Card {
   readonly ts: string;
 }
 
+/**
+ * Whether the job posting a request's card (`approval.post`, payload
+ * `{"approval": id}` as `createApproval` enqueues it) is still to run or
+ * retry: pending or running. False once it finished, posted or given up for
+ * good (`dead`), or was pruned.
+ */
+export async function cardPostUnderWay(db: Db, id: string): Promise<boolean> {
+  const row = await db.get(
+    db.q
+      .selectFrom('jobs')
+      .select('id')
+      .where('kind', '=', APPROVAL_POST_JOB)
+      .where('payload', '=', JSON.stringify({ approval: id }))
+      .where('status', 'in', ['pending', 'running'])
+      .limit(1),
+  );
+  return row !== undefined;
+}
+
 export async function cardsOf(db: Db, id: string): Promise<Card[]> {
   return await db.all(db.q.selectFrom('approval_cards').select(['destination', 'channel', 'ts']).where('approval_id', '=', id));
 }
