@@ -69,7 +69,7 @@ const votesIn = async (id: string) =>
   ((await t.app.db.raw('SELECT user_id FROM approval_votes WHERE approval_id = ? ORDER BY position', [id])) as { user_id: string }[]).map((v) => v.user_id);
 const withdrawals = async () =>
   ((await t.app.db.raw("SELECT actor, details FROM audit_events WHERE action = 'approval.votes_withdrawn' ORDER BY id")) as { actor: string; details: string }[]).map(
-    (e) => ({ actor: e.actor, ...(JSON.parse(e.details) as Record<string, unknown>) }),
+    (e) => ({ actor: e.actor, ...(JSON.parse(e.details) as { user: string; approvals: string[]; reason: string }) }),
   );
 const editsOf = (id: string, from: number): SlackCall[] =>
   t.slack.calls.slice(from).filter((c) => c.method === 'chat.update' && c.ok === true && JSON.stringify(c.body.blocks).includes(id));
@@ -163,7 +163,7 @@ describe('a demotion racing with a press by the same person (on two replicas on 
       // The press is answered once decided: counted (then withdrawn by the demotion) or refused.
       const answer = String((await waitForCall(t, from, (c) => c.method === 'response_url')).body.text);
       expect(answer, `round ${round}`).toMatch(/Your approval is counted \(2 of 3\)|you are Read-only/);
-      const withdrawn = (await withdrawals()).filter((e) => (e.approvals as string[]).includes(id));
+      const withdrawn = (await withdrawals()).filter((e) => e.approvals.includes(id));
       expect(withdrawn, `round ${round}`).toHaveLength(answer.includes('counted') ? 1 : 0);
       expect(await votesIn(id)).toEqual([OWNER]);
       expect(await approvalsOf(id)).toMatchObject({ status: 'pending', approvals: [{ user: OWNER }] });
