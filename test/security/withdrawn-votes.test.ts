@@ -9,6 +9,13 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { BOT_USER, buttonPayload, FakeSlack, interact, type SlackCall } from '../helpers/slack.ts';
 import { reveal, run, waitForCall } from '../e2e/keys-flow.ts';
+import { testContext, user } from '../helpers/db.ts';
+import { findLiveProject } from '../../src/services/access.ts';
+import { createApproval, decideApproval, findApproval, forgetFormerAdminVotes } from '../../src/services/approvals.ts';
+import { authenticateKey } from '../../src/services/key-auth.ts';
+import { issueKey } from '../../src/services/keys.ts';
+import { addMember, changeRole } from '../../src/services/members.ts';
+import { createProjects, setApprovalsRequired } from '../../src/services/projects.ts';
 
 const OWNER = 'U0OWNER';
 const ADMIN = 'U0ADMIN';
@@ -202,6 +209,45 @@ describe('a demotion racing with a press by the same person (on two replicas on 
       const now = await approvalsOf(id);
       if (now.status === 'pending') expect(await votesIn(id)).toEqual([MEMBER2]);
       await run(t, OWNER, `members role payments <@${MEMBER}> member`);
+    }
+  });
+});
+
+describe('approvals cast as one of JAMJET_ADMIN_USERS', () => {
+  it('stay while listed, whatever the project role; once off the list, kept by a Member, withdrawn from a Read-only, in one go at start-up', async () => {
+    const ctx = await testContext();
+    try {
+      const moving = { ...ctx, now: () => ctx.clock.now++ };
+      expect((await createProjects(moving, user(OWNER), 'payments', null)).ok).toBe(true);
+      const issued = await issueKey(ctx.db, ctx.clock.now, (await findLiveProject(ctx.db, 'payments'))!, 'ci', OWNER);
+      const identity = (await authenticateKey(ctx.db, issued.plaintext))!;
+      for (const m of [ADMIN, MEMBER]) expect((await addMember(moving, user(OWNER), 'payments', m, 'member')).ok).toBe(true);
+      expect((await setApprovalsRequired(moving, user(OWNER), 'payments', 3)).ok).toBe(true);
+      const created = await createApproval(moving, identity, 'wire money', {});
+      if (!created.ok) throw new Error(created.error.message);
+      const id = created.value.id;
+      // Both are also in JAMJET_ADMIN_USERS when they press.
+      for (const m of [ADMIN, MEMBER]) expect((await decideApproval(moving, user(m, true), id, 'approved', null)).ok).toBe(true);
+      const demoted = await changeRole(moving, user(OWNER), 'payments', MEMBER, 'read_only');
+      expect(demoted.ok && demoted.value.withdrawn).toEqual([]);
+      expect((await findApproval(ctx, id))!.approvals.map((v) => v.user)).toEqual([ADMIN, MEMBER]);
+
+      const refreshes = async () => (await ctx.db.raw("SELECT id FROM jobs WHERE kind = 'approval.refresh' AND payload = ?", [JSON.stringify({ approval: id })])).length;
+      const before = await refreshes();
+      // Restarted with neither listed: ADMIN is still a Member (kept, now counted as one), MEMBER is Read-only (withdrawn).
+      expect(await forgetFormerAdminVotes(ctx.db, [], ctx.jobs, moving.now())).toBe(2);
+      expect((await findApproval(ctx, id))!.approvals.map((v) => v.user)).toEqual([ADMIN]);
+      expect(await ctx.db.raw('SELECT user_id, as_admin FROM approval_votes WHERE approval_id = ?', [id])).toEqual([{ user_id: ADMIN, as_admin: 0 }]);
+      const events = (await ctx.db.raw<{ actor: string; details: string }>("SELECT actor, details FROM audit_events WHERE action = 'approval.votes_withdrawn'")).map((e) => [e.actor, JSON.parse(e.details) as unknown]);
+      expect(events).toEqual([['jamjet', { user: MEMBER, approvals: [id], reason: 'no longer in JAMJET_ADMIN_USERS' }]]);
+      // Its cards are refreshed to show the lower count.
+      expect(await refreshes()).toBe(before + 1);
+      // Given Member back, the old approval does not return; a second start changes nothing.
+      expect((await changeRole(moving, user(OWNER), 'payments', MEMBER, 'member')).ok).toBe(true);
+      expect((await findApproval(ctx, id))!.approvals.map((v) => v.user)).toEqual([ADMIN]);
+      expect(await forgetFormerAdminVotes(ctx.db, [], ctx.jobs, moving.now())).toBe(0);
+    } finally {
+      await ctx.db.close();
     }
   });
 });
