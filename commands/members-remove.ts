@@ -4,6 +4,7 @@ import { removeMember, withdrawInvite } from '../src/services/members.ts';
 import { invitee, projectName } from '../src/slack/args.ts';
 import { defineCommand } from '../src/slack/command.ts';
 import { escape, mention } from '../src/slack/mrkdwn.ts';
+import { withdrawnNote } from '../src/slack/views/approvals.ts';
 import { pausedNote } from '../src/slack/views/github.ts';
 
 export default defineCommand({
@@ -24,6 +25,7 @@ export default defineCommand({
     }
     const result = await removeMember(ctx.services, ctx.actor, name, who.userId);
     if (!result.ok) return result.error;
-    return { text: `:white_check_mark: ${mention(who.userId)} no longer belongs to \`${name}\`.${pausedNote(result.value.paused, name)}` };
+    if (result.value.withdrawn.length > 0) ctx.kick?.();
+    return { text: `:white_check_mark: ${mention(who.userId)} no longer belongs to \`${name}\`.${withdrawnNote(result.value.withdrawn)}${pausedNote(result.value.paused, name)}` };
   },
 });

@@ -6,6 +6,7 @@ import { changeRole, rolesOf } from '../src/services/members.ts';
 import { projectName, role, userMention } from '../src/slack/args.ts';
 import { defineCommand, type CommandContext } from '../src/slack/command.ts';
 import { mention } from '../src/slack/mrkdwn.ts';
+import { withdrawnNote } from '../src/slack/views/approvals.ts';
 import { pausedNote } from '../src/slack/views/github.ts';
 
 /** Whether `wanted` gives more than `current` (ROLES runs from Owner down). */
@@ -48,8 +49,10 @@ export default defineCommand({
     }
     const result = await changeRole(ctx.services, ctx.actor, name, user, wanted);
     if (!result.ok) return result.error;
+    // The cards of the requests whose approvals were withdrawn show the lower count now, not at the next poll.
+    if (result.value.withdrawn.length > 0) ctx.kick?.();
     return {
-      text: `:white_check_mark: ${mention(user)} is now ${ROLE_LABELS[wanted]} in \`${name}\` (was ${ROLE_LABELS[result.value.previous]}).${pausedNote(result.value.paused, name)}`,
+      text: `:white_check_mark: ${mention(user)} is now ${ROLE_LABELS[wanted]} in \`${name}\` (was ${ROLE_LABELS[result.value.previous]}).${withdrawnNote(result.value.withdrawn)}${pausedNote(result.value.paused, name)}`,
     };
   },
 });

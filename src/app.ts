@@ -259,9 +259,9 @@ export async function startApp(config: Config, options: AppOptions = {}): Promis
     // Someone taken out of JAMJET_ADMIN_USERS no longer backs the targets they linked as one.
     const unbacked = await pauseUnbackedTargets(db, now(), config.adminUsers);
     if (unbacked.length > 0) log.warn('github targets paused: their linker is no longer Admin or Owner', { targets: unbacked.map((t) => t.id) });
-    // Likewise their approvals of pending requests count only by the role they hold in the project.
-    const formerAdminVotes = await forgetFormerAdminVotes(db, config.adminUsers);
-    if (formerAdminVotes > 0) log.warn('approvals by people no longer in JAMJET_ADMIN_USERS count by their project role', { votes: formerAdminVotes });
+    // Likewise their approvals of pending requests count only by the role they hold in the project (withdrawn without one).
+    const formerAdminVotes = await forgetFormerAdminVotes(db, config.adminUsers, jobs, now());
+    if (formerAdminVotes > 0) log.warn('approvals by people no longer in JAMJET_ADMIN_USERS count by their project role or are withdrawn', { votes: formerAdminVotes });
     const store = createGitHubSecretStore({
       apiUrl: config.github.apiUrl,
       auth: config.github.auth,

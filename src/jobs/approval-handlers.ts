@@ -13,6 +13,7 @@ import {
   APPROVAL_POST_JOB,
   APPROVAL_REFRESH_JOB,
   cardDestinations,
+  cardPostUnderWay,
   cardsOf,
   claimEscalation,
   claimExpiryNotice,
@@ -248,16 +249,19 @@ export function registerApprovalHandlers(queue: JobQueue, deps: JobDeps): void {
     const { approval: id, people } = job.payload as { approval: string; people: string[] };
     const approval = await findApproval(services, id);
     if (!approval || approval.status !== 'pending') return;
-    const { channel, owners } = await cardDestinations(db, approval.projectId);
+    const { channel } = await cardDestinations(db, approval.projectId);
     const cards = await cardsOf(db, id);
     // The card's channel, which may no longer be the project's (changed or turned off since): a DM card's destination is the person, not where Slack put it.
     const card = cards.find((c) => c.destination === channel) ?? cards.find((c) => c.destination === c.channel);
     if (!card) {
       if (channel === null) return;
-      // The card went to the Owners instead (the channel was unusable): there is no thread; the DMs do the asking.
-      if (owners.some((o) => cards.some((c) => c.destination === o))) return;
-      // The card is still on its way: try again while the request is pending.
-      throw new Error('the channel card is not posted yet');
+      // The card is still on its way (its job retrying after a rate limit or an outage): try again while the request
+      // is pending. DM cards that went out meanwhile (this escalation's own) say nothing about where the card will go.
+      if (await cardPostUnderWay(db, id)) throw new Error('the channel card is not posted yet');
+      // Its job is over without a channel card: it went to the Owners instead (the channel was unusable or shared
+      // outside), or the job gave up for good. There is no thread; the DMs do the asking.
+      log.warn('escalation not posted in the thread: the request has no channel card', { approval: id, channel });
+      return;
     }
     const waited = formatDuration(Math.max(1, Math.round(((approval.escalatedAt ?? services.now()) - approval.createdAt) / 1000)));
     const who = people.length > 0 ? people.map(mention).join(' ') : 'Admins and Owners';

@@ -121,7 +121,11 @@ function toApproval(r: Selectable<ApprovalsTable>, now: number, votes: readonly 
 /**
  * The approvals of each request that count, oldest first. A vote counts while
  * its author still holds Member or above in the request's project (roles are
- * read now, not at the press), or was cast as one of JAMJET_ADMIN_USERS. Once a
+ * read now, not at the press), or was cast as one of JAMJET_ADMIN_USERS. A
+ * role that drops below Member withdraws the person's votes on pending
+ * requests in the same transaction (`withdrawVotes`); reading the role here
+ * as well keeps the count, also the one a press decides by, to current
+ * Members and above whatever wrote the votes. Once a
  * request is approved or rejected its remaining votes are the ones that
  * counted (the rest were removed when it was decided), so all are listed.
  */
@@ -148,23 +152,92 @@ export async function votesOf(db: Db, rows: readonly Pick<Selectable<ApprovalsTa
 }
 
 /**
+ * Withdraws `userId`'s approvals of the pending requests of one project,
+ * because they no longer hold Member or above there (demoted, removed, or no
+ * longer in JAMJET_ADMIN_USERS): the votes are deleted, so someone given the
+ * role back must press again, and a press racing with this change on another
+ * replica either comes first (and its vote is deleted here) or finds the role
+ * gone. Votes cast as one of JAMJET_ADMIN_USERS (`as_admin`) are kept unless
+ * `asAdminToo`: such a person keeps their authority whatever their project
+ * role. Runs inside the caller's transaction, the one that changes the role:
+ * one `approval.votes_withdrawn` audit event (by `actor`, with the request ids
+ * and `reason`) when any vote went, and one refresh job per request so its
+ * cards (channel and DMs) show the lower count. Returns the request ids,
+ * oldest first. Decided or expired requests keep their votes.
+ */
+export async function withdrawVotes(
+  db: Db,
+  jobs: Scheduler,
+  at: number,
+  change: { readonly projectId: number; readonly userId: string; readonly actor: string; readonly reason: string; readonly asAdminToo?: boolean },
+): Promise<string[]> {
+  const pending = db.q.selectFrom('approvals').select('id').where('project_id', '=', change.projectId).where('status', '=', 'pending');
+  const withdrawn = await db.all(
+    db.q
+      .deleteFrom('approval_votes')
+      .where('user_id', '=', change.userId)
+      .where('approval_id', 'in', pending)
+      .$if(change.asAdminToo !== true, (q) => q.where('as_admin', '=', 0))
+      .returning(['approval_id', 'voted_at']),
+  );
+  if (withdrawn.length === 0) return [];
+  const ids = withdrawn.sort((a, b) => Number(a.voted_at) - Number(b.voted_at) || a.approval_id.localeCompare(b.approval_id)).map((v) => v.approval_id);
+  await recordEvent(db, at, {
+    projectId: change.projectId,
+    actor: change.actor,
+    action: 'approval.votes_withdrawn',
+    details: { user: change.userId, approvals: ids, reason: change.reason },
+  });
+  for (const id of ids) await jobs.enqueue(APPROVAL_REFRESH_JOB, { approval: id }, at);
+  return ids;
+}
+
+/**
  * Lifecycle at start-up: a vote cast as one of JAMJET_ADMIN_USERS on a
  * request still pending counts as an admin's only while its author is still
- * in `adminUsers` (the list as the bot now reads it); otherwise it counts like
- * anyone's, by the role its author holds in the project. The list changes
- * only with a restart, so this is where it is caught. Decided requests keep
- * the votes that decided them. Returns how many votes it changed.
+ * in `adminUsers` (the list as the bot now reads it). The list changes only
+ * with a restart, so this is where it is caught: an author who holds Member
+ * or above in the request's project keeps the vote, now counted by that role;
+ * anyone else's vote is withdrawn (`withdrawVotes`: deleted, audited, cards
+ * refreshed), so a role given later does not bring it back. Decided requests
+ * keep the votes that decided them. One transaction. Returns how many votes
+ * it changed or withdrew.
  */
-export async function forgetFormerAdminVotes(db: Db, adminUsers: readonly string[]): Promise<number> {
-  const { changes } = await db.run(
-    db.q
-      .updateTable('approval_votes')
-      .set({ as_admin: 0 })
-      .where('as_admin', '=', 1)
-      .$if(adminUsers.length > 0, (q) => q.where('user_id', 'not in', adminUsers))
-      .where('approval_id', 'in', db.q.selectFrom('approvals').select('id').where('status', '=', 'pending')),
-  );
-  return changes;
+export async function forgetFormerAdminVotes(db: Db, adminUsers: readonly string[], jobs: Scheduler, at: number): Promise<number> {
+  return await db.transaction(async () => {
+    const deciders = PERMISSIONS.decide_approval as readonly Role[];
+    const former = await db.all(
+      db.q
+        .selectFrom('approval_votes as v')
+        .innerJoin('approvals as a', 'a.id', 'v.approval_id')
+        .leftJoin('memberships as m', (j) => j.onRef('m.project_id', '=', 'a.project_id').onRef('m.user_id', '=', 'v.user_id'))
+        .select(['a.project_id', 'v.user_id', 'm.role'])
+        .distinct()
+        .where('v.as_admin', '=', 1)
+        .where('a.status', '=', 'pending')
+        .$if(adminUsers.length > 0, (q) => q.where('v.user_id', 'not in', adminUsers))
+        .orderBy('a.project_id')
+        .orderBy('v.user_id'),
+    );
+    let changed = 0;
+    for (const f of former) {
+      if (f.role !== null && deciders.includes(f.role)) {
+        const { changes } = await db.run(
+          db.q
+            .updateTable('approval_votes')
+            .set({ as_admin: 0 })
+            .where('user_id', '=', f.user_id)
+            .where('as_admin', '=', 1)
+            .where('approval_id', 'in', db.q.selectFrom('approvals').select('id').where('project_id', '=', f.project_id).where('status', '=', 'pending')),
+        );
+        changed += changes;
+      } else {
+        const reason = 'no longer in JAMJET_ADMIN_USERS';
+        changed += (await withdrawVotes(db, jobs, at, { projectId: f.project_id, userId: f.user_id, actor: SYSTEM_ACTOR, reason, asAdminToo: true })).length;
+      }
+    }
+    return changed;
+  });
 }
 
 async function withVotes(db: Db, rows: readonly Selectable<ApprovalsTable>[], now: number): Promise<Approval[]> {
@@ -279,8 +352,10 @@ export function decidedSentence(a: Approval): string {
  * saying so); the press that brings the votes that count (see `votesOf`) to
  * the request's quorum approves it, with `decidedBy` that person. Roles are
  * checked at the press. Everything happens in one transaction, serialised
- * with every other decision, so concurrent presses on any replica count once
- * each. Fails `not_found`, `no_access`, `forbidden`, or `already_done` naming
+ * with every other decision and every role change, so concurrent presses on
+ * any replica count once each, and a demotion racing with a press either
+ * comes first (the press is refused) or withdraws the vote it wrote; the
+ * count read at the decision sees only current Members and above. Fails `not_found`, `no_access`, `forbidden`, or `already_done` naming
  * who decided.
  */
 export async function decideApproval(
@@ -309,7 +384,8 @@ export async function decideApproval(
           .onConflict((oc) => oc.doNothing()),
       );
       const voted = (await findApproval(ctx, id))!;
-      // A repeated press adds nothing; it decides only if the quorum was met meanwhile (a voter given their role back).
+      // A repeated press adds nothing; it decides only if the quorum was met meanwhile (votes of people who lost the
+      // role are withdrawn with it, so a role given back never revives one).
       if (changes === 0 && approvalsMissing(voted) > 0) {
         return fail('already_done', `You already approved this request; it needs ${plural(approvalsMissing(voted), 'more approval')} from someone else.`);
       }
@@ -446,6 +522,25 @@ export interface Card {
   readonly destination: string;
   readonly channel: string;
   readonly ts: string;
+}
+
+/**
+ * Whether the job posting a request's card (`approval.post`, payload
+ * `{"approval": id}` as `createApproval` enqueues it) is still to run or
+ * retry: pending or running. False once it finished, posted or given up for
+ * good (`dead`), or was pruned.
+ */
+export async function cardPostUnderWay(db: Db, id: string): Promise<boolean> {
+  const row = await db.get(
+    db.q
+      .selectFrom('jobs')
+      .select('id')
+      .where('kind', '=', APPROVAL_POST_JOB)
+      .where('payload', '=', JSON.stringify({ approval: id }))
+      .where('status', 'in', ['pending', 'running'])
+      .limit(1),
+  );
+  return row !== undefined;
 }
 
 export async function cardsOf(db: Db, id: string): Promise<Card[]> {

@@ -11,6 +11,7 @@ import { authorize, byProjectName, forbidden, membershipRole, type Project } fro
 import { recordEvent } from './audit.ts';
 import { SYSTEM_ACTOR, type Actor, type ServiceContext } from './context.ts';
 import { pauseTargetsOf, type Target } from './github-targets.ts';
+import { withdrawVotes } from './approvals.ts';
 
 /** An e-mail invitation nobody took up within this long is void. */
 export const INVITE_VALID_MS = 30 * 24 * 60 * 60_000;
@@ -258,13 +259,20 @@ export async function claimInvites(
   });
 }
 
+/**
+ * Gives a member another role. A role below Member (Read-only) also
+ * withdraws, in the same transaction, their approvals of the project's pending
+ * requests (`withdrawn`: the request ids; see `withdrawVotes`), and pauses
+ * the GitHub targets they linked when they drop below Admin (`paused`). Fails
+ * `not_found`, `conflict` (same role), `forbidden`, `last_owner`.
+ */
 export async function changeRole(
   ctx: ServiceContext,
   actor: Actor,
   name: string,
   userId: string,
   role: Role,
-): Promise<Result<{ project: Project; previous: Role; paused: Target[] }>> {
+): Promise<Result<{ project: Project; previous: Role; paused: Target[]; withdrawn: string[] }>> {
   const { db } = ctx;
   return await db.transaction(async () => {
     const access = await authorizeMemberChange(db, actor, name, () => role === 'owner');
@@ -289,16 +297,26 @@ export async function changeRole(
     });
     // GitHub targets they linked are no longer backed by someone who may manage keys.
     const paused = role === 'owner' || role === 'admin' ? [] : await pauseTargetsOf(db, at, project.id, userId, actor.userId);
-    return ok({ project, previous, paused });
+    // Approvals they gave as a Member no longer count, and must not count again if the role comes back.
+    const withdrawn = can(role, 'decide_approval')
+      ? []
+      : await withdrawVotes(db, ctx.jobs, at, { projectId: project.id, userId, actor: actor.userId, reason: `role changed to ${role}` });
+    return ok({ project, previous, paused, withdrawn });
   });
 }
 
+/**
+ * Removes a member. In the same transaction their approvals of the project's
+ * pending requests are withdrawn (`withdrawn`: the request ids; see
+ * `withdrawVotes`) and the GitHub targets they linked paused (`paused`).
+ * Fails `not_found`, `forbidden`, `last_owner`.
+ */
 export async function removeMember(
   ctx: ServiceContext,
   actor: Actor,
   name: string,
   userId: string,
-): Promise<Result<{ project: Project; previous: Role; paused: Target[] }>> {
+): Promise<Result<{ project: Project; previous: Role; paused: Target[]; withdrawn: string[] }>> {
   const { db } = ctx;
   return await db.transaction(async () => {
     const access = await authorizeMemberChange(db, actor, name, () => false);
@@ -319,7 +337,8 @@ export async function removeMember(
       details: { user: userId, role: previous },
     });
     const paused = await pauseTargetsOf(db, at, project.id, userId, actor.userId);
-    return ok({ project, previous, paused });
+    const withdrawn = await withdrawVotes(db, ctx.jobs, at, { projectId: project.id, userId, actor: actor.userId, reason: 'removed from the project' });
+    return ok({ project, previous, paused, withdrawn });
   });
 }
 

@@ -396,6 +396,66 @@ describe('escalate-after', () => {
     expect(t.slack.calls.slice(from).filter((c) => c.body.channel === ADMIN)).toHaveLength(3);
   });
 
+  it('the thread reply waits for a channel card still retrying, though the escalation DMs went out first', async () => {
+    await run(t, OWNER, 'projects set payments escalate-after 5m');
+    let down = true;
+    let ts = 1_700_000_900;
+    t.slack.on('chat.postMessage', (b) => {
+      if (b.channel === CHANNEL && down) return { ok: false, error: 'internal_error' };
+      return { ok: true, channel: String(b.channel).replace(/^U/, 'D'), ts: `${ts++}.000100` };
+    });
+    const from = t.slack.calls.length;
+    const id = await api.create('fail over the database');
+    await waitForCall(t, from, (c) => c.method === 'chat.postMessage' && c.body.channel === CHANNEL && c.ok === false);
+    clock.now += 5 * 60_000;
+    for (let i = 0; i < 3; i++) {
+      await Promise.all(t.replicas.map((r) => r.jobs.runDue()));
+      clock.now += 30_000;
+    }
+    // The Admin and the Owner have their DMs; the thread reply has nowhere to go yet and waits.
+    expect(dmsTo(OWNER, from)).toHaveLength(1);
+    expect(dmsTo(ADMIN, from)).toHaveLength(1);
+    expect(t.slack.calls.slice(from).filter((c) => c.body.thread_ts !== undefined)).toHaveLength(0);
+    const waiting = await t.app.db.raw<{ status: string }>('SELECT status FROM jobs WHERE kind = ?', ['approval.escalate_thread']);
+    expect(waiting).toEqual([{ status: 'pending' }]);
+
+    down = false;
+    await vi.waitFor(
+      async () => {
+        clock.now += 5 * 60_000;
+        await Promise.all(t.replicas.map((r) => r.jobs.runDue()));
+        expect(t.slack.calls.slice(from).filter((c) => c.method === 'chat.postMessage' && c.ok === true && c.body.thread_ts !== undefined)).toHaveLength(1);
+      },
+      { timeout: 5000, interval: 50 },
+    );
+    const card = (await t.app.db.raw<{ ts: string }>('SELECT ts FROM approval_cards WHERE approval_id = ? AND destination = ?', [id, CHANNEL]))[0]!;
+    const reply = t.slack.calls.slice(from).find((c) => c.method === 'chat.postMessage' && c.ok === true && c.body.thread_ts !== undefined)!;
+    expect(reply.body).toMatchObject({ channel: CHANNEL, thread_ts: card.ts });
+    expect(String(reply.body.text)).toContain(`<@${OWNER}>`);
+    expect(await t.app.db.raw<{ status: string }>('SELECT status FROM jobs WHERE kind = ?', ['approval.escalate_thread'])).toEqual([{ status: 'done' }]);
+  });
+
+  it('the thread reply stops waiting once the channel card\'s job gave up for good: the DMs do the asking', async () => {
+    await run(t, OWNER, 'projects set payments escalate-after 5m');
+    let ts = 1_700_000_950;
+    t.slack.on('chat.postMessage', (b) => (b.channel === CHANNEL ? { ok: false, error: 'internal_error' } : { ok: true, channel: String(b.channel).replace(/^U/, 'D'), ts: `${ts++}.000100` }));
+    const from = t.slack.calls.length;
+    await api.create('fail back the database');
+    await waitForCall(t, from, (c) => c.method === 'chat.postMessage' && c.body.channel === CHANNEL && c.ok === false);
+    await vi.waitFor(async () => expect(await t.app.db.raw("SELECT status FROM jobs WHERE kind = 'approval.post'")).toEqual([{ status: 'pending' }]));
+    // As a queue with a bound on attempts leaves it: given up.
+    await t.app.db.raw("UPDATE jobs SET status = 'dead', finished_at = ? WHERE kind = 'approval.post'", [clock.now]);
+    clock.now += 5 * 60_000;
+    for (let i = 0; i < 3; i++) {
+      await Promise.all(t.replicas.map((r) => r.jobs.runDue()));
+      clock.now += 30_000;
+    }
+    expect(dmsTo(OWNER, from)).toHaveLength(1);
+    expect(dmsTo(ADMIN, from)).toHaveLength(1);
+    expect(t.slack.calls.slice(from).filter((c) => c.body.thread_ts !== undefined)).toHaveLength(0);
+    expect(await t.app.db.raw<{ status: string }>('SELECT status FROM jobs WHERE kind = ?', ['approval.escalate_thread'])).toEqual([{ status: 'done' }]);
+  });
+
   it('a request decided before its time is not escalated; one created with escalation off never is', async () => {
     await run(t, OWNER, 'projects set payments escalate-after 5m');
     const decided = await api.create('first');
@@ -522,7 +582,7 @@ async function lastingDatabaseUrl(): Promise<string> {
 }
 
 describe('durable across a restart', () => {
-  it('someone taken out of JAMJET_ADMIN_USERS: their approval of a pending request counts by their project role after the restart', async () => {
+  it('someone taken out of JAMJET_ADMIN_USERS: their approval of a pending request counts by their project role after the restart, and is withdrawn without one', async () => {
     const url = await lastingDatabaseUrl();
     await setUp({ DATABASE_URL: url, JAMJET_ADMIN_USERS: `${ROOT},${MEMBER}` });
     await run(t, OWNER, 'projects set payments approvals-required 2');
@@ -539,6 +599,12 @@ describe('durable across a restart', () => {
     expect((await api.get(pending)).approvals).toEqual([]);
     expect((await api.get(kept)).approvals!.map((v) => v.user)).toEqual([MEMBER]);
     expect(t.logs.some((l) => l.includes('no longer in JAMJET_ADMIN_USERS'))).toBe(true);
+    // Withdrawn, not just uncounted: made a Member now, ROOT's approval from before does not come back.
+    const withdrawn = (await audits('approval.votes_withdrawn')).map((e) => JSON.parse(e.details) as unknown);
+    expect(withdrawn).toEqual([{ user: ROOT, approvals: [pending], reason: 'no longer in JAMJET_ADMIN_USERS' }]);
+    await run(t, OWNER, `members invite payments <@${ROOT}> member`);
+    expect((await api.get(pending)).approvals).toEqual([]);
+    expect(await approveAs(MEMBER2, pending)).toContain('Your approval is counted (1 of 2)');
   });
 
   it('a request scheduled for escalation before a restart is escalated once by the new process', async () => {

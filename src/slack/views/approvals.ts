@@ -61,6 +61,16 @@ export interface CardInput {
   readonly withoutContext?: boolean;
 }
 
+/**
+ * The sentence a role change adds when it withdrew the person's approvals of
+ * pending requests (`ids`: the request ids); empty when none.
+ */
+export function withdrawnNote(ids: readonly string[]): string {
+  if (ids.length === 0) return '';
+  const which = ids.length === 1 ? `request \`${ids[0]}\`` : `${ids.length} pending requests`;
+  return ` Their approval of ${which} is withdrawn; it no longer counts, even if they get the role back.`;
+}
+
 /** `Approvals: 1 of 2 — <@U1> (date)`, for requests that need more than one person. */
 export function approvalsLine(a: Approval): string {
   const who = a.approvals.map((v) => `${mention(v.user)} (${date(v.at)})`).join(', ');
