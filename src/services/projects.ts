@@ -208,7 +208,8 @@ export async function setApprovalsChannel(
     if (!access.ok) return access;
     const { project } = access.value;
     const at = ctx.now();
-    await db.run(db.q.updateTable('projects').set({ approvals_channel: channelId }).where('id', '=', project.id));
+    // Owners told that blocked decisions no longer reach the old channel are told again if the new one refuses them too.
+    await db.run(db.q.updateTable('projects').set({ approvals_channel: channelId, decisions_refusal_told_at: null }).where('id', '=', project.id));
     await recordEvent(db, at, {
       projectId: project.id,
       actor: actor.userId,
@@ -219,7 +220,32 @@ export async function setApprovalsChannel(
   });
 }
 
-/** Sets how long approval requests stay pending before they expire. */
+/** The job that announces a change of a project setting in its approvals channel (src/jobs/policy-handlers.ts). */
+export const SETTING_ANNOUNCE_JOB = 'projects.announce_setting';
+
+/** The settings of `/jamjet projects set`, by the names people type. */
+export const PROJECT_SETTINGS = ['approval-timeout', 'approvals-required', 'escalate-after'] as const;
+export type ProjectSetting = (typeof PROJECT_SETTINGS)[number];
+
+/** What the announcement job needs (its payload): who set which setting of which project to what. */
+export interface SettingChangeNotice {
+  readonly project: number;
+  /** The Slack user id of the person who changed it. */
+  readonly actor: string;
+  readonly setting: ProjectSetting;
+  /** Seconds for approval-timeout and escalate-after (null: escalation off), a count 1-5 for approvals-required. */
+  readonly value: number | null;
+}
+
+/**
+ * Queues the announcement of a setting change, in the change's transaction so
+ * both land or neither; the job reads the channel again when it runs.
+ */
+async function announceSetting(ctx: ServiceContext, project: Project, notice: SettingChangeNotice): Promise<void> {
+  if (project.approvalsChannel !== null) await ctx.jobs.enqueue(SETTING_ANNOUNCE_JOB, { ...notice }, ctx.now());
+}
+
+/** Sets how long approval requests stay pending before they expire; audited as `project.approval_timeout_set`, announced in the approvals channel. */
 export async function setApprovalTimeout(ctx: ServiceContext, actor: Actor, name: string, seconds: number): Promise<Result<Project>> {
   if (seconds < 60 || seconds > 7 * 86_400) {
     return fail('bad_input', 'The approval timeout must be between 1 minute and 7 days.');
@@ -242,6 +268,7 @@ export async function setApprovalTimeout(ctx: ServiceContext, actor: Actor, name
       action: 'project.approval_timeout_set',
       details: { seconds, previous: project.approvalTimeoutSeconds },
     });
+    await announceSetting(ctx, project, { project: project.id, actor: actor.userId, setting: 'approval-timeout', value: seconds });
     return ok({ ...project, approvalTimeoutSeconds: seconds });
   });
 }
@@ -275,6 +302,7 @@ export async function setApprovalsRequired(ctx: ServiceContext, actor: Actor, na
       action: 'project.approvals_required_set',
       details: { count, previous: project.approvalsRequired },
     });
+    await announceSetting(ctx, project, { project: project.id, actor: actor.userId, setting: 'approvals-required', value: count });
     return ok({ ...project, approvalsRequired: count });
   });
 }
@@ -308,6 +336,7 @@ export async function setEscalateAfter(ctx: ServiceContext, actor: Actor, name: 
       action: 'project.escalate_after_set',
       details: { seconds, previous: project.escalateAfterSeconds },
     });
+    await announceSetting(ctx, project, { project: project.id, actor: actor.userId, setting: 'escalate-after', value: seconds });
     return ok({ ...project, escalateAfterSeconds: seconds });
   });
 }
