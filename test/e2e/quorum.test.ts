@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { settingsAnnounced } from '../helpers/announcements.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { TEST_ENGINE, freshDatabaseUrl } from '../helpers/engine.ts';
 import { BOT_USER, buttonPayload, FakeSlack, interact, sign, TEAM_ID, type SlackCall } from '../helpers/slack.ts';
@@ -61,25 +62,9 @@ afterEach(async () => {
   dir = undefined;
 });
 
-/**
- * Settings changes are announced in the approvals channel by jobs at Slack's
- * pace (a post a second, on the app's clock): runs them, moving the clock to
- * each one's turn, until all are done, so the next card is not kept waiting
- * for a second the test's clock never reaches.
- */
-async function settingsAnnounced() {
-  await vi.waitFor(async () => {
-    await Promise.all(t.replicas.map((r) => r.jobs.runDue()));
-    const left = await t.app.db.raw<{ at: number }>("SELECT run_at AS at FROM jobs WHERE kind = 'projects.announce_setting' AND status NOT IN ('done', 'dead')");
-    if (left.length === 0) return;
-    clock.now = Math.max(clock.now, ...left.map((j) => Number(j.at)));
-    throw new Error(`${left.length} settings announcements waiting`);
-  });
-}
-
 const api = {
   async create(action: string) {
-    await settingsAnnounced();
+    await settingsAnnounced(t, clock);
     // Slack takes about one post a second per channel, paced by the app's clock: let that second pass.
     clock.now += 1100;
     const res = await fetch(`http://127.0.0.1:${t.port}/v1/approvals`, {
@@ -312,7 +297,7 @@ describe('settings: who may change them, and bad input', () => {
     expect(await audits('project.approvals_required_set')).toHaveLength(3);
     expect(await audits('project.escalate_after_set')).toHaveLength(3);
     // Announced in the approvals channel.
-    await settingsAnnounced();
+    await settingsAnnounced(t, clock);
     expect(t.slack.calls.filter((c) => c.method === 'chat.postMessage' && c.ok === true && c.body.channel === CHANNEL && String(c.body.text).includes('changed a setting'))).toHaveLength(6);
     expect((await run(t, OWNER, 'projects set payments escalate-after off')).text).toContain('no longer escalated');
     expect((await run(t, OWNER, 'projects info payments')).text).toContain('Escalate after: off');
@@ -434,7 +419,7 @@ describe('escalate-after', () => {
     const id = await api.create('rotate the signing key');
     await cardOf(id);
     expect((await run(t, OWNER, 'projects set payments escalate-after off')).text).toContain('no longer escalated');
-    await settingsAnnounced();
+    await settingsAnnounced(t, clock);
     const from = t.slack.calls.length;
     clock.now += 10 * 60_000;
     await Promise.all(t.replicas.map((r) => r.jobs.runDue()));
