@@ -10,7 +10,7 @@
  * approvals channel is set again (`tellOwnersOfRefusal`), each DM its own
  * paced job.
  */
-import { findProjectById, projectName } from '../services/access.ts';
+import { findProjectById, membershipRole, projectName } from '../services/access.ts';
 import { cardDestinations } from '../services/approvals.ts';
 import { markAnnounced, POLICY_ANNOUNCE_JOB, REFUSAL_DM_JOB, takeAnnouncement, tellOwnersOfRefusal, type RefusalNotice } from '../services/policy-events.ts';
 import { slackErrorCode } from '../slack/surface.ts';
@@ -57,8 +57,9 @@ export function registerPolicyEventHandlers(queue: JobQueue, deps: Pick<JobDeps,
   queue.register(REFUSAL_DM_JOB, async (job) => {
     const notice = job.payload as unknown as RefusalNotice;
     const project = await findProjectById(db, notice.project);
-    // Deleted since, or its approvals channel set again: the news is stale.
+    // Deleted since, or its approvals channel set again: the news is stale. Nor is it for someone no longer an Owner.
     if (!project || project.approvalsChannel !== notice.channel) return;
+    if ((await membershipRole(db, project.id, notice.owner)) !== 'owner') return;
     try {
       await pacer.call(job.id, channelScope(notice.owner), () => chat.postDm(notice.owner, refusalNoticeMessage(project.name, notice)));
     } catch (error) {

@@ -142,6 +142,22 @@ describe('an announcement of blocked decisions Slack refuses for good', () => {
     expect(String(toldTo(OWNER)[0]!.body.text)).toContain('it is now shared with another organisation (Slack Connect)');
   });
 
+  it('is not sent to an Owner demoted before Slack took it, nor once the channel was set again', async () => {
+    const project = (await t.app.db.raw<{ id: number }>("SELECT id FROM projects WHERE name = 'payments'"))[0]!.id;
+    expect(await tellOwnersOfRefusal(t.app.services, project, CHANNEL, 'is_archived')).toBe(2);
+    await run(t, OWNER, `members role payments <@${OWNER2}> member`);
+    await burstAnnounced();
+    expect(toldTo(OWNER)).toHaveLength(1);
+    expect(toldTo(OWNER2)).toEqual([]);
+    expect(await tellOwnersOfRefusal(t.app.services, project, CHANNEL, 'is_archived')).toBe(0);
+    await run(t, OWNER, `projects channel payments <#${OTHER_CHANNEL}|ops>`);
+    expect(await tellOwnersOfRefusal(t.app.services, project, OTHER_CHANNEL, 'is_archived')).toBe(1);
+    await run(t, OWNER, `projects channel payments <#${CHANNEL}|approvals>`);
+    await burstAnnounced();
+    // Queued for the channel before it was set again: stale, not sent.
+    expect(toldTo(OWNER)).toHaveLength(1);
+  });
+
   it('an Owner Slack will not DM (account deactivated) is logged, not retried; the other Owner is told', async () => {
     refusing = 'is_archived';
     const dmHandler = (b: Record<string, unknown>) =>
