@@ -193,7 +193,8 @@ export async function checkCanSetChannel(ctx: ServiceContext, actor: Actor, name
 
 /**
  * Sets the channel where approval requests are posted, or with null takes it
- * back (requests go to the Owners by DM). The caller has checked the channel
+ * back (requests go to the Owners by DM). Owners told that blocked decisions
+ * no longer reached the old channel (`tellOwnersOfRefusal`) may be told again. The caller has checked the channel
  * with Slack: it exists, is not archived or shared, and the bot and the actor are in it.
  */
 export async function setApprovalsChannel(
@@ -283,7 +284,8 @@ export const ESCALATE_AFTER_MIN_SECONDS = 30;
  * Sets how many distinct people (Member and above) must approve a request of
  * the project (1-5). Only requests created from now on need the new number:
  * each request keeps the quorum it was created with. Governance (Member and
- * above); audited as `project.approvals_required_set`. Fails `bad_input`
+ * above); audited as `project.approvals_required_set` and announced in the
+ * approvals channel (`SETTING_ANNOUNCE_JOB`). Fails `bad_input`
  * outside 1-5, `no_access` / `forbidden` as `authorize` does.
  */
 export async function setApprovalsRequired(ctx: ServiceContext, actor: Actor, name: string, count: number): Promise<Result<Project>> {
@@ -312,7 +314,8 @@ export async function setApprovalsRequired(ctx: ServiceContext, actor: Actor, na
  * project's Admins and Owners, or with null turns escalation off. It must be
  * shorter than the approval timeout (else it could never fire) and at least
  * `ESCALATE_AFTER_MIN_SECONDS`. Applies to requests created from now on.
- * Governance; audited as `project.escalate_after_set`.
+ * Governance; audited as `project.escalate_after_set` and announced in the
+ * approvals channel (`SETTING_ANNOUNCE_JOB`).
  */
 export async function setEscalateAfter(ctx: ServiceContext, actor: Actor, name: string, seconds: number | null): Promise<Result<Project>> {
   if (seconds !== null && seconds < ESCALATE_AFTER_MIN_SECONDS) {
