@@ -1,13 +1,11 @@
 import { z } from 'zod';
-import { formatDuration, parseDuration } from '../src/core/duration.ts';
+import { parseDuration } from '../src/core/duration.ts';
 import type { Project } from '../src/services/access.ts';
-import { setApprovalsRequired, setApprovalTimeout, setEscalateAfter } from '../src/services/projects.ts';
+import { PROJECT_SETTINGS, setApprovalsRequired, setApprovalTimeout, setEscalateAfter, type ProjectSetting } from '../src/services/projects.ts';
 import { projectName } from '../src/slack/args.ts';
 import { defineCommand, type CommandContext, type Reply } from '../src/slack/command.ts';
-import { code, mention } from '../src/slack/mrkdwn.ts';
-import { slackErrorCode } from '../src/slack/surface.ts';
-
-const SETTINGS = ['approval-timeout', 'approvals-required', 'escalate-after'] as const;
+import { code } from '../src/slack/mrkdwn.ts';
+import { settingEffect } from '../src/slack/views/settings.ts';
 
 /**
  * The setting's value, checked for its setting: a duration for
@@ -17,7 +15,7 @@ const SETTINGS = ['approval-timeout', 'approvals-required', 'escalate-after'] as
 const schema = z
   .object({
     project: projectName,
-    setting: z.enum(SETTINGS, {
+    setting: z.enum(PROJECT_SETTINGS, {
       error: (iss) => `${code(String(iss.input))} is not a setting; the settings are approval-timeout, approvals-required and escalate-after.`,
     }),
     value: z.string(),
@@ -37,24 +35,14 @@ const schema = z
     return z.NEVER;
   });
 
-/** The change said in the approvals channel too, when the project has one: people deciding there should know the rule changed. */
-function announced(ctx: CommandContext, project: Project, text: string): Reply {
-  const channel = project.approvalsChannel;
-  return {
-    text: `:white_check_mark: ${text}`,
-    ...(channel === null
-      ? {}
-      : {
-          followUp: async (respond) => {
-            try {
-              await ctx.chat.postMessage(channel, { text: `:gear: ${mention(ctx.actor.userId)} changed a setting: ${text}` });
-            } catch (error) {
-              ctx.log.warn('setting change not announced', { project: project.name, error });
-              await respond({ text: `:warning: The change is made, but I could not announce it in the approvals channel (${code(slackErrorCode(error))}).` });
-            }
-          },
-        }),
-  };
+/**
+ * The reply to the person who changed it. The approvals channel, when the
+ * project has one, is told by a job the change queued (paced, retried, checked
+ * for Slack Connect); the poller is woken so it goes now.
+ */
+function changed(ctx: CommandContext, project: Project, setting: ProjectSetting, value: number | null): Reply {
+  ctx.kick?.();
+  return { text: `:white_check_mark: ${settingEffect(project.name, setting, value)}` };
 }
 
 export default defineCommand({
@@ -69,22 +57,15 @@ export default defineCommand({
     if (setting === 'approvals-required') {
       const result = await setApprovalsRequired(ctx.services, ctx.actor, name, count!);
       if (!result.ok) return result.error;
-      const who = count === 1 ? 'one person (Member or above)' : `${count} different people (Member or above)`;
-      return announced(ctx, result.value, `Approval requests of \`${name}\` created from now on need ${who} to approve; any Reject decides at once. Pending requests keep the number they were created with.`);
+      return changed(ctx, result.value, setting, count);
     }
     if (setting === 'escalate-after') {
       const result = await setEscalateAfter(ctx.services, ctx.actor, name, seconds);
       if (!result.ok) return result.error;
-      return announced(
-        ctx,
-        result.value,
-        seconds === null
-          ? `Approval requests of \`${name}\` are no longer escalated.`
-          : `Approval requests of \`${name}\` created from now on that are still pending after ${formatDuration(seconds)} are escalated to its Admins and Owners (a thread reply and a DM each).`,
-      );
+      return changed(ctx, result.value, setting, seconds);
     }
     const result = await setApprovalTimeout(ctx.services, ctx.actor, name, seconds!);
     if (!result.ok) return result.error;
-    return announced(ctx, result.value, `Approval requests of \`${name}\` now expire after ${formatDuration(seconds!)}.`);
+    return changed(ctx, result.value, setting, seconds);
   },
 });

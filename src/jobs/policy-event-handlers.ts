@@ -4,15 +4,17 @@
  * approvals channel at Slack's pace through the pacer. A 429 or an outage
  * retries the job, which posts the same decisions (and any that arrived
  * meanwhile) once Slack takes it; a channel the bot can no longer use drops
- * the announcement with a log line (the decisions stay listed by
- * `/jamjet events`), as does a channel shared with another organisation
- * (Slack Connect) since it was set.
+ * the announcement (the decisions stay listed by `/jamjet events`), as does
+ * a channel shared with another organisation (Slack Connect) since it was
+ * set; either way the project's Owners are told by DM, once until the
+ * approvals channel is set again (`tellOwnersOfRefusal`), each DM its own
+ * paced job.
  */
-import { projectName } from '../services/access.ts';
+import { findProjectById, membershipRole, projectName } from '../services/access.ts';
 import { cardDestinations } from '../services/approvals.ts';
-import { markAnnounced, POLICY_ANNOUNCE_JOB, takeAnnouncement } from '../services/policy-events.ts';
+import { markAnnounced, POLICY_ANNOUNCE_JOB, REFUSAL_DM_JOB, takeAnnouncement, tellOwnersOfRefusal, type RefusalNotice } from '../services/policy-events.ts';
 import { slackErrorCode } from '../slack/surface.ts';
-import { announcementMessage } from '../slack/views/policy-events.ts';
+import { announcementMessage, refusalNoticeMessage } from '../slack/views/policy-events.ts';
 import type { JobDeps } from './handlers.ts';
 import { channelSharingCheck } from './channel-sharing.ts';
 import type { JobQueue } from './queue.ts';
@@ -36,6 +38,7 @@ export function registerPolicyEventHandlers(queue: JobQueue, deps: Pick<JobDeps,
     if (await sharedWithOutsiders(job.id, channel)) {
       // What the project's agents were stopped from doing is not for another organisation; the decisions stay listed.
       log.warn('policy decisions not announced: the approvals channel is shared with another organisation', { project: projectId, channel, decisions: summary.total });
+      await tellOwnersOfRefusal(services, projectId, channel, null);
       await markAnnounced(services, projectId, job.id);
       return;
     }
@@ -44,8 +47,24 @@ export function registerPolicyEventHandlers(queue: JobQueue, deps: Pick<JobDeps,
       await pacer.call(job.id, channelScope(channel), () => chat.postMessage(channel, message));
     } catch (error) {
       if (!isPermanentRefusal(error)) throw error;
-      log.warn('policy decisions not announced: Slack refused for good', { project: projectId, channel, reason: slackErrorCode(error), decisions: summary.total });
+      const reason = slackErrorCode(error);
+      log.warn('policy decisions not announced: Slack refused for good', { project: projectId, channel, reason, decisions: summary.total });
+      await tellOwnersOfRefusal(services, projectId, channel, reason);
     }
     await markAnnounced(services, projectId, job.id);
+  });
+
+  queue.register(REFUSAL_DM_JOB, async (job) => {
+    const notice = job.payload as unknown as RefusalNotice;
+    const project = await findProjectById(db, notice.project);
+    // Deleted since, or its approvals channel set again: the news is stale. Nor is it for someone no longer an Owner.
+    if (!project || project.approvalsChannel !== notice.channel) return;
+    if ((await membershipRole(db, project.id, notice.owner)) !== 'owner') return;
+    try {
+      await pacer.call(job.id, channelScope(notice.owner), () => chat.postDm(notice.owner, refusalNoticeMessage(project.name, notice)));
+    } catch (error) {
+      if (!isPermanentRefusal(error)) throw error;
+      log.warn('announcement refusal not told to an Owner', { project: project.id, user: notice.owner, reason: slackErrorCode(error) });
+    }
   });
 }

@@ -11,6 +11,7 @@
 import { sql } from 'kysely';
 import { LIMITS } from '../core/limits.ts';
 import { globMatches } from '../core/policies.ts';
+import { cardDestinations } from './approvals.ts';
 import type { ServiceContext } from './context.ts';
 import type { KeyIdentity } from './key-auth.ts';
 
@@ -229,6 +230,52 @@ export async function markAnnounced(ctx: ServiceContext, projectId: number, jobI
       .where('announce_job', '=', jobId)
       .where('announced_at', 'is', null),
   );
+}
+
+/** The job that tells one Owner that a project's blocked decisions no longer reach its approvals channel; payload `RefusalNotice`. */
+export const REFUSAL_DM_JOB = 'policy_events.refusal_dm';
+
+/** Why an announcement of decisions could not go, told to one Owner (the payload of `REFUSAL_DM_JOB`). */
+export interface RefusalNotice {
+  /** projects.id */
+  readonly project: number;
+  /** The Owner's Slack user id. */
+  readonly owner: string;
+  /** The approvals channel the announcement was for. */
+  readonly channel: string;
+  /** Slack's error code for a refusal for good (`is_archived`, `not_in_channel`...), or null: the channel is shared with another organisation. */
+  readonly error: string | null;
+}
+
+/**
+ * Tells the Owners of project `projectId` (the longest-standing, at most
+ * `MAX_CARD_DMS`) that announcements of its decisions no longer reach
+ * `channel`: once per project until its approvals channel is set again. One
+ * guarded UPDATE of `projects.decisions_refusal_told_at`, in the transaction
+ * that queues one DM job per Owner, decides "once", so later bursts, retries
+ * and a second replica queue nothing. Returns how many DMs were queued (0:
+ * told already, or the channel changed meanwhile, or the project deleted).
+ */
+export async function tellOwnersOfRefusal(ctx: ServiceContext, projectId: number, channel: string, error: string | null): Promise<number> {
+  const { db } = ctx;
+  return await db.transaction(async () => {
+    const { changes } = await db.run(
+      db.q
+        .updateTable('projects')
+        .set({ decisions_refusal_told_at: ctx.now() })
+        .where('id', '=', projectId)
+        .where('approvals_channel', '=', channel)
+        .where('deleted_at', 'is', null)
+        .where('decisions_refusal_told_at', 'is', null),
+    );
+    if (changes === 0) return 0;
+    const { owners } = await cardDestinations(db, projectId);
+    for (const owner of owners) {
+      const notice: RefusalNotice = { project: projectId, owner, channel, error };
+      await ctx.jobs.enqueue(REFUSAL_DM_JOB, { ...notice }, ctx.now());
+    }
+    return owners.length;
+  });
 }
 
 /** Filters of `/jamjet events`: an upper-case decision, a tool glob (`*`, `?`). */

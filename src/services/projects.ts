@@ -193,7 +193,8 @@ export async function checkCanSetChannel(ctx: ServiceContext, actor: Actor, name
 
 /**
  * Sets the channel where approval requests are posted, or with null takes it
- * back (requests go to the Owners by DM). The caller has checked the channel
+ * back (requests go to the Owners by DM). Owners told that blocked decisions
+ * no longer reached the old channel (`tellOwnersOfRefusal`) may be told again. The caller has checked the channel
  * with Slack: it exists, is not archived or shared, and the bot and the actor are in it.
  */
 export async function setApprovalsChannel(
@@ -208,7 +209,8 @@ export async function setApprovalsChannel(
     if (!access.ok) return access;
     const { project } = access.value;
     const at = ctx.now();
-    await db.run(db.q.updateTable('projects').set({ approvals_channel: channelId }).where('id', '=', project.id));
+    // Owners told that blocked decisions no longer reach the old channel are told again if the new one refuses them too.
+    await db.run(db.q.updateTable('projects').set({ approvals_channel: channelId, decisions_refusal_told_at: null }).where('id', '=', project.id));
     await recordEvent(db, at, {
       projectId: project.id,
       actor: actor.userId,
@@ -219,7 +221,32 @@ export async function setApprovalsChannel(
   });
 }
 
-/** Sets how long approval requests stay pending before they expire. */
+/** The job that announces a change of a project setting in its approvals channel (src/jobs/policy-handlers.ts). */
+export const SETTING_ANNOUNCE_JOB = 'projects.announce_setting';
+
+/** The settings of `/jamjet projects set`, by the names people type. */
+export const PROJECT_SETTINGS = ['approval-timeout', 'approvals-required', 'escalate-after'] as const;
+export type ProjectSetting = (typeof PROJECT_SETTINGS)[number];
+
+/** What the announcement job needs (its payload): who set which setting of which project to what. */
+export interface SettingChangeNotice {
+  readonly project: number;
+  /** The Slack user id of the person who changed it. */
+  readonly actor: string;
+  readonly setting: ProjectSetting;
+  /** Seconds for approval-timeout and escalate-after (null: escalation off), a count 1-5 for approvals-required. */
+  readonly value: number | null;
+}
+
+/**
+ * Queues the announcement of a setting change, in the change's transaction so
+ * both land or neither; the job reads the channel again when it runs.
+ */
+async function announceSetting(ctx: ServiceContext, project: Project, notice: SettingChangeNotice): Promise<void> {
+  if (project.approvalsChannel !== null) await ctx.jobs.enqueue(SETTING_ANNOUNCE_JOB, { ...notice }, ctx.now());
+}
+
+/** Sets how long approval requests stay pending before they expire; audited as `project.approval_timeout_set`, announced in the approvals channel. */
 export async function setApprovalTimeout(ctx: ServiceContext, actor: Actor, name: string, seconds: number): Promise<Result<Project>> {
   if (seconds < 60 || seconds > 7 * 86_400) {
     return fail('bad_input', 'The approval timeout must be between 1 minute and 7 days.');
@@ -242,6 +269,7 @@ export async function setApprovalTimeout(ctx: ServiceContext, actor: Actor, name
       action: 'project.approval_timeout_set',
       details: { seconds, previous: project.approvalTimeoutSeconds },
     });
+    await announceSetting(ctx, project, { project: project.id, actor: actor.userId, setting: 'approval-timeout', value: seconds });
     return ok({ ...project, approvalTimeoutSeconds: seconds });
   });
 }
@@ -256,7 +284,8 @@ export const ESCALATE_AFTER_MIN_SECONDS = 30;
  * Sets how many distinct people (Member and above) must approve a request of
  * the project (1-5). Only requests created from now on need the new number:
  * each request keeps the quorum it was created with. Governance (Member and
- * above); audited as `project.approvals_required_set`. Fails `bad_input`
+ * above); audited as `project.approvals_required_set` and announced in the
+ * approvals channel (`SETTING_ANNOUNCE_JOB`). Fails `bad_input`
  * outside 1-5, `no_access` / `forbidden` as `authorize` does.
  */
 export async function setApprovalsRequired(ctx: ServiceContext, actor: Actor, name: string, count: number): Promise<Result<Project>> {
@@ -275,6 +304,7 @@ export async function setApprovalsRequired(ctx: ServiceContext, actor: Actor, na
       action: 'project.approvals_required_set',
       details: { count, previous: project.approvalsRequired },
     });
+    await announceSetting(ctx, project, { project: project.id, actor: actor.userId, setting: 'approvals-required', value: count });
     return ok({ ...project, approvalsRequired: count });
   });
 }
@@ -284,7 +314,8 @@ export async function setApprovalsRequired(ctx: ServiceContext, actor: Actor, na
  * project's Admins and Owners, or with null turns escalation off. It must be
  * shorter than the approval timeout (else it could never fire) and at least
  * `ESCALATE_AFTER_MIN_SECONDS`. Applies to requests created from now on.
- * Governance; audited as `project.escalate_after_set`.
+ * Governance; audited as `project.escalate_after_set` and announced in the
+ * approvals channel (`SETTING_ANNOUNCE_JOB`).
  */
 export async function setEscalateAfter(ctx: ServiceContext, actor: Actor, name: string, seconds: number | null): Promise<Result<Project>> {
   if (seconds !== null && seconds < ESCALATE_AFTER_MIN_SECONDS) {
@@ -308,6 +339,7 @@ export async function setEscalateAfter(ctx: ServiceContext, actor: Actor, name: 
       action: 'project.escalate_after_set',
       details: { seconds, previous: project.escalateAfterSeconds },
     });
+    await announceSetting(ctx, project, { project: project.id, actor: actor.userId, setting: 'escalate-after', value: seconds });
     return ok({ ...project, escalateAfterSeconds: seconds });
   });
 }

@@ -165,6 +165,8 @@ const ADDS: Record<string, string[]> = {
   ],
   // Recreates api_rate_buckets with a bucket per route: the same names.
   '017_rate_bucket_routes': [],
+  // A column of projects, which has its change trigger since 010: nothing new by name.
+  '018_channel_refusal_told': [],
 };
 
 const GENESIS = '0'.repeat(64);

@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { settingsAnnounced } from '../helpers/announcements.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { BOT_USER, buttonPayload, FakeSlack, interact, TEAM_ID } from '../helpers/slack.ts';
 import { reveal, run, waitForCall } from './keys-flow.ts';
@@ -172,6 +173,9 @@ describe('an SDK asks, a person decides in Slack', () => {
 describe('the HTTP API refuses what it should', () => {
   it('expires a request after the project timeout and edits the card', async () => {
     expect((await run(t, MEMBER, 'projects set payments approval-timeout 2m')).text).toContain('2m');
+    // The change is announced in the channel first; the card takes the next second there.
+    await settingsAnnounced(t, clock);
+    clock.now += 1000;
     const { json } = await sdk.create({ action: 'restart workers' });
     const id = json.id as string;
     await cardFor(id);

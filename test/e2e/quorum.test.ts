@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { settingsAnnounced } from '../helpers/announcements.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { TEST_ENGINE, freshDatabaseUrl } from '../helpers/engine.ts';
 import { BOT_USER, buttonPayload, FakeSlack, interact, sign, TEAM_ID, type SlackCall } from '../helpers/slack.ts';
@@ -63,6 +64,7 @@ afterEach(async () => {
 
 const api = {
   async create(action: string) {
+    await settingsAnnounced(t, clock);
     // Slack takes about one post a second per channel, paced by the app's clock: let that second pass.
     clock.now += 1100;
     const res = await fetch(`http://127.0.0.1:${t.port}/v1/approvals`, {
@@ -295,7 +297,8 @@ describe('settings: who may change them, and bad input', () => {
     expect(await audits('project.approvals_required_set')).toHaveLength(3);
     expect(await audits('project.escalate_after_set')).toHaveLength(3);
     // Announced in the approvals channel.
-    await vi.waitFor(() => expect(t.slack.calls.filter((c) => c.method === 'chat.postMessage' && c.body.channel === CHANNEL && String(c.body.text).includes('changed a setting'))).toHaveLength(6));
+    await settingsAnnounced(t, clock);
+    expect(t.slack.calls.filter((c) => c.method === 'chat.postMessage' && c.ok === true && c.body.channel === CHANNEL && String(c.body.text).includes('changed a setting'))).toHaveLength(6);
     expect((await run(t, OWNER, 'projects set payments escalate-after off')).text).toContain('no longer escalated');
     expect((await run(t, OWNER, 'projects info payments')).text).toContain('Escalate after: off');
   });
@@ -476,6 +479,7 @@ describe('escalate-after', () => {
     const id = await api.create('rotate the signing key');
     await cardOf(id);
     expect((await run(t, OWNER, 'projects set payments escalate-after off')).text).toContain('no longer escalated');
+    await settingsAnnounced(t, clock);
     const from = t.slack.calls.length;
     clock.now += 10 * 60_000;
     await Promise.all(t.replicas.map((r) => r.jobs.runDue()));

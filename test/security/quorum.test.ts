@@ -15,6 +15,7 @@ import { openDb } from '../../src/db/database.ts';
 import { migrateToLatest } from '../../src/db/migrate.ts';
 import { JobQueue } from '../../src/jobs/queue.ts';
 import { createLogger } from '../../src/logger.ts';
+import { settingsAnnounced } from '../helpers/announcements.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { testContext, user } from '../helpers/db.ts';
 import { BOT_USER, buttonPayload, FakeSlack, interact } from '../helpers/slack.ts';
@@ -60,6 +61,7 @@ async function setUp(): Promise<TestApp> {
 }
 
 async function create(app: TestApp, action: string): Promise<string> {
+  await settingsAnnounced(app, clock);
   clock.now += 1100;
   const res = await fetch(`http://127.0.0.1:${app.port}/v1/approvals`, {
     method: 'POST',

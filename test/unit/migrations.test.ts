@@ -35,6 +35,8 @@ const ADDS: Record<string, string[]> = {
   '016_approval_quorum': ['approval_votes'],
   // Recreates api_rate_buckets with a bucket per route: nothing new by name.
   '017_rate_bucket_routes': [],
+  // A column of projects: nothing new by name.
+  '018_channel_refusal_told': [],
 };
 
 let db: SqliteDb | undefined;

@@ -7,9 +7,9 @@
  * mention (`<!channel>`) nor link; sizes are checked after escaping.
  */
 import type { KnownBlock } from '@slack/web-api';
-import type { AnnouncementSummary, PolicyEvent } from '../../services/policy-events.ts';
+import type { AnnouncementSummary, PolicyEvent, RefusalNotice } from '../../services/policy-events.ts';
 import { context, section } from '../limits.ts';
-import { code, date } from '../mrkdwn.ts';
+import { channel as channelRef, code, date } from '../mrkdwn.ts';
 import type { Message } from '../surface.ts';
 
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
@@ -45,4 +45,23 @@ export function announcementMessage(project: string, s: AnnouncementSummary): Me
   // Its own block, so a long list above can never cut it off.
   blocks.push(context(`${more > 0 ? `And ${more} more: ` : ''}\`/jamjet events ${project} --decision BLOCKED\` lists them.`));
   return { text: `${plural(s.total, 'agent decision')} blocked or over budget in \`${project}\``, blocks };
+}
+
+/**
+ * The DM to an Owner when announcements of `project`'s decisions stop
+ * reaching its approvals channel: which channel, why (Slack's error code, or
+ * shared with another organisation), where the decisions still are, and how
+ * to fix it.
+ */
+export function refusalNoticeMessage(project: string, notice: RefusalNotice): Message {
+  const why =
+    notice.error === null
+      ? 'it is now shared with another organisation (Slack Connect), and what the agents were stopped from doing is not for them'
+      : `Slack refuses to post there (${code(notice.error)})`;
+  return {
+    text:
+      `:warning: Blocked and over-budget decisions of \`${project}\` are no longer announced in ${channelRef(notice.channel)}: ${why}. ` +
+      `They are still listed by \`/jamjet events ${project}\`. ` +
+      `To have them announced again, set a channel I can post in with \`/jamjet projects channel ${project} <#channel>\`; you will not be told again until then.`,
+  };
 }

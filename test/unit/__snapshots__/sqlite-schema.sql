@@ -73,7 +73,7 @@ CREATE TABLE "policy_events" ("id" integer primary key autoincrement, "project_i
 
 CREATE TABLE "policy_rules" ("id" integer primary key autoincrement, "public_id" text not null unique, "project_id" integer not null references "projects" ("id") on delete cascade, "action" text not null check (action IN ('block', 'allow', 'require_approval')), "pattern" text not null, "position" integer not null check ("position" >= 1), "created_by" text not null, "created_at" integer not null);
 
-CREATE TABLE "projects" ("id" integer primary key autoincrement, "name" text not null, "environment" text, "approvals_channel" text, "approval_timeout_seconds" integer default 3600 not null, "created_by" text not null, "created_at" integer not null, "deleted_at" integer, "deleted_by" text, "approvals_required" integer default 1 not null check (approvals_required BETWEEN 1 AND 5), "escalate_after_seconds" integer);
+CREATE TABLE "projects" ("id" integer primary key autoincrement, "name" text not null, "environment" text, "approvals_channel" text, "approval_timeout_seconds" integer default 3600 not null, "created_by" text not null, "created_at" integer not null, "deleted_at" integer, "deleted_by" text, "approvals_required" integer default 1 not null check (approvals_required BETWEEN 1 AND 5), "escalate_after_seconds" integer, "decisions_refusal_told_at" integer);
 
 CREATE TABLE "rotation_targets" ("rotation_id" integer not null references "rotations" ("id"), "target_id" integer not null references "github_targets" ("id"), "status" text not null check (status IN ('pending', 'written', 'failed')), "message" text, "attempts" integer default 0 not null, "updated_at" integer not null, constraint "rotation_targets_pk" primary key ("rotation_id", "target_id"));
 
