@@ -164,7 +164,7 @@ describe('an SDK asks, a person decides in Slack', () => {
       const told = t.slack.callsTo('response_url').filter((c) => String(c.body.text).includes('already approved'));
       expect(told.length).toBeGreaterThan(0);
     });
-    await t.app.jobs.runDue();
+    await t.runDue();
     expect(t.slack.callsTo('chat.update')).toHaveLength(1);
   });
 });
@@ -177,7 +177,7 @@ describe('the HTTP API refuses what it should', () => {
     await cardFor(id);
     clock.now += 2 * 60_000 + 1;
     expect((await sdk.get(id)).json.status).toBe('expired');
-    await t.app.jobs.runDue();
+    await t.runDue();
     const update = await waitForCall(t, 0, (c) => c.method === 'chat.update');
     expect(JSON.stringify(update.body.blocks)).toContain('Expired');
     await pressButton(MEMBER, 'approval_approve', id);
@@ -273,7 +273,7 @@ describe('Slack failing', () => {
     );
     for (let i = 0; i < 2; i++) {
       clock.now += 10 * 60_000;
-      await t.app.jobs.runDue();
+      await t.runDue();
     }
     const cards = t.slack.callsTo('chat.postMessage').filter((c) => c.body.channel === CHANNEL);
     expect(cards).toHaveLength(3);

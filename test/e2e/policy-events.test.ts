@@ -51,8 +51,8 @@ const announcements = (from = 0): SlackCall[] =>
 /** Moves past the burst window and runs due jobs on every replica at once. */
 async function runAnnouncements(ms = 6_000) {
   clock.now += ms;
-  await Promise.all(t.replicas.map((r) => r.jobs.runDue()));
-  await Promise.all(t.replicas.map((r) => r.jobs.runDue()));
+  await t.runDue();
+  await t.runDue();
 }
 
 const storedCount = async (project: string) =>
@@ -293,7 +293,7 @@ describe('the approval card names the policy rule that asked for it', () => {
     vi.waitFor(
       async () => {
         clock.now += 1_500;
-        await Promise.all(t.replicas.map((r) => r.jobs.runDue()));
+        await t.runDue();
         const found = t.slack.calls.slice(from).find((c) => c.method === 'chat.postMessage' && c.ok === true && JSON.stringify(c.body.blocks ?? []).includes(id));
         if (!found) throw new Error(`no card for ${id} yet`);
         return found;

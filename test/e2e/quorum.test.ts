@@ -337,11 +337,11 @@ describe('escalate-after', () => {
     await cardOf(id);
     const from = t.slack.calls.length;
     clock.now += 15 * 60_000 - 1000;
-    await t.app.jobs.runDue();
+    await t.runDue();
     expect(t.slack.calls.slice(from).filter((c) => c.method === 'chat.postMessage')).toHaveLength(0);
 
     clock.now += 1001;
-    for (let i = 0; i < 3; i++) await Promise.all(t.replicas.map((r) => r.jobs.runDue()));
+    for (let i = 0; i < 3; i++) await t.runDue();
     const threads = t.slack.calls.slice(from).filter((c) => c.method === 'chat.postMessage' && c.body.thread_ts !== undefined);
     expect(threads).toHaveLength(1);
     const posted = (await t.app.db.raw('SELECT ts FROM approval_cards WHERE approval_id = ? AND destination = ?', [id, CHANNEL]))[0] as { ts: string };
@@ -368,7 +368,7 @@ describe('escalate-after', () => {
       expect(new Set(edited.map((c) => c.body.channel))).toEqual(new Set([CHANNEL, `D${OWNER.slice(1)}`, `D${ADMIN.slice(1)}`]));
     });
     clock.now += 60 * 60_000;
-    await t.app.jobs.runDue();
+    await t.runDue();
     expect(await audits('approval.escalated')).toHaveLength(1);
   });
 
@@ -386,7 +386,7 @@ describe('escalate-after', () => {
     const from = t.slack.calls.length;
     clock.now += 5 * 60_000;
     for (let i = 0; i < 4; i++) {
-      await Promise.all(t.replicas.map((r) => r.jobs.runDue()));
+      await t.runDue();
       clock.now += 61_000;
     }
     const delivered = t.slack.calls.slice(from).filter((c) => c.method === 'chat.postMessage' && c.ok === true);
@@ -406,7 +406,7 @@ describe('escalate-after', () => {
     await cardOf(quiet);
     const from = t.slack.calls.length;
     clock.now += 10 * 60_000;
-    await t.app.jobs.runDue();
+    await t.runDue();
     expect(t.slack.calls.slice(from).filter((c) => c.method === 'chat.postMessage')).toHaveLength(0);
     expect(await audits('approval.escalated')).toHaveLength(0);
   });
@@ -418,8 +418,8 @@ describe('escalate-after', () => {
     expect((await run(t, OWNER, 'projects set payments escalate-after off')).text).toContain('no longer escalated');
     const from = t.slack.calls.length;
     clock.now += 10 * 60_000;
-    await Promise.all(t.replicas.map((r) => r.jobs.runDue()));
-    await t.app.jobs.runDue();
+    await t.runDue();
+    await t.runDue();
     expect(t.slack.calls.slice(from).filter((c) => c.method === 'chat.postMessage')).toHaveLength(0);
     expect(await audits('approval.escalated')).toHaveLength(0);
     expect((await t.app.db.raw<{ escalated_at: number | null }>('SELECT escalated_at FROM approvals WHERE id = ?', [id]))[0]!.escalated_at).toBeNull();
@@ -437,7 +437,7 @@ describe('escalate-after', () => {
     await approveAs(ADMIN, id);
     const from = t.slack.calls.length;
     clock.now += 5 * 60_000;
-    for (let i = 0; i < 3; i++) await Promise.all(t.replicas.map((r) => r.jobs.runDue()));
+    for (let i = 0; i < 3; i++) await t.runDue();
     for (const admin of more) expect(dmsTo(admin, from), admin).toHaveLength(1);
     expect(dmsTo(OWNER, from)).toHaveLength(0);
     expect(dmsTo(ADMIN, from)).toHaveLength(0);
@@ -450,8 +450,8 @@ describe('escalate-after', () => {
     await waitForCall(t, 0, (c) => c.method === 'chat.postMessage' && c.body.channel === OWNER && JSON.stringify(c.body.blocks ?? []).includes(id));
     const from = t.slack.calls.length;
     clock.now += 5 * 60_000;
-    await t.app.jobs.runDue();
-    await t.app.jobs.runDue();
+    await t.runDue();
+    await t.runDue();
     expect(dmsTo(ADMIN, from)).toHaveLength(1);
     expect(dmsTo(OWNER, from)).toHaveLength(0);
     expect(t.slack.calls.slice(from).filter((c) => c.body.thread_ts !== undefined)).toHaveLength(0);
@@ -471,14 +471,14 @@ describe('expiry', () => {
     }
     const from = t.slack.calls.length;
     clock.now += 2 * 60_000 + 1;
-    await t.app.jobs.runDue();
+    await t.runDue();
     await vi.waitFor(() => {
       const edited = t.slack.calls.slice(from).filter((c) => c.method === 'chat.update' && c.ok === true && JSON.stringify(c.body.blocks).includes('Expired'));
       expect(new Set(edited.map((c) => c.body.ts)).size).toBe(3);
     });
     expect(dmsTo(OWNER, from)).toHaveLength(0);
     clock.now += 61_000;
-    for (let i = 0; i < 3; i++) await Promise.all(t.replicas.map((r) => r.jobs.runDue()));
+    for (let i = 0; i < 3; i++) await t.runDue();
     for (const owner of [OWNER, ADMIN]) {
       const dms = dmsTo(owner, from);
       expect(dms, owner).toHaveLength(1);
@@ -502,7 +502,7 @@ describe('expiry of many requests', () => {
     const from = t.slack.calls.length;
     clock.now += 2 * 60_000;
     for (let i = 0; i < 4; i++) {
-      await t.app.jobs.runDue();
+      await t.runDue();
       clock.now += 61_000;
     }
     const dms = dmsTo(OWNER, from);
@@ -552,7 +552,7 @@ describe('durable across a restart', () => {
     clock.now += 10 * 60_000;
     const slack = fakeSlack();
     t = await startTestApp({ slack, now: () => clock.now, env: { JOBS_POLL_SECONDS: '3600', DATABASE_URL: url } });
-    for (let i = 0; i < 3; i++) await t.app.jobs.runDue();
+    for (let i = 0; i < 3; i++) await t.runDue();
     expect(slack.calls.filter((c) => c.method === 'chat.postMessage' && c.body.thread_ts !== undefined)).toHaveLength(1);
     expect(slack.calls.filter((c) => c.method === 'chat.postMessage' && (c.body.channel === OWNER || c.body.channel === ADMIN))).toHaveLength(2);
     expect(await audits('approval.escalated')).toHaveLength(1);

@@ -39,7 +39,7 @@ describe('a window Slack would not open', () => {
       body: JSON.stringify({ action: 'deploy', context: {} }),
     });
     const { id } = (await res.json()) as { id: string };
-    await t.app.jobs.runDue();
+    await t.runDue();
     t.slack.on('views.open', RATE_LIMITED);
     const from = t.slack.calls.length;
     await interact(t.port, buttonPayload(OWNER, 'approval_reject', id, CHANNEL));
