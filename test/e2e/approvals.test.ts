@@ -163,7 +163,7 @@ describe('an SDK asks, a person decides in Slack', () => {
     await vi.waitFor(() => {
       const told = t.slack.callsTo('response_url').filter((c) => String(c.body.text).includes('already approved'));
       expect(told.length).toBeGreaterThan(0);
-    });
+    }, { timeout: 5000, interval: 20 });
     await t.runDue();
     expect(t.slack.callsTo('chat.update')).toHaveLength(1);
   });
@@ -270,6 +270,7 @@ describe('Slack failing', () => {
         attempts: 1,
         status: 'pending',
       }),
+      { timeout: 5000, interval: 20 },
     );
     for (let i = 0; i < 2; i++) {
       clock.now += 10 * 60_000;
@@ -288,7 +289,7 @@ describe('Slack failing', () => {
       const dms = t.slack.callsTo('chat.postMessage').filter((c) => JSON.stringify(c.body.blocks ?? []).includes(json.id as string));
       expect(dms.map((c) => c.body.channel).sort()).toEqual([ADMIN, OTHER_OWNER].sort());
       expect(JSON.stringify(dms[0]!.body.blocks)).toContain('No approvals channel is set');
-    });
+    }, { timeout: 5000, interval: 20 });
   });
 });
 

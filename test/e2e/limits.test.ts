@@ -203,7 +203,7 @@ describe('every surface at its largest, against a fake that refuses what Slack r
     expect(JSON.stringify(card.body.blocks)).toContain(`/jamjet approvals list ${NAME}`);
     expect(refused).toBe(1);
     // The replica that posted it marks the job done just after the post.
-    await vi.waitFor(async () => expect(await one("SELECT status FROM jobs WHERE kind = 'approval.post'")).toEqual({ status: 'done' }));
+    await vi.waitFor(async () => expect(await one("SELECT status FROM jobs WHERE kind = 'approval.post'")).toEqual({ status: 'done' }), { timeout: 5000, interval: 20 });
   });
 
   it('drains a burst of 100 cards to one channel at Slack’s pace: each once, no refused call, close to the ideal time', async () => {
@@ -367,7 +367,7 @@ describe('every surface at its largest, against a fake that refuses what Slack r
     await vi.waitFor(async () => {
       await t.runDue();
       expect(t.slack.calls.some((c) => c.method === 'chat.update' && c.ok === true && JSON.stringify(c.body).includes('Rejected'))).toBe(true);
-    });
+    }, { timeout: 5000, interval: 20 });
   });
 
   it('sends a reminder Slack refuses for good to the next Owner at once, naming who could not be reached', async () => {
@@ -400,7 +400,7 @@ describe('every surface at its largest, against a fake that refuses what Slack r
     const told = t.slack.calls.filter((c) => c.method === 'chat.postMessage' && c.body.channel === OWNER && String(c.body.text).includes(id));
     expect(told).toHaveLength(1);
     expect(String(told[0]!.body.text)).toContain('expired before Slack took its card');
-    await vi.waitFor(async () => expect(await one("SELECT status FROM jobs WHERE kind = 'approval.post'")).toEqual({ status: 'done' }));
+    await vi.waitFor(async () => expect(await one("SELECT status FROM jobs WHERE kind = 'approval.post'")).toEqual({ status: 'done' }), { timeout: 5000, interval: 20 });
   });
 
   it('tells the Owner of every one of 20 requests that lapsed in one outage, at Slack’s pace, each once', async () => {

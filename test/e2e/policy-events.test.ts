@@ -152,7 +152,7 @@ describe('POST /v1/policy-audit/events', () => {
     ]);
     expect(res.status).toBe(202);
     await runAnnouncements();
-    await vi.waitFor(() => expect(announcements()).toHaveLength(1));
+    await vi.waitFor(() => expect(announcements()).toHaveLength(1), { timeout: 5000, interval: 20 });
     const stored = JSON.stringify(await t.app.db.raw('SELECT * FROM policy_events'));
     expect(stored).not.toContain(leaked);
     expect(stored).not.toMatch(KEY_SHAPE);
@@ -171,7 +171,7 @@ describe('announcing blocked and over-budget decisions', () => {
       expect((await push([...batch, decision({ decision: 'ALLOWED' })])).status).toBe(202);
     }
     await runAnnouncements();
-    await vi.waitFor(() => expect(announcements()).toHaveLength(1));
+    await vi.waitFor(() => expect(announcements()).toHaveLength(1), { timeout: 5000, interval: 20 });
     const first = announcements()[0]!;
     expect(first.body.channel).toBe(CHANNEL);
     expect(String(first.body.text)).toContain('50 agent decisions blocked or over budget');
@@ -185,7 +185,7 @@ describe('announcing blocked and over-budget decisions', () => {
 
     for (let i = 0; i < 3; i++) await push([decision({ tool: 'rm-rf' })]);
     await runAnnouncements();
-    await vi.waitFor(() => expect(announcements()).toHaveLength(2));
+    await vi.waitFor(() => expect(announcements()).toHaveLength(2), { timeout: 5000, interval: 20 });
     expect(String(announcements()[1]!.body.text)).toContain('3 agent decisions');
     await runAnnouncements(60_000);
     expect(announcements()).toHaveLength(2);
@@ -204,7 +204,7 @@ describe('announcing blocked and over-budget decisions', () => {
     // Decisions that arrive while the announcement waits out Slack's limit go with it.
     await push([decision({ decision: 'BUDGET_EXCEEDED', tool: 'llm-call' })]);
     await runAnnouncements(8_000);
-    await vi.waitFor(() => expect(announcements()).toHaveLength(1));
+    await vi.waitFor(() => expect(announcements()).toHaveLength(1), { timeout: 5000, interval: 20 });
     expect(String(announcements()[0]!.body.text)).toContain('21 agent decisions');
     await runAnnouncements(60_000);
     expect(announcements()).toHaveLength(1);

@@ -126,7 +126,7 @@ describe('approvals-required', () => {
 
     expect(await approveAs(MEMBER, id)).toContain('Your approval is counted (1 of 2)');
     expect(await approveAs(MEMBER, id)).toContain('You already approved this request; it needs 1 more approval');
-    await vi.waitFor(() => expect(JSON.stringify(lastEdit()?.body.blocks)).toContain('Approvals: 1 of 2'));
+    await vi.waitFor(() => expect(JSON.stringify(lastEdit()?.body.blocks)).toContain('Approvals: 1 of 2'), { timeout: 5000, interval: 20 });
     expect(JSON.stringify(lastEdit()?.body.blocks)).toContain(`<@${MEMBER}>`);
     const halfway = await api.get(id);
     expect(halfway).toMatchObject({ status: 'pending', approvals: [{ user: MEMBER, at: expect.any(String) }] });
@@ -138,7 +138,7 @@ describe('approvals-required', () => {
     expect(decided).toMatchObject({ status: 'approved', decided_by: ADMIN, approvals: [{ user: MEMBER }, { user: ADMIN }] });
     for (const json of seen) if (json.status === 'approved') expect(json.approvals).toHaveLength(2);
     expect(seen.filter((j) => j.status === 'pending').length).toBeGreaterThan(0);
-    await vi.waitFor(() => expect(JSON.stringify(lastEdit()?.body.blocks)).toContain('Approved'));
+    await vi.waitFor(() => expect(JSON.stringify(lastEdit()?.body.blocks)).toContain('Approved'), { timeout: 5000, interval: 20 });
     const final = JSON.stringify(lastEdit()!.body.blocks);
     expect(final).toContain(`<@${MEMBER}>, <@${ADMIN}> (2 of 2)`);
     expect(final).not.toContain('approval_approve');
@@ -214,7 +214,7 @@ describe('approvals-required', () => {
     expect((await run(t, OWNER, `members role payments <@${MEMBER}> read_only`)).text).not.toContain(':warning:');
     expect(await approveAs(ADMIN, id)).toContain('Your approval is counted (1 of 2)');
     expect(await api.get(id)).toMatchObject({ status: 'pending', approvals: [{ user: ADMIN }] });
-    await vi.waitFor(() => expect(JSON.stringify(lastEdit()?.body.blocks)).toMatch(/Approvals: 1 of 2 — <@U0ADMIN>/));
+    await vi.waitFor(() => expect(JSON.stringify(lastEdit()?.body.blocks)).toMatch(/Approvals: 1 of 2 — <@U0ADMIN>/), { timeout: 5000, interval: 20 });
     // The demoted member may not press again either.
     expect(await approveAs(MEMBER, id)).toContain('you are Read-only');
     await decideAs(OWNER, id);
@@ -295,7 +295,7 @@ describe('settings: who may change them, and bad input', () => {
     expect(await audits('project.approvals_required_set')).toHaveLength(3);
     expect(await audits('project.escalate_after_set')).toHaveLength(3);
     // Announced in the approvals channel.
-    await vi.waitFor(() => expect(t.slack.calls.filter((c) => c.method === 'chat.postMessage' && c.body.channel === CHANNEL && String(c.body.text).includes('changed a setting'))).toHaveLength(6));
+    await vi.waitFor(() => expect(t.slack.calls.filter((c) => c.method === 'chat.postMessage' && c.body.channel === CHANNEL && String(c.body.text).includes('changed a setting'))).toHaveLength(6), { timeout: 5000, interval: 20 });
     expect((await run(t, OWNER, 'projects set payments escalate-after off')).text).toContain('no longer escalated');
     expect((await run(t, OWNER, 'projects info payments')).text).toContain('Escalate after: off');
   });
@@ -358,7 +358,7 @@ describe('escalate-after', () => {
     for (const user of [MEMBER, MEMBER2, READER]) expect(dmsTo(user, from)).toHaveLength(0);
     expect(await audits('approval.escalated')).toHaveLength(1);
     // The channel card says it was escalated.
-    await vi.waitFor(() => expect(JSON.stringify(lastEdit(from)?.body.blocks)).toContain('Escalated'));
+    await vi.waitFor(() => expect(JSON.stringify(lastEdit(from)?.body.blocks)).toContain('Escalated'), { timeout: 5000, interval: 20 });
 
     // Decided from a DM: the channel card and both DMs show the outcome.
     const edits = t.slack.calls.length;
@@ -366,7 +366,7 @@ describe('escalate-after', () => {
     await vi.waitFor(() => {
       const edited = t.slack.calls.slice(edits).filter((c) => c.method === 'chat.update' && JSON.stringify(c.body.blocks).includes('Approved'));
       expect(new Set(edited.map((c) => c.body.channel))).toEqual(new Set([CHANNEL, `D${OWNER.slice(1)}`, `D${ADMIN.slice(1)}`]));
-    });
+    }, { timeout: 5000, interval: 20 });
     clock.now += 60 * 60_000;
     await t.runDue();
     expect(await audits('approval.escalated')).toHaveLength(1);
@@ -475,7 +475,7 @@ describe('expiry', () => {
     await vi.waitFor(() => {
       const edited = t.slack.calls.slice(from).filter((c) => c.method === 'chat.update' && c.ok === true && JSON.stringify(c.body.blocks).includes('Expired'));
       expect(new Set(edited.map((c) => c.body.ts)).size).toBe(3);
-    });
+    }, { timeout: 5000, interval: 20 });
     expect(dmsTo(OWNER, from)).toHaveLength(0);
     clock.now += 61_000;
     for (let i = 0; i < 3; i++) await t.runDue();

@@ -125,7 +125,7 @@ describe('an approvals channel checked again when a card goes', () => {
     await vi.waitFor(async () => {
       await t.runDue();
       expect(await t.app.db.raw("SELECT status FROM jobs WHERE kind = 'policy_events.announce'", [])).toEqual([{ status: 'done' }]);
-    });
+    }, { timeout: 5000, interval: 20 });
     expect(t.slack.calls.slice(from).some((c) => c.method === 'chat.postMessage' && c.body.channel === 'C0OPS')).toBe(false);
     expect((await run(t, OWNER, 'events payments')).text).toContain('payments.refund_order');
   });
