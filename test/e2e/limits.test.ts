@@ -414,7 +414,7 @@ describe('every surface at its largest, against a fake that refuses what Slack r
     const told = t.slack.calls.filter((c) => c.method === 'chat.postMessage' && c.ok && c.body.channel === OWNER && String(c.body.text).includes('expired before Slack took its card'));
     for (const id of ids) expect(told.filter((c) => String(c.body.text).includes(id)), id).toHaveLength(1);
     expect(t.slack.rateLimited.filter((r) => r.channel === OWNER).length).toBeLessThanOrEqual(20);
-  });
+  }, 60_000);
 
   it('builds a rotation report with 25 failing GitHub targets that Slack takes', () => {
     const targets = Array.from({ length: 25 }, (_, i) => ({
