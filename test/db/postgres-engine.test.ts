@@ -33,8 +33,11 @@ beforeEach(async () => {
   [a, b] = await Promise.all([openPostgres(database.url, { poolSize: 4, log }), openPostgres(database.url, { poolSize: 4, log })]);
 });
 
-/** Lets the notices of writes made so far reach both replicas, so a test counts only its own. */
-const settle = () => sleep(50);
+/**
+ * Lets the notices of writes made so far reach both replicas, so a test counts only its own:
+ * a round trip on each listening connection, not a fixed sleep a busy machine can outlast.
+ */
+const settle = () => Promise.all([a.settled(), b.settled()]);
 
 afterEach(async () => {
   await Promise.all([a.close(), b.close(), other.end()]);
@@ -320,10 +323,11 @@ describe('the PostgreSQL engine', () => {
     expect(byHand).toBeLessThan(200);
 
     // A write to a table no cached value reads is not announced, and keeps what is remembered.
-    await sleep(50);
+    await settle();
     const before = computed;
     await a.runUncached(a.q.insertInto('slack_requests_seen').values({ signature: 'v0=abc', expires_at: 1 }));
-    await sleep(50);
+    // Any notice of that insert has reached b once its listener answers.
+    await settle();
     expect(await read()).toBe(3);
     expect(computed).toBe(before);
     await expect(a.runUncached(a.q.deleteFrom('slack_pauses'))).rejects.toThrow(/only for slack_requests_seen/);
@@ -336,7 +340,8 @@ describe('the PostgreSQL engine', () => {
       computed++;
       const row = await pause(b, 'channel:C1');
       await other.query(`UPDATE slack_pauses SET until = 2 WHERE scope = 'channel:C1'`);
-      await sleep(100);
+      // The notice of that update reaches b while this value is still being computed.
+      await b.settled();
       return row?.until ?? null;
     });
     expect(stale).toBe(1);

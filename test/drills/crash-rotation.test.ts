@@ -134,7 +134,7 @@ describe('SIGKILL in the middle of a rotation', () => {
     }
 
     expect(bot.errors(), bot.describe()).toEqual([]);
-  });
+  }, 60_000);
 });
 
 /**

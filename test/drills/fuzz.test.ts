@@ -288,7 +288,7 @@ describe('fuzzing /jamjet', () => {
     // Only the known deviations, and not wholesale (the seed produces a handful).
     expect([...knownBugs.keys()].every((k) => ['echoed line break', "zod's default message"].includes(k))).toBe(true);
     expect([...knownBugs.values()].reduce((a, b) => a + b, 0)).toBeLessThan(ROUTER_TEXTS / 20);
-  });
+  }, 120_000);
 
   it(`answers ${SIGNED_TEXTS} random texts sent as signed slash commands (seed ${SEED + 1})`, async () => {
     const r = new Prng(SEED + 1);
@@ -309,7 +309,7 @@ describe('fuzzing /jamjet', () => {
     }
     expect(problems.slice(0, 10)).toEqual([]);
     expect(t.logs.filter((l) => l.includes('"level":"error"'))).toEqual([]);
-  });
+  }, 120_000);
 });
 
 // ---------------------------------------------------------------- HTTP API
@@ -489,7 +489,7 @@ describe('fuzzing the HTTP API', () => {
     expect(health.status).toBe(200);
     expect(await health.json()).toEqual({ ok: true });
     expect(t.logs.filter((l) => l.includes('api request failed'))).toEqual([]);
-  });
+  }, 120_000);
 });
 
 // ---------------------------------------------------------------- what the fuzz found

@@ -123,7 +123,7 @@ describe('approval cards while Slack fails', () => {
     flaky.fail('chat.update', [rateLimited(2)], mentions(ids[0]!));
     const approved = await interact(t.port, buttonPayload(OWNER, 'approval_approve', ids[0]!, CHANNEL));
     expect(approved.status).toBe(200);
-    await vi.waitFor(() => expect(flaky.tries('chat.update', mentions(ids[0]!))).toHaveLength(1));
+    await vi.waitFor(() => expect(flaky.tries('chat.update', mentions(ids[0]!))).toHaveLength(1), { timeout: 5000, interval: 20 });
     await drive(async () => (await jobs('approval.refresh')).every((j) => j.status === 'done'));
     const edits = flaky.delivered('chat.update', mentions(ids[0]!));
     expect(edits).toHaveLength(1);
@@ -144,6 +144,7 @@ describe('approval cards while Slack fails', () => {
         attempts: 0,
         tried: 1,
       }),
+      { timeout: 5000, interval: 20 },
     );
     const runAt = ((await t.app.db.raw("SELECT run_at FROM jobs WHERE kind = 'approval.post'"))[0] as { run_at: number }).run_at;
     expect(runAt - startedAt).toBe(3000);
@@ -208,9 +209,9 @@ describe('reveal-expiry edits while Slack fails', () => {
     const from = t.slack.calls.length;
     await run(t, OWNER, 'keys create pay --name ci');
     await run(t, OWNER, 'keys create pay --name cron');
-    await vi.waitFor(() => expect(t.slack.calls.slice(from).filter((c) => c.method === 'chat.postMessage')).toHaveLength(2));
+    await vi.waitFor(() => expect(t.slack.calls.slice(from).filter((c) => c.method === 'chat.postMessage')).toHaveLength(2), { timeout: 5000, interval: 20 });
     // Both DMs are recorded (the expiry job edits the message it knows of).
-    await vi.waitFor(async () => expect((await t.app.db.raw('SELECT count(*) AS n FROM key_deliveries WHERE dm_ts IS NOT NULL'))[0]).toEqual({ n: 3 }));
+    await vi.waitFor(async () => expect((await t.app.db.raw('SELECT count(*) AS n FROM key_deliveries WHERE dm_ts IS NOT NULL'))[0]).toEqual({ n: 3 }), { timeout: 5000, interval: 20 });
     /** The edit of the DM of the key labelled `label` to "expired". */
     const expiryOf = (label: string) => (b: Record<string, unknown>) => String(b.text).includes(`, ${label}).`) && String(b.text).includes('expired unrevealed');
     const plan: Failure[] = [rateLimited(3), serverError, serverError];
@@ -264,7 +265,7 @@ describe('the reveal modal while Slack fails', () => {
       const dm = t.slack.calls.slice(from).find((c) => c.method === 'chat.postMessage' && buttonsIn(c).some((b) => b.actionId === 'key_reveal'));
       if (!dm) throw new Error('no DM yet');
       return buttonsIn(dm).find((b) => b.actionId === 'key_reveal')!;
-    });
+    }, { timeout: 5000, interval: 20 });
     flaky.fail('views.open', [rateLimited(3)]);
     let at = t.slack.calls.length;
     await interact(t.port, buttonPayload(OWNER, 'key_reveal', value));

@@ -173,5 +173,5 @@ describe('two processes starting at once on a fresh database file', () => {
       await first.close();
       await second.close();
     }
-  });
+  }, 60_000);
 });

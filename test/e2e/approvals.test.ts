@@ -164,8 +164,8 @@ describe('an SDK asks, a person decides in Slack', () => {
     await vi.waitFor(() => {
       const told = t.slack.callsTo('response_url').filter((c) => String(c.body.text).includes('already approved'));
       expect(told.length).toBeGreaterThan(0);
-    });
-    await t.app.jobs.runDue();
+    }, { timeout: 5000, interval: 20 });
+    await t.runDue();
     expect(t.slack.callsTo('chat.update')).toHaveLength(1);
   });
 });
@@ -181,7 +181,7 @@ describe('the HTTP API refuses what it should', () => {
     await cardFor(id);
     clock.now += 2 * 60_000 + 1;
     expect((await sdk.get(id)).json.status).toBe('expired');
-    await t.app.jobs.runDue();
+    await t.runDue();
     const update = await waitForCall(t, 0, (c) => c.method === 'chat.update');
     expect(JSON.stringify(update.body.blocks)).toContain('Expired');
     await pressButton(MEMBER, 'approval_approve', id);
@@ -274,10 +274,11 @@ describe('Slack failing', () => {
         attempts: 1,
         status: 'pending',
       }),
+      { timeout: 5000, interval: 20 },
     );
     for (let i = 0; i < 2; i++) {
       clock.now += 10 * 60_000;
-      await t.app.jobs.runDue();
+      await t.runDue();
     }
     const cards = t.slack.callsTo('chat.postMessage').filter((c) => c.body.channel === CHANNEL);
     expect(cards).toHaveLength(3);
@@ -292,7 +293,7 @@ describe('Slack failing', () => {
       const dms = t.slack.callsTo('chat.postMessage').filter((c) => JSON.stringify(c.body.blocks ?? []).includes(json.id as string));
       expect(dms.map((c) => c.body.channel).sort()).toEqual([ADMIN, OTHER_OWNER].sort());
       expect(JSON.stringify(dms[0]!.body.blocks)).toContain('No approvals channel is set');
-    });
+    }, { timeout: 5000, interval: 20 });
   });
 });
 

@@ -115,11 +115,11 @@ describe('github connect', () => {
     const notices = () => w.t.slack.callsTo('chat.postMessage').filter((c) => String(c.body.text).includes('connected to GitHub as *ann-gh*'));
     await tick(w, 5_000);
     expect(await connections()).toEqual([{ user_id: ANN, github_login: 'ann-gh' }]);
-    await expect.poll(() => notices().length).toBe(1);
+    await expect.poll(() => notices().length, { timeout: 5000, interval: 20 }).toBe(1);
     expect(failures).toBe(0);
     // The queue's backoff, then Slack takes it.
     await tick(w, 20_000);
-    await expect.poll(() => notices().length).toBe(2);
+    await expect.poll(() => notices().length, { timeout: 5000, interval: 20 }).toBe(2);
   });
 
   it('survives a restart: the poll is a durable job', async () => {

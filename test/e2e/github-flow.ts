@@ -87,7 +87,7 @@ export async function startConnect(w: GitHubWorld, user: string): Promise<string
 /** Moves the clock by `ms` and runs the jobs that are due. */
 export async function tick(w: GitHubWorld, ms: number): Promise<void> {
   w.clock.now += ms;
-  await w.t.app.jobs.runDue();
+  await w.t.runDue();
 }
 
 /** The whole device flow for `user`, approved on GitHub as `login`. */

@@ -311,5 +311,5 @@ describe('the permission table', () => {
     }
     expect(results).toHaveLength(27);
     expect(results.filter((r) => r.endsWith('linked'))).toHaveLength(12);
-  });
+  }, 60_000);
 });

@@ -180,7 +180,7 @@ describe('every surface at its largest, against a fake that refuses what Slack r
       await create('run `rm -rf /tmp/x && make` <now>', { sql: 'a < b && c > d & e'.repeat(400), url: 'https://x.test/?a=1&b=<2>'.repeat(100) }),
     ];
     // The second card waits its turn: one post a second to the channel.
-    for (let i = 0; i < 3; i++, clock.now += 1000) await t.app.jobs.runDue();
+    for (let i = 0; i < 3; i++, clock.now += 1000) await t.runDue();
     for (const id of ids) {
       const card = await waitForCall(t, 0, (c) => c.method === 'chat.postMessage' && c.ok === true && JSON.stringify(c.body.blocks ?? []).includes(id));
       expect(JSON.stringify(card.body.blocks)).toContain('more characters');
@@ -198,12 +198,12 @@ describe('every surface at its largest, against a fake that refuses what Slack r
       return { ok: true, channel: b.channel, ts: `${Date.now()}.000100` };
     });
     const id = await create('deploy', { huge: true });
-    await t.app.jobs.runDue();
+    await t.runDue();
     const card = await waitForCall(t, 0, (c) => c.method === 'chat.postMessage' && c.ok === true && JSON.stringify(c.body.blocks ?? []).includes(id));
     expect(JSON.stringify(card.body.blocks)).toContain(`/jamjet approvals list ${NAME}`);
     expect(refused).toBe(1);
     // The replica that posted it marks the job done just after the post.
-    await vi.waitFor(async () => expect(await one("SELECT status FROM jobs WHERE kind = 'approval.post'")).toEqual({ status: 'done' }));
+    await vi.waitFor(async () => expect(await one("SELECT status FROM jobs WHERE kind = 'approval.post'")).toEqual({ status: 'done' }), { timeout: 5000, interval: 20 });
   });
 
   it('drains a burst of 100 cards to one channel at Slack’s pace: each once, no refused call, close to the ideal time', async () => {
@@ -219,7 +219,7 @@ describe('every surface at its largest, against a fake that refuses what Slack r
     const delivered = () => t.slack.calls.filter((c) => c.method === 'chat.postMessage' && c.ok && c.body.channel === CHANNEL).length;
     // Each step is what the queue's wake-up timer does: run what is due at that moment.
     while (delivered() < 100 && clock.now - started < 600_000) {
-      await t.app.jobs.runDue();
+      await t.runDue();
       if (delivered() < 100) clock.now += 250;
     }
     const drainMs = clock.now - started;
@@ -247,7 +247,7 @@ describe('every surface at its largest, against a fake that refuses what Slack r
     const started = clock.now;
     const edited = () => t.slack.calls.filter((c) => c.method === 'chat.update' && c.ok);
     while (edited().length < 100 && clock.now - started < 600_000) {
-      await t.app.jobs.runDue();
+      await t.runDue();
       if (edited().length < 100) clock.now += 250;
     }
     for (const [i, id] of ids.entries()) {
@@ -351,7 +351,7 @@ describe('every surface at its largest, against a fake that refuses what Slack r
 
   it('edits the card with the longest reject reason the modal takes (500 characters), full of < and &', async () => {
     const id = await create('drop table users', {});
-    await t.app.jobs.runDue();
+    await t.runDue();
     await waitForCall(t, 0, (c) => c.method === 'chat.postMessage' && c.ok === true && JSON.stringify(c.body.blocks ?? []).includes(id));
     const from = t.slack.calls.length;
     await interact(t.port, buttonPayload(OWNER, 'approval_reject', id, CHANNEL));
@@ -365,9 +365,9 @@ describe('every surface at its largest, against a fake that refuses what Slack r
       view: { id: 'V1', callback_id: view.callback_id, private_metadata: view.private_metadata, state: { values: { reason: { text: { type: 'plain_text_input', value: `${'<&>'.repeat(166)}<&` } } } } },
     });
     await vi.waitFor(async () => {
-      await t.app.jobs.runDue();
+      await t.runDue();
       expect(t.slack.calls.some((c) => c.method === 'chat.update' && c.ok === true && JSON.stringify(c.body).includes('Rejected'))).toBe(true);
-    });
+    }, { timeout: 5000, interval: 20 });
   });
 
   it('sends a reminder Slack refuses for good to the next Owner at once, naming who could not be reached', async () => {
@@ -379,7 +379,7 @@ describe('every surface at its largest, against a fake that refuses what Slack r
         : { ok: true, channel: String(b.channel).replace(/^U/, 'D'), ts: `1800000000.${String(ts++).padStart(6, '0')}` },
     );
     expect((await run(t, OWNER, `keys rotate ${NAME} --overlap 0s`)).text).toContain('Rotating');
-    for (let i = 0; i < 3; i++, clock.now += 1000) await t.app.jobs.runDue();
+    for (let i = 0; i < 3; i++, clock.now += 1000) await t.runDue();
     const reminders = t.slack.calls.filter((c) => c.method === 'chat.postMessage' && String(c.body.text).includes('overlap of the'));
     expect(reminders.map((c) => [c.body.channel, c.ok])).toEqual([
       [OWNER, false],
@@ -394,13 +394,13 @@ describe('every surface at its largest, against a fake that refuses what Slack r
       b.channel === CHANNEL ? [500, { ok: false, error: 'internal_error' }] : { ok: true, channel: String(b.channel).replace(/^U/, 'D'), ts: '1800000000.000100' },
     );
     const id = await create('deploy during an outage', {});
-    await t.app.jobs.runDue();
+    await t.runDue();
     // Slack fails until the request has expired (1 hour); the queue keeps trying meanwhile.
-    for (let i = 0; i < 40; i++, clock.now += 5 * 60_000) await t.app.jobs.runDue();
+    for (let i = 0; i < 40; i++, clock.now += 5 * 60_000) await t.runDue();
     const told = t.slack.calls.filter((c) => c.method === 'chat.postMessage' && c.body.channel === OWNER && String(c.body.text).includes(id));
     expect(told).toHaveLength(1);
     expect(String(told[0]!.body.text)).toContain('expired before Slack took its card');
-    await vi.waitFor(async () => expect(await one("SELECT status FROM jobs WHERE kind = 'approval.post'")).toEqual({ status: 'done' }));
+    await vi.waitFor(async () => expect(await one("SELECT status FROM jobs WHERE kind = 'approval.post'")).toEqual({ status: 'done' }), { timeout: 5000, interval: 20 });
   });
 
   it('tells the Owner of every one of 20 requests that lapsed in one outage, at Slack’s pace, each once', async () => {
@@ -409,12 +409,12 @@ describe('every surface at its largest, against a fake that refuses what Slack r
     );
     const ids: string[] = [];
     for (let i = 0; i < 20; i++) ids.push(await create(`deploy during an outage ${i}`, {}));
-    for (let i = 0; i < 40; i++, clock.now += 5 * 60_000) await t.app.jobs.runDue();
-    for (let i = 0; i < 60; i++, clock.now += 1000) await t.app.jobs.runDue();
+    for (let i = 0; i < 40; i++, clock.now += 5 * 60_000) await t.runDue();
+    for (let i = 0; i < 60; i++, clock.now += 1000) await t.runDue();
     const told = t.slack.calls.filter((c) => c.method === 'chat.postMessage' && c.ok && c.body.channel === OWNER && String(c.body.text).includes('expired before Slack took its card'));
     for (const id of ids) expect(told.filter((c) => String(c.body.text).includes(id)), id).toHaveLength(1);
     expect(t.slack.rateLimited.filter((r) => r.channel === OWNER).length).toBeLessThanOrEqual(20);
-  });
+  }, 60_000);
 
   it('builds a rotation report with 25 failing GitHub targets that Slack takes', () => {
     const targets = Array.from({ length: 25 }, (_, i) => ({

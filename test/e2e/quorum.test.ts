@@ -128,7 +128,7 @@ describe('approvals-required', () => {
 
     expect(await approveAs(MEMBER, id)).toContain('Your approval is counted (1 of 2)');
     expect(await approveAs(MEMBER, id)).toContain('You already approved this request; it needs 1 more approval');
-    await vi.waitFor(() => expect(JSON.stringify(lastEdit()?.body.blocks)).toContain('Approvals: 1 of 2'));
+    await vi.waitFor(() => expect(JSON.stringify(lastEdit()?.body.blocks)).toContain('Approvals: 1 of 2'), { timeout: 5000, interval: 20 });
     expect(JSON.stringify(lastEdit()?.body.blocks)).toContain(`<@${MEMBER}>`);
     const halfway = await api.get(id);
     expect(halfway).toMatchObject({ status: 'pending', approvals: [{ user: MEMBER, at: expect.any(String) }] });
@@ -140,7 +140,7 @@ describe('approvals-required', () => {
     expect(decided).toMatchObject({ status: 'approved', decided_by: ADMIN, approvals: [{ user: MEMBER }, { user: ADMIN }] });
     for (const json of seen) if (json.status === 'approved') expect(json.approvals).toHaveLength(2);
     expect(seen.filter((j) => j.status === 'pending').length).toBeGreaterThan(0);
-    await vi.waitFor(() => expect(JSON.stringify(lastEdit()?.body.blocks)).toContain('Approved'));
+    await vi.waitFor(() => expect(JSON.stringify(lastEdit()?.body.blocks)).toContain('Approved'), { timeout: 5000, interval: 20 });
     const final = JSON.stringify(lastEdit()!.body.blocks);
     expect(final).toContain(`<@${MEMBER}>, <@${ADMIN}> (2 of 2)`);
     expect(final).not.toContain('approval_approve');
@@ -216,7 +216,7 @@ describe('approvals-required', () => {
     expect((await run(t, OWNER, `members role payments <@${MEMBER}> read_only`)).text).not.toContain(':warning:');
     expect(await approveAs(ADMIN, id)).toContain('Your approval is counted (1 of 2)');
     expect(await api.get(id)).toMatchObject({ status: 'pending', approvals: [{ user: ADMIN }] });
-    await vi.waitFor(() => expect(JSON.stringify(lastEdit()?.body.blocks)).toMatch(/Approvals: 1 of 2 — <@U0ADMIN>/));
+    await vi.waitFor(() => expect(JSON.stringify(lastEdit()?.body.blocks)).toMatch(/Approvals: 1 of 2 — <@U0ADMIN>/), { timeout: 5000, interval: 20 });
     // The demoted member may not press again either.
     expect(await approveAs(MEMBER, id)).toContain('you are Read-only');
     await decideAs(OWNER, id);
@@ -340,11 +340,11 @@ describe('escalate-after', () => {
     await cardOf(id);
     const from = t.slack.calls.length;
     clock.now += 15 * 60_000 - 1000;
-    await t.app.jobs.runDue();
+    await t.runDue();
     expect(t.slack.calls.slice(from).filter((c) => c.method === 'chat.postMessage')).toHaveLength(0);
 
     clock.now += 1001;
-    for (let i = 0; i < 3; i++) await Promise.all(t.replicas.map((r) => r.jobs.runDue()));
+    for (let i = 0; i < 3; i++) await t.runDue();
     const threads = t.slack.calls.slice(from).filter((c) => c.method === 'chat.postMessage' && c.body.thread_ts !== undefined);
     expect(threads).toHaveLength(1);
     const posted = (await t.app.db.raw('SELECT ts FROM approval_cards WHERE approval_id = ? AND destination = ?', [id, CHANNEL]))[0] as { ts: string };
@@ -361,7 +361,7 @@ describe('escalate-after', () => {
     for (const user of [MEMBER, MEMBER2, READER]) expect(dmsTo(user, from)).toHaveLength(0);
     expect(await audits('approval.escalated')).toHaveLength(1);
     // The channel card says it was escalated.
-    await vi.waitFor(() => expect(JSON.stringify(lastEdit(from)?.body.blocks)).toContain('Escalated'));
+    await vi.waitFor(() => expect(JSON.stringify(lastEdit(from)?.body.blocks)).toContain('Escalated'), { timeout: 5000, interval: 20 });
 
     // Decided from a DM: the channel card and both DMs show the outcome.
     const edits = t.slack.calls.length;
@@ -369,9 +369,9 @@ describe('escalate-after', () => {
     await vi.waitFor(() => {
       const edited = t.slack.calls.slice(edits).filter((c) => c.method === 'chat.update' && JSON.stringify(c.body.blocks).includes('Approved'));
       expect(new Set(edited.map((c) => c.body.channel))).toEqual(new Set([CHANNEL, `D${OWNER.slice(1)}`, `D${ADMIN.slice(1)}`]));
-    });
+    }, { timeout: 5000, interval: 20 });
     clock.now += 60 * 60_000;
-    await t.app.jobs.runDue();
+    await t.runDue();
     expect(await audits('approval.escalated')).toHaveLength(1);
   });
 
@@ -389,7 +389,7 @@ describe('escalate-after', () => {
     const from = t.slack.calls.length;
     clock.now += 5 * 60_000;
     for (let i = 0; i < 4; i++) {
-      await Promise.all(t.replicas.map((r) => r.jobs.runDue()));
+      await t.runDue();
       clock.now += 61_000;
     }
     const delivered = t.slack.calls.slice(from).filter((c) => c.method === 'chat.postMessage' && c.ok === true);
@@ -412,7 +412,7 @@ describe('escalate-after', () => {
     await waitForCall(t, from, (c) => c.method === 'chat.postMessage' && c.body.channel === CHANNEL && c.ok === false);
     clock.now += 5 * 60_000;
     for (let i = 0; i < 3; i++) {
-      await Promise.all(t.replicas.map((r) => r.jobs.runDue()));
+      await t.runDue();
       clock.now += 30_000;
     }
     // The Admin and the Owner have their DMs; the thread reply has nowhere to go yet and waits.
@@ -426,7 +426,7 @@ describe('escalate-after', () => {
     await vi.waitFor(
       async () => {
         clock.now += 5 * 60_000;
-        await Promise.all(t.replicas.map((r) => r.jobs.runDue()));
+        await t.runDue();
         expect(t.slack.calls.slice(from).filter((c) => c.method === 'chat.postMessage' && c.ok === true && c.body.thread_ts !== undefined)).toHaveLength(1);
       },
       { timeout: 5000, interval: 50 },
@@ -445,12 +445,12 @@ describe('escalate-after', () => {
     const from = t.slack.calls.length;
     await api.create('fail back the database');
     await waitForCall(t, from, (c) => c.method === 'chat.postMessage' && c.body.channel === CHANNEL && c.ok === false);
-    await vi.waitFor(async () => expect(await t.app.db.raw("SELECT status FROM jobs WHERE kind = 'approval.post'")).toEqual([{ status: 'pending' }]));
+    await vi.waitFor(async () => expect(await t.app.db.raw("SELECT status FROM jobs WHERE kind = 'approval.post'")).toEqual([{ status: 'pending' }]), { timeout: 5000, interval: 20 });
     // As a queue with a bound on attempts leaves it: given up.
     await t.app.db.raw("UPDATE jobs SET status = 'dead', finished_at = ? WHERE kind = 'approval.post'", [clock.now]);
     clock.now += 5 * 60_000;
     for (let i = 0; i < 3; i++) {
-      await Promise.all(t.replicas.map((r) => r.jobs.runDue()));
+      await t.runDue();
       clock.now += 30_000;
     }
     expect(dmsTo(OWNER, from)).toHaveLength(1);
@@ -469,7 +469,7 @@ describe('escalate-after', () => {
     await cardOf(quiet);
     const from = t.slack.calls.length;
     clock.now += 10 * 60_000;
-    await t.app.jobs.runDue();
+    await t.runDue();
     expect(t.slack.calls.slice(from).filter((c) => c.method === 'chat.postMessage')).toHaveLength(0);
     expect(await audits('approval.escalated')).toHaveLength(0);
   });
@@ -482,8 +482,8 @@ describe('escalate-after', () => {
     await settingsAnnounced(t, clock);
     const from = t.slack.calls.length;
     clock.now += 10 * 60_000;
-    await Promise.all(t.replicas.map((r) => r.jobs.runDue()));
-    await t.app.jobs.runDue();
+    await t.runDue();
+    await t.runDue();
     expect(t.slack.calls.slice(from).filter((c) => c.method === 'chat.postMessage')).toHaveLength(0);
     expect(await audits('approval.escalated')).toHaveLength(0);
     expect((await t.app.db.raw<{ escalated_at: number | null }>('SELECT escalated_at FROM approvals WHERE id = ?', [id]))[0]!.escalated_at).toBeNull();
@@ -501,7 +501,7 @@ describe('escalate-after', () => {
     await approveAs(ADMIN, id);
     const from = t.slack.calls.length;
     clock.now += 5 * 60_000;
-    for (let i = 0; i < 3; i++) await Promise.all(t.replicas.map((r) => r.jobs.runDue()));
+    for (let i = 0; i < 3; i++) await t.runDue();
     for (const admin of more) expect(dmsTo(admin, from), admin).toHaveLength(1);
     expect(dmsTo(OWNER, from)).toHaveLength(0);
     expect(dmsTo(ADMIN, from)).toHaveLength(0);
@@ -514,8 +514,8 @@ describe('escalate-after', () => {
     await waitForCall(t, 0, (c) => c.method === 'chat.postMessage' && c.body.channel === OWNER && JSON.stringify(c.body.blocks ?? []).includes(id));
     const from = t.slack.calls.length;
     clock.now += 5 * 60_000;
-    await t.app.jobs.runDue();
-    await t.app.jobs.runDue();
+    await t.runDue();
+    await t.runDue();
     expect(dmsTo(ADMIN, from)).toHaveLength(1);
     expect(dmsTo(OWNER, from)).toHaveLength(0);
     expect(t.slack.calls.slice(from).filter((c) => c.body.thread_ts !== undefined)).toHaveLength(0);
@@ -535,14 +535,14 @@ describe('expiry', () => {
     }
     const from = t.slack.calls.length;
     clock.now += 2 * 60_000 + 1;
-    await t.app.jobs.runDue();
+    await t.runDue();
     await vi.waitFor(() => {
       const edited = t.slack.calls.slice(from).filter((c) => c.method === 'chat.update' && c.ok === true && JSON.stringify(c.body.blocks).includes('Expired'));
       expect(new Set(edited.map((c) => c.body.ts)).size).toBe(3);
-    });
+    }, { timeout: 5000, interval: 20 });
     expect(dmsTo(OWNER, from)).toHaveLength(0);
     clock.now += 61_000;
-    for (let i = 0; i < 3; i++) await Promise.all(t.replicas.map((r) => r.jobs.runDue()));
+    for (let i = 0; i < 3; i++) await t.runDue();
     for (const owner of [OWNER, ADMIN]) {
       const dms = dmsTo(owner, from);
       expect(dms, owner).toHaveLength(1);
@@ -566,7 +566,7 @@ describe('expiry of many requests', () => {
     const from = t.slack.calls.length;
     clock.now += 2 * 60_000;
     for (let i = 0; i < 4; i++) {
-      await t.app.jobs.runDue();
+      await t.runDue();
       clock.now += 61_000;
     }
     const dms = dmsTo(OWNER, from);
@@ -622,7 +622,7 @@ describe('durable across a restart', () => {
     clock.now += 10 * 60_000;
     const slack = fakeSlack();
     t = await startTestApp({ slack, now: () => clock.now, env: { JOBS_POLL_SECONDS: '3600', DATABASE_URL: url } });
-    for (let i = 0; i < 3; i++) await t.app.jobs.runDue();
+    for (let i = 0; i < 3; i++) await t.runDue();
     expect(slack.calls.filter((c) => c.method === 'chat.postMessage' && c.body.thread_ts !== undefined)).toHaveLength(1);
     expect(slack.calls.filter((c) => c.method === 'chat.postMessage' && (c.body.channel === OWNER || c.body.channel === ADMIN))).toHaveLength(2);
     expect(await audits('approval.escalated')).toHaveLength(1);

@@ -89,7 +89,7 @@ describe('keys rotate, end to end', () => {
     // The reminder comes when the overlap ends, and says when the old key was last used.
     clock.now += HOUR + 1000;
     const before = t.slack.calls.length;
-    await t.app.jobs.runDue();
+    await t.runDue();
     const reminder = await waitForButton(t, ADMIN, 'rotation_revoke_old', before);
     expect(String(reminder.call.body.text)).toContain('last used');
 
@@ -117,7 +117,7 @@ describe('keys rotate, end to end', () => {
     await reveal(t, ADMIN);
     expect((await readiness(t, 'payments', oldKey)).status).toBe(200);
     const before = t.slack.calls.length;
-    await t.app.jobs.runDue();
+    await t.runDue();
     const reminder = await waitForButton(t, ADMIN, 'rotation_revoke_old', before);
 
     const from = await press(t, ADMIN, 'rotation_revoke_old', reminder.value);
@@ -181,7 +181,7 @@ describe('keys rotate, end to end', () => {
     await waitForCall(t, 0, (c) => String(c.body.text ?? '').includes('GitHub targets written'));
     await readiness(t, 'payments', newKey);
     clock.now += HOUR + 1000;
-    await t.app.jobs.runDue();
+    await t.runDue();
     const reminder = await waitForButton(t, ADMIN, 'rotation_revoke_old');
     const from = await press(t, ADMIN, 'rotation_revoke_old', reminder.value);
     await waitForCall(t, from, (c) => c.method === 'response_url');
@@ -236,7 +236,7 @@ describe('the one-time reveal', () => {
     from = await press(t, OWNER, 'key_reveal', late.value);
     refusal = await waitForCall(t, from, (c) => c.method === 'response_url');
     expect(String(refusal.body.text)).toContain('expired');
-    await t.app.jobs.runDue();
+    await t.runDue();
     const update = await waitForCall(t, from, (c) => c.method === 'chat.update');
     expect(String(update.body.text)).toContain('expired unrevealed');
   });
@@ -276,7 +276,7 @@ describe('the reminder', () => {
     await run(t, OWNER, `members remove payments <@${ADMIN}>`);
     clock.now += HOUR + 1000;
     const before = t.slack.calls.length;
-    await t.app.jobs.runDue();
+    await t.runDue();
     const reminder = await waitForButton(t, OWNER, 'rotation_revoke_old', before);
     expect(reminder.call.body.channel).toBe(OWNER);
     expect(t.slack.calls.slice(before).some((c) => c.method === 'chat.postMessage' && c.body.channel === ADMIN)).toBe(false);
@@ -293,7 +293,7 @@ describe('a rotation interrupted by a restart', () => {
     await t.app.db.raw("UPDATE rotation_targets SET status = 'pending', updated_at = ?", [clock.now - 2 * 60_000]);
 
     const before = t.slack.calls.length;
-    await t.app.jobs.runDue();
+    await t.runDue();
     const reminder = await waitForButton(t, ADMIN, 'rotation_revoke_old', before);
     expect(JSON.stringify(reminder.call.body.blocks)).toContain('The new key is not on GitHub yet');
 
@@ -320,9 +320,9 @@ describe('durable reminders', () => {
     const reminders = () => t.slack.calls.filter((c) => c.method === 'chat.postMessage' && String(c.body.text).includes('overlap of the `payments` rotation is over'));
     await waitForButton(t, ADMIN, 'rotation_revoke_old');
     expect(reminders()).toHaveLength(1);
-    await t.app.jobs.runDue();
+    await t.runDue();
     clock.now += HOUR;
-    await t.app.jobs.runDue();
+    await t.runDue();
     expect(reminders()).toHaveLength(1);
   });
 });

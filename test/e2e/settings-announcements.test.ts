@@ -29,7 +29,7 @@ const jobStatuses = async () => (await t.app.db.raw<{ status: string }>('SELECT 
 /** Moves the clock on by `ms` and runs due jobs on every replica at once (on PostgreSQL either may claim a job). */
 async function settle(ms: number) {
   clock.now += ms;
-  await Promise.all(t.replicas.map((r) => r.jobs.runDue()));
+  await t.runDue();
 }
 
 /** Slack's usual answer to a post, for handlers that refuse only some. */
@@ -64,13 +64,13 @@ describe('a settings change in the approvals channel', () => {
     await vi.waitFor(async () => {
       await settle(1_000);
       expect(announced()).toHaveLength(2);
-    });
+    }, { timeout: 5000, interval: 20 });
     const [first, second] = announced().map((c) => String(c.body.text));
     expect(first).toContain(`<@${MEMBER}> changed a setting of \`payments\`: *approval-timeout* is now \`2h\`. Approval requests of \`payments\` now expire after 2h.`);
     expect(second).toContain(`<@${MEMBER}> changed a setting of \`payments\`: *approvals-required* is now \`2\``);
     // Paced by the app, not pushed until Slack refused.
     expect(t.slack.rateLimited.filter((r) => r.channel === CHANNEL)).toEqual([]);
-    await vi.waitFor(async () => expect(await jobStatuses()).toEqual(['done', 'done']));
+    await vi.waitFor(async () => expect(await jobStatuses()).toEqual(['done', 'done']), { timeout: 5000, interval: 20 });
     // Audit as before: one event per change.
     const audits = await t.app.db.raw<{ action: string }>("SELECT action FROM audit_events WHERE action IN ('project.approval_timeout_set', 'project.approvals_required_set') ORDER BY id");
     expect(audits.map((r) => r.action)).toEqual(['project.approval_timeout_set', 'project.approvals_required_set']);
@@ -87,13 +87,13 @@ describe('a settings change in the approvals channel', () => {
       return posted(b);
     });
     await run(t, OWNER, 'projects set payments escalate-after 15m');
-    await vi.waitFor(() => expect(refused).toBe(1));
+    await vi.waitFor(() => expect(refused).toBe(1), { timeout: 5000, interval: 20 });
     await settle(1_000);
     expect(announced()).toHaveLength(0);
     await vi.waitFor(async () => {
       await settle(3_000);
       expect(announced()).toHaveLength(1);
-    });
+    }, { timeout: 5000, interval: 20 });
     expect(String(announced()[0]!.body.text)).toContain('*escalate-after* is now `15m`');
     await settle(60_000);
     expect(announced()).toHaveLength(1);
@@ -113,18 +113,18 @@ describe('a settings change in the approvals channel', () => {
     });
     const reply = await run(t, OWNER, 'projects set payments escalate-after off');
     expect(reply.text).toBe(':white_check_mark: Approval requests of `payments` are no longer escalated.');
-    await vi.waitFor(() => expect(attempts).toBeGreaterThan(0));
-    await vi.waitFor(async () => expect(await jobStatuses()).toEqual(['pending']));
+    await vi.waitFor(() => expect(attempts).toBeGreaterThan(0), { timeout: 5000, interval: 20 });
+    await vi.waitFor(async () => expect(await jobStatuses()).toEqual(['pending']), { timeout: 5000, interval: 20 });
     // Still down at the first retry.
     await vi.waitFor(async () => {
       await settle(20_000);
       expect(attempts).toBeGreaterThan(1);
-    });
+    }, { timeout: 5000, interval: 20 });
     down = false;
     await vi.waitFor(async () => {
       await settle(60_000);
       expect(announced()).toHaveLength(1);
-    });
+    }, { timeout: 5000, interval: 20 });
     expect(String(announced()[0]!.body.text)).toContain('*escalate-after* is now `off`');
     expect(dmsTo(OWNER)).toEqual([]);
   });
@@ -133,13 +133,13 @@ describe('a settings change in the approvals channel', () => {
     await setUp();
     t.slack.addChannel({ id: CHANNEL, members: [BOT_USER, OWNER, MEMBER, 'U0PARTNER'], is_ext_shared: true });
     await run(t, MEMBER, 'projects set payments approvals-required 3');
-    await vi.waitFor(() => expect(dmsTo(MEMBER)).toHaveLength(1));
+    await vi.waitFor(() => expect(dmsTo(MEMBER)).toHaveLength(1), { timeout: 5000, interval: 20 });
     const dm = String(dmsTo(MEMBER)[0]!.body.text);
     expect(dm).toContain('Your change to approvals-required of `payments` was made, but not announced in <#C0APPROVALS>');
     expect(dm).toContain('shared with another organisation');
     expect(dm).toContain('/jamjet projects channel');
     expect(t.slack.calls.some((c) => c.method === 'chat.postMessage' && c.body.channel === CHANNEL)).toBe(false);
-    await vi.waitFor(async () => expect(await jobStatuses()).toEqual(['done']));
+    await vi.waitFor(async () => expect(await jobStatuses()).toEqual(['done']), { timeout: 5000, interval: 20 });
   });
 
   it('refused for good (the channel archived): the person who acted is told Slack\'s reason by DM, and the job ends', async () => {
@@ -147,10 +147,10 @@ describe('a settings change in the approvals channel', () => {
     t.slack.expectRefusals = true;
     t.slack.on('chat.postMessage', (b) => (b.channel === CHANNEL ? { ok: false, error: 'is_archived' } : posted(b)));
     await run(t, MEMBER, 'projects set payments approval-timeout 3h');
-    await vi.waitFor(() => expect(dmsTo(MEMBER)).toHaveLength(1));
+    await vi.waitFor(() => expect(dmsTo(MEMBER)).toHaveLength(1), { timeout: 5000, interval: 20 });
     const dm = String(dmsTo(MEMBER)[0]!.body.text);
     expect(dm).toContain('Your change to approval-timeout of `payments` was made, but Slack refused to announce it in <#C0APPROVALS> (`is_archived`)');
-    await vi.waitFor(async () => expect(await jobStatuses()).toEqual(['done']));
+    await vi.waitFor(async () => expect(await jobStatuses()).toEqual(['done']), { timeout: 5000, interval: 20 });
     await settle(120_000);
     expect(dmsTo(MEMBER)).toHaveLength(1);
   });

@@ -39,11 +39,11 @@ describe('a window Slack would not open', () => {
       body: JSON.stringify({ action: 'deploy', context: {} }),
     });
     const { id } = (await res.json()) as { id: string };
-    await t.app.jobs.runDue();
+    await t.runDue();
     t.slack.on('views.open', RATE_LIMITED);
     const from = t.slack.calls.length;
     await interact(t.port, buttonPayload(OWNER, 'approval_reject', id, CHANNEL));
-    await vi.waitFor(() => expect(ephemeralsSince(from)).toHaveLength(1));
+    await vi.waitFor(() => expect(ephemeralsSince(from)).toHaveLength(1), { timeout: 5000, interval: 20 });
     expect(ephemeralsSince(from)[0]).toMatch(/^:warning: Slack could not open the reject window \(`ratelimited`\); the request is still pending, press \*Reject\* again\.$/);
     expect((await t.app.db.raw('SELECT status FROM approvals WHERE id = ?', [id]))[0]).toEqual({ status: 'pending' });
   });
@@ -61,7 +61,7 @@ describe('a window Slack would not open', () => {
     t.slack.on('views.open', RATE_LIMITED);
     const from = t.slack.calls.length;
     await interact(t.port, buttonPayload(OWNER, 'rotation_revoke_old', String(rotation)));
-    await vi.waitFor(() => expect(ephemeralsSince(from)).toHaveLength(1));
+    await vi.waitFor(() => expect(ephemeralsSince(from)).toHaveLength(1), { timeout: 5000, interval: 20 });
     expect(ephemeralsSince(from)[0]).toContain('Slack could not open the confirmation window (`ratelimited`); the old key is not revoked');
     expect((await readiness(t, 'pay', key)).status).toBe(200);
   });

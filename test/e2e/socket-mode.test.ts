@@ -68,15 +68,15 @@ describe('Socket Mode', () => {
 
     // slash_commands: the answer comes back as the envelope's acknowledgement.
     const created = ws.envelope('slash_commands', slashPayload(OWNER, 'projects create pay'));
-    await vi.waitFor(() => expect(ws!.ackOf(created)).toBeDefined());
+    await vi.waitFor(() => expect(ws!.ackOf(created)).toBeDefined(), { timeout: 5000, interval: 20 });
     expect(String(ws.ackOf(created)!.payload?.text)).toContain('`pay` created');
     const who = ws.envelope('slash_commands', slashPayload(OWNER, 'whoami'));
-    await vi.waitFor(() => expect(String(ws!.ackOf(who)?.payload?.text)).toContain('`pay`: Owner'));
+    await vi.waitFor(() => expect(String(ws!.ackOf(who)?.payload?.text)).toContain('`pay`: Owner'), { timeout: 5000, interval: 20 });
 
     // interactive: a press on a request that does not exist is acknowledged and answered through response_url.
     const pressed = ws.envelope('interactive', buttonPayload(OWNER, 'approval_approve', 'apr_doesnotexist000000000000'));
-    await vi.waitFor(() => expect(ws!.ackOf(pressed)).toBeDefined());
-    await vi.waitFor(() => expect(slack.callsTo('response_url').length).toBeGreaterThan(0));
+    await vi.waitFor(() => expect(ws!.ackOf(pressed)).toBeDefined(), { timeout: 5000, interval: 20 });
+    await vi.waitFor(() => expect(slack.callsTo('response_url').length).toBeGreaterThan(0), { timeout: 5000, interval: 20 });
 
     // events_api: opening App Home publishes it.
     const opened = ws.envelope('events_api', {
@@ -88,8 +88,8 @@ describe('Socket Mode', () => {
       event_time: Math.floor(Date.now() / 1000),
       event: { type: 'app_home_opened', user: OWNER, channel: `D${OWNER}`, tab: 'home', event_ts: '1700000000.000100' },
     });
-    await vi.waitFor(() => expect(ws!.ackOf(opened)).toBeDefined());
-    await vi.waitFor(() => expect(slack.callsTo('views.publish').some((c) => c.body.user_id === OWNER)).toBe(true));
+    await vi.waitFor(() => expect(ws!.ackOf(opened)).toBeDefined(), { timeout: 5000, interval: 20 });
+    await vi.waitFor(() => expect(slack.callsTo('views.publish').some((c) => c.body.user_id === OWNER)).toBe(true), { timeout: 5000, interval: 20 });
 
     // disconnect: the client opens a new connection, and is unhealthy until its hello.
     ws.autoHello = true;

@@ -11,10 +11,10 @@ import type { TestApp } from './app.ts';
  */
 export async function settingsAnnounced(t: TestApp, clock: { now: number }): Promise<void> {
   await vi.waitFor(async () => {
-    await Promise.all(t.replicas.map((r) => r.jobs.runDue()));
+    await t.runDue();
     const left = await t.app.db.raw<{ at: number }>("SELECT run_at AS at FROM jobs WHERE kind = 'projects.announce_setting' AND status NOT IN ('done', 'dead')");
     if (left.length === 0) return;
     clock.now = Math.max(clock.now, ...left.map((j) => Number(j.at)));
     throw new Error(`${left.length} settings announcements waiting`);
-  });
+  }, { timeout: 5000, interval: 20 });
 }

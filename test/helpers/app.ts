@@ -19,6 +19,14 @@ export interface TestApp {
   readonly slack: FakeSlack;
   readonly logs: string[];
   readonly port: number;
+  /**
+   * Runs the due jobs on every replica and waits for any run already under
+   * way on one of them (a poll, a kick after a request, a wake-up timer): on
+   * PostgreSQL the other replica may have claimed a job first, and one
+   * replica's `runDue()` would return before that job ends. Resolves to the
+   * number of jobs the calls ran.
+   */
+  runDue(): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -77,6 +85,10 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     slack,
     logs,
     port,
+    async runDue() {
+      const ran = await Promise.all(replicas.map((replica) => replica.jobs.runDue()));
+      return ran.reduce((sum, n) => sum + n, 0);
+    },
     async stop() {
       if (balancer) await new Promise<void>((resolve) => balancer.close(() => resolve()));
       // The second replica first: the first is the one tests drive, and may still be finishing jobs.

@@ -45,9 +45,9 @@ async function pushBlocked(tool = 'deploy-prod') {
 async function burstAnnounced() {
   clock.now += 61_000;
   await vi.waitFor(async () => {
-    await Promise.all(t.replicas.map((r) => r.jobs.runDue()));
+    await t.runDue();
     expect(await t.app.db.raw("SELECT id FROM jobs WHERE kind LIKE 'policy_events.%' AND status <> 'done'", [])).toEqual([]);
-  });
+  }, { timeout: 5000, interval: 20 });
 }
 
 beforeEach(async () => {

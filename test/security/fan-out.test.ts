@@ -42,7 +42,7 @@ describe('projects create --envs', () => {
     expect(await count(t, 'projects')).toBe(0);
     expect((await run(t, OWNER, `projects create app --envs ${list(10)}`)).text).toContain('created');
     expect(await count(t, 'projects')).toBe(10);
-  });
+  }, 60_000);
 });
 
 describe('bounds in the services', () => {

@@ -128,7 +128,7 @@ describe('button presses', () => {
     const sentences = told();
     const res = await interact(t.port, buttonPayload(OWNER, action, value));
     expect(res.status).toBe(200);
-    await expect.poll(told).toBe(sentences + 1);
+    await expect.poll(told, { timeout: 5000, interval: 20 }).toBe(sentences + 1);
     expect(await state()).toEqual(before);
     noThrow();
   });
@@ -142,7 +142,7 @@ describe('button presses', () => {
     const select = buttonPayload(OWNER, 'rotation_keep_both', '1');
     select.actions[0] = { type: 'static_select', action_id: 'rotation_keep_both', block_id: 'b1', selected_option: { value: '1' } } as never;
     expect((await interact(t.port, select)).status).toBe(200);
-    await expect.poll(told).toBe(sentences + 2);
+    await expect.poll(told, { timeout: 5000, interval: 20 }).toBe(sentences + 2);
     expect(await state()).toEqual(before);
     noThrow();
   });
@@ -158,7 +158,7 @@ describe('ids no listener has', () => {
       const sentences = told();
       const res = await interact(t.port, buttonPayload(OWNER, action, '1'));
       expect(res.status).toBe(200);
-      await expect.poll(told).toBe(sentences + 1);
+      await expect.poll(told, { timeout: 5000, interval: 20 }).toBe(sentences + 1);
       expect(await state()).toEqual(before);
       noThrow();
     },

@@ -153,7 +153,7 @@ describe('escalation after the approvals channel changed', () => {
       const from = app.slack.calls.length;
       clock.now += 5 * 60_000;
       for (let i = 0; i < 4; i++) {
-        await app.app.jobs.runDue();
+        await app.runDue();
         clock.now += 61_000;
       }
       const posted = (await app.app.db.raw('SELECT ts FROM approval_cards WHERE approval_id = ? AND destination = ?', [id, CHANNEL]))[0] as { ts: string };
@@ -178,7 +178,7 @@ describe('escalation of a request someone already approved', () => {
     const from = app.slack.calls.length;
     clock.now += 5 * 60_000;
     for (let i = 0; i < 3; i++) {
-      await app.app.jobs.runDue();
+      await app.runDue();
       clock.now += 2000;
     }
     const thread = app.slack.calls.slice(from).filter((c) => c.method === 'chat.postMessage' && c.body.thread_ts !== undefined);
@@ -205,7 +205,7 @@ describe('messages queued for someone who then loses their role', () => {
     });
     const from = app.slack.calls.length;
     clock.now += 5 * 60_000;
-    for (let i = 0; i < 2; i++) await app.app.jobs.runDue();
+    for (let i = 0; i < 2; i++) await app.runDue();
     expect(app.slack.calls.slice(from).filter((c) => c.body.channel === ADMIN)).toHaveLength(1);
     expect(delivered(app, ADMIN, from)).toHaveLength(0);
 
@@ -213,7 +213,7 @@ describe('messages queued for someone who then loses their role', () => {
     await run(app, OWNER, `members remove payments <@${ADMIN}>`);
     for (let i = 0; i < 3; i++) {
       clock.now += 61_000;
-      await app.app.jobs.runDue();
+      await app.runDue();
     }
     expect(delivered(app, ADMIN, from).filter((c) => JSON.stringify(c.body.blocks ?? []).includes(id))).toHaveLength(0);
     expect(delivered(app, OWNER, from)).toHaveLength(1);
@@ -231,16 +231,16 @@ describe('messages queued for someone who then loses their role', () => {
     });
     const from = app.slack.calls.length;
     clock.now += 2 * 60_000;
-    await app.app.jobs.runDue();
+    await app.runDue();
     clock.now += 61_000;
-    for (let i = 0; i < 2; i++) await app.app.jobs.runDue();
+    for (let i = 0; i < 2; i++) await app.runDue();
     expect(app.slack.calls.slice(from).filter((c) => c.method === 'chat.postMessage' && c.body.channel === OWNER2)).toHaveLength(1);
     expect(delivered(app, OWNER, from).filter((c) => String(c.body.text).includes(id))).toHaveLength(1);
 
     await run(app, OWNER, `members role payments <@${OWNER2}> read_only`);
     for (let i = 0; i < 3; i++) {
       clock.now += 61_000;
-      await app.app.jobs.runDue();
+      await app.runDue();
     }
     expect(delivered(app, OWNER2, from).filter((c) => String(c.body.text ?? '').includes(id))).toHaveLength(0);
   });

@@ -68,7 +68,7 @@ describe('a reject reason', () => {
       },
     });
     expect(submitted.status).toBe(200);
-    await t.app.jobs.runDue();
+    await t.runDue();
     const card = await waitForCall(t, from, (c) => c.method === 'chat.update');
     expect(JSON.stringify(card.body)).toContain('leaked: use jj_[redacted] instead');
 

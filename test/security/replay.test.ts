@@ -113,7 +113,7 @@ describe('a signed Slack request is accepted once', () => {
     const home = { body: event, headers: { 'content-type': 'application/json', ...sign(event) } };
     expect((await send(t.port, home)).status).toBe(200);
     const published = () => t.slack.callsTo('views.publish').length;
-    await expect.poll(published).toBe(1);
+    await expect.poll(published, { timeout: 5000, interval: 20 }).toBe(1);
     expect((await send(t.port, home)).status).toBe(401);
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect(published()).toBe(1);

@@ -126,8 +126,11 @@ describe('job leases', () => {
     // The clock moves with real time: the lease is renewed by a timer.
     const began = Date.now();
     const now = () => START + (Date.now() - began);
-    const first = new JobQueue(a, now, quiet, { leaseMs: 300 });
-    const second = new JobQueue(b, now, quiet, { leaseMs: 300 });
+    // Renewed every third of the lease: a lease of 1 s leaves each renewal about 650 ms of a busy machine's delay
+    // (300 ms left 200 ms, which a loaded run can exceed, and the other replica then rightly took the job).
+    const LEASE = 1_000;
+    const first = new JobQueue(a, now, quiet, { leaseMs: LEASE });
+    const second = new JobQueue(b, now, quiet, { leaseMs: LEASE });
     const runs: string[] = [];
     let release!: () => void;
     const hanging = new Promise<void>((resolve) => (release = resolve));
@@ -142,7 +145,7 @@ describe('job leases', () => {
     const running = first.runDue();
     while (runs.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
     // Three leases' worth of time: the other replica looks for due work all along.
-    while (Date.now() - began < 900) {
+    while (Date.now() - began < 3 * LEASE) {
       await second.runDue();
       await new Promise((resolve) => setTimeout(resolve, 50));
     }

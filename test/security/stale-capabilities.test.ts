@@ -145,7 +145,7 @@ describe('reminder buttons and jobs', () => {
     await run(t, ADMIN, `keys revoke payments ${oldId}`);
     clock.now += HOUR + 1000;
     const before = t.slack.calls.length;
-    await t.app.jobs.runDue();
+    await t.runDue();
     expect(t.slack.calls.slice(before).filter((c) => c.method === 'chat.postMessage' && c.body.channel === ADMIN)).toEqual([]);
     const rotation = ((await t.app.db.raw('SELECT id, state FROM rotations'))[0] as { id: number; state: string });
     expect(rotation.state).toBe('revoked');
@@ -202,7 +202,7 @@ describe('approval buttons and jobs', () => {
     const refusal = await waitForCall(t, 0, (c) => c.method === 'response_url' && String(c.body.text).includes('expired'));
     expect(String(refusal.body.text)).toContain('This request has expired; nothing was decided.');
     expect(((await t.app.db.raw('SELECT status FROM approvals WHERE id = ?', [id]))[0] as { status: string }).status).toBe('expired');
-    await t.app.jobs.runDue();
+    await t.runDue();
     await waitForCall(t, 0, (c) => c.method === 'chat.update' && JSON.stringify(c.body.blocks).includes('Expired'));
   });
 
@@ -211,7 +211,7 @@ describe('approval buttons and jobs', () => {
     await waitForCall(t, 0, (c) => c.method === 'chat.postMessage' && c.body.channel === CHANNEL);
     const project = (await t.app.db.raw('SELECT id FROM projects'))[0] as { id: number };
     expect((await deleteProject(t.app.services, user(OWNER), 'payments', 'payments', project.id)).ok).toBe(true);
-    await t.app.jobs.runDue();
+    await t.runDue();
     const update = await waitForCall(t, 0, (c) => c.method === 'chat.update');
     expect(JSON.stringify(update.body.blocks)).not.toContain('approval_approve');
     await interact(t.port, buttonPayload(OWNER, 'approval_approve', id, CHANNEL));
@@ -227,7 +227,7 @@ describe('approval buttons and jobs', () => {
     t.slack.on('chat.postMessage', (b) => ({ ok: true, channel: String(b.channel), ts: '1700000999.000100' }));
     clock.now += HOUR;
     const before = t.slack.calls.length;
-    await t.app.jobs.runDue();
+    await t.runDue();
     expect(t.slack.calls.slice(before).filter((c) => c.method === 'chat.postMessage' && c.body.channel === CHANNEL)).toEqual([]);
     expect(((await t.app.db.raw('SELECT status FROM approvals WHERE id = ?', [id]))[0] as { status: string }).status).toBe('expired');
   });
@@ -242,7 +242,7 @@ describe('approval buttons and jobs', () => {
     t.slack.on('chat.postMessage', (b) => ({ ok: true, channel: String(b.channel), ts: '1700000999.000100' }));
     clock.now += HOUR;
     const before = t.slack.calls.length;
-    await t.app.jobs.runDue();
+    await t.runDue();
     expect(t.slack.calls.slice(before).filter((c) => c.method === 'chat.postMessage')).toEqual([]);
   });
 });

@@ -143,7 +143,7 @@ describe('buttons, modals and App Home', () => {
     const res = await interact(t.port, buttonPayload(GUEST, 'approval_approve', 'apr_0000'));
     expect(res.status).toBe(200);
     const told = () => t.slack.callsTo('response_url').filter((c) => c.body.text === `:no_entry: ${REFUSALS.guest}`);
-    await expect.poll(() => told().length).toBe(1);
+    await expect.poll(() => told().length, { timeout: 5000, interval: 20 }).toBe(1);
     expect(told()[0]!.body).toMatchObject({ response_type: 'ephemeral', replace_original: false });
     expect(await state()).toEqual(before);
   });
@@ -193,7 +193,7 @@ describe('buttons, modals and App Home', () => {
       body,
     });
     expect(res.status).toBe(200);
-    await expect.poll(() => t.slack.callsTo('views.publish').length).toBe(1);
+    await expect.poll(() => t.slack.callsTo('views.publish').length, { timeout: 5000, interval: 20 }).toBe(1);
     const view = JSON.stringify(t.slack.callsTo('views.publish')[0]!.body);
     expect(view).toContain(REFUSALS.external);
     expect(view).not.toContain('Approvals');
@@ -201,7 +201,7 @@ describe('buttons, modals and App Home', () => {
     const press = { ...buttonPayload(VISITOR, 'approval_approve', 'apr_0000'), container: { type: 'view', view_id: 'VHOME' }, view: { id: 'VHOME', type: 'home' } };
     delete (press as { response_url?: string }).response_url;
     expect((await interact(t.port, press)).status).toBe(200);
-    await expect.poll(() => t.slack.callsTo('views.publish').length).toBe(2);
+    await expect.poll(() => t.slack.callsTo('views.publish').length, { timeout: 5000, interval: 20 }).toBe(2);
     expect(JSON.stringify(t.slack.callsTo('views.publish')[1]!.body)).toContain(REFUSALS.external);
   });
 });

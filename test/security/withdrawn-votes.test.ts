@@ -85,7 +85,7 @@ const editsOf = (id: string, from: number): SlackCall[] =>
 async function cardShows(id: string, text: string, from: number): Promise<void> {
   await vi.waitFor(
     async () => {
-      await Promise.all(t.replicas.map((r) => r.jobs.runDue()));
+      await t.runDue();
       expect(JSON.stringify(editsOf(id, from).filter((c) => c.body.channel === CHANNEL).at(-1)?.body.blocks)).toContain(text);
     },
     { timeout: 5000, interval: 50 },
@@ -119,7 +119,7 @@ describe('a role that drops below Member withdraws the approvals', () => {
     // Pressing again, they count once more, and only now does the request reach its quorum.
     expect(await approveAs(ADMIN, other)).toContain('Your approval is counted (1 of 2)');
     await interact(t.port, buttonPayload(MEMBER, 'approval_approve', id, CHANNEL));
-    await vi.waitFor(async () => expect(await approvalsOf(id)).toMatchObject({ status: 'approved', approvals: [{ user: MEMBER2 }, { user: MEMBER }] }));
+    await vi.waitFor(async () => expect(await approvalsOf(id)).toMatchObject({ status: 'approved', approvals: [{ user: MEMBER2 }, { user: MEMBER }] }), { timeout: 5000, interval: 20 });
   });
 
   it('removed and invited again: likewise, the approval given before the removal never counts again', async () => {
@@ -143,7 +143,7 @@ describe('a role that drops below Member withdraws the approvals', () => {
     await approveAs(ADMIN, decided);
     // The press that reaches the quorum is not answered: the card says it.
     await interact(t.port, buttonPayload(MEMBER, 'approval_approve', decided, CHANNEL));
-    await vi.waitFor(async () => expect((await approvalsOf(decided)).status).toBe('approved'));
+    await vi.waitFor(async () => expect((await approvalsOf(decided)).status).toBe('approved'), { timeout: 5000, interval: 20 });
     const demoted = (await run(t, OWNER, `members role payments <@${ADMIN}> member`)).text;
     expect(demoted).not.toContain('withdrawn');
     expect(await votesIn(pending)).toEqual([ADMIN]);

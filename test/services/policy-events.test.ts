@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LIMITS } from '../../src/core/limits.ts';
+import { PostgresDb } from '../../src/db/postgres.ts';
 import { findLiveProject } from '../../src/services/access.ts';
 import { authenticateKey, type KeyIdentity } from '../../src/services/key-auth.ts';
 import { issueKey } from '../../src/services/keys.ts';
@@ -41,7 +42,10 @@ const event = (over: Partial<PolicyEventInput> = {}): PolicyEventInput => ({
 
 const pendingJobs = async () =>
   (await ctx.db.raw<{ n: number }>("SELECT count(*) AS n FROM jobs WHERE kind = ? AND status = 'pending'", [POLICY_ANNOUNCE_JOB]))[0]!.n;
-const settle = () => new Promise((r) => setTimeout(r, ctx.db.engine === 'postgres' ? 300 : 0));
+/** Lets this process hear the notices of its writes so far (a round trip on PostgreSQL's listening connection; nothing on SQLite). */
+const settle = async () => {
+  if (ctx.db instanceof PostgresDb) await ctx.db.settled();
+};
 
 beforeEach(async () => {
   ctx = await testContext();

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openDb, type Db } from '../../src/db/database.ts';
-import { openPostgres } from '../../src/db/postgres.ts';
+import { openPostgres, PostgresDb } from '../../src/db/postgres.ts';
 import { findLiveProject } from '../../src/services/access.ts';
 import { issueKey, revokeKey } from '../../src/services/keys.ts';
 import { createProjects } from '../../src/services/projects.ts';
@@ -17,6 +17,11 @@ import { JobQueue } from '../../src/jobs/queue.ts';
 import { createLogger } from '../../src/logger.ts';
 import { testSqliteDb, user } from '../helpers/db.ts';
 import { freshDatabaseUrl, TEST_ENGINE } from '../helpers/engine.ts';
+
+/** Resolves once `db` has heard every change committed so far (a round trip on PostgreSQL's listening connection; nothing to wait for on SQLite). */
+const settled = async (db: Db) => {
+  if (db instanceof PostgresDb) await db.settled();
+};
 
 const START = Date.UTC(2026, 10, 29, 12, 0, 0);
 const owner = user('UOWNER');
@@ -134,8 +139,8 @@ describe('the rate bucket of an API key', () => {
     const [a, b] = dbs as [Db, Db];
     let computed = 0;
     const read = () => a.cached('projects', async () => ++computed);
-    // The notices of the setup's own writes reach the PostgreSQL listener a moment after they commit.
-    if (TEST_ENGINE === 'postgres') await new Promise((resolve) => setTimeout(resolve, 300));
+    // The notices of the setup's own writes reach the PostgreSQL listener a moment after they commit: wait until heard.
+    await settled(a);
     await read();
     await takeRateToken(a, APPROVALS_RATE_LIMIT, keys[0], START);
     await read();
@@ -143,7 +148,8 @@ describe('the rate bucket of an API key', () => {
     if (TEST_ENGINE === 'postgres') {
       // No change notice either: another replica's take leaves this one's memory alone.
       await takeRateToken(b, APPROVALS_RATE_LIMIT, keys[0], START);
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      // Any notice of that take has reached a once its listener answers.
+      await settled(a);
       await read();
       expect(computed).toBe(1);
     }
