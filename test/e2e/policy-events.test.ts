@@ -74,20 +74,19 @@ afterEach(async () => {
 });
 
 describe('POST /v1/policy-audit/events', () => {
-  it('takes an SDK-shaped push at once (202 well within the pusher\'s 500 ms) and keeps it with the key\'s project', async () => {
+  it('takes an SDK-shaped push at once (one insert, nothing waits on Slack) and keeps it with the key\'s project', async () => {
     await push([decision({ decision: 'ALLOWED', executed: true })]);
-    const times: number[] = [];
+    const slackCalls = t.slack.calls.length;
     for (let i = 0; i < 5; i++) {
-      const started = performance.now();
-      const res = await push([decision({ decision: i % 2 ? 'ALLOWED' : 'WAITING_FOR_APPROVAL', tool: `tool-${i}` })]);
-      times.push(performance.now() - started);
+      const res = await push([decision({ decision: ['WAITING_FOR_APPROVAL', 'ALLOWED', 'BLOCKED'][i % 3]!, tool: `tool-${i}` })]);
       expect(res.status).toBe(202);
       expect(res.json).toEqual({ accepted: 1 });
     }
-    // Typically well within the pusher's 500 ms, and never past it: the median, not the slowest push, carries the
-    // margin, so one pause of a machine busy with other runs does not fail what no push of the product caused.
-    expect([...times].sort((x, y) => x - y)[2]).toBeLessThan(250);
-    expect(Math.max(...times)).toBeLessThan(500);
+    // Answered before anything reaches Slack, even for a blocked decision (its announcement is a job a few seconds
+    // later), so the pusher's 500 ms never depend on Slack; `npm run bench -- policy-events` measures the latency.
+    expect(t.slack.calls.length).toBe(slackCalls);
+    const [announce] = await t.app.db.raw<{ at: number }>("SELECT run_at AS at FROM jobs WHERE kind = 'policy_events.announce'");
+    expect(Number(announce!.at)).toBeGreaterThanOrEqual(clock.now + 5_000);
     expect(await storedCount('payments')).toBe(6);
     const row = (await t.app.db.raw<Record<string, unknown>>("SELECT * FROM policy_events WHERE tool = 'tool-0'"))[0]!;
     expect(row).toMatchObject({ decision: 'WAITING_FOR_APPROVAL', adapter: 'ts-sdk', host: 'typescript', rule: 'deploy-*', rule_kind: 'block', schema_version: 1, executed: 0, policy_version: '1', args: '{"env":"prod"}' });
