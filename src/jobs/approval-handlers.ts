@@ -200,10 +200,24 @@ export function registerApprovalHandlers(queue: JobQueue, deps: JobDeps): void {
     }
   }
 
+  /** What a card shows of a request that can change: its decision, who approved, whether it was escalated. */
+  const shown = (a: Approval) => JSON.stringify([a.status, a.decidedBy, a.reason, a.approvals, a.escalatedAt]);
+
+  /**
+   * Edits every card of a request. Refreshes of one request can run at once
+   * on two replicas and reach Slack in either order, so after its edits a
+   * refresh reads the request again and edits once more when it changed
+   * meanwhile: the edit Slack takes last never shows an older state. At most
+   * three rounds (each change queues a refresh of its own as well).
+   */
   const refresh = async (jobId: number, id: string) => {
-    const approval = await findApproval(services, id);
-    if (!approval) return;
-    for (const card of await cardsOf(db, id)) await update(jobId, card, approval);
+    let edited: string | null = null;
+    for (let round = 0; round < 3; round++) {
+      const approval = await findApproval(services, id);
+      if (!approval || shown(approval) === edited) return;
+      for (const card of await cardsOf(db, id)) await update(jobId, card, approval);
+      edited = shown(approval);
+    }
   };
 
   queue.register(APPROVAL_REFRESH_JOB, async (job) => refresh(job.id, (job.payload as { approval: string }).approval));

@@ -628,3 +628,35 @@ describe('durable across a restart', () => {
     expect(await audits('approval.escalated')).toHaveLength(1);
   });
 });
+
+describe('a card edited from two replicas at once', () => {
+  beforeEach(async () => setUp());
+
+  // One process runs its jobs one after another; two replicas edit the same card at the same moment.
+  it.skipIf(TEST_ENGINE !== 'postgres')('ends showing the request as it is, whichever edit Slack takes last', async () => {
+    await run(t, OWNER, 'projects set payments approvals-required 2');
+    const id = await api.create('drop the staging database');
+    await cardOf(id);
+    await t.runDue();
+    // The edit saying "1 of 2" leaves one replica and is slow to reach Slack...
+    const slow = t.slack.hold('chat.update');
+    expect((await press(MEMBER, id)).status).toBe(200);
+    await slow.reached;
+    // ...while the second approval decides the request and the other replica edits the card first.
+    await decideAs(ADMIN, id);
+    for (const replica of t.replicas) void replica.jobs.runDue();
+    await vi.waitFor(() => expect(JSON.stringify(lastEdit()?.body.blocks)).toContain('Approved'), { timeout: 5000, interval: 20 });
+    slow.release();
+    await vi.waitFor(
+      async () => {
+        await t.runDue();
+        expect(await t.app.db.raw("SELECT id FROM jobs WHERE kind = 'approval.refresh' AND status <> 'done'")).toEqual([]);
+      },
+      { timeout: 5000, interval: 20 },
+    );
+    const edits = t.slack.calls.filter((c) => c.method === 'chat.update');
+    expect(edits.some((c) => JSON.stringify(c.body.blocks).includes('Approvals: 1 of 2'))).toBe(true);
+    expect(JSON.stringify(edits.at(-1)!.body.blocks)).toContain('Approved');
+    expect(JSON.stringify(edits.at(-1)!.body.blocks)).not.toContain('Approvals: 1 of 2');
+  });
+});

@@ -152,6 +152,8 @@ export class FakeSlack {
   /** Set by a test that provokes refusals on purpose. */
   expectRefusals = false;
   private readonly handlers = new Map<string, Handler>();
+  /** Calls of a method held back until the test lets them through (see `hold`). */
+  private readonly holds = new Map<string, { reached: () => void; released: Promise<void> }>();
   /** Replies sent to each response_url path. */
   private readonly hookUses = new Map<string, number>();
   private readonly buckets = new Map<string, { tokens: number; at: number }>();
@@ -302,14 +304,33 @@ export class FakeSlack {
     return Array.isArray(answer) ? [answer[0], answer[1], answer[2] ?? {}] : [200, answer, {}];
   }
 
+  /**
+   * Holds back the next call of `method`, as a slow network would: Slack
+   * takes it (records and answers it) only after `release()`, so calls made
+   * meanwhile reach it first. `reached` resolves when the held call arrives.
+   */
+  hold(method: string): { reached: Promise<void>; release(): void } {
+    let reached!: () => void;
+    let release!: () => void;
+    const arrived = new Promise<void>((resolve) => (reached = resolve));
+    const released = new Promise<void>((resolve) => (release = resolve));
+    this.holds.set(method, { reached, released });
+    return { reached: arrived, release };
+  }
+
   /** Starts answering through nock; call `nock.cleanAll()` to stop. */
   install(): this {
     nock(SLACK_HOST)
       .persist()
       .post(/^\/api\/[\w.]+$/)
-      .reply((uri, requestBody) => {
+      .reply((uri, requestBody, callback) => {
         const raw = typeof requestBody === 'string' ? requestBody : JSON.stringify(requestBody);
-        return this.answer(uri.replace(/^\/api\//, ''), raw);
+        const method = uri.replace(/^\/api\//, '');
+        const held = this.holds.get(method);
+        if (!held) return callback(null, this.answer(method, raw));
+        this.holds.delete(method);
+        held.reached();
+        void held.released.then(() => callback(null, this.answer(method, raw)));
       });
     // Replies through response_url (follow-ups, button answers) are recorded as `response_url`.
     nock(HOOKS_HOST)
