@@ -1,0 +1,115 @@
+/**
+ * Attacks on settings announcements and on the Owners' notice that blocked
+ * decisions stopped reaching the approvals channel, the way Slack, a second
+ * replica and a hostile project member meet them.
+ */
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { startTestApp, type TestApp } from '../helpers/app.ts';
+import { BOT_USER, FakeSlack, type SlackCall } from '../helpers/slack.ts';
+import { reveal, run } from '../e2e/keys-flow.ts';
+
+const OWNER = 'U0OWNER';
+const OWNER2 = 'U0OWNERB';
+const MEMBER = 'U0MEMBER';
+const CHANNEL = 'C0APPROVALS';
+
+let t: TestApp;
+let key: string;
+let clock: { now: number };
+/** Slack's answer to posts in the approvals channel: null takes them, else this error (`service_unavailable` as a 503). */
+let refusing: string | null;
+
+const posts = (): SlackCall[] => t.slack.calls.filter((c) => c.method === 'chat.postMessage' && c.ok === true && c.body.channel === CHANNEL);
+const settingAnnouncements = () => posts().filter((c) => String(c.body.text).includes('changed a setting'));
+const decisionAnnouncements = () => posts().filter((c) => String(c.body.text).includes('blocked or over budget'));
+/** The DMs Slack took for `user` saying blocked decisions are no longer announced. */
+const toldTo = (user: string): SlackCall[] =>
+  t.slack.calls.filter((c) => c.method === 'chat.postMessage' && c.ok === true && c.body.channel === user && String(c.body.text).includes('no longer announced'));
+
+/** Moves the clock on and runs due jobs on every replica at once until no job of `kinds` (a LIKE pattern) is left undone. */
+async function drain(kinds: string) {
+  await vi.waitFor(async () => {
+    clock.now += 61_000;
+    await Promise.all(t.replicas.map((r) => r.jobs.runDue()));
+    expect(await t.app.db.raw("SELECT id FROM jobs WHERE kind LIKE ? AND status <> 'done'", [kinds])).toEqual([]);
+  });
+}
+
+/** One blocked decision pushed as an SDK does. */
+async function pushBlocked(tool: string) {
+  const res = await fetch(`http://127.0.0.1:${t.port}/v1/policy-audit/events`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    body: JSON.stringify({
+      events: [{ ts: new Date(clock.now).toISOString(), run_id: 'r1', adapter: 'ts-sdk', host: 'typescript', tool, decision: 'BLOCKED', executed: false, schema_version: 1 }],
+      path: 'direct',
+    }),
+  });
+  expect(res.status).toBe(202);
+}
+
+beforeEach(async () => {
+  clock = { now: Date.now() };
+  refusing = null;
+  const slack = new FakeSlack({ now: () => clock.now });
+  for (const id of [OWNER, OWNER2, MEMBER]) slack.addUser({ id, email: `${id}@acme.test` });
+  slack.addChannel({ id: CHANNEL, members: [BOT_USER, OWNER, OWNER2, MEMBER] });
+  let ts = 0;
+  slack.on('chat.postMessage', (b) => {
+    if (refusing !== null && b.channel === CHANNEL) {
+      return refusing === 'service_unavailable' ? [503, { ok: false, error: refusing }, {}] : { ok: false, error: refusing };
+    }
+    return { ok: true, channel: String(b.channel).replace(/^U/, 'D'), ts: `1700000${ts++}.000100` };
+  });
+  t = await startTestApp({ slack, now: () => clock.now, env: { JOBS_POLL_SECONDS: '3600' } });
+  await run(t, OWNER, 'projects create payments');
+  key = await reveal(t, OWNER);
+  await run(t, OWNER, `members invite payments <@${OWNER2}> owner`);
+  await run(t, OWNER, `members invite payments <@${MEMBER}> member`);
+  await run(t, OWNER, `projects channel payments <#${CHANNEL}|approvals>`);
+});
+afterEach(async () => {
+  await t?.stop();
+});
+
+describe('settings announcements held back by Slack', () => {
+  it('never tell the channel a value the setting no longer has: changes queued during an outage announce only what is set when Slack is back', async () => {
+    refusing = 'service_unavailable';
+    await run(t, MEMBER, 'projects set payments approvals-required 2');
+    await run(t, MEMBER, 'projects set payments approvals-required 1');
+    await run(t, OWNER, 'projects set payments approvals-required 3');
+    // Both replicas retry through the outage, in whatever order they claim the jobs.
+    clock.now += 30_000;
+    await Promise.all(t.replicas.map((r) => r.jobs.runDue()));
+    refusing = null;
+    await drain('projects.announce_setting');
+    const said = settingAnnouncements().map((c) => String(c.body.text));
+    // The last word in the channel is the value in force, and no superseded value was posted at all.
+    expect(said.length).toBeGreaterThanOrEqual(1);
+    for (const text of said) expect(text).toContain('*approvals-required* is now `3`');
+    expect(said.at(-1)).toContain(`<@${OWNER}> changed a setting`);
+  });
+});
+
+describe('the Owners\' notice that blocked decisions no longer reach the channel', () => {
+  it('re-arms once Slack takes an announcement there again: a later refusal is told again, once', async () => {
+    refusing = 'not_in_channel';
+    await pushBlocked('deploy-prod');
+    await drain('policy_events.%');
+    expect(toldTo(OWNER)).toHaveLength(1);
+    // The Owner fixes it the natural way (/invite the bot): announcements reach the channel again.
+    refusing = null;
+    await pushBlocked('db-drop');
+    await drain('policy_events.%');
+    expect(decisionAnnouncements()).toHaveLength(1);
+    // Weeks later the channel is archived: nobody would ever hear of it.
+    refusing = 'is_archived';
+    for (const tool of ['rm-rf', 'curl']) {
+      await pushBlocked(tool);
+      await drain('policy_events.%');
+    }
+    for (const owner of [OWNER, OWNER2]) expect(toldTo(owner)).toHaveLength(2);
+    expect(toldTo(MEMBER)).toEqual([]);
+    expect(String(toldTo(OWNER)[1]!.body.text)).toContain('(`is_archived`)');
+  });
+});
