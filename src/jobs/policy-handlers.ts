@@ -6,8 +6,9 @@
  * channel, and not posted to once it is shared with another organisation
  * (Slack Connect). A setting changed again before its announcement went is
  * announced only by the later change (the value in force). Slack being down
- * throws, so the queue retries; a refusal that will never succeed (the channel archived, the bot removed) or a shared
- * channel is told to the person who made the change, by DM.
+ * throws, so the queue retries; a refusal that will never succeed (the
+ * channel archived, the bot removed) or a shared channel is told to the
+ * person who made the change, by DM.
  */
 import type { Logger } from '../logger.ts';
 import { findProjectById, type Project } from '../services/access.ts';
