@@ -26,10 +26,14 @@ const decisionAnnouncements = () => posts().filter((c) => String(c.body.text).in
 const toldTo = (user: string): SlackCall[] =>
   t.slack.calls.filter((c) => c.method === 'chat.postMessage' && c.ok === true && c.body.channel === user && String(c.body.text).includes('no longer announced'));
 
-/** Moves the clock on and runs due jobs on every replica at once until no job of `kinds` (a LIKE pattern) is left undone. */
+/**
+ * Moves the clock past the burst window and the pace between posts, then runs due jobs on every replica at once
+ * until no job of `kinds` (a LIKE pattern) is left undone. The clock moves once: moved while a job runs, it would
+ * outlast the job's lease and let the other replica take it too.
+ */
 async function drain(kinds: string) {
+  clock.now += 61_000;
   await vi.waitFor(async () => {
-    clock.now += 61_000;
     await Promise.all(t.replicas.map((r) => r.jobs.runDue()));
     expect(await t.app.db.raw("SELECT id FROM jobs WHERE kind LIKE ? AND status <> 'done'", [kinds])).toEqual([]);
   });
