@@ -7,6 +7,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { BOT_USER, FakeSlack, type SlackCall } from '../helpers/slack.ts';
 import { reveal, run } from '../e2e/keys-flow.ts';
+import { settingsAnnounced } from '../helpers/announcements.ts';
 
 const OWNER = 'U0OWNER';
 const OWNER2 = 'U0OWNERB';
@@ -115,5 +116,53 @@ describe('the Owners\' notice that blocked decisions no longer reach the channel
     for (const owner of [OWNER, OWNER2]) expect(toldTo(owner)).toHaveLength(2);
     expect(toldTo(MEMBER)).toEqual([]);
     expect(String(toldTo(OWNER)[1]!.body.text)).toContain('(`is_archived`)');
+  });
+});
+
+describe('the escalation\'s thread reply waiting for a channel card held back by Slack', () => {
+  it('goes within a minute of the card, not at the end of a backoff grown while it waited', async () => {
+    await run(t, OWNER, 'projects set payments escalate-after 30s');
+    await settingsAnnounced(t, clock);
+    // Slack rate limits the channel for 20 minutes at the card's first post.
+    let limited = true;
+    let ts = 0;
+    t.slack.on('chat.postMessage', (b) => {
+      if (b.channel === CHANNEL && limited) {
+        limited = false;
+        return [429, { ok: false, error: 'ratelimited' }, { 'retry-after': '1200' }];
+      }
+      return { ok: true, channel: String(b.channel).replace(/^U/, 'D'), ts: `1700001${ts++}.000100` };
+    });
+    const res = await fetch(`http://127.0.0.1:${t.port}/v1/approvals`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ action: 'fail over the database' }),
+    });
+    expect(res.status).toBe(201);
+    const id = ((await res.json()) as { id: string }).id;
+    // The card takes its paced turn in the channel a second after the settings announcement.
+    await vi.waitFor(async () => {
+      clock.now += 1_100;
+      await Promise.all(t.replicas.map((r) => r.jobs.runDue()));
+      expect(limited).toBe(false);
+    });
+    const card = () => posts().find((c) => JSON.stringify(c.body.blocks ?? []).includes(id));
+    const reply = () => posts().find((c) => c.body.thread_ts !== undefined);
+    // Time passes in steps of 15 s, each replica running what is due, until Slack takes the card.
+    for (let i = 0; i < 100 && !card(); i++) {
+      clock.now += 15_000;
+      await Promise.all(t.replicas.map((r) => r.jobs.runDue()));
+    }
+    expect(card()).toBeDefined();
+    expect(reply()).toBeUndefined();
+    // The Owners had their escalation DMs meanwhile.
+    expect(t.slack.calls.filter((c) => c.method === 'chat.postMessage' && c.ok === true && c.body.channel === OWNER2 && JSON.stringify(c.body).includes('Nobody has decided'))).toHaveLength(1);
+    for (let i = 0; i < 4 && !reply(); i++) {
+      clock.now += 15_000;
+      await Promise.all(t.replicas.map((r) => r.jobs.runDue()));
+    }
+    expect(reply()).toBeDefined();
+    const cardTs = (await t.app.db.raw<{ ts: string }>('SELECT ts FROM approval_cards WHERE approval_id = ? AND destination = ?', [id, CHANNEL]))[0]!.ts;
+    expect(reply()!.body.thread_ts).toBe(cardTs);
   });
 });
