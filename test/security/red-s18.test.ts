@@ -116,6 +116,12 @@ describe('the Owners\' notice that blocked decisions no longer reach the channel
     for (const owner of [OWNER, OWNER2]) expect(toldTo(owner)).toHaveLength(2);
     expect(toldTo(MEMBER)).toEqual([]);
     expect(String(toldTo(OWNER)[1]!.body.text)).toContain('(`is_archived`)');
+    // The project's API key (the SDK's) is in no Slack message, log line, audit event or job sent on the way.
+    const secret = key.slice(3);
+    expect(JSON.stringify(t.slack.calls.filter((c) => c.method === 'chat.postMessage'))).not.toContain(secret);
+    expect(t.logs.join('\n')).not.toContain(secret);
+    expect(JSON.stringify(await t.app.db.raw('SELECT details FROM audit_events'))).not.toContain(secret);
+    expect(JSON.stringify(await t.app.db.raw('SELECT payload, last_error FROM jobs'))).not.toContain(secret);
   });
 });
 
