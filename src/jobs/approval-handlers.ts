@@ -272,7 +272,14 @@ export function registerApprovalHandlers(queue: JobQueue, deps: JobDeps): void {
       return;
     }
     const waited = formatDuration(Math.max(1, Math.round(((approval.escalatedAt ?? services.now()) - approval.createdAt) / 1000)));
-    const who = people.length > 0 ? people.map(mention).join(' ') : 'Admins and Owners';
+    // Chosen when the request was escalated; the reply may go much later (its card held back): someone demoted or
+    // removed since is not pinged about the project's request.
+    const asked: string[] = [];
+    for (const user of people) {
+      const role = await membershipRole(db, approval.projectId, user);
+      if (role === 'owner' || role === 'admin') asked.push(user);
+    }
+    const who = asked.length > 0 ? asked.map(mention).join(' ') : 'Admins and Owners';
     const text = `:rotating_light: ${who}: nobody has decided this request in ${waited}; it expires ${date(approval.expiresAt)}. Decide on the card above or in your DM.`;
     try {
       await pacer.call(job.id, channelScope(card.channel), () => chat.postMessage(card.channel, { text, threadTs: card.ts }));

@@ -125,50 +125,73 @@ describe('the Owners\' notice that blocked decisions no longer reach the channel
   });
 });
 
+/**
+ * A request escalated after 30 s whose channel card Slack holds back for 20 minutes (a 429 with Retry-After):
+ * time passes in steps of 15 s, each replica running what is due, until Slack takes the card. `whileHeld` runs
+ * once the escalation DMs went and the card is still held.
+ */
+async function escalatedWhileCardHeld(whileHeld?: () => Promise<void>) {
+  await run(t, OWNER, 'projects set payments escalate-after 30s');
+  await settingsAnnounced(t, clock);
+  let limited = true;
+  let ts = 0;
+  t.slack.on('chat.postMessage', (b) => {
+    if (b.channel === CHANNEL && limited) {
+      limited = false;
+      return [429, { ok: false, error: 'ratelimited' }, { 'retry-after': '1200' }];
+    }
+    return { ok: true, channel: String(b.channel).replace(/^U/, 'D'), ts: `1700001${ts++}.000100` };
+  });
+  const res = await fetch(`http://127.0.0.1:${t.port}/v1/approvals`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ action: 'fail over the database' }),
+  });
+  expect(res.status).toBe(201);
+  const id = ((await res.json()) as { id: string }).id;
+  // The card takes its paced turn in the channel a second after the settings announcement.
+  await vi.waitFor(async () => {
+    clock.now += 1_100;
+    await Promise.all(t.replicas.map((r) => r.jobs.runDue()));
+    expect(limited).toBe(false);
+  });
+  const card = () => posts().find((c) => JSON.stringify(c.body.blocks ?? []).includes(id));
+  const reply = () => posts().find((c) => c.body.thread_ts !== undefined);
+  for (let i = 0; i < 100 && !card(); i++) {
+    if (i === 10) {
+      // The Owners had their escalation DMs meanwhile.
+      expect(t.slack.calls.filter((c) => c.method === 'chat.postMessage' && c.ok === true && c.body.channel === OWNER2 && JSON.stringify(c.body).includes('Nobody has decided'))).toHaveLength(1);
+      await whileHeld?.();
+    }
+    clock.now += 15_000;
+    await Promise.all(t.replicas.map((r) => r.jobs.runDue()));
+  }
+  expect(card()).toBeDefined();
+  expect(reply()).toBeUndefined();
+  // A minute of the app's clock after the card.
+  for (let i = 0; i < 4 && !reply(); i++) {
+    clock.now += 15_000;
+    await Promise.all(t.replicas.map((r) => r.jobs.runDue()));
+  }
+  return { id, reply };
+}
+
 describe('the escalation\'s thread reply waiting for a channel card held back by Slack', () => {
   it('goes within a minute of the card, not at the end of a backoff grown while it waited', async () => {
-    await run(t, OWNER, 'projects set payments escalate-after 30s');
-    await settingsAnnounced(t, clock);
-    // Slack rate limits the channel for 20 minutes at the card's first post.
-    let limited = true;
-    let ts = 0;
-    t.slack.on('chat.postMessage', (b) => {
-      if (b.channel === CHANNEL && limited) {
-        limited = false;
-        return [429, { ok: false, error: 'ratelimited' }, { 'retry-after': '1200' }];
-      }
-      return { ok: true, channel: String(b.channel).replace(/^U/, 'D'), ts: `1700001${ts++}.000100` };
-    });
-    const res = await fetch(`http://127.0.0.1:${t.port}/v1/approvals`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ action: 'fail over the database' }),
-    });
-    expect(res.status).toBe(201);
-    const id = ((await res.json()) as { id: string }).id;
-    // The card takes its paced turn in the channel a second after the settings announcement.
-    await vi.waitFor(async () => {
-      clock.now += 1_100;
-      await Promise.all(t.replicas.map((r) => r.jobs.runDue()));
-      expect(limited).toBe(false);
-    });
-    const card = () => posts().find((c) => JSON.stringify(c.body.blocks ?? []).includes(id));
-    const reply = () => posts().find((c) => c.body.thread_ts !== undefined);
-    // Time passes in steps of 15 s, each replica running what is due, until Slack takes the card.
-    for (let i = 0; i < 100 && !card(); i++) {
-      clock.now += 15_000;
-      await Promise.all(t.replicas.map((r) => r.jobs.runDue()));
-    }
-    expect(card()).toBeDefined();
-    expect(reply()).toBeUndefined();
-    // The Owners had their escalation DMs meanwhile.
-    expect(t.slack.calls.filter((c) => c.method === 'chat.postMessage' && c.ok === true && c.body.channel === OWNER2 && JSON.stringify(c.body).includes('Nobody has decided'))).toHaveLength(1);
-    for (let i = 0; i < 4 && !reply(); i++) {
-      clock.now += 15_000;
-      await Promise.all(t.replicas.map((r) => r.jobs.runDue()));
-    }
+    const { id, reply } = await escalatedWhileCardHeld();
     expect(reply()).toBeDefined();
     const cardTs = (await t.app.db.raw<{ ts: string }>('SELECT ts FROM approval_cards WHERE approval_id = ? AND destination = ?', [id, CHANNEL]))[0]!.ts;
     expect(reply()!.body.thread_ts).toBe(cardTs);
+    expect(String(reply()!.body.text)).toContain(`<@${OWNER}> <@${OWNER2}>`);
+  });
+
+  it('mentions only those still Admin or Owner when it goes: someone demoted or removed while it waited is not pinged about the request', async () => {
+    const { reply } = await escalatedWhileCardHeld(async () => {
+      await run(t, OWNER, `members role payments <@${OWNER2}> member`);
+    });
+    expect(reply()).toBeDefined();
+    const text = String(reply()!.body.text);
+    expect(text).toContain(`<@${OWNER}>`);
+    expect(text).not.toContain(OWNER2);
   });
 });
