@@ -15,7 +15,7 @@ export interface ProjectsTable {
   approvals_required: Generated<number>;
   /** Seconds after which a pending request is escalated to Admins and Owners; null: never. */
   escalate_after_seconds: number | null;
-  /** When the Owners were told that announcements of blocked decisions stopped reaching the approvals channel (epoch ms); null: not since it was set. */
+  /** When the Owners were told that announcements of blocked decisions stopped reaching the approvals channel (epoch ms); null: not since it was set or last took an announcement. */
   decisions_refusal_told_at: number | null;
   created_by: string;
   created_at: number;

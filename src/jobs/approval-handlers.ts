@@ -31,13 +31,15 @@ import { approvalCard } from '../slack/views/approvals.ts';
 import { channel as channelRef, code, date, escape, mention } from '../slack/mrkdwn.ts';
 import { channelSharingCheck } from './channel-sharing.ts';
 import type { JobDeps } from './handlers.ts';
-import type { JobQueue } from './queue.ts';
+import { RetryLater, type JobQueue } from './queue.ts';
 import { channelScope, isPermanentRefusal, methodScope } from './slack-pace.ts';
 
 /** One Owner's DM saying a request lapsed before Slack took its card. */
 export const APPROVAL_LOST_JOB = 'approval.lost_notice';
 /** The escalation's reply in the thread of the channel card, mentioning the Admins and Owners. */
 export const APPROVAL_ESCALATE_THREAD_JOB = 'approval.escalate_thread';
+/** How long after the card's next try the escalation's thread reply looks again, at least (ms). */
+const CARD_WAIT_MIN_MS = 5_000;
 /** One Admin's or Owner's DM of an escalated request's card, with the decision buttons. */
 export const APPROVAL_ESCALATE_DM_JOB = 'approval.escalate_dm';
 /** One Owner's grouped DM of the requests of a project that expired undecided. */
@@ -271,14 +273,27 @@ export function registerApprovalHandlers(queue: JobQueue, deps: JobDeps): void {
       if (channel === null) return;
       // The card is still on its way (its job retrying after a rate limit or an outage): try again while the request
       // is pending. DM cards that went out meanwhile (this escalation's own) say nothing about where the card will go.
-      if (await cardPostUnderWay(db, id)) throw new Error('the channel card is not posted yet');
+      const cardDue = await cardPostUnderWay(db, id);
+      if (cardDue !== null) {
+        // Tried again just after the card's next try (a Retry-After or its backoff), not at a backoff of its own
+        // grown while it waited: the reply follows the card within seconds. Bounded by the request's expiry.
+        const wait = Math.max(CARD_WAIT_MIN_MS, cardDue - services.now() + CARD_WAIT_MIN_MS);
+        throw new RetryLater('the channel card is not posted yet', wait);
+      }
       // Its job is over without a channel card: it went to the Owners instead (the channel was unusable or shared
       // outside), or the job gave up for good. There is no thread; the DMs do the asking.
       log.warn('escalation not posted in the thread: the request has no channel card', { approval: id, channel });
       return;
     }
     const waited = formatDuration(Math.max(1, Math.round(((approval.escalatedAt ?? services.now()) - approval.createdAt) / 1000)));
-    const who = people.length > 0 ? people.map(mention).join(' ') : 'Admins and Owners';
+    // Chosen when the request was escalated; the reply may go much later (its card held back): someone demoted or
+    // removed since is not pinged about the project's request.
+    const asked: string[] = [];
+    for (const user of people) {
+      const role = await membershipRole(db, approval.projectId, user);
+      if (role === 'owner' || role === 'admin') asked.push(user);
+    }
+    const who = asked.length > 0 ? asked.map(mention).join(' ') : 'Admins and Owners';
     const text = `:rotating_light: ${who}: nobody has decided this request in ${waited}; it expires ${date(approval.expiresAt)}. Decide on the card above or in your DM.`;
     try {
       await pacer.call(job.id, channelScope(card.channel), () => chat.postMessage(card.channel, { text, threadTs: card.ts }));

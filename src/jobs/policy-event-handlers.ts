@@ -7,12 +7,13 @@
  * the announcement (the decisions stay listed by `/jamjet events`), as does
  * a channel shared with another organisation (Slack Connect) since it was
  * set; either way the project's Owners are told by DM, once until the
- * approvals channel is set again (`tellOwnersOfRefusal`), each DM its own
+ * approvals channel is set again or an announcement goes there again
+ * (`tellOwnersOfRefusal`, `rearmRefusalNotice`), each DM its own
  * paced job.
  */
 import { findProjectById, membershipRole, projectName } from '../services/access.ts';
 import { cardDestinations } from '../services/approvals.ts';
-import { markAnnounced, POLICY_ANNOUNCE_JOB, REFUSAL_DM_JOB, takeAnnouncement, tellOwnersOfRefusal, type RefusalNotice } from '../services/policy-events.ts';
+import { markAnnounced, POLICY_ANNOUNCE_JOB, rearmRefusalNotice, REFUSAL_DM_JOB, takeAnnouncement, tellOwnersOfRefusal, type RefusalNotice } from '../services/policy-events.ts';
 import { slackErrorCode } from '../slack/surface.ts';
 import { announcementMessage, refusalNoticeMessage } from '../slack/views/policy-events.ts';
 import type { JobDeps } from './handlers.ts';
@@ -45,6 +46,8 @@ export function registerPolicyEventHandlers(queue: JobQueue, deps: Pick<JobDeps,
     const message = announcementMessage(await projectName(db, projectId), summary);
     try {
       await pacer.call(job.id, channelScope(channel), () => chat.postMessage(channel, message));
+      // Fixed without setting the channel again (the bot invited back): a later refusal must be told too.
+      await rearmRefusalNotice(services, projectId, channel);
     } catch (error) {
       if (!isPermanentRefusal(error)) throw error;
       const reason = slackErrorCode(error);

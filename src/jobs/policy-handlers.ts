@@ -4,12 +4,14 @@
  * set`) in its approvals channel: the channel as it is when the job runs (one
  * taken back meanwhile is not posted to), paced like every post to that
  * channel, and not posted to once it is shared with another organisation
- * (Slack Connect). Slack being down throws, so the queue retries; a refusal
- * that will never succeed (the channel archived, the bot removed) or a shared
- * channel is told to the person who made the change, by DM.
+ * (Slack Connect). A setting changed again before its announcement went is
+ * announced only by the later change (the value in force). Slack being down
+ * throws, so the queue retries; a refusal that will never succeed (the
+ * channel archived, the bot removed) or a shared channel is told to the
+ * person who made the change, by DM.
  */
 import type { Logger } from '../logger.ts';
-import { findProjectById } from '../services/access.ts';
+import { findProjectById, type Project } from '../services/access.ts';
 import type { ServiceContext } from '../services/context.ts';
 import { POLICY_ANNOUNCE_JOB, type PolicyChangeNotice } from '../services/policies.ts';
 import { SETTING_ANNOUNCE_JOB, type SettingChangeNotice } from '../services/projects.ts';
@@ -43,6 +45,15 @@ interface Announcement<N extends ChangeNotice> {
   readonly message: (projectName: string, notice: N) => Message;
   /** "the policy rules of `payments`", "approvals-required of `payments`". */
   readonly subject: (projectName: string, notice: N) => string;
+  /** True when the change was overtaken by a later one (the value it announces is no longer in force): not posted. */
+  readonly superseded?: (project: Project, notice: N) => boolean;
+}
+
+/** The value of a setting as stored, in the units of `SettingChangeNotice.value`. */
+function settingValue(project: Project, setting: SettingChangeNotice['setting']): number | null {
+  if (setting === 'approvals-required') return project.approvalsRequired;
+  if (setting === 'escalate-after') return project.escalateAfterSeconds;
+  return project.approvalTimeoutSeconds;
 }
 
 export function registerPolicyHandlers(queue: JobQueue, deps: PolicyJobDeps): void {
@@ -64,6 +75,12 @@ export function registerPolicyHandlers(queue: JobQueue, deps: PolicyJobDeps): vo
       // Deleted since, or its channel taken back: nobody is waiting in a channel for this.
       if (!project || project.approvalsChannel === null) return;
       const where = project.approvalsChannel;
+      // Held back by Slack (an outage, a 429) while someone changed it again: saying the old value now would
+      // mislead the channel, and a replica may run the later change's job first. The later job tells it.
+      if (how.superseded?.(project, notice)) {
+        log.info('change not announced: changed again since', { kind, project: project.id });
+        return;
+      }
       const subject = how.subject(project.name, notice);
       if (await sharedWithOutsiders(job.id, where)) {
         log.warn('change not announced: the approvals channel is shared with another organisation', { kind, project: project.id, channel: where });
@@ -92,5 +109,6 @@ export function registerPolicyHandlers(queue: JobQueue, deps: PolicyJobDeps): vo
   announce<SettingChangeNotice>(SETTING_ANNOUNCE_JOB, {
     message: settingChangeMessage,
     subject: (name, notice) => `${notice.setting} of \`${name}\``,
+    superseded: (project, notice) => settingValue(project, notice.setting) !== notice.value,
   });
 }

@@ -525,22 +525,23 @@ export interface Card {
 }
 
 /**
- * Whether the job posting a request's card (`approval.post`, payload
- * `{"approval": id}` as `createApproval` enqueues it) is still to run or
- * retry: pending or running. False once it finished, posted or given up for
- * good (`dead`), or was pruned.
+ * When the job posting a request's card (`approval.post`, payload
+ * `{"approval": id}` as `createApproval` enqueues it) is next due, epoch ms,
+ * while it is still to run or retry (pending or running; a running job's time
+ * is when it was claimed). Null once it finished, posted or given up for good
+ * (`dead`), or was pruned.
  */
-export async function cardPostUnderWay(db: Db, id: string): Promise<boolean> {
+export async function cardPostUnderWay(db: Db, id: string): Promise<number | null> {
   const row = await db.get(
     db.q
       .selectFrom('jobs')
-      .select('id')
+      .select('run_at')
       .where('kind', '=', APPROVAL_POST_JOB)
       .where('payload', '=', JSON.stringify({ approval: id }))
       .where('status', 'in', ['pending', 'running'])
       .limit(1),
   );
-  return row !== undefined;
+  return row === undefined ? null : Number(row.run_at);
 }
 
 export async function cardsOf(db: Db, id: string): Promise<Card[]> {

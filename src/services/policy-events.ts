@@ -250,7 +250,8 @@ export interface RefusalNotice {
 /**
  * Tells the Owners of project `projectId` (the longest-standing, at most
  * `MAX_CARD_DMS`) that announcements of its decisions no longer reach
- * `channel`: once per project until its approvals channel is set again. One
+ * `channel`: once per project until its approvals channel is set again or
+ * Slack takes an announcement there again (`rearmRefusalNotice`). One
  * guarded UPDATE of `projects.decisions_refusal_told_at`, in the transaction
  * that queues one DM job per Owner, decides "once", so later bursts, retries
  * and a second replica queue nothing. Returns how many DMs were queued (0:
@@ -276,6 +277,24 @@ export async function tellOwnersOfRefusal(ctx: ServiceContext, projectId: number
     }
     return owners.length;
   });
+}
+
+/**
+ * Slack took an announcement of project `projectId`'s decisions in `channel`
+ * again (the bot invited back, the channel unarchived or no longer shared):
+ * the Owners told that announcements stopped are told again when they stop
+ * again. One UPDATE, a no-op unless they were told about this channel.
+ */
+export async function rearmRefusalNotice(ctx: ServiceContext, projectId: number, channel: string): Promise<void> {
+  const { db } = ctx;
+  await db.run(
+    db.q
+      .updateTable('projects')
+      .set({ decisions_refusal_told_at: null })
+      .where('id', '=', projectId)
+      .where('approvals_channel', '=', channel)
+      .where('decisions_refusal_told_at', 'is not', null),
+  );
 }
 
 /** Filters of `/jamjet events`: an upper-case decision, a tool glob (`*`, `?`). */

@@ -401,6 +401,8 @@ describe('escalate-after', () => {
 
   it('the thread reply waits for a channel card still retrying, though the escalation DMs went out first', async () => {
     await run(t, OWNER, 'projects set payments escalate-after 5m');
+    // Announced before Slack starts failing the channel's posts (it would be retried through the failure, like the card).
+    await settingsAnnounced(t, clock);
     let down = true;
     let ts = 1_700_000_900;
     t.slack.on('chat.postMessage', (b) => {
@@ -440,6 +442,8 @@ describe('escalate-after', () => {
 
   it('the thread reply stops waiting once the channel card\'s job gave up for good: the DMs do the asking', async () => {
     await run(t, OWNER, 'projects set payments escalate-after 5m');
+    // Announced before Slack starts failing the channel's posts (it would be retried through the failure, like the card).
+    await settingsAnnounced(t, clock);
     let ts = 1_700_000_950;
     t.slack.on('chat.postMessage', (b) => (b.channel === CHANNEL ? { ok: false, error: 'internal_error' } : { ok: true, channel: String(b.channel).replace(/^U/, 'D'), ts: `${ts++}.000100` }));
     const from = t.slack.calls.length;

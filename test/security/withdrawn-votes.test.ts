@@ -6,6 +6,7 @@
  * person's press on another replica never leaves a counted vote behind.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { settingsAnnounced } from '../helpers/announcements.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { BOT_USER, buttonPayload, FakeSlack, interact, type SlackCall } from '../helpers/slack.ts';
 import { reveal, run, waitForCall } from '../e2e/keys-flow.ts';
@@ -45,6 +46,8 @@ afterEach(async () => {
 });
 
 async function create(action: string): Promise<string> {
+  // A settings change just made is announced in the channel first, at Slack's pace, on the test's frozen clock.
+  await settingsAnnounced(t, clock);
   // Slack takes about one post a second per channel, paced by the app's clock: let that second pass.
   clock.now += 1100;
   const res = await fetch(`http://127.0.0.1:${t.port}/v1/approvals`, {

@@ -62,6 +62,6 @@ export function refusalNoticeMessage(project: string, notice: RefusalNotice): Me
     text:
       `:warning: Blocked and over-budget decisions of \`${project}\` are no longer announced in ${channelRef(notice.channel)}: ${why}. ` +
       `They are still listed by \`/jamjet events ${project}\`. ` +
-      `To have them announced again, set a channel I can post in with \`/jamjet projects channel ${project} <#channel>\`; you will not be told again until then.`,
+      `To have them announced again, fix that channel or set one I can post in with \`/jamjet projects channel ${project} <#channel>\`; you will not be told again until I have posted there again or the channel is set.`,
   };
 }
