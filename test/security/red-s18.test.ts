@@ -35,9 +35,9 @@ const toldTo = (user: string): SlackCall[] =>
 async function drain(kinds: string) {
   clock.now += 61_000;
   await vi.waitFor(async () => {
-    await Promise.all(t.replicas.map((r) => r.jobs.runDue()));
+    await t.runDue();
     expect(await t.app.db.raw("SELECT id FROM jobs WHERE kind LIKE ? AND status <> 'done'", [kinds])).toEqual([]);
-  });
+  }, { timeout: 5000, interval: 20 });
 }
 
 /** One blocked decision pushed as an SDK does. */
@@ -85,7 +85,7 @@ describe('settings announcements held back by Slack', () => {
     await run(t, OWNER, 'projects set payments approvals-required 3');
     // Both replicas retry through the outage, in whatever order they claim the jobs.
     clock.now += 30_000;
-    await Promise.all(t.replicas.map((r) => r.jobs.runDue()));
+    await t.runDue();
     refusing = null;
     await drain('projects.announce_setting');
     const said = settingAnnouncements().map((c) => String(c.body.text));
@@ -152,9 +152,9 @@ async function escalatedWhileCardHeld(whileHeld?: () => Promise<void>) {
   // The card takes its paced turn in the channel a second after the settings announcement.
   await vi.waitFor(async () => {
     clock.now += 1_100;
-    await Promise.all(t.replicas.map((r) => r.jobs.runDue()));
+    await t.runDue();
     expect(limited).toBe(false);
-  });
+  }, { timeout: 5000, interval: 20 });
   const card = () => posts().find((c) => JSON.stringify(c.body.blocks ?? []).includes(id));
   const reply = () => posts().find((c) => c.body.thread_ts !== undefined);
   for (let i = 0; i < 100 && !card(); i++) {
@@ -164,14 +164,14 @@ async function escalatedWhileCardHeld(whileHeld?: () => Promise<void>) {
       await whileHeld?.();
     }
     clock.now += 15_000;
-    await Promise.all(t.replicas.map((r) => r.jobs.runDue()));
+    await t.runDue();
   }
   expect(card()).toBeDefined();
   expect(reply()).toBeUndefined();
   // A minute of the app's clock after the card.
   for (let i = 0; i < 4 && !reply(); i++) {
     clock.now += 15_000;
-    await Promise.all(t.replicas.map((r) => r.jobs.runDue()));
+    await t.runDue();
   }
   return { id, reply };
 }
