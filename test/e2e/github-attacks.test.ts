@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LocalGitHub } from '../drills/local-github.ts';
 import { press, reveal, run, waitForButton, waitForCall } from './keys-flow.ts';
-import { connect, startConnect, startWorld, tick, waitForDm, type GitHubWorld } from './github-flow.ts';
+import { connect, rotateAndReport, startConnect, startWorld, tick, waitForDm, type GitHubWorld } from './github-flow.ts';
 
 const ALICE = 'U0ALICE';
 const EVE = 'U0EVE';
@@ -28,13 +28,7 @@ function acme(github: LocalGitHub): void {
 
 const targetsCount = async () => ((await w.t.app.db.raw('SELECT count(*) AS n FROM github_targets WHERE removed_at IS NULL'))[0] as { n: number }).n;
 
-async function rotate(user: string, project: string): Promise<string> {
-  const from = w.t.slack.calls.length;
-  await run(w.t, user, `keys rotate ${project}`);
-  await reveal(w.t, user, from);
-  const report = await waitForDm(w.t, user, /GitHub targets written|no GitHub targets/, from);
-  return JSON.stringify(report.body.blocks) + String(report.body.text);
-}
+const rotate = async (user: string, project: string) => (await rotateAndReport(w.t, user, project)).report;
 
 describe('environment names', () => {
   beforeEach(async () => {

@@ -3,7 +3,8 @@ import { expect, vi } from 'vitest';
 import { LocalGitHub } from '../drills/local-github.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { FakeSlack, type SlackCall } from '../helpers/slack.ts';
-import { run } from './keys-flow.ts';
+import { displayKey } from '../../src/core/keys.ts';
+import { reveal, run } from './keys-flow.ts';
 
 /** The bot's own credential: a fine-grained token (no X-OAuth-Scopes), acting as GitHub's `jamjet-bot`. */
 export const BOT_TOKEN = 'github_pat_11BOTBOTBOT0botbotbotbot_botbotbotbotbotbotbotbotbotbotbot';
@@ -97,4 +98,20 @@ export async function connect(w: GitHubWorld, user: string, login: string): Prom
   w.github.decide(code, 'approved', login);
   await tick(w, 5_000);
   await waitForDm(w.t, user, new RegExp(`connected to GitHub as \\*${login}\\*`), from);
+}
+
+/**
+ * Rotates `project`'s key as `user`, reveals the new key and waits for the
+ * rotation's report DM (GitHub targets written, or none linked) that names
+ * this key: a DM about an earlier rotation, such as its old key revoked, may
+ * still arrive meanwhile and reads alike. Returns the key and the report's
+ * blocks and text as one string.
+ */
+export async function rotateAndReport(t: TestApp, user: string, project: string): Promise<{ key: string; report: string }> {
+  const from = t.slack.calls.length;
+  await run(t, user, `keys rotate ${project}`);
+  const key = await reveal(t, user, from);
+  const named = displayKey(key).replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const report = await waitForDm(t, user, new RegExp(`${named}[^]*(GitHub targets written|no GitHub targets)`), from);
+  return { key, report: JSON.stringify(report.body.blocks) + String(report.body.text) };
 }

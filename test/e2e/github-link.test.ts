@@ -8,7 +8,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LocalGitHub } from '../drills/local-github.ts';
 import { reveal, run } from './keys-flow.ts';
-import { connect, startWorld, waitForDm, type GitHubWorld } from './github-flow.ts';
+import { connect, rotateAndReport, startWorld, type GitHubWorld } from './github-flow.ts';
 
 const ALICE = 'U0ALICE';
 const EVE = 'U0EVE';
@@ -31,13 +31,7 @@ const writesTo = (fragment: string) => w.github.writes().filter((c) => c.path.in
 const targetsCount = async () => ((await w.t.app.db.raw('SELECT count(*) AS n FROM github_targets WHERE removed_at IS NULL'))[0] as { n: number }).n;
 
 /** Rotates and waits for the DM that reports the GitHub writes; returns the new key. */
-async function rotate(user: string, project: string): Promise<{ key: string; report: string }> {
-  const from = w.t.slack.calls.length;
-  await run(w.t, user, `keys rotate ${project}`);
-  const key = await reveal(w.t, user, from);
-  const report = await waitForDm(w.t, user, /GitHub targets written|no GitHub targets/, from);
-  return { key, report: JSON.stringify(report.body.blocks) + String(report.body.text) };
-}
+const rotate = (user: string, project: string) => rotateAndReport(w.t, user, project);
 
 /** Revokes the old key of the rotation in its overlap, so the next one may start. */
 async function finishRotation(user: string): Promise<void> {
