@@ -12,7 +12,7 @@ import { approvalLoad, CARD_TIMEOUT_MS, KEEPING_UP, PROJECTS, TARGET_RPS } from 
 import { startBareServer } from './lib/bare-server.ts';
 import { waitForCards } from './lib/cards.ts';
 import { scoped } from './lib/cleanup.ts';
-import { approveAndPoll, type Decidable } from './lib/decide.ts';
+import { approveAndPoll, spreadSample } from './lib/decide.ts';
 import { combined, concurrently, type LoadPlan } from './lib/load.ts';
 import { freshPostgresDatabase, queryRows, sampleActivity } from './lib/postgres.ts';
 import { BENCH_USER, createBenchProject, type BenchProject } from './lib/projects.ts';
@@ -57,12 +57,7 @@ export function approvalsPg(dir: string): Promise<BenchResult> {
 
     // Decided through replica A, polled through replica B with the approval's own project key.
     const projectOf = new Map((await queryRows<{ id: string; project_id: number }>(databaseUrl, 'SELECT id, project_id FROM approvals')).map((r) => [r.id, r.project_id]));
-    const keyOf = new Map(projects.map((p) => [p.project.id, p.authorization]));
-    const step = Math.max(1, Math.floor(measured.ids.length / SAMPLE));
-    const sample: Decidable[] = measured.ids
-      .filter((_, i) => i % step === 0)
-      .slice(0, SAMPLE)
-      .map((id) => ({ id, authorization: keyOf.get(projectOf.get(id)!)! }));
+    const sample = spreadSample(measured.ids, SAMPLE, projectOf, projects);
     const decisions = await approveAndPoll(replicas[0]!.base, BENCH_USER, `${slackUrl}/hooks`, sample, replicas[1]!.base);
     const decidedMs = decisions.filter((d): d is number => d !== null);
     const undecided = decisions.length - decidedMs.length;

@@ -10,7 +10,7 @@ import { approvalLoad, CARD_TIMEOUT_MS, KEEPING_UP, PROJECTS, TARGET_RPS } from 
 import { startBareServer } from './lib/bare-server.ts';
 import { waitForCards } from './lib/cards.ts';
 import { scoped } from './lib/cleanup.ts';
-import { approveAndPoll, type Decidable } from './lib/decide.ts';
+import { approveAndPoll, spreadSample } from './lib/decide.ts';
 import { runLoad, type LoadPlan } from './lib/load.ts';
 import { startProduct } from './lib/product.ts';
 import { BENCH_USER, createBenchProject, type BenchProject } from './lib/projects.ts';
@@ -46,12 +46,7 @@ export function approvals(dir: string): Promise<BenchResult> {
     const projectOf = new Map(
       (await product.app.db.raw<{ id: string; project_id: number }>('SELECT id, project_id FROM approvals')).map((r) => [r.id, r.project_id]),
     );
-    const keyOf = new Map(projects.map((p) => [p.project.id, p.authorization]));
-    const step = Math.max(1, Math.floor(measured.ids.length / SAMPLE));
-    const sample: Decidable[] = measured.ids
-      .filter((_, i) => i % step === 0)
-      .slice(0, SAMPLE)
-      .map((id) => ({ id, authorization: keyOf.get(projectOf.get(id)!)! }));
+    const sample = spreadSample(measured.ids, SAMPLE, projectOf, projects);
     const decisions = await approveAndPoll(product.base, BENCH_USER, `${product.url}/hooks`, sample);
     const decidedMs = decisions.filter((d): d is number => d !== null);
     const undecided = decisions.length - decidedMs.length;
