@@ -12,12 +12,12 @@ import { approvalLoad, CARD_TIMEOUT_MS, KEEPING_UP, PROJECTS, TARGET_RPS } from 
 import { startBareServer } from './lib/bare-server.ts';
 import { waitForCards } from './lib/cards.ts';
 import { scoped } from './lib/cleanup.ts';
-import { approveAndPoll, type Decidable } from './lib/decide.ts';
+import { approveAndPoll, spreadSample } from './lib/decide.ts';
 import { combined, concurrently, type LoadPlan } from './lib/load.ts';
 import { freshPostgresDatabase, queryRows, sampleActivity } from './lib/postgres.ts';
 import { BENCH_USER, createBenchProject, type BenchProject } from './lib/projects.ts';
 import { startReplicas } from './lib/replicas.ts';
-import type { BenchResult } from './lib/report.ts';
+import { offeredLoadResult, type BenchResult } from './lib/report.ts';
 import { median, percentile, round } from './lib/stats.ts';
 
 const REPLICAS = 2;
@@ -57,12 +57,7 @@ export function approvalsPg(dir: string): Promise<BenchResult> {
 
     // Decided through replica A, polled through replica B with the approval's own project key.
     const projectOf = new Map((await queryRows<{ id: string; project_id: number }>(databaseUrl, 'SELECT id, project_id FROM approvals')).map((r) => [r.id, r.project_id]));
-    const keyOf = new Map(projects.map((p) => [p.project.id, p.authorization]));
-    const step = Math.max(1, Math.floor(measured.ids.length / SAMPLE));
-    const sample: Decidable[] = measured.ids
-      .filter((_, i) => i % step === 0)
-      .slice(0, SAMPLE)
-      .map((id) => ({ id, authorization: keyOf.get(projectOf.get(id)!)! }));
+    const sample = spreadSample(measured.ids, SAMPLE, projectOf, projects);
     const decisions = await approveAndPoll(replicas[0]!.base, BENCH_USER, `${slackUrl}/hooks`, sample, replicas[1]!.base);
     const decidedMs = decisions.filter((d): d is number => d !== null);
     const undecided = decisions.length - decidedMs.length;
@@ -70,32 +65,19 @@ export function approvalsPg(dir: string): Promise<BenchResult> {
     const unread = sample.filter((_, i) => decisions[i] === null).map((d) => d.id);
     const approvedInDb = unread.length === 0 ? 0 : (await queryRows<{ n: number }>(databaseUrl, "SELECT count(*)::int AS n FROM approvals WHERE id = ANY($1) AND status = 'approved'", [unread]))[0]!.n;
 
-    const ratio = round(measured.rps / baseline.rps);
-    const refused = measured.requests - measured.ok + measured.errors;
-    const met = ratio >= KEEPING_UP && refused === 0 && cards.lost === 0 && cards.duplicated === 0 && undecided === 0;
-    return {
+    return offeredLoadResult({
       name: 'approvals-pg',
-      ratio,
       goal: `${TARGET_RPS}/s accepted, 0 lost`,
-      met,
-      product: {
-        label: `approvals-pg (${REPLICAS} replicas, ${TARGET_RPS}/s offered)`,
-        medianMs: measured.medianMs,
-        p99Ms: measured.p99Ms,
-        rps: measured.rps,
-        note: `per replica ${perReplica.map((r) => r.rps).join(' + ')}/s; ${refused} refused, ${cards.lost} lost, ${cards.duplicated} dup; cards done +${(cards.waitedMs / 1000).toFixed(1)} s; decide on A, read on B median ${round(median(decidedMs), 1)} ms, ${undecided} not read as approved within 5 s (${approvedInDb} of them approved in the database)`,
-      },
-      baseline: { label: `${REPLICAS} bare node:http 201`, medianMs: baseline.medianMs, p99Ms: baseline.p99Ms, rps: baseline.rps },
+      targetRps: TARGET_RPS,
+      keepingUp: KEEPING_UP,
+      product: { label: `approvals-pg (${REPLICAS} replicas, ${TARGET_RPS}/s offered)`, load: measured },
+      baseline: { label: `${REPLICAS} bare node:http 201`, load: baseline },
+      alsoMet: cards.lost === 0 && cards.duplicated === 0 && undecided === 0,
+      note: (refused) =>
+        `per replica ${perReplica.map((r) => r.rps).join(' + ')}/s; ${refused} refused, ${cards.lost} lost, ${cards.duplicated} dup; cards done +${(cards.waitedMs / 1000).toFixed(1)} s; decide on A, read on B median ${round(median(decidedMs), 1)} ms, ${undecided} not read as approved within 5 s (${approvedInDb} of them approved in the database)`,
+      lead: { replicas: REPLICAS },
       figures: {
-        replicas: REPLICAS,
-        target_rps: TARGET_RPS,
-        seconds: measured.seconds,
-        accepted: measured.ok,
-        accepted_rps: measured.rps,
         accepted_rps_per_replica: perReplica.map((r) => r.rps).join(','),
-        refused,
-        median_ms: measured.medianMs,
-        p99_ms: measured.p99Ms,
         lost_cards: cards.lost,
         duplicate_cards: cards.duplicated,
         cards_done_after_ms: cards.waitedMs,
@@ -104,14 +86,11 @@ export function approvalsPg(dir: string): Promise<BenchResult> {
         undecided_but_approved_in_database: approvedInDb,
         decision_median_ms: round(median(decidedMs)),
         decision_max_ms: round(percentile(decidedMs, 100)),
-        baseline_rps: baseline.rps,
-        baseline_median_ms: baseline.medianMs,
-        baseline_p99_ms: baseline.p99Ms,
         activity_samples: activity.samples,
         sessions_waiting_for_lock: round(activity.waitingForLock, 2),
         share_holder_waiting_for_replica: round(activity.holderWaitingForApp),
         share_server_working: round(activity.serverWorking),
       },
-    };
+    });
   });
 }

@@ -10,11 +10,11 @@ import { approvalLoad, CARD_TIMEOUT_MS, KEEPING_UP, PROJECTS, TARGET_RPS } from 
 import { startBareServer } from './lib/bare-server.ts';
 import { waitForCards } from './lib/cards.ts';
 import { scoped } from './lib/cleanup.ts';
-import { approveAndPoll, type Decidable } from './lib/decide.ts';
+import { approveAndPoll, spreadSample } from './lib/decide.ts';
 import { runLoad, type LoadPlan } from './lib/load.ts';
 import { startProduct } from './lib/product.ts';
 import { BENCH_USER, createBenchProject, type BenchProject } from './lib/projects.ts';
-import type { BenchResult } from './lib/report.ts';
+import { offeredLoadResult, type BenchResult } from './lib/report.ts';
 import { median, percentile, round } from './lib/stats.ts';
 
 const SAMPLE = 50;
@@ -46,40 +46,22 @@ export function approvals(dir: string): Promise<BenchResult> {
     const projectOf = new Map(
       (await product.app.db.raw<{ id: string; project_id: number }>('SELECT id, project_id FROM approvals')).map((r) => [r.id, r.project_id]),
     );
-    const keyOf = new Map(projects.map((p) => [p.project.id, p.authorization]));
-    const step = Math.max(1, Math.floor(measured.ids.length / SAMPLE));
-    const sample: Decidable[] = measured.ids
-      .filter((_, i) => i % step === 0)
-      .slice(0, SAMPLE)
-      .map((id) => ({ id, authorization: keyOf.get(projectOf.get(id)!)! }));
+    const sample = spreadSample(measured.ids, SAMPLE, projectOf, projects);
     const decisions = await approveAndPoll(product.base, BENCH_USER, `${product.url}/hooks`, sample);
     const decidedMs = decisions.filter((d): d is number => d !== null);
     const undecided = decisions.length - decidedMs.length;
 
-    const ratio = round(measured.rps / baseline.rps);
-    const refused = measured.requests - measured.ok + measured.errors;
-    const met = ratio >= KEEPING_UP && refused === 0 && cards.lost === 0 && undecided === 0;
-    return {
+    return offeredLoadResult({
       name: 'approvals',
-      ratio,
       goal: `${TARGET_RPS}/s accepted, 0 lost`,
-      met,
-      product: {
-        label: `approvals (${TARGET_RPS}/s offered)`,
-        medianMs: measured.medianMs,
-        p99Ms: measured.p99Ms,
-        rps: measured.rps,
-        note: `${refused} refused, ${cards.lost} lost, ${cards.duplicated} dup; cards done +${(cards.waitedMs / 1000).toFixed(1)} s; decide median ${round(median(decidedMs), 1)} ms`,
-      },
-      baseline: { label: 'bare node:http 201', medianMs: baseline.medianMs, p99Ms: baseline.p99Ms, rps: baseline.rps },
+      targetRps: TARGET_RPS,
+      keepingUp: KEEPING_UP,
+      product: { label: `approvals (${TARGET_RPS}/s offered)`, load: measured },
+      baseline: { label: 'bare node:http 201', load: baseline },
+      alsoMet: cards.lost === 0 && undecided === 0,
+      note: (refused) =>
+        `${refused} refused, ${cards.lost} lost, ${cards.duplicated} dup; cards done +${(cards.waitedMs / 1000).toFixed(1)} s; decide median ${round(median(decidedMs), 1)} ms`,
       figures: {
-        target_rps: TARGET_RPS,
-        seconds: measured.seconds,
-        accepted: measured.ok,
-        accepted_rps: measured.rps,
-        refused,
-        median_ms: measured.medianMs,
-        p99_ms: measured.p99Ms,
         lost_cards: cards.lost,
         duplicate_cards: cards.duplicated,
         cards_done_after_ms: cards.waitedMs,
@@ -87,10 +69,7 @@ export function approvals(dir: string): Promise<BenchResult> {
         undecided,
         decision_median_ms: round(median(decidedMs)),
         decision_max_ms: round(percentile(decidedMs, 100)),
-        baseline_rps: baseline.rps,
-        baseline_median_ms: baseline.medianMs,
-        baseline_p99_ms: baseline.p99Ms,
       },
-    };
+    });
   });
 }

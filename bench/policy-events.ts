@@ -14,8 +14,7 @@ import { scoped } from './lib/cleanup.ts';
 import { runLoad, type LoadPlan } from './lib/load.ts';
 import { startProduct } from './lib/product.ts';
 import { createBenchProject, type BenchProject } from './lib/projects.ts';
-import type { BenchResult } from './lib/report.ts';
-import { round } from './lib/stats.ts';
+import { offeredLoadResult, type BenchResult } from './lib/report.ts';
 
 /** Pushes offered per second, all keys together. */
 const TARGET_RPS = 1_000;
@@ -70,36 +69,17 @@ export function policyEvents(dir: string): Promise<BenchResult> {
     const measured = await runLoad(load(product.base, 'ALLOWED'));
     const stored = (await product.app.db.raw<{ n: number }>('SELECT count(*) AS n FROM policy_events'))[0]!.n;
 
-    const ratio = round(measured.rps / baseline.rps);
-    const refused = measured.requests - measured.ok + measured.errors;
-    const met = ratio >= KEEPING_UP && refused === 0 && measured.p99Ms < P99_GOAL_MS;
-    return {
+    return offeredLoadResult({
       name: 'policy-events',
-      ratio,
       goal: `${TARGET_RPS}/s kept, p99 < ${P99_GOAL_MS} ms`,
-      met,
-      product: {
-        label: `policy-events (${TARGET_RPS}/s offered)`,
-        medianMs: measured.medianMs,
-        p99Ms: measured.p99Ms,
-        rps: measured.rps,
-        note: `${refused} refused, ${stored} stored`,
-      },
-      baseline: { label: 'bare node:http 202', medianMs: baseline.medianMs, p99Ms: baseline.p99Ms, rps: baseline.rps },
-      figures: {
-        target_rps: TARGET_RPS,
-        keys: PROJECTS,
-        seconds: measured.seconds,
-        accepted: measured.ok,
-        accepted_rps: measured.rps,
-        refused,
-        median_ms: measured.medianMs,
-        p99_ms: measured.p99Ms,
-        stored,
-        baseline_rps: baseline.rps,
-        baseline_median_ms: baseline.medianMs,
-        baseline_p99_ms: baseline.p99Ms,
-      },
-    };
+      targetRps: TARGET_RPS,
+      keepingUp: KEEPING_UP,
+      product: { label: `policy-events (${TARGET_RPS}/s offered)`, load: measured },
+      baseline: { label: 'bare node:http 202', load: baseline },
+      alsoMet: measured.p99Ms < P99_GOAL_MS,
+      note: (refused) => `${refused} refused, ${stored} stored`,
+      lead: { keys: PROJECTS },
+      figures: { stored },
+    });
   });
 }

@@ -4,6 +4,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { buttonPayload } from './fake-slack.ts';
+import type { BenchProject } from './projects.ts';
 import { interactionBody, signedHeaders } from './slack-requests.ts';
 
 const POLL_MS = 5;
@@ -15,6 +16,26 @@ export interface Decidable {
   readonly id: string;
   /** `Bearer ...` of a key of the approval's project. */
   readonly authorization: string;
+}
+
+/**
+ * At most `size` of the approval ids `ids`, spread evenly over them (every
+ * step-th from the first, the step `ids.length / size` rounded down, at least
+ * 1), each with the authorization of its own project's key: `projectOf` maps
+ * an approval id to its project's database id, `projects` hold the keys.
+ */
+export function spreadSample(
+  ids: readonly string[],
+  size: number,
+  projectOf: ReadonlyMap<string, number>,
+  projects: readonly BenchProject[],
+): Decidable[] {
+  const keyOf = new Map(projects.map((p) => [p.project.id, p.authorization]));
+  const step = Math.max(1, Math.floor(ids.length / size));
+  return ids
+    .filter((_, i) => i % step === 0)
+    .slice(0, size)
+    .map((id) => ({ id, authorization: keyOf.get(projectOf.get(id)!)! }));
 }
 
 /**

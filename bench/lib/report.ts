@@ -1,6 +1,7 @@
 /** The one table on stdout and the results file of docs/ARCHITECTURE.md, section 12. */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { round } from './stats.ts';
 
 export type BenchName =
   | 'key-check'
@@ -71,4 +72,81 @@ export function writeResults(dir: string, at: Date, results: readonly BenchResul
   mkdirSync(dir, { recursive: true });
   writeFileSync(file, `${JSON.stringify(body, null, 2)}\n`);
   return file;
+}
+
+/** What a load run measured, as `runLoad` (or `combined`) in lib/load.ts reports it. */
+export interface MeasuredLoad {
+  readonly seconds: number;
+  readonly requests: number;
+  readonly ok: number;
+  readonly errors: number;
+  /** 2xx answers per second. */
+  readonly rps: number;
+  readonly medianMs: number;
+  readonly p99Ms: number;
+}
+
+/** The parts of an offered-load benchmark's result that are its own. */
+export interface OfferedLoad {
+  readonly name: BenchName;
+  readonly goal: string;
+  /** Requests per second offered, all keys and replicas together. */
+  readonly targetRps: number;
+  /** Accepted per second over the baseline's at the least. */
+  readonly keepingUp: number;
+  readonly product: LoadRow;
+  readonly baseline: LoadRow;
+  /** The benchmark's other goals (cards, p99, decisions): all met. */
+  readonly alsoMet: boolean;
+  /** The product row's note, told how many requests were refused (not 2xx, or failed). */
+  readonly note: (refused: number) => string;
+  /** Figures that stand before the common ones in the results file (such as `replicas`, `keys`). */
+  readonly lead?: Record<string, number | string | boolean>;
+  /** The benchmark's own figures, after the common ones and before the baseline's. */
+  readonly figures?: Record<string, number | string | boolean>;
+}
+
+interface LoadRow {
+  readonly label: string;
+  readonly load: MeasuredLoad;
+}
+
+/**
+ * The result of a benchmark that offers a fixed rate to the product and to a
+ * bare baseline (approvals, approvals-pg, policy-events): ratio is accepted
+ * per second over the baseline's (docs/ARCHITECTURE.md, section 12); refused
+ * is every request not answered 2xx plus every failed one; the goal is met
+ * when the ratio reaches `keepingUp`, none is refused and `alsoMet` holds.
+ * Figures: the common ones (`target_rps`, `seconds`, `accepted`,
+ * `accepted_rps`, `refused`, `median_ms`, `p99_ms`, `baseline_rps`,
+ * `baseline_median_ms`, `baseline_p99_ms`; milliseconds, per second) around
+ * the benchmark's own.
+ */
+export function offeredLoadResult(spec: OfferedLoad): BenchResult {
+  const measured = spec.product.load;
+  const baseline = spec.baseline.load;
+  const ratio = round(measured.rps / baseline.rps);
+  const refused = measured.requests - measured.ok + measured.errors;
+  return {
+    name: spec.name,
+    ratio,
+    goal: spec.goal,
+    met: ratio >= spec.keepingUp && refused === 0 && spec.alsoMet,
+    product: { label: spec.product.label, medianMs: measured.medianMs, p99Ms: measured.p99Ms, rps: measured.rps, note: spec.note(refused) },
+    baseline: { label: spec.baseline.label, medianMs: baseline.medianMs, p99Ms: baseline.p99Ms, rps: baseline.rps },
+    figures: {
+      ...spec.lead,
+      target_rps: spec.targetRps,
+      seconds: measured.seconds,
+      accepted: measured.ok,
+      accepted_rps: measured.rps,
+      refused,
+      median_ms: measured.medianMs,
+      p99_ms: measured.p99Ms,
+      ...spec.figures,
+      baseline_rps: baseline.rps,
+      baseline_median_ms: baseline.medianMs,
+      baseline_p99_ms: baseline.p99Ms,
+    },
+  };
 }

@@ -90,9 +90,28 @@ function positionRange(count: number, max: number): string {
   return `Positions run from 1 to ${max}.`;
 }
 
-async function announce(ctx: ServiceContext, project: Project, notice: PolicyChangeNotice): Promise<void> {
+/** A change of one rule as it is audited (`policy.<change>`) and announced; `from` only for a move. */
+type RuleChange = Pick<PolicyChangeNotice, 'change' | 'rule' | 'action' | 'pattern' | 'position' | 'from'>;
+
+/**
+ * Records `change` in the audit trail (action `policy.added` / `.removed` / `.moved`, details
+ * rule, action, pattern, position and, for a move, from) at `ctx.now()`, and, when the project
+ * has an approvals channel, queues the announcement job. Runs inside the caller's transaction.
+ */
+async function recordAndAnnounce(ctx: ServiceContext, project: Project, actor: Actor, change: RuleChange): Promise<void> {
+  const { rule, action, pattern, position, from } = change;
+  const moved = from === undefined ? {} : { from };
+  await recordEvent(ctx.db, ctx.now(), {
+    projectId: project.id,
+    actor: actor.userId,
+    action: `policy.${change.change}`,
+    details: { rule, action, pattern, ...moved, position },
+  });
   // The channel is read again when the job runs: one taken back meanwhile is not posted to.
-  if (project.approvalsChannel !== null) await ctx.jobs.enqueue(POLICY_ANNOUNCE_JOB, { ...notice }, ctx.now());
+  if (project.approvalsChannel !== null) {
+    const notice: PolicyChangeNotice = { project: project.id, actor: actor.userId, change: change.change, rule, action, pattern, position, ...moved };
+    await ctx.jobs.enqueue(POLICY_ANNOUNCE_JOB, { ...notice }, ctx.now());
+  }
 }
 
 /**
@@ -147,14 +166,21 @@ export async function addRule(
         created_at: now,
       }),
     );
-    await recordEvent(db, now, { projectId: project.id, actor: actor.userId, action: 'policy.added', details: { rule: publicId, action, pattern, position: at } });
-    await announce(ctx, project, { project: project.id, actor: actor.userId, change: 'added', rule: publicId, action, pattern, position: at });
+    await recordAndAnnounce(ctx, project, actor, { change: 'added', rule: publicId, action, pattern, position: at });
     return ok({ project, rule: { publicId, action, pattern, position: at, createdBy: actor.userId, createdAt: now } });
   });
 }
 
-/** The rule `ruleId` of the project, or the refusal that also serves a rule of another project (it must look unknown). */
-async function findRule(db: Db, project: Project, ruleId: string): Promise<Result<RuleRow & { id: number }>> {
+/**
+ * The prelude of every change to one rule, inside the caller's transaction: `actor` must hold
+ * `governance` on project `name` (failures `no_access`, `forbidden`), and the project must hold
+ * rule `ruleId` (`bad_input` for a malformed id; `not_found`, the refusal that also serves a rule
+ * of another project, which must look unknown). Returns the project and the rule's row.
+ */
+async function findRule(db: Db, actor: Actor, name: string, ruleId: string): Promise<Result<{ project: Project; row: RuleRow & { id: number } }>> {
+  const access = await authorize(db, actor, name, 'governance');
+  if (!access.ok) return access;
+  const { project } = access.value;
   const wanted = ruleId.toLowerCase();
   if (!RULE_ID_PATTERN.test(wanted)) return fail('bad_input', 'That is not a rule id; rule ids look like `pol_1a2b3c4d`.');
   const row = await db.get(
@@ -163,7 +189,7 @@ async function findRule(db: Db, project: Project, ruleId: string): Promise<Resul
   if (!row) {
     return fail('not_found', `\`${project.name}\` has no policy rule \`${wanted}\`; \`/jamjet policies list ${project.name}\` shows the rule ids.`);
   }
-  return ok(row);
+  return ok({ project, row });
 }
 
 /**
@@ -174,23 +200,13 @@ async function findRule(db: Db, project: Project, ruleId: string): Promise<Resul
 export async function removeRule(ctx: ServiceContext, actor: Actor, name: string, ruleId: string): Promise<Result<{ project: Project; rule: PolicyRule }>> {
   const { db } = ctx;
   return await db.transaction(async () => {
-    const access = await authorize(db, actor, name, 'governance');
-    if (!access.ok) return access;
-    const { project } = access.value;
-    const found = await findRule(db, project, ruleId);
+    const found = await findRule(db, actor, name, ruleId);
     if (!found.ok) return found;
-    const row = found.value;
+    const { project, row } = found.value;
     const position = Number(row.position);
     await db.run(db.q.deleteFrom('policy_rules').where('id', '=', row.id));
     await db.run(db.q.updateTable('policy_rules').set((eb) => ({ position: eb('position', '-', 1) })).where('project_id', '=', project.id).where('position', '>', position));
-    const now = ctx.now();
-    await recordEvent(db, now, {
-      projectId: project.id,
-      actor: actor.userId,
-      action: 'policy.removed',
-      details: { rule: row.public_id, action: row.action, pattern: row.pattern, position },
-    });
-    await announce(ctx, project, { project: project.id, actor: actor.userId, change: 'removed', rule: row.public_id, action: row.action, pattern: row.pattern, position });
+    await recordAndAnnounce(ctx, project, actor, { change: 'removed', rule: row.public_id, action: row.action, pattern: row.pattern, position });
     return ok({ project, rule: toRule(row) });
   });
 }
@@ -211,12 +227,9 @@ export async function moveRule(
   if (!Number.isInteger(position) || position < 1) return fail('bad_input', 'The position must be a whole number from 1.');
   const { db } = ctx;
   return await db.transaction(async () => {
-    const access = await authorize(db, actor, name, 'governance');
-    if (!access.ok) return access;
-    const { project } = access.value;
-    const found = await findRule(db, project, ruleId);
+    const found = await findRule(db, actor, name, ruleId);
     if (!found.ok) return found;
-    const row = found.value;
+    const { project, row } = found.value;
     const from = Number(row.position);
     const count = Number(
       (await db.get(db.q.selectFrom('policy_rules').select((eb) => eb.fn.countAll<number>().as('n')).where('project_id', '=', project.id)))!.n,
@@ -244,14 +257,7 @@ export async function moveRule(
       );
     }
     await db.run(db.q.updateTable('policy_rules').set({ position }).where('id', '=', row.id));
-    const now = ctx.now();
-    await recordEvent(db, now, {
-      projectId: project.id,
-      actor: actor.userId,
-      action: 'policy.moved',
-      details: { rule: row.public_id, action: row.action, pattern: row.pattern, from, position },
-    });
-    await announce(ctx, project, { project: project.id, actor: actor.userId, change: 'moved', rule: row.public_id, action: row.action, pattern: row.pattern, position, from });
+    await recordAndAnnounce(ctx, project, actor, { change: 'moved', rule: row.public_id, action: row.action, pattern: row.pattern, position, from });
     return ok({ project, rule, from });
   });
 }

@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
+import { sdkDecision } from '../helpers/sdk-client.ts';
 import { BOT_USER, FakeSlack, type SlackCall } from '../helpers/slack.ts';
 import { reveal, run } from './keys-flow.ts';
 
@@ -14,25 +15,8 @@ let t: TestApp;
 let key: string;
 let clock: { now: number };
 
-/** One decision as the TypeScript SDK's AuditWriter writes it (its field names and types). */
-const decision = (over: Record<string, unknown> = {}) => ({
-  ts: new Date(clock.now).toISOString(),
-  run_id: 'run-7',
-  trace_id: null,
-  decision_id: null,
-  adapter: 'ts-sdk',
-  host: 'typescript',
-  server: null,
-  tool: 'deploy-prod',
-  args: { env: 'prod' },
-  decision: 'BLOCKED',
-  rule: 'deploy-*',
-  rule_kind: 'block',
-  executed: false,
-  policy_version: '1',
-  schema_version: 1,
-  ...over,
-});
+/** One decision as the TypeScript SDK's AuditWriter writes it (its field names and types), stamped with the test clock. */
+const decision = (over: Record<string, unknown> = {}) => sdkDecision({ ts: new Date(clock.now).toISOString(), run_id: 'run-7', ...over });
 
 /** The SDK's cloud pusher on the wire: `{"events": [...], "path": "direct"}`, Bearer key. */
 async function push(events: unknown[], apiKey = key, raw?: string) {

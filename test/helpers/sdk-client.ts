@@ -10,7 +10,66 @@
  * src/core/policies.ts, so the two check each other.
  */
 
+import type { PolicyEventInput } from '../../src/services/policy-events.ts';
+
 export type SdkAction = 'block' | 'allow' | 'require_approval';
+
+/**
+ * One policy decision as the TypeScript SDK's cloud pusher sends it in
+ * `POST /v1/policy-audit/events` (`{"events": [...], "path": "direct"}`): the
+ * record its AuditWriter writes, with its snake_case field names and types
+ * (`ts` ISO 8601, `schema_version` 1, `args` an object, the optional fields
+ * null when unset). By default a `BLOCKED`, not executed, call of `deploy-prod`
+ * matched by the block rule `deploy-*`; `over` replaces any field (undefined
+ * leaves the field out of the JSON, as the SDK does).
+ */
+export function sdkDecision(over: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    ts: '2026-11-28T09:00:00.000Z',
+    run_id: 'run-1',
+    trace_id: null,
+    decision_id: null,
+    adapter: 'ts-sdk',
+    host: 'typescript',
+    server: null,
+    tool: 'deploy-prod',
+    args: { env: 'prod' },
+    decision: 'BLOCKED',
+    rule: 'deploy-*',
+    rule_kind: 'block',
+    executed: false,
+    policy_version: '1',
+    schema_version: 1,
+    ...over,
+  };
+}
+
+/**
+ * A decision as the control plane holds it once checked (src/api/policy-events.ts
+ * turns the SDK's snake_case record into this `PolicyEventInput`), for tests that
+ * call the service directly: a `BLOCKED`, not executed, call of `deploy-prod` by
+ * run `run-1` with no rule and no args; `over` replaces any field.
+ */
+export function decisionInput(over: Partial<PolicyEventInput> = {}): PolicyEventInput {
+  return {
+    ts: '2026-11-28T09:00:00.000Z',
+    runId: 'run-1',
+    adapter: 'ts-sdk',
+    host: 'typescript',
+    tool: 'deploy-prod',
+    decision: 'BLOCKED',
+    executed: false,
+    schemaVersion: 1,
+    rule: null,
+    ruleKind: null,
+    traceId: null,
+    decisionId: null,
+    server: null,
+    policyVersion: '1',
+    args: null,
+    ...over,
+  };
+}
 
 export interface SdkDecision {
   /** What the SDK does with the call: BLOCKED, WAITING_FOR_APPROVAL, or ALLOWED (an allow rule or no rule). */

@@ -16,7 +16,6 @@ import {
   POLICY_ANNOUNCE_JOB,
   recordPolicyEvents,
   takeAnnouncement,
-  type PolicyEventInput,
 } from '../../src/services/policy-events.ts';
 import { addRule, listRules } from '../../src/services/policies.ts';
 import { createProjects } from '../../src/services/projects.ts';
@@ -25,29 +24,13 @@ import { LIMITS } from '../../src/core/limits.ts';
 import { LIMITS as SLACK, pageOf } from '../../src/slack/limits.ts';
 import { policyChangeMessage, ruleLine } from '../../src/slack/views/policies.ts';
 import { testContext, user } from '../helpers/db.ts';
+import { decisionInput, sdkDecision } from '../helpers/sdk-client.ts';
 
 const owner = user('UOWNER');
 let ctx: Awaited<ReturnType<typeof testContext>>;
 let key: KeyIdentity;
 
-const event = (over: Partial<PolicyEventInput> = {}): PolicyEventInput => ({
-  ts: '2026-11-28T09:00:00.000Z',
-  runId: 'run-1',
-  adapter: 'ts-sdk',
-  host: 'typescript',
-  tool: 'deploy-prod',
-  decision: 'BLOCKED',
-  executed: false,
-  schemaVersion: 1,
-  rule: null,
-  ruleKind: null,
-  traceId: null,
-  decisionId: null,
-  server: null,
-  policyVersion: '1',
-  args: null,
-  ...over,
-});
+const event = decisionInput;
 
 beforeEach(async () => {
   ctx = await testContext();
@@ -139,7 +122,7 @@ describe('decisions with characters a database refuses', () => {
     const nul = 'deploy\u0000prod';
     const checked = checkPolicyEvents({
       events: [
-        {
+        sdkDecision({
           ts: `2026-11-28T09:00:00Z${'\u0000'}`,
           run_id: 'run\u0000',
           adapter: 'ts\u0000sdk',
@@ -155,7 +138,7 @@ describe('decisions with characters a database refuses', () => {
           server: 's\u0000',
           policy_version: '1\u0000',
           args: { 'k\u0000': 'v\u0000' },
-        },
+        }),
       ],
     });
     if (!checked.ok) throw new Error(checked.message);

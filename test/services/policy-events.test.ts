@@ -15,30 +15,14 @@ import {
 } from '../../src/services/policy-events.ts';
 import { createProjects, deleteProject } from '../../src/services/projects.ts';
 import { testContext, user } from '../helpers/db.ts';
+import { decisionInput } from '../helpers/sdk-client.ts';
 
 const owner = user('UOWNER');
 let ctx: Awaited<ReturnType<typeof testContext>>;
 let key: KeyIdentity;
 let plaintext: string;
 
-const event = (over: Partial<PolicyEventInput> = {}): PolicyEventInput => ({
-  ts: '2026-11-28T09:00:00.000Z',
-  runId: 'run-1',
-  adapter: 'ts-sdk',
-  host: 'typescript',
-  tool: 'deploy-prod',
-  decision: 'ALLOWED',
-  executed: true,
-  schemaVersion: 1,
-  rule: null,
-  ruleKind: null,
-  traceId: null,
-  decisionId: null,
-  server: null,
-  policyVersion: '1',
-  args: null,
-  ...over,
-});
+const event = (over: Partial<PolicyEventInput> = {}): PolicyEventInput => decisionInput({ decision: 'ALLOWED', executed: true, ...over });
 
 const pendingJobs = async () =>
   (await ctx.db.raw<{ n: number }>("SELECT count(*) AS n FROM jobs WHERE kind = ? AND status = 'pending'", [POLICY_ANNOUNCE_JOB]))[0]!.n;

@@ -1,25 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { checkPolicyEvents } from '../../src/api/policy-events.ts';
 import { LIMITS } from '../../src/core/limits.ts';
+import { sdkDecision } from '../helpers/sdk-client.ts';
 
 const KEY = `jj_${'ab12'.repeat(8)}`;
-const good = {
-  ts: '2026-11-28T09:00:00.000Z',
-  run_id: 'run-1',
-  trace_id: null,
-  decision_id: null,
-  adapter: 'ts-sdk',
-  host: 'typescript',
-  server: null,
-  tool: 'deploy-prod',
-  args: { env: 'prod' },
-  decision: 'BLOCKED',
-  rule: 'deploy-*',
-  rule_kind: 'block',
-  executed: false,
-  policy_version: '1',
-  schema_version: 1,
-};
+const good = sdkDecision();
 
 const refusal = (body: unknown) => {
   const checked = checkPolicyEvents(body);
