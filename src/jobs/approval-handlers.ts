@@ -287,9 +287,10 @@ export function registerApprovalHandlers(queue: JobQueue, deps: JobDeps): void {
     }
     const waited = formatDuration(Math.max(1, Math.round(((approval.escalatedAt ?? services.now()) - approval.createdAt) / 1000)));
     // Chosen when the request was escalated; the reply may go much later (its card held back): someone demoted or
-    // removed since is not pinged about the project's request.
+    // removed since, or who has approved it meanwhile (from their escalation DM), is not pinged.
     const asked: string[] = [];
     for (const user of people) {
+      if (approval.approvals.some((v) => v.user === user)) continue;
       const role = await membershipRole(db, approval.projectId, user);
       if (role === 'owner' || role === 'admin') asked.push(user);
     }

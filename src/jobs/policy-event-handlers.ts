@@ -13,7 +13,16 @@
  */
 import { findProjectById, membershipRole, projectName } from '../services/access.ts';
 import { cardDestinations } from '../services/approvals.ts';
-import { markAnnounced, POLICY_ANNOUNCE_JOB, rearmRefusalNotice, REFUSAL_DM_JOB, takeAnnouncement, tellOwnersOfRefusal, type RefusalNotice } from '../services/policy-events.ts';
+import {
+  markAnnounced,
+  POLICY_ANNOUNCE_JOB,
+  rearmRefusalNotice,
+  refusalNoticeStands,
+  REFUSAL_DM_JOB,
+  takeAnnouncement,
+  tellOwnersOfRefusal,
+  type RefusalNotice,
+} from '../services/policy-events.ts';
 import { slackErrorCode } from '../slack/surface.ts';
 import { announcementMessage, refusalNoticeMessage } from '../slack/views/policy-events.ts';
 import type { JobDeps } from './handlers.ts';
@@ -44,24 +53,30 @@ export function registerPolicyEventHandlers(queue: JobQueue, deps: Pick<JobDeps,
       return;
     }
     const message = announcementMessage(await projectName(db, projectId), summary);
+    let postedAt: number;
     try {
       await pacer.call(job.id, channelScope(channel), () => chat.postMessage(channel, message));
-      // Fixed without setting the channel again (the bot invited back): a later refusal must be told too.
-      await rearmRefusalNotice(services, projectId, channel);
+      postedAt = services.now();
     } catch (error) {
       if (!isPermanentRefusal(error)) throw error;
       const reason = slackErrorCode(error);
       log.warn('policy decisions not announced: Slack refused for good', { project: projectId, channel, reason, decisions: summary.total });
       await tellOwnersOfRefusal(services, projectId, channel, reason);
+      await markAnnounced(services, projectId, job.id);
+      return;
     }
+    // Marked first: Slack has them, and a failure of what follows must not post them again.
     await markAnnounced(services, projectId, job.id);
+    // Fixed without setting the channel again (the bot invited back): a later refusal must be told too.
+    await rearmRefusalNotice(services, projectId, channel, postedAt);
   });
 
   queue.register(REFUSAL_DM_JOB, async (job) => {
     const notice = job.payload as unknown as RefusalNotice;
     const project = await findProjectById(db, notice.project);
-    // Deleted since, or its approvals channel set again: the news is stale. Nor is it for someone no longer an Owner.
-    if (!project || project.approvalsChannel !== notice.channel) return;
+    // Deleted since, its approvals channel set again, or announcements went there again (re-armed): the news is
+    // stale. Nor is it for someone no longer an Owner.
+    if (!project || project.approvalsChannel !== notice.channel || !(await refusalNoticeStands(services, project.id))) return;
     if ((await membershipRole(db, project.id, notice.owner)) !== 'owner') return;
     try {
       await pacer.call(job.id, channelScope(notice.owner), () => chat.postDm(notice.owner, refusalNoticeMessage(project.name, notice)));

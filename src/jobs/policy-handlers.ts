@@ -14,7 +14,7 @@ import type { Logger } from '../logger.ts';
 import { findProjectById, type Project } from '../services/access.ts';
 import type { ServiceContext } from '../services/context.ts';
 import { POLICY_ANNOUNCE_JOB, type PolicyChangeNotice } from '../services/policies.ts';
-import { SETTING_ANNOUNCE_JOB, type SettingChangeNotice } from '../services/projects.ts';
+import { SETTING_ANNOUNCE_JOB, settingChangeSuperseded, type SettingChangeNotice } from '../services/projects.ts';
 import { channel as channelRef, code } from '../slack/mrkdwn.ts';
 import { slackErrorCode, type ChannelDirectory, type ChatSurface, type Message } from '../slack/surface.ts';
 import { policyChangeMessage } from '../slack/views/policies.ts';
@@ -45,15 +45,8 @@ interface Announcement<N extends ChangeNotice> {
   readonly message: (projectName: string, notice: N) => Message;
   /** "the policy rules of `payments`", "approvals-required of `payments`". */
   readonly subject: (projectName: string, notice: N) => string;
-  /** True when the change was overtaken by a later one (the value it announces is no longer in force): not posted. */
-  readonly superseded?: (project: Project, notice: N) => boolean;
-}
-
-/** The value of a setting as stored, in the units of `SettingChangeNotice.value`. */
-function settingValue(project: Project, setting: SettingChangeNotice['setting']): number | null {
-  if (setting === 'approvals-required') return project.approvalsRequired;
-  if (setting === 'escalate-after') return project.escalateAfterSeconds;
-  return project.approvalTimeoutSeconds;
+  /** True when the change (announced by job `jobId`) was overtaken by a later one: not posted. */
+  readonly superseded?: (project: Project, notice: N, jobId: number) => Promise<boolean>;
 }
 
 export function registerPolicyHandlers(queue: JobQueue, deps: PolicyJobDeps): void {
@@ -77,7 +70,7 @@ export function registerPolicyHandlers(queue: JobQueue, deps: PolicyJobDeps): vo
       const where = project.approvalsChannel;
       // Held back by Slack (an outage, a 429) while someone changed it again: saying the old value now would
       // mislead the channel, and a replica may run the later change's job first. The later job tells it.
-      if (how.superseded?.(project, notice)) {
+      if (await how.superseded?.(project, notice, job.id)) {
         log.info('change not announced: changed again since', { kind, project: project.id });
         return;
       }
@@ -109,6 +102,6 @@ export function registerPolicyHandlers(queue: JobQueue, deps: PolicyJobDeps): vo
   announce<SettingChangeNotice>(SETTING_ANNOUNCE_JOB, {
     message: settingChangeMessage,
     subject: (name, notice) => `${notice.setting} of \`${name}\``,
-    superseded: (project, notice) => settingValue(project, notice.setting) !== notice.value,
+    superseded: (project, notice, jobId) => settingChangeSuperseded(services, project, notice, jobId),
   });
 }

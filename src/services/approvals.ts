@@ -171,7 +171,13 @@ export async function withdrawVotes(
   at: number,
   change: { readonly projectId: number; readonly userId: string; readonly actor: string; readonly reason: string; readonly asAdminToo?: boolean },
 ): Promise<string[]> {
-  const pending = db.q.selectFrom('approvals').select('id').where('project_id', '=', change.projectId).where('status', '=', 'pending');
+  // Pending and not yet lapsed (the expiry job may not have marked it): an expired request keeps its votes.
+  const pending = db.q
+    .selectFrom('approvals')
+    .select('id')
+    .where('project_id', '=', change.projectId)
+    .where('status', '=', 'pending')
+    .where('expires_at', '>', at);
   const withdrawn = await db.all(
     db.q
       .deleteFrom('approval_votes')

@@ -281,11 +281,13 @@ export async function tellOwnersOfRefusal(ctx: ServiceContext, projectId: number
 
 /**
  * Slack took an announcement of project `projectId`'s decisions in `channel`
- * again (the bot invited back, the channel unarchived or no longer shared):
- * the Owners told that announcements stopped are told again when they stop
- * again. One UPDATE, a no-op unless they were told about this channel.
+ * at `postedAt` (epoch ms) again (the bot invited back, the channel
+ * unarchived or no longer shared): the Owners told that announcements
+ * stopped are told again when they stop again. One UPDATE, a no-op unless
+ * they were told about this channel before that post; a refusal another
+ * replica met after it (and told) stays told.
  */
-export async function rearmRefusalNotice(ctx: ServiceContext, projectId: number, channel: string): Promise<void> {
+export async function rearmRefusalNotice(ctx: ServiceContext, projectId: number, channel: string, postedAt: number): Promise<void> {
   const { db } = ctx;
   await db.run(
     db.q
@@ -293,8 +295,14 @@ export async function rearmRefusalNotice(ctx: ServiceContext, projectId: number,
       .set({ decisions_refusal_told_at: null })
       .where('id', '=', projectId)
       .where('approvals_channel', '=', channel)
-      .where('decisions_refusal_told_at', 'is not', null),
+      .where('decisions_refusal_told_at', '<', postedAt),
   );
+}
+
+/** Whether project `projectId`'s Owners stand told that its decisions no longer reach its channel (not re-armed since). */
+export async function refusalNoticeStands(ctx: ServiceContext, projectId: number): Promise<boolean> {
+  const row = await ctx.db.get(ctx.db.q.selectFrom('projects').select('decisions_refusal_told_at').where('id', '=', projectId));
+  return row?.decisions_refusal_told_at != null;
 }
 
 /** Filters of `/jamjet events`: an upper-case decision, a tool glob (`*`, `?`). */

@@ -238,6 +238,31 @@ export interface SettingChangeNotice {
   readonly value: number | null;
 }
 
+/** The value of a setting as stored, in the units of `SettingChangeNotice.value`. */
+function settingValue(project: Project, setting: SettingChangeNotice['setting']): number | null {
+  if (setting === 'approvals-required') return project.approvalsRequired;
+  if (setting === 'escalate-after') return project.escalateAfterSeconds;
+  return project.approvalTimeoutSeconds;
+}
+
+/**
+ * Whether a setting's change announced by job `jobId` was overtaken: the
+ * value stored is another, or the same setting of the same project was
+ * changed again after it (a later announcement job, whatever its state:
+ * jobs are queued in the change's transaction, so their ids follow the
+ * changes), as when it was set to 2, then 3, then 2 again while Slack held
+ * the first announcement back.
+ */
+export async function settingChangeSuperseded(ctx: ServiceContext, project: Project, notice: SettingChangeNotice, jobId: number): Promise<boolean> {
+  const { db } = ctx;
+  if (settingValue(project, notice.setting) !== notice.value) return true;
+  const later = await db.all(db.q.selectFrom('jobs').select('payload').where('kind', '=', SETTING_ANNOUNCE_JOB).where('id', '>', jobId));
+  return later.some((j) => {
+    const other = JSON.parse(j.payload) as SettingChangeNotice;
+    return other.project === notice.project && other.setting === notice.setting;
+  });
+}
+
 /**
  * Queues the announcement of a setting change, in the change's transaction so
  * both land or neither; the job reads the channel again when it runs.

@@ -5,7 +5,8 @@
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
-import { BOT_USER, FakeSlack, type SlackCall } from '../helpers/slack.ts';
+import { BOT_USER, buttonPayload, FakeSlack, interact, type SlackCall } from '../helpers/slack.ts';
+import { rearmRefusalNotice } from '../../src/services/policy-events.ts';
 import { reveal, run } from '../e2e/keys-flow.ts';
 import { settingsAnnounced } from '../helpers/announcements.ts';
 
@@ -94,6 +95,21 @@ describe('settings announcements held back by Slack', () => {
     for (const text of said) expect(text).toContain('*approvals-required* is now `3`');
     expect(said.at(-1)).toContain(`<@${OWNER}> changed a setting`);
   });
+
+  it('changed back to the value of an announcement still held: that old announcement is not posted, only the latest change', async () => {
+    refusing = 'service_unavailable';
+    await run(t, MEMBER, 'projects set payments approvals-required 2');
+    await run(t, MEMBER, 'projects set payments approvals-required 3');
+    await run(t, OWNER, 'projects set payments approvals-required 2');
+    clock.now += 30_000;
+    await t.runDue();
+    refusing = null;
+    await drain('projects.announce_setting');
+    const said = settingAnnouncements().map((c) => String(c.body.text));
+    expect(said).toHaveLength(1);
+    expect(said[0]).toContain('*approvals-required* is now `2`');
+    expect(said[0]).toContain(`<@${OWNER}> changed a setting`);
+  });
 });
 
 describe('the Owners\' notice that blocked decisions no longer reach the channel', () => {
@@ -123,6 +139,22 @@ describe('the Owners\' notice that blocked decisions no longer reach the channel
     expect(JSON.stringify(await t.app.db.raw('SELECT details FROM audit_events'))).not.toContain(secret);
     expect(JSON.stringify(await t.app.db.raw('SELECT payload, last_error FROM jobs'))).not.toContain(secret);
   });
+
+  it('is not re-armed by a post that went before the refusal another replica told: the Owners stay told', async () => {
+    refusing = 'not_in_channel';
+    await pushBlocked('deploy-prod');
+    await drain('policy_events.%');
+    const toldAt = async () => (await t.app.db.raw<{ at: number | null }>('SELECT decisions_refusal_told_at AS at FROM projects'))[0]!.at;
+    const told = Number(await toldAt());
+    expect(told).toBeGreaterThan(0);
+    const projectId = (await t.app.db.raw<{ id: number }>('SELECT id FROM projects'))[0]!.id;
+    // A replica whose post Slack took just before the refusal finishes late.
+    await rearmRefusalNotice(t.app.services, Number(projectId), CHANNEL, told - 1);
+    expect(Number(await toldAt())).toBe(told);
+    // A post after it re-arms.
+    await rearmRefusalNotice(t.app.services, Number(projectId), CHANNEL, told + 1);
+    expect(await toldAt()).toBeNull();
+  });
 });
 
 /**
@@ -130,7 +162,7 @@ describe('the Owners\' notice that blocked decisions no longer reach the channel
  * time passes in steps of 15 s, each replica running what is due, until Slack takes the card. `whileHeld` runs
  * once the escalation DMs went and the card is still held.
  */
-async function escalatedWhileCardHeld(whileHeld?: () => Promise<void>) {
+async function escalatedWhileCardHeld(whileHeld?: (id: string) => Promise<void>) {
   await run(t, OWNER, 'projects set payments escalate-after 30s');
   await settingsAnnounced(t, clock);
   let limited = true;
@@ -161,7 +193,7 @@ async function escalatedWhileCardHeld(whileHeld?: () => Promise<void>) {
     if (i === 10) {
       // The Owners had their escalation DMs meanwhile.
       expect(t.slack.calls.filter((c) => c.method === 'chat.postMessage' && c.ok === true && c.body.channel === OWNER2 && JSON.stringify(c.body).includes('Nobody has decided'))).toHaveLength(1);
-      await whileHeld?.();
+      await whileHeld?.(id);
     }
     clock.now += 15_000;
     await t.runDue();
@@ -193,5 +225,18 @@ describe('the escalation\'s thread reply waiting for a channel card held back by
     const text = String(reply()!.body.text);
     expect(text).toContain(`<@${OWNER}>`);
     expect(text).not.toContain(OWNER2);
+  });
+
+  it('leaves out whoever approved from their escalation DM while it waited: nobody is pinged about a request they already approved', async () => {
+    await run(t, OWNER, 'projects set payments approvals-required 2');
+    const { id, reply } = await escalatedWhileCardHeld(async (id) => {
+      expect((await interact(t.port, buttonPayload(OWNER2, 'approval_approve', id, OWNER2.replace(/^U/, 'D')))).status).toBe(200);
+      await vi.waitFor(async () => expect(await t.app.db.raw('SELECT user_id FROM approval_votes')).toHaveLength(1), { timeout: 5000, interval: 20 });
+    });
+    expect(reply()).toBeDefined();
+    const text = String(reply()!.body.text);
+    expect(text).toContain(`<@${OWNER}>`);
+    expect(text).not.toContain(OWNER2);
+    expect((await t.app.db.raw<{ status: string }>('SELECT status FROM approvals WHERE id = ?', [id]))[0]!.status).toBe('pending');
   });
 });

@@ -154,6 +154,18 @@ describe('a role that drops below Member withdraws the approvals', () => {
     expect(await votesIn(decided)).toEqual([ADMIN, MEMBER]);
     expect(await withdrawals()).toEqual([]);
   });
+
+  it('a request that lapsed keeps its votes, even before the expiry job has marked it', async () => {
+    await run(t, OWNER, 'projects set payments approvals-required 2');
+    await run(t, OWNER, 'projects set payments approval-timeout 10m');
+    const lapsed = await create('rotate the signing key');
+    await approveAs(MEMBER, lapsed);
+    clock.now += 11 * 60_000;
+    const demoted = (await run(t, OWNER, `members role payments <@${MEMBER}> read_only`)).text;
+    expect(demoted).not.toContain('withdrawn');
+    expect(await votesIn(lapsed)).toEqual([MEMBER]);
+    expect(await withdrawals()).toEqual([]);
+  });
 });
 
 describe('a demotion racing with a press by the same person (on two replicas on PostgreSQL)', () => {
