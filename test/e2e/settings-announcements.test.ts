@@ -61,6 +61,9 @@ describe('a settings change in the approvals channel', () => {
     // The command's own reply is as before.
     expect(a.text).toBe(':white_check_mark: Approval requests of `payments` now expire after 2h.');
     expect(b.text).toContain(':white_check_mark: Approval requests of `payments` created from now on need 2 different people (Member or above) to approve');
+    // The first goes at once; the second waits for its turn a second later on the app's clock. (The clock moves
+    // only once the first is out: moved while the first is on its way, both would reach Slack in the same second.)
+    await vi.waitFor(() => expect(announced()).toHaveLength(1), { timeout: 5000, interval: 20 });
     await vi.waitFor(async () => {
       await settle(1_000);
       expect(announced()).toHaveLength(2);
